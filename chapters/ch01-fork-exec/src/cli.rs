@@ -1,0 +1,103 @@
+//! The command line of chapter 1, and the turn from clap's types into a plain
+//! [`Config`] that the rest of the chapter uses.
+//!
+//! Every chapter's command is called `minibox`, so help texts and transcripts only
+//! differ where the program really changed.
+
+use std::ffi::OsString;
+
+use clap::error::ErrorKind;
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::MINIBOX_FAILED;
+
+/// minibox, chapter 1: run a command as a child process (fork, exec, wait)
+#[derive(Debug, Parser)]
+#[command(name = "minibox", bin_name = "minibox", version, arg_required_else_help = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of chapter 1.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a child process and exit with its exit status
+    Run(RunArgs),
+}
+
+/// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Do not narrate fork, exec and wait on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// The command to run, then its arguments (options after COMMAND belong to it)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// What `minibox run` was asked to do, free of clap's types.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The program to run (`command[0]`, looked up on `$PATH`) and its arguments.
+    pub command: Vec<OsString>,
+    /// Whether to keep quiet about fork, exec and wait.
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// Turns the parsed command line into the chapter's [`Config`].
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Command::Run(args) => Config {
+                command: args.command,
+                quiet: args.quiet,
+            },
+        }
+    }
+}
+
+// ANCHOR: parse_or_exit
+/// Parses the command line of any chapter. Help and version go to stdout with exit
+/// status 0; a usage error becomes one line on stderr and exit status 125 (clap
+/// would exit 2 and print a page, but 2 could be the container's own status).
+pub fn parse_or_exit<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(parsed) => parsed,
+        Err(err) => match err.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                // Help asked for, or `minibox` alone: print it and succeed, like `docker`.
+                let _ = err.print();
+                std::process::exit(0)
+            }
+            _ => {
+                eprintln!("minibox: {} (see 'minibox --help')", one_line(&err));
+                std::process::exit(i32::from(MINIBOX_FAILED))
+            }
+        },
+    }
+}
+// ANCHOR_END: parse_or_exit
+
+/// Clap's message without its `error:` prefix, its usage block and its tips,
+/// folded onto one line.
+fn one_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let message = rendered.split("\n\n").next().unwrap_or_default();
+    let folded: Vec<&str> = message.lines().map(str::trim).collect();
+    folded
+        .join(" ")
+        .trim_start_matches("error: ")
+        .trim()
+        .to_string()
+}

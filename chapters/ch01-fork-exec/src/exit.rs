@@ -1,0 +1,164 @@
+//! How a child's end becomes minibox's exit status.
+//!
+//! `docker run` exits with the container's own status, so scripts can treat a
+//! container like any other command. When the program never ran, Docker uses three
+//! codes borrowed from the shell:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 125 | minibox itself failed (bad flags, a system call that failed) |
+//! | 126 | the command was found but cannot be invoked (not executable, a directory) |
+//! | 127 | the command was not found |
+//!
+//! A child killed by signal N gives 128 + N, the shell's convention: SIGKILL (9)
+//! gives 137, which is also what an out-of-memory kill looks like in chapter 5.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+/// Exit status when minibox itself failed before or around the container.
+pub const MINIBOX_FAILED: u8 = 125;
+/// Exit status when the command exists but cannot be invoked.
+pub const CANNOT_INVOKE: u8 = 126;
+/// Exit status when the command was not found.
+pub const NOT_FOUND: u8 = 127;
+
+// ANCHOR: exit
+/// How a child process ended, as `waitpid(2)` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The program called `exit(code)` or returned `code` from `main`.
+    Code(i32),
+    /// The kernel ended the program with a signal it did not handle.
+    Signal(Signal),
+}
+
+impl Exit {
+    /// The status minibox exits with: the child's own code, or 128 + the signal
+    /// number (so SIGKILL gives 137, as with `docker run` and the shell).
+    pub fn status(self) -> u8 {
+        match self {
+            // Only the low 8 bits of an exit code survive waitpid(2).
+            Exit::Code(code) => (code & 0xff) as u8,
+            Exit::Signal(signal) => 128u8.wrapping_add(signal as u8),
+        }
+    }
+}
+// ANCHOR_END: exit
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exited with code {code}"),
+            Exit::Signal(signal) => {
+                write!(f, "was killed by {signal} (signal {})", *signal as i32)
+            }
+        }
+    }
+}
+
+// ANCHOR: start_error
+/// Why the command could not be started. The child reports it on stderr and exits
+/// with [`StartError::status`], so the parent's exit status says which it was.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Nothing called `program` on `$PATH` (or at that path): 127.
+    #[error("exec: \"{program}\": {reason}")]
+    NotFound {
+        /// The command as the user typed it.
+        program: String,
+        /// Docker's wording for the cause.
+        reason: &'static str,
+    },
+    /// Found, but the kernel refused to run it: 126.
+    #[error("exec: \"{program}\": {reason}")]
+    CannotInvoke {
+        /// The command as the user typed it.
+        program: String,
+        /// What execvp(3) returned, worded like Docker ("permission denied").
+        reason: String,
+    },
+}
+
+impl StartError {
+    /// Classifies the error that `execvp(3)` returned for `program`.
+    pub fn from_exec(program: &str, errno: Errno) -> Self {
+        let program = program.to_string();
+        match errno {
+            // execvp searches $PATH only for names without a slash, so the message
+            // says where we looked, like Docker's.
+            Errno::ENOENT if !program.contains('/') => StartError::NotFound {
+                program,
+                reason: "executable file not found in $PATH",
+            },
+            Errno::ENOENT => StartError::NotFound {
+                program,
+                reason: "no such file or directory",
+            },
+            errno => StartError::CannotInvoke {
+                program,
+                reason: errno.desc().to_lowercase(),
+            },
+        }
+    }
+
+    /// The exit status that tells the parent what went wrong: 127 or 126.
+    pub fn status(&self) -> u8 {
+        match self {
+            StartError::NotFound { .. } => NOT_FOUND,
+            StartError::CannotInvoke { .. } => CANNOT_INVOKE,
+        }
+    }
+}
+// ANCHOR_END: start_error
+
+// ANCHOR: finish
+/// Turns the recipe's result into minibox's exit status. An error is printed as one
+/// line, its causes joined with `: `, and exits with 125 unless it says otherwise.
+pub fn finish(result: anyhow::Result<Exit>) -> ExitCode {
+    match result {
+        Ok(exit) => ExitCode::from(exit.status()),
+        Err(err) => {
+            eprintln!("minibox: {err:#}");
+            let status = match err.downcast_ref::<StartError>() {
+                Some(start) => start.status(),
+                None => MINIBOX_FAILED,
+            };
+            ExitCode::from(status)
+        }
+    }
+}
+// ANCHOR_END: finish
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_pass_through_and_signals_add_128() {
+        assert_eq!(Exit::Code(0).status(), 0);
+        assert_eq!(Exit::Code(3).status(), 3);
+        assert_eq!(Exit::Code(256 + 7).status(), 7);
+        assert_eq!(Exit::Signal(Signal::SIGKILL).status(), 137);
+        assert_eq!(Exit::Signal(Signal::SIGTERM).status(), 143);
+    }
+
+    #[test]
+    fn exec_errors_map_to_docker_codes() {
+        assert_eq!(StartError::from_exec("nope", Errno::ENOENT).status(), 127);
+        assert_eq!(StartError::from_exec("/nope", Errno::ENOENT).status(), 127);
+        assert_eq!(StartError::from_exec("/etc", Errno::EACCES).status(), 126);
+        assert_eq!(StartError::from_exec("x", Errno::ENOEXEC).status(), 126);
+        assert_eq!(
+            StartError::from_exec("nope", Errno::ENOENT).to_string(),
+            "exec: \"nope\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            StartError::from_exec("/etc/passwd", Errno::EACCES).to_string(),
+            "exec: \"/etc/passwd\": permission denied"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Every chapter crate and its demos, in the order the story tells them. The tour
+//! (`cargo xtask tour`) runs these demos, the workspace suite (`tests/demos.rs`)
+//! records each as a snapshot, and `cargo xtask codegen` copies the snapshots into
+//! the book. One table, so the three cannot drift apart.
+
+/// One chapter crate.
+#[derive(Debug)]
+pub struct Chapter {
+    /// The Cargo package, also its directory under `chapters/` and its binary.
+    pub package: &'static str,
+    /// The concept in a few words, for banners.
+    pub title: &'static str,
+    /// What the chapter's demos show, for the tour's banner.
+    pub shows: &'static str,
+    /// Whether its binary needs root (namespaces, mounts, cgroups do).
+    pub needs_root: bool,
+    /// The demos, in order.
+    pub demos: &'static [Demo],
+}
+
+/// One demo: a `minibox` command line and what it shows.
+#[derive(Debug)]
+pub struct Demo {
+    /// Short name; the snapshot is `<package>-<name>`.
+    pub name: &'static str,
+    /// One line for the tour: what to look at.
+    pub about: &'static str,
+    /// The arguments after `minibox`.
+    pub args: &'static [&'static str],
+    /// The exit status minibox must end with; the tour and the tests check it.
+    pub status: i32,
+    /// Whether the transcript ends with `$ echo $?` and the status.
+    pub show_status: bool,
+}
+
+impl Chapter {
+    /// The chapter's number, from its package name (`ch05-cgroups` → 5).
+    pub fn number(&self) -> u32 {
+        self.package[2..4].parse().expect("chapter packages start with chNN-")
+    }
+
+    /// The snapshot name of one of its demos.
+    pub fn snapshot_name(&self, demo: &Demo) -> String {
+        format!("{}-{}", self.package, demo.name)
+    }
+}
+
+/// All chapters, in story order.
+pub const CHAPTERS: &[Chapter] = &[Chapter {
+    package: "ch01-fork-exec",
+    title: "fork, exec, wait",
+    shows: "minibox runs a host command as a child process and exits with its status",
+    needs_root: false,
+    demos: &[
+        Demo {
+            name: "echo",
+            about: "the parent forks, the child execs echo, the parent waits and reaps it",
+            args: &["run", "echo", "hello from a child process"],
+            status: 0,
+            show_status: false,
+        },
+        Demo {
+            name: "exit-code",
+            about: "the child's exit code becomes minibox's exit code",
+            args: &["run", "sh", "-c", "exit 3"],
+            status: 3,
+            show_status: true,
+        },
+        Demo {
+            name: "killed",
+            about: "a child killed by SIGKILL (signal 9): minibox exits with 128 + 9 = 137",
+            args: &["run", "sh", "-c", "kill -9 $$"],
+            status: 137,
+            show_status: true,
+        },
+        Demo {
+            name: "not-found",
+            about: "no such command: one line, exit status 127",
+            args: &["run", "no-such-command"],
+            status: 127,
+            show_status: true,
+        },
+        Demo {
+            name: "not-executable",
+            about: "a file that is not executable: exit status 126 (quiet: no narration)",
+            args: &["run", "--quiet", "/etc/passwd"],
+            status: 126,
+            show_status: true,
+        },
+    ],
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chapters_are_numbered_in_order_and_match_their_directories() {
+        let root = crate::transcript::workspace_root();
+        for (i, chapter) in CHAPTERS.iter().enumerate() {
+            assert_eq!(chapter.number() as usize, i + 1, "{}", chapter.package);
+            assert!(
+                root.join("chapters").join(chapter.package).is_dir(),
+                "{} has no directory",
+                chapter.package
+            );
+        }
+        // And every chapter directory is in the table.
+        let dirs = std::fs::read_dir(root.join("chapters")).unwrap().count();
+        assert_eq!(dirs, CHAPTERS.len(), "chapters/ and CHAPTERS disagree");
+    }
+}

@@ -1,0 +1,43 @@
+//! The one insta filter table. It redacts only what varies from run to run and
+//! machine to machine, never the value a chapter teaches: host PIDs (`PID 4711`)
+//! become `PID [PID]`, but a one-digit PID, such as PID 1 inside a PID namespace,
+//! stays as it is.
+
+/// `(regex, replacement)` pairs, applied in order.
+pub const FILTERS: &[(&str, &str)] = &[
+    // Host PIDs. Narration writes every host PID as `PID n`; real hosts have
+    // thousands of processes, so a PID of two digits or more is the host's.
+    (r"\bPID [0-9]{2,}\b", "PID [PID]"),
+    // Temporary directories made by tests (tempfile's names).
+    (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+];
+
+/// insta settings with [`FILTERS`] applied and snapshots kept beside the test file.
+pub fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    for (regex, replacement) in FILTERS {
+        settings.add_filter(regex, *replacement);
+    }
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_pids_are_redacted_but_pid_1_is_not() {
+        let settings = settings();
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "[minibox] parent (PID 4711) calls fork()\nchild (host PID 52, PID 1 inside) in /tmp/.tmpAb12/x",
+                @r"
+            [minibox] parent (PID [PID]) calls fork()
+            child (host PID [PID], PID 1 inside) in [TMP]/x
+            "
+            );
+        });
+    }
+}

@@ -1,0 +1,22 @@
+//! Test and fixture plumbing shared by the chapters' tests, the workspace-wide
+//! suite in `tests/` and `xtask`. Nothing here is part of a lesson: a learner never
+//! needs to open it.
+//!
+//! ## Layout
+//!
+//! - [`privilege`]: the privilege probe. Root-only tests print `SKIP` without root,
+//!   and fail instead under `MINIBOX_REQUIRE_PRIVILEGED=1` (set by CI).
+//! - [`filters`]: the one insta filter table: it redacts only what varies between
+//!   runs (host PIDs, temp dirs, the checkout's path).
+//! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
+//!   runs, the demo snapshots record and the book shows.
+//! - [`transcript`]: find a chapter's binary, run a demo, and record what a
+//!   terminal would have shown.
+
+pub mod chapters;
+pub mod filters;
+pub mod privilege;
+pub mod transcript;
+
+pub use chapters::{CHAPTERS, Chapter, Demo};
+pub use privilege::require_root;

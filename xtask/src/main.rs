@@ -1,0 +1,174 @@
+//! `cargo xtask`: the project's tasks, written in Rust (no shell scripts, no make).
+//!
+//! ## Layout
+//!
+//! - [`shell`]: running cargo and other programs, echoing what runs.
+//! - [`prereqs`]: the host packages the tests and demos need, installed when missing.
+//! - [`fixtures`]: what tests and demos need prepared (grows with the chapters).
+//! - [`tour`]: every chapter's demo, in story order, with banners.
+//! - [`codegen`]: the book's generated files: transcripts from snapshots, and each
+//!   chapter's diff against the previous one.
+//! - [`check_book`]: what mdBook does not check: includes, anchors, SUMMARY.
+//! - [`book`]: building the book with mdbook-driver.
+//! - [`exercise`]: running exercise checkers, and proving each one fails on the
+//!   shipped code and passes with its reference solution.
+//!
+//! `check-book` and `codegen --check` also run as ordinary `#[test]`s, so plain
+//! `cargo test` catches a book that lags the code.
+
+mod book;
+mod check_book;
+mod codegen;
+mod exercise;
+mod fixtures;
+mod prereqs;
+mod shell;
+mod tour;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// The minibox project's tasks
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build everything, prepare fixtures, and run every chapter's demo in order
+    Tour,
+    /// Install missing host prerequisites, then run the whole test suite
+    Test {
+        /// Extra arguments for `cargo test` (after `--`)
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build the book into target/book
+    Book {
+        /// Open it in a browser afterwards
+        #[arg(long)]
+        open: bool,
+    },
+    /// Regenerate book/src/generated (transcripts, per-chapter diffs)
+    Codegen {
+        /// Only check that the generated files are up to date
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the book's includes, anchors and SUMMARY
+    CheckBook,
+    /// cargo fmt --check and cargo clippy -D warnings
+    Lint,
+    /// Prepare what the tests and demos need
+    Fixtures,
+    /// Run a chapter's exercise checkers, or verify every exercise (--verify)
+    Exercise {
+        /// The chapter (`ch01` or `ch01-fork-exec`); all chapters when omitted
+        chapter: Option<String>,
+        /// Only this exercise
+        name: Option<String>,
+        /// Prove each checker fails on the shipped code and passes with the solution
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Everything CI checks: test, lint, book, check-book, codegen --check, exercise --verify
+    Ci,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    let root = harness::transcript::workspace_root();
+    match task {
+        Task::Tour => tour::tour(&root),
+        Task::Test { args } => test(&root, &args),
+        Task::Book { open } => book::build(&root, open),
+        Task::Codegen { check: false } => codegen::write(&root),
+        Task::Codegen { check: true } => codegen::check(&root),
+        Task::CheckBook => check_book::check(&root),
+        Task::Lint => lint(&root),
+        Task::Fixtures => fixtures::prepare(&root),
+        Task::Exercise {
+            chapter,
+            name,
+            verify: false,
+        } => exercise::run(&root, chapter.as_deref(), name.as_deref()),
+        Task::Exercise {
+            chapter,
+            verify: true,
+            ..
+        } => exercise::verify(&root, chapter.as_deref()),
+        Task::Ci => ci(&root),
+    }
+}
+
+/// `cargo xtask test`: prerequisites, binaries, fixtures, then `cargo test`.
+fn test(root: &std::path::Path, args: &[String]) -> Result<()> {
+    prereqs::ensure()?;
+    shell::cargo(root, &["build", "--workspace", "--bins"])?;
+    fixtures::prepare(root)?;
+    let mut cargo_args = vec!["test", "--workspace"];
+    if !args.is_empty() {
+        cargo_args.push("--");
+        cargo_args.extend(args.iter().map(String::as_str));
+    }
+    shell::cargo(root, &cargo_args)
+}
+
+fn lint(root: &std::path::Path) -> Result<()> {
+    shell::cargo(root, &["fmt", "--all", "--check"])?;
+    shell::cargo(
+        root,
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    )
+}
+
+/// `cargo xtask ci`: what `.ci/run` runs, in the same order.
+fn ci(root: &std::path::Path) -> Result<()> {
+    // SAFETY: set_var is called while xtask is still single-threaded.
+    unsafe {
+        std::env::set_var(harness::privilege::REQUIRE_PRIVILEGED, "1");
+        std::env::set_var("INSTA_UPDATE", "no");
+    }
+    test(root, &[])?;
+    lint(root)?;
+    book::build(root, false)?;
+    check_book::check(root)?;
+    codegen::check(root)?;
+    exercise::verify(root, None)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The book's consistency checks, as ordinary tests.
+
+    #[test]
+    fn book_includes_anchors_and_summary_are_consistent() {
+        let root = harness::transcript::workspace_root();
+        if let Err(err) = super::check_book::check(&root) {
+            panic!("{err:#}");
+        }
+    }
+
+    #[test]
+    fn generated_book_files_are_up_to_date() {
+        let root = harness::transcript::workspace_root();
+        if let Err(err) = super::codegen::check(&root) {
+            panic!("{err:#}");
+        }
+    }
+}

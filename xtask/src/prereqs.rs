@@ -1,0 +1,54 @@
+//! Host prerequisites: what the tests and demos need that cargo cannot install.
+//! Missing ones are installed with apt-get when we are root on Debian or Ubuntu;
+//! otherwise one line says what to install.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::shell;
+
+/// A Debian package and how to tell it is there.
+struct Prereq {
+    package: &'static str,
+    /// A file the package installs.
+    provides: &'static str,
+    /// Why minibox needs it.
+    why: &'static str,
+}
+
+const PREREQS: &[Prereq] = &[Prereq {
+    package: "git",
+    provides: "/usr/bin/git",
+    why: "exercise verification applies solution patches with git apply",
+}];
+
+/// Installs what is missing, or fails with one line saying what to install.
+pub fn ensure() -> Result<()> {
+    let missing: Vec<&Prereq> = PREREQS
+        .iter()
+        .filter(|p| !Path::new(p.provides).exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for prereq in &missing {
+        eprintln!("xtask: missing {} ({})", prereq.package, prereq.why);
+    }
+    let packages: Vec<&str> = missing.iter().map(|p| p.package).collect();
+    let can_apt = harness::privilege::is_root() && Path::new("/usr/bin/apt-get").exists();
+    if !can_apt {
+        bail!(
+            "install the missing packages, e.g. `sudo apt-get install {}`, then run this again",
+            packages.join(" ")
+        );
+    }
+    shell::run(Command::new("apt-get").arg("update").arg("-q"))?;
+    shell::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
