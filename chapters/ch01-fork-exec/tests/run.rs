@@ -135,7 +135,7 @@ fn not_executable_is_126_with_one_line() {
 
 #[test]
 fn bad_usage_is_125_with_one_line() {
-    for args in [&["run"][..], &["--bogus"], &["frobnicate"]] {
+    for args in [&["run"][..], &["run", "--bogus", "echo"], &["--bogus"], &["frobnicate"]] {
         let out = minibox(args);
         assert_eq!(out.status.code(), Some(125), "{args:?}");
         let lines = stderr_lines(&out);
