@@ -13,7 +13,11 @@ fn every_chapter_demo_transcript() {
         for demo in chapter.demos {
             let recorded = transcript::record(chapter, demo);
             let name = chapter.snapshot_name(demo);
-            assert_eq!(recorded.status, demo.status, "{name}:\n{}", recorded.transcript);
+            assert_eq!(
+                recorded.status, demo.status,
+                "{name}:\n{}",
+                recorded.transcript
+            );
             harness::filters::settings().bind(|| {
                 insta::assert_snapshot!(name, recorded.transcript);
             });

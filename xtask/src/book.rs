@@ -14,7 +14,8 @@ pub fn build(root: &Path, open: bool) -> Result<()> {
     let book_dir = root.join("book");
     let book = mdbook_driver::MDBook::load(&book_dir)
         .map_err(|e| anyhow!("loading the book in {}: {e:#}", book_dir.display()))?;
-    book.build().map_err(|e| anyhow!("building the book: {e:#}"))?;
+    book.build()
+        .map_err(|e| anyhow!("building the book: {e:#}"))?;
     let index = root.join("target/book/index.html");
     eprintln!("xtask: the book is at {}", index.display());
     if open {

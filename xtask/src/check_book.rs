@@ -50,7 +50,10 @@ fn problems(root: &Path) -> Result<Vec<String>> {
     for cap in link.captures_iter(&summary) {
         let page = src.join(&cap[1]);
         if !page.is_file() {
-            problems.push(format!("SUMMARY.md lists {}, which does not exist", &cap[1]));
+            problems.push(format!(
+                "SUMMARY.md lists {}, which does not exist",
+                &cap[1]
+            ));
         }
         listed.insert(page);
     }
@@ -195,7 +198,8 @@ mod tests {
 
     #[test]
     fn anchors_are_found_closed_and_counted() {
-        let text = "// ANCHOR: a\nx\n// ANCHOR: b\ny\n// ANCHOR_END: b\n// ANCHOR_END: a\n// ANCHOR: c\n";
+        let text =
+            "// ANCHOR: a\nx\n// ANCHOR: b\ny\n// ANCHOR_END: b\n// ANCHOR_END: a\n// ANCHOR: c\n";
         let found = anchors(text);
         assert_eq!(found.len(), 3);
         assert!(found[0].closed && found[0].non_blank == 2);
@@ -235,7 +239,10 @@ mod tests {
             "images/x.svg does not exist",
             "anchor `unused` is not used by the book",
         ] {
-            assert!(found.contains(expected), "missing {expected:?} in:\n{found}");
+            assert!(
+                found.contains(expected),
+                "missing {expected:?} in:\n{found}"
+            );
         }
         assert!(!found.contains("`used` is not used"), "{found}");
     }

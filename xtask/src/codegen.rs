@@ -163,7 +163,10 @@ fn sources(root: &Path, chapter: &Chapter) -> Result<BTreeMap<PathBuf, String>> 
     let manifest = fs::read_to_string(dir.join("Cargo.toml"))?;
     files.insert(PathBuf::from("Cargo.toml"), manifest);
     for file in files_under(&dir.join("src"))? {
-        files.insert(file.strip_prefix(&dir)?.to_path_buf(), fs::read_to_string(&file)?);
+        files.insert(
+            file.strip_prefix(&dir)?.to_path_buf(),
+            fs::read_to_string(&file)?,
+        );
     }
     Ok(files)
 }

@@ -57,14 +57,19 @@ pub fn run(root: &Path, chapter: Option<&str>, name: Option<&str>) -> Result<()>
 /// Proves every exercise: its checker fails as shipped and passes when solved.
 pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
     let exercises = find(root, chapter)?;
-    let scratch = tempfile::Builder::new().prefix("minibox-exercises-").tempdir()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("minibox-exercises-")
+        .tempdir()?;
     copy_workspace(root, scratch.path())?;
     let target = root.join("target/exercise-verify");
     let mut report = Vec::new();
     for exercise in &exercises {
         let label = exercise.label();
         let patch = fs::read_to_string(&exercise.patch)?;
-        if patch.lines().any(|l| l.starts_with("+++ ") && l.ends_with("tests/exercises.rs")) {
+        if patch
+            .lines()
+            .any(|l| l.starts_with("+++ ") && l.ends_with("tests/exercises.rs"))
+        {
             bail!("{label}: the solution patch edits the checker itself");
         }
         // Compiles as shipped (a checker that does not compile fails for the
@@ -80,7 +85,9 @@ pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
         let solved = checker(scratch.path(), &target, exercise, false);
         git_apply(scratch.path(), &exercise.patch, true)?;
         solved.with_context(|| format!("{label}: the checker fails with the solution applied"))?;
-        report.push(format!("{label}: fails as shipped, passes with its solution"));
+        report.push(format!(
+            "{label}: fails as shipped, passes with its solution"
+        ));
     }
     eprintln!("\nxtask: verified {} exercise(s):", report.len());
     for line in report {
@@ -115,7 +122,11 @@ fn find(root: &Path, chapter: Option<&str>) -> Result<Vec<Exercise>> {
         patches.retain(|p| p.extension().is_some_and(|e| e == "patch"));
         patches.sort();
         for patch in patches {
-            let name = patch.file_stem().expect("a file name").to_string_lossy().into_owned();
+            let name = patch
+                .file_stem()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned();
             let exercise = Exercise {
                 chapter,
                 name,
@@ -145,7 +156,14 @@ fn checker(workspace: &Path, target: &Path, exercise: &Exercise, build_only: boo
     command
         .current_dir(workspace)
         .env("CARGO_TARGET_DIR", target)
-        .args(["test", "-q", "-p", exercise.chapter.package, "--test", "exercises"]);
+        .args([
+            "test",
+            "-q",
+            "-p",
+            exercise.chapter.package,
+            "--test",
+            "exercises",
+        ]);
     if build_only {
         command.arg("--no-run");
     } else {
@@ -182,11 +200,20 @@ fn git_apply(workspace: &Path, patch: &Path, reverse: bool) -> Result<()> {
 fn copy_workspace(root: &Path, to: &Path) -> Result<()> {
     let output = Command::new("git")
         .current_dir(root)
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .output()
         .context("git ls-files")?;
     if !output.status.success() {
-        bail!("git ls-files failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "git ls-files failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     for name in output.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let name = Path::new(std::str::from_utf8(name)?);

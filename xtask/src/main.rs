@@ -133,7 +133,14 @@ fn lint(root: &std::path::Path) -> Result<()> {
     shell::cargo(root, &["fmt", "--all", "--check"])?;
     shell::cargo(
         root,
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )
 }
 

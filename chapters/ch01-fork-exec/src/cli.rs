@@ -13,7 +13,12 @@ use crate::exit::MINIBOX_FAILED;
 
 /// minibox, chapter 1: run a command as a child process (fork, exec, wait)
 #[derive(Debug, Parser)]
-#[command(name = "minibox", bin_name = "minibox", version, arg_required_else_help = true)]
+#[command(
+    name = "minibox",
+    bin_name = "minibox",
+    version,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -35,11 +40,7 @@ pub struct RunArgs {
     pub quiet: bool,
 
     /// The command to run, then its arguments (options after COMMAND belong to it)
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 

@@ -39,8 +39,14 @@ fn exercise_rusage() {
     let [user_ms, _system_ms, max_rss_kib] = numbers[..] else {
         panic!("expected `user U ms, system S ms, max RSS M KiB`, got {line:?}");
     };
-    assert!(user_ms >= 20, "the busy loop used more than {user_ms} ms: {line}");
-    assert!(max_rss_kib >= 15_000, "the child held 20 MB, not {max_rss_kib} KiB: {line}");
+    assert!(
+        user_ms >= 20,
+        "the busy loop used more than {user_ms} ms: {line}"
+    );
+    assert!(
+        max_rss_kib >= 15_000,
+        "the child held 20 MB, not {max_rss_kib} KiB: {line}"
+    );
 }
 
 /// Exercise `forward-signals`: SIGINT and SIGTERM sent to minibox are forwarded to

@@ -62,7 +62,10 @@ fn the_child_is_a_new_process_that_keeps_its_pid_across_exec() {
         narration[2],
         format!("[minibox] child (PID {shell_pid}) exited with code 0; minibox exits with 0")
     );
-    assert_ne!(shell_pid, minibox_pid, "the command ran in minibox's own process");
+    assert_ne!(
+        shell_pid, minibox_pid,
+        "the command ran in minibox's own process"
+    );
 }
 
 #[test]
@@ -135,7 +138,12 @@ fn not_executable_is_126_with_one_line() {
 
 #[test]
 fn bad_usage_is_125_with_one_line() {
-    for args in [&["run"][..], &["run", "--bogus", "echo"], &["--bogus"], &["frobnicate"]] {
+    for args in [
+        &["run"][..],
+        &["run", "--bogus", "echo"],
+        &["--bogus"],
+        &["frobnicate"],
+    ] {
         let out = minibox(args);
         assert_eq!(out.status.code(), Some(125), "{args:?}");
         let lines = stderr_lines(&out);
@@ -154,7 +162,13 @@ fn options_after_the_command_belong_to_the_command() {
 #[test]
 fn the_child_inherits_stdin_stdout_and_environment() {
     let mut child = Command::new(MINIBOX)
-        .args(["run", "--quiet", "sh", "-c", "read line; echo \"$line $MINIBOX_TEST_VAR\""])
+        .args([
+            "run",
+            "--quiet",
+            "sh",
+            "-c",
+            "read line; echo \"$line $MINIBOX_TEST_VAR\"",
+        ])
         .env("MINIBOX_TEST_VAR", "inherited")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -165,4 +179,3 @@ fn the_child_inherits_stdin_stdout_and_environment() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "typed inherited\n");
 }
-

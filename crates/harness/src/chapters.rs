@@ -36,7 +36,9 @@ pub struct Demo {
 impl Chapter {
     /// The chapter's number, from its package name (`ch05-cgroups` → 5).
     pub fn number(&self) -> u32 {
-        self.package[2..4].parse().expect("chapter packages start with chNN-")
+        self.package[2..4]
+            .parse()
+            .expect("chapter packages start with chNN-")
     }
 
     /// The snapshot name of one of its demos.

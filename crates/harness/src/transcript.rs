@@ -40,9 +40,14 @@ pub fn chapter_bin(package: &str) -> PathBuf {
     if !built.iter().any(|p| p == package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--package", package, "--bin", package]);
+        build.current_dir(workspace_root()).args([
+            "build",
+            "--quiet",
+            "--package",
+            package,
+            "--bin",
+            package,
+        ]);
         if dir.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
         }
