@@ -110,8 +110,8 @@ fn snapshot_body(root: &Path, name: &str) -> Result<String> {
 fn changes(root: &Path, previous: Option<&Chapter>, chapter: &Chapter) -> Result<String> {
     let Some(previous) = previous else {
         return Ok(format!(
-            "*{} is the first chapter: every file in `chapters/{}/src` is new.*\n",
-            title(chapter),
+            "*Chapter {} is the first chapter: every file in `chapters/{}/src` is new.*\n",
+            chapter.number(),
             chapter.package
         ));
     };
