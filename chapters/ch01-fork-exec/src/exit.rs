@@ -61,58 +61,43 @@ impl fmt::Display for Exit {
 }
 
 // ANCHOR: start_error
-/// Why the command could not be started. The child reports it on stderr and exits
-/// with [`StartError::status`], so the parent's exit status says which it was.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Nothing called `program` on `$PATH` (or at that path): 127.
-    #[error("exec: \"{program}\": {reason}")]
-    NotFound {
-        /// The command as the user typed it.
-        program: String,
-        /// Docker's wording for the cause.
-        reason: &'static str,
-    },
-    /// Found, but the kernel refused to run it: 126.
-    #[error("exec: \"{program}\": {reason}")]
-    CannotInvoke {
-        /// The command as the user typed it.
-        program: String,
-        /// What execvp(3) returned, worded like Docker ("permission denied").
-        reason: String,
-    },
+/// Why the command could not be started: `execvp(3)` failed with `errno`. The
+/// child reports it on stderr and exits with [`StartError::status`], so the
+/// parent's exit status says which it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartError {
+    /// The command as the user typed it.
+    pub program: String,
+    /// What execvp(3) returned.
+    pub errno: Errno,
 }
 
 impl StartError {
-    /// Classifies the error that `execvp(3)` returned for `program`.
-    pub fn from_exec(program: &str, errno: Errno) -> Self {
-        let program = program.to_string();
-        match errno {
-            // execvp searches $PATH only for names without a slash, so the message
-            // says where we looked, like Docker's.
-            Errno::ENOENT if !program.contains('/') => StartError::NotFound {
-                program,
-                reason: "executable file not found in $PATH",
-            },
-            Errno::ENOENT => StartError::NotFound {
-                program,
-                reason: "no such file or directory",
-            },
-            errno => StartError::CannotInvoke {
-                program,
-                reason: errno.desc().to_lowercase(),
-            },
-        }
-    }
-
-    /// The exit status that tells the parent what went wrong: 127 or 126.
+    /// 127 when there is no such command, 126 when it cannot be invoked.
     pub fn status(&self) -> u8 {
-        match self {
-            StartError::NotFound { .. } => NOT_FOUND,
-            StartError::CannotInvoke { .. } => CANNOT_INVOKE,
+        match self.errno {
+            Errno::ENOENT => NOT_FOUND,
+            _ => CANNOT_INVOKE,
         }
     }
 }
+
+/// Docker's wording: `exec: "ls": executable file not found in $PATH`.
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let program = &self.program;
+        match self.errno {
+            // execvp searches $PATH only for names without a slash, so the
+            // message says where we looked.
+            Errno::ENOENT if !program.contains('/') => {
+                write!(f, "exec: \"{program}\": executable file not found in $PATH")
+            }
+            errno => write!(f, "exec: \"{program}\": {}", errno.desc().to_lowercase()),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
 // ANCHOR_END: start_error
 
 // ANCHOR: finish
@@ -146,19 +131,30 @@ mod tests {
         assert_eq!(Exit::Signal(Signal::SIGTERM).status(), 143);
     }
 
+    fn start_error(program: &str, errno: Errno) -> StartError {
+        StartError {
+            program: program.into(),
+            errno,
+        }
+    }
+
     #[test]
     fn exec_errors_map_to_docker_codes() {
-        assert_eq!(StartError::from_exec("nope", Errno::ENOENT).status(), 127);
-        assert_eq!(StartError::from_exec("/nope", Errno::ENOENT).status(), 127);
-        assert_eq!(StartError::from_exec("/etc", Errno::EACCES).status(), 126);
-        assert_eq!(StartError::from_exec("x", Errno::ENOEXEC).status(), 126);
+        assert_eq!(start_error("nope", Errno::ENOENT).status(), 127);
+        assert_eq!(start_error("/nope", Errno::ENOENT).status(), 127);
+        assert_eq!(start_error("/etc", Errno::EACCES).status(), 126);
+        assert_eq!(start_error("x", Errno::ENOEXEC).status(), 126);
         assert_eq!(
-            StartError::from_exec("nope", Errno::ENOENT).to_string(),
+            start_error("nope", Errno::ENOENT).to_string(),
             "exec: \"nope\": executable file not found in $PATH"
         );
         assert_eq!(
-            StartError::from_exec("/etc/passwd", Errno::EACCES).to_string(),
+            start_error("/etc/passwd", Errno::EACCES).to_string(),
             "exec: \"/etc/passwd\": permission denied"
+        );
+        assert_eq!(
+            start_error("/nope", Errno::ENOENT).to_string(),
+            "exec: \"/nope\": no such file or directory"
         );
     }
 }

@@ -5,6 +5,7 @@
 //! always appear as `PID n`, so tests can redact them and nothing else.
 
 use std::fmt::Display;
+use std::io::Write;
 
 /// Prints narration lines unless told to keep quiet.
 #[derive(Debug, Clone, Copy)]
@@ -19,10 +20,12 @@ impl Narrator {
     }
 
     /// Prints one narration line. Writes to stderr, which is unbuffered, so lines
-    /// from the parent and the child appear in the order they were written.
+    /// from the parent and the child appear in the order they were written. A
+    /// closed stderr (say, `2>&1 | head -1`) must not stop minibox, so write errors
+    /// are ignored (`eprintln!` would panic).
     pub fn say(&self, line: impl Display) {
         if !self.quiet {
-            eprintln!("[minibox] {line}");
+            let _ = writeln!(std::io::stderr(), "[minibox] {line}");
         }
     }
 }

@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
@@ -108,11 +109,19 @@ pub fn fork() -> Result<Forked> {
 /// On success this never returns: there is no caller left to return to. So it
 /// returns only the reason it failed.
 pub fn exec(command: &Command) -> StartError {
+    // Rust programs ignore SIGPIPE (so a closed pipe is an error, not death), and
+    // an ignored signal stays ignored across exec. Give the command the default
+    // back, or `minibox run yes | head` would never end `yes` the usual way.
+    // SAFETY: SIG_DFL installs no handler; nothing else to uphold.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
     let errno = match nix::unistd::execvp(command.program(), command.argv()) {
         Err(errno) => errno,
         Ok(never) => match never {},
     };
-    StartError::from_exec(&command.program_name(), errno)
+    StartError {
+        program: command.program_name(),
+        errno,
+    }
 }
 // ANCHOR_END: exec
 

@@ -179,3 +179,21 @@ fn the_child_inherits_stdin_stdout_and_environment() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "typed inherited\n");
 }
+
+#[test]
+fn the_command_gets_sigpipe_back() {
+    // `yes` is killed by SIGPIPE when `head` stops reading, if SIGPIPE has its
+    // default action; Rust ignores SIGPIPE, and ignored signals survive exec.
+    let out = minibox(&[
+        "run",
+        "--quiet",
+        "sh",
+        "-c",
+        "yes | head -n 1 >/dev/null; echo done",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    assert!(
+        out.stderr.is_empty(),
+        "yes complained instead of dying: {out:?}"
+    );
+}

@@ -48,49 +48,112 @@ impl Chapter {
 }
 
 /// All chapters, in story order.
-pub const CHAPTERS: &[Chapter] = &[Chapter {
-    package: "ch01-fork-exec",
-    title: "fork, exec, wait",
-    shows: "minibox runs a host command as a child process and exits with its status",
-    needs_root: false,
-    demos: &[
-        Demo {
-            name: "echo",
-            about: "the parent forks, the child execs echo, the parent waits and reaps it",
-            args: &["run", "echo", "hello from a child process"],
-            status: 0,
-            show_status: false,
-        },
-        Demo {
-            name: "exit-code",
-            about: "the child's exit code becomes minibox's exit code",
-            args: &["run", "sh", "-c", "exit 3"],
-            status: 3,
-            show_status: true,
-        },
-        Demo {
-            name: "killed",
-            about: "a child killed by SIGKILL (signal 9): minibox exits with 128 + 9 = 137",
-            args: &["run", "sh", "-c", "kill -9 $$"],
-            status: 137,
-            show_status: true,
-        },
-        Demo {
-            name: "not-found",
-            about: "no such command: one line, exit status 127",
-            args: &["run", "no-such-command"],
-            status: 127,
-            show_status: true,
-        },
-        Demo {
-            name: "not-executable",
-            about: "a file that is not executable: exit status 126 (quiet: no narration)",
-            args: &["run", "--quiet", "/etc/passwd"],
-            status: 126,
-            show_status: true,
-        },
-    ],
-}];
+pub const CHAPTERS: &[Chapter] = &[
+    Chapter {
+        package: "ch01-fork-exec",
+        title: "fork, exec, wait",
+        shows: "minibox runs a host command as a child process and exits with its status",
+        needs_root: false,
+        demos: &[
+            Demo {
+                name: "echo",
+                about: "the parent forks, the child execs echo, the parent waits and reaps it",
+                args: &["run", "echo", "hello from a child process"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "exit-code",
+                about: "the child's exit code becomes minibox's exit code",
+                args: &["run", "sh", "-c", "exit 3"],
+                status: 3,
+                show_status: true,
+            },
+            Demo {
+                name: "killed",
+                about: "a child killed by SIGKILL (signal 9): minibox exits with 128 + 9 = 137",
+                args: &["run", "sh", "-c", "kill -9 $$"],
+                status: 137,
+                show_status: true,
+            },
+            Demo {
+                name: "not-found",
+                about: "no such command: one line, exit status 127",
+                args: &["run", "no-such-command"],
+                status: 127,
+                show_status: true,
+            },
+            Demo {
+                name: "not-executable",
+                about: "a file that is not executable: exit status 126 (quiet: no narration)",
+                args: &["run", "--quiet", "/etc/passwd"],
+                status: 126,
+                show_status: true,
+            },
+        ],
+    },
+    Chapter {
+        package: "ch02-pid-namespace",
+        title: "the PID namespace",
+        shows: "the child is PID 1 of a new PID namespace, with PID 1's special rules; /proc is still the host's",
+        needs_root: true,
+        demos: &[
+            Demo {
+                name: "pid-1",
+                about: "clone(CLONE_NEWPID): inside, the command is PID 1; the host knows it by another PID",
+                args: &["run", "sh", "-c", "echo \"my PID is $$\""],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "proc-is-the-hosts",
+                about: "but /proc is still the host's, so it answers with host PIDs (chapter 4 fixes this)",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "sh",
+                    "-c",
+                    "echo \"I am PID $$, but /proc/self says PID $(readlink /proc/self)\"",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "signals",
+                about: "PID 1 ignores signals it has no handler for, even SIGKILL, when sent from inside",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "sh",
+                    "-c",
+                    "kill -TERM $$; kill -KILL $$; echo \"PID 1 is still alive\"",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "orphans",
+                about: "an orphan is re-parented to PID 1 of its namespace, which must reap it",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "sh",
+                    "-c",
+                    "( (sleep 0.1; exec sh -c \"echo orphan: my parent is now PID \\$PPID\") & ); sleep 1",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "not-found",
+                about: "exec fails in the child; the reason travels back through the sync pipe",
+                args: &["run", "no-such-command"],
+                status: 127,
+                show_status: true,
+            },
+        ],
+    },
+];
 
 #[cfg(test)]
 mod tests {

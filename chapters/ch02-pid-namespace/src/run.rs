@@ -1,0 +1,56 @@
+//! The recipe of chapter 2: chapter 1's fork/exec/wait, with `clone` and a new
+//! PID namespace instead of fork, and a sync pipe between parent and child.
+
+use anyhow::Result;
+use ch01_fork_exec::cli::Config;
+use ch01_fork_exec::exit::Exit;
+use ch01_fork_exec::narrate::Narrator;
+use ch01_fork_exec::process::{self, Command};
+use nix::sched::CloneFlags;
+use nix::unistd::getpid;
+
+use crate::namespace;
+use crate::sync;
+
+// ANCHOR: run
+/// Runs `config.command` as PID 1 of a new PID namespace; returns how it ended.
+pub fn run(config: &Config) -> Result<Exit> {
+    let narrator = Narrator::new(config.quiet);
+    let command = Command::new(&config.command)?;
+    let (mut parent, child_end) = sync::channel()?;
+
+    narrator.say(format_args!(
+        "parent (PID {}) calls clone(CLONE_NEWPID)",
+        getpid()
+    ));
+    let child = namespace::clone_child(CloneFlags::CLONE_NEWPID, || {
+        // The child: PID 1 of a new PID namespace. Wait for the parent's go.
+        if let Err(error) = child_end.wait_for_release() {
+            child_end.setup_failed(&error);
+        }
+        narrator.say(format_args!(
+            "child (PID {} in its new namespace) calls execvp({:?}, {})",
+            getpid(),
+            command.program_name(),
+            command.argv_for_display()
+        ));
+        let error = process::exec(&command);
+        child_end.exec_failed(&error) // exec failed: tell the parent, exit
+    })?;
+    drop(child_end); // the parent's copies of the child's ends
+    narrator.say(format_args!("the host knows the child as PID {child}"));
+
+    // The parent's part of the setup will go here (cgroups in chapter 5).
+    parent.release()?;
+    if let Err(error) = parent.wait_for_exec(&command.program_name()) {
+        process::wait_for(child)?; // reap the child that could not start
+        return Err(error);
+    }
+    let exit = process::wait_for(child)?;
+    narrator.say(format_args!(
+        "child (host PID {child}) {exit}; minibox exits with {}",
+        exit.status()
+    ));
+    Ok(exit)
+}
+// ANCHOR_END: run
