@@ -153,6 +153,60 @@ pub const CHAPTERS: &[Chapter] = &[
             },
         ],
     },
+    Chapter {
+        package: "ch03-uts-namespace",
+        title: "UTS and IPC namespaces",
+        shows: "the child gets its own hostname and its own System V IPC objects; the host keeps its own",
+        needs_root: true,
+        demos: &[
+            Demo {
+                name: "hostname",
+                about: "clone(CLONE_NEWUTS), then sethostname in the child: the name changes inside only",
+                args: &["run", "--hostname", "box", "--", "hostname"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "default-hostname",
+                about: "without --hostname, the container is named after its ID, as Docker does",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "sh",
+                    "-c",
+                    "echo \"my hostname is $(hostname)\"",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "ipc",
+                about: "clone(CLONE_NEWIPC): a new IPC namespace starts empty, and its queues die with it",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "sh",
+                    "-c",
+                    "echo \"queues: $(tail -n +2 /proc/sysvipc/msg | wc -l)\"; ipcmk -Q >/dev/null; echo \"queues after ipcmk -Q: $(tail -n +2 /proc/sysvipc/msg | wc -l)\"",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "bad-hostname",
+                about: "a setup step that fails in the child (a hostname has 64 bytes at most) is reported by the parent",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "--hostname",
+                    "a-hostname-that-is-much-too-long-for-the-kernel-which-allows-64-bytes",
+                    "true",
+                ],
+                status: 125,
+                show_status: true,
+            },
+        ],
+    },
 ];
 
 #[cfg(test)]

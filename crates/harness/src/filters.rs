@@ -1,13 +1,18 @@
 //! The one insta filter table. It redacts only what varies from run to run and
 //! machine to machine, never the value a chapter teaches: host PIDs (`PID 4711`)
 //! become `PID [PID]`, but a one-digit PID, such as PID 1 inside a PID namespace,
-//! stays as it is.
+//! stays as it is; random container IDs become `[ID]`, but a hostname given with
+//! `--hostname` stays.
 
 /// `(regex, replacement)` pairs, applied in order.
 pub const FILTERS: &[(&str, &str)] = &[
     // Host PIDs. Narration writes every host PID as `PID n`; real hosts have
     // thousands of processes, so a PID of two digits or more is the host's.
     (r"\bPID [0-9]{2,}\b", "PID [PID]"),
+    // Container IDs: random, 64 hex digits, or 12 when shortened (also the
+    // default hostname).
+    (r"\b[0-9a-f]{64}\b", "[ID]"),
+    (r"\b[0-9a-f]{12}\b", "[ID]"),
     // Temporary directories made by tests (tempfile's names).
     (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
 ];
@@ -32,10 +37,11 @@ mod tests {
         let settings = settings();
         settings.bind(|| {
             insta::assert_snapshot!(
-                "[minibox] parent (PID 4711) calls fork()\nchild (host PID 52, PID 1 inside) in /tmp/.tmpAb12/x",
+                "[minibox] parent (PID 4711) calls fork()\nchild (host PID 52, PID 1 inside) in /tmp/.tmpAb12/x\ncontainer 4b4b782542cf is called box",
                 @r"
             [minibox] parent (PID [PID]) calls fork()
             child (host PID [PID], PID 1 inside) in [TMP]/x
+            container [ID] is called box
             "
             );
         });
