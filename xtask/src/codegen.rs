@@ -117,14 +117,18 @@ fn changes(root: &Path, previous: Option<&Chapter>, chapter: &Chapter) -> Result
     };
     let old = sources(root, previous)?;
     let new = sources(root, chapter)?;
-    let mut names: Vec<&PathBuf> = old.keys().chain(new.keys()).collect();
-    names.sort();
-    names.dedup();
+    // Concept modules stay in the crate that teaches them and are used through
+    // the dependency, so a file that only the previous chapter has is not a
+    // deletion: list it instead of diffing it away.
+    let reused: Vec<String> = old
+        .keys()
+        .filter(|name| !new.contains_key(*name))
+        .map(|name| format!("`{}`", name.display()))
+        .collect();
     let (mut diff, mut added, mut removed, mut touched) = (String::new(), 0, 0, 0);
-    for name in names {
+    for (name, after) in &new {
         let before = old.get(name).map(String::as_str).unwrap_or("");
-        let after = new.get(name).map(String::as_str).unwrap_or("");
-        if before == after {
+        if before == after.as_str() {
             continue;
         }
         touched += 1;
@@ -146,8 +150,17 @@ fn changes(root: &Path, previous: Option<&Chapter>, chapter: &Chapter) -> Result
                 .to_string(),
         );
     }
+    let reused = if reused.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Still in `{}` and used from there as a dependency: {}.\n\n",
+            previous.package,
+            reused.join(", ")
+        )
+    };
     Ok(format!(
-        "<details>\n<summary>What changed since {}: {touched} file(s), +{added} −{removed} lines (click to expand)</summary>\n\n```diff\n{diff}```\n\n</details>\n",
+        "{reused}<details>\n<summary>What changed since {}: {touched} file(s), +{added} −{removed} lines (click to expand)</summary>\n\n```diff\n{diff}```\n\n</details>\n",
         title(previous)
     ))
 }
