@@ -1,13 +1,17 @@
-//! Fixtures: what the tests and demos need prepared before they run. Chapter 1
-//! runs host commands and needs none; later chapters add a busybox root
-//! filesystem, images and a registry here.
+//! Fixtures: what the tests and demos need prepared before they run. The
+//! recipes live in `harness::fixtures`, shared with the tests (which build what
+//! they need themselves when it is missing).
 
 use std::path::Path;
 
 use anyhow::Result;
 
-/// Prepares every fixture (idempotent: existing ones are kept).
+/// Prepares every fixture (idempotent: up-to-date ones are kept).
 pub fn prepare(_root: &Path) -> Result<()> {
-    eprintln!("xtask: fixtures: chapter 1 runs host commands and needs none");
+    let rootfs = harness::fixtures::busybox_rootfs();
+    eprintln!(
+        "xtask: fixtures: busybox root filesystem at {}",
+        rootfs.display()
+    );
     Ok(())
 }

@@ -18,11 +18,23 @@ struct Prereq {
     why: &'static str,
 }
 
-const PREREQS: &[Prereq] = &[Prereq {
-    package: "git",
-    provides: "/usr/bin/git",
-    why: "exercise verification applies solution patches with git apply",
-}];
+const PREREQS: &[Prereq] = &[
+    Prereq {
+        package: "git",
+        provides: "/usr/bin/git",
+        why: "exercise verification applies solution patches with git apply",
+    },
+    Prereq {
+        package: "busybox-static",
+        provides: harness::fixtures::HOST_BUSYBOX,
+        why: "the root filesystem of chapter 4 on",
+    },
+    Prereq {
+        package: "libc6-dev",
+        provides: "/usr/include/stdio.h",
+        why: "static fixture programs link the C library statically",
+    },
+];
 
 /// Installs what is missing, or fails with one line saying what to install.
 pub fn ensure() -> Result<()> {

@@ -18,8 +18,11 @@ pub const FILTERS: &[(&str, &str)] = &[
 ];
 
 /// insta settings with [`FILTERS`] applied and snapshots kept beside the test file.
+/// The checkout's own path (where the fixtures live) becomes `[WORKSPACE]`.
 pub fn settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
+    let workspace = crate::transcript::workspace_root();
+    settings.add_filter(&regex::escape(&workspace.to_string_lossy()), "[WORKSPACE]");
     for (regex, replacement) in FILTERS {
         settings.add_filter(regex, *replacement);
     }

@@ -6,6 +6,8 @@
 //!
 //! - [`privilege`]: the privilege probe. Root-only tests print `SKIP` without root,
 //!   and fail instead under `MINIBOX_REQUIRE_PRIVILEGED=1` (set by CI).
+//! - [`fixtures`]: the busybox root filesystem and the static fixture programs,
+//!   built from what the host has.
 //! - [`filters`]: the one insta filter table: it redacts only what varies between
 //!   runs (host PIDs, temp dirs, the checkout's path).
 //! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
@@ -15,6 +17,7 @@
 
 pub mod chapters;
 pub mod filters;
+pub mod fixtures;
 pub mod privilege;
 pub mod transcript;
 

@@ -1,0 +1,131 @@
+//! The concept of this chapter: a mount namespace rearranged until a directory
+//! is the container's `/` and the host's tree is gone.
+//!
+//! After `clone(CLONE_NEWNS)` the child has a *copy* of the host's mount table.
+//! A copy, but not necessarily a separate one: with *shared* propagation (the
+//! default on systemd hosts, where `/` is mounted `shared`), a mount made in the
+//! copy appears in the host too, and an unmount there unmounts the host's. So the
+//! first step is always to make every mount private ([`make_private`]).
+//!
+//! Every function here runs in the child, in the new mount namespace.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ch02_pid_namespace::namespace::privileged;
+use nix::mount::{MntFlags, MsFlags, umount2};
+
+/// `mount(2)` with a message naming what was mounted where, and the EPERM advice.
+pub fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
+    nix::mount::mount(source, target, fstype, flags, data).map_err(|errno| {
+        privileged(
+            errno,
+            format!(
+                "mount {} on {}",
+                fstype.or(source).unwrap_or("(flags)"),
+                target.display()
+            ),
+        )
+    })
+}
+
+// ANCHOR: make_private
+/// Makes every mount in this namespace private, recursively: from now on,
+/// mounts and unmounts here do not propagate to the host, nor the host's to us.
+///
+/// Skip this on a host where `/` is shared and the bind mount and /proc below
+/// show up in the host's mount table; the unmount of the old root in
+/// [`pivot_root`] would even unmount the host's filesystems. And pivot_root itself
+/// fails with EINVAL when the new root or the old one has shared propagation.
+pub fn make_private() -> Result<()> {
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )
+}
+// ANCHOR_END: make_private
+
+// ANCHOR: bind_onto_itself
+/// Bind-mounts `rootfs` onto itself. `pivot_root(2)` requires the new root to be
+/// a mount point, and a plain directory is not one until we make it so.
+pub fn bind_onto_itself(rootfs: &Path) -> Result<()> {
+    let source = rootfs.to_str().context("the rootfs path is not UTF-8")?;
+    mount(
+        Some(source),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+}
+// ANCHOR_END: bind_onto_itself
+
+// ANCHOR: kernel_filesystems
+/// Mounts a new procfs on `rootfs/proc`. A procfs shows the PID namespace of the
+/// process that mounted it, and we are PID 1 of the container's: from now on
+/// `ps` inside sees the container's processes only.
+pub fn mount_proc(rootfs: &Path) -> Result<()> {
+    let target = mount_point(rootfs, "proc")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), &target, Some("proc"), flags, None)
+}
+
+/// Mounts sysfs read-only on `rootfs/sys`: programs read it (to count CPUs, for
+/// example), but the container has no business changing the host's devices.
+pub fn mount_sys_readonly(rootfs: &Path) -> Result<()> {
+    let target = mount_point(rootfs, "sys")?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("sysfs"), &target, Some("sysfs"), flags, None)
+}
+// ANCHOR_END: kernel_filesystems
+
+/// `rootfs/name`, created if the root filesystem lacks it.
+pub fn mount_point(rootfs: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let path = rootfs.join(name);
+    if !path.is_dir() {
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("creating the mount point {}", path.display()))?;
+    }
+    Ok(path)
+}
+
+// ANCHOR: pivot_root
+/// Makes `rootfs` the root of this mount namespace and detaches the old root, so
+/// that no path leads back to the host's files.
+///
+/// `pivot_root(new, old)` moves the current root to `old` (which must be under
+/// `new`) and makes `new` the root. Passing "." for both is a trick runc uses: with
+/// `new` as the working directory, the old root is stacked on top of the new one at
+/// "/", and unmounting "." removes it, with no directory to create in the rootfs.
+pub fn pivot_root(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(|errno| privileged(errno, format!("pivot_root into {}", rootfs.display())))?;
+    // MNT_DETACH: the old root is busy (we are using it), so detach it now and
+    // let the kernel finish the unmount when nothing uses it any more.
+    umount2(".", MntFlags::MNT_DETACH).context("unmounting the old root")?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok(())
+}
+// ANCHOR_END: pivot_root
+
+// ANCHOR: chroot
+/// The insecure alternative, for the demonstration: `chroot(2)` only changes
+/// where path lookups start for this process. The host's tree stays mounted in
+/// the namespace, one `chroot-escape` away (see the chapter's page).
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chroot(rootfs)
+        .map_err(|errno| privileged(errno, format!("chroot {}", rootfs.display())))?;
+    nix::unistd::chdir("/").context("chdir /")?;
+    Ok(())
+}
+// ANCHOR_END: chroot
