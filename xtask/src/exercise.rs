@@ -146,6 +146,21 @@ fn find(root: &Path, chapter: Option<&str>) -> Result<Vec<Exercise>> {
     if found.is_empty() {
         bail!("no exercises found");
     }
+    if chapter.is_none() {
+        // The book promises every chapter at least two exercises.
+        for c in CHAPTERS {
+            let count = found
+                .iter()
+                .filter(|e| e.chapter.package == c.package)
+                .count();
+            if count < 2 {
+                bail!(
+                    "{} has {count} exercise(s); every chapter needs at least two",
+                    c.package
+                );
+            }
+        }
+    }
     Ok(found)
 }
 

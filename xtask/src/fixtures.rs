@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-/// Prepares every fixture (idempotent: up-to-date ones are kept).
+/// Installs what the fixtures are built from, then prepares every fixture
+/// (idempotent: up-to-date ones are kept).
 pub fn prepare(_root: &Path) -> Result<()> {
+    crate::prereqs::ensure()?;
     let rootfs = harness::fixtures::busybox_rootfs();
     eprintln!(
         "xtask: fixtures: busybox root filesystem at {}",

@@ -116,12 +116,11 @@ fn run(task: Task) -> Result<()> {
     }
 }
 
-/// `cargo xtask test`: prerequisites, binaries, fixtures, then `cargo test`.
+/// `cargo xtask test`: prerequisites and fixtures, binaries, then `cargo test`.
 fn test(root: &std::path::Path, args: &[String]) -> Result<()> {
-    prereqs::ensure()?;
+    fixtures::prepare(root)?; // installs missing prerequisites first
     shell::cargo(root, &["build", "--workspace", "--bins"])?;
-    fixtures::prepare(root)?;
-    let mut cargo_args = vec!["test", "--workspace"];
+    let mut cargo_args = vec!["test", "--workspace", "--no-fail-fast"];
     if !args.is_empty() {
         cargo_args.push("--");
         cargo_args.extend(args.iter().map(String::as_str));

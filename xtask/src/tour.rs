@@ -13,8 +13,8 @@ use crate::{fixtures, shell};
 
 /// Runs the tour; fails if a demo ends with another status than it should.
 pub fn tour(root: &Path) -> Result<()> {
+    fixtures::prepare(root)?; // installs missing prerequisites first
     shell::cargo(root, &["build", "--quiet", "--workspace", "--bins"])?;
-    fixtures::prepare(root)?;
     let mut wrong = Vec::new();
     for chapter in CHAPTERS {
         banner(chapter);

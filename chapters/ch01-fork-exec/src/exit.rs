@@ -14,6 +14,7 @@
 //! gives 137, which is also what an out-of-memory kill looks like in chapter 5.
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 use nix::errno::Errno;
@@ -107,7 +108,8 @@ pub fn finish(result: anyhow::Result<Exit>) -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit.status()),
         Err(err) => {
-            eprintln!("minibox: {err:#}");
+            // Not eprintln!, which panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "minibox: {err:#}");
             let status = match err.downcast_ref::<StartError>() {
                 Some(start) => start.status(),
                 None => MINIBOX_FAILED,

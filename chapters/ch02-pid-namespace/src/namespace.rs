@@ -54,6 +54,7 @@ pub fn flag_names(flags: CloneFlags) -> String {
     names.join("|")
 }
 
+// ANCHOR: privileged
 /// Turns an errno from an operation that needs privileges into one clear line:
 /// EPERM says what is missing and how to get it, instead of a bare "operation not
 /// permitted". Every chapter from here on uses it for namespaces, mounts, cgroups.
@@ -66,6 +67,7 @@ pub fn privileged(errno: Errno, operation: String) -> anyhow::Error {
         anyhow::Error::new(errno).context(operation)
     }
 }
+// ANCHOR_END: privileged
 
 #[cfg(test)]
 mod tests {

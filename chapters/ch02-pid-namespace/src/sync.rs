@@ -66,18 +66,24 @@ pub fn channel() -> Result<(ParentEnd, ChildEnd)> {
 }
 // ANCHOR_END: channel
 
+// ANCHOR: pipe
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     // O_CLOEXEC: the container's program must not inherit our pipes, and the
     // report pipe's write end closing at exec is the success signal.
     nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2(O_CLOEXEC)")
 }
+// ANCHOR_END: pipe
 
 impl ParentEnd {
     /// Lets the child go on to exec: the parent's part of the setup is done.
+    /// If the child has died already (killed from outside, say), there is no one
+    /// to release: that is not minibox's failure, and the child's exit status,
+    /// which the caller reaps next, says what happened.
     pub fn release(&mut self) -> Result<()> {
-        self.go
-            .write_all(b"G")
-            .context("releasing the child through the sync pipe")
+        match self.go.write_all(b"G") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            result => result.context("releasing the child through the sync pipe"),
+        }
     }
 
     // ANCHOR: wait_for_exec
@@ -129,6 +135,7 @@ impl ChildEnd {
     }
     // ANCHOR_END: wait_for_release
 
+    // ANCHOR: report
     /// In the child: reports a failed exec to the parent and exits with 127 or
     /// 126. Never returns.
     pub fn exec_failed(&self, error: &StartError) -> ! {
@@ -142,4 +149,5 @@ impl ChildEnd {
         let _ = (&self.report).write_all(format!("{SETUP_FAILED}{error:#}").as_bytes());
         process::exit_now(MINIBOX_FAILED)
     }
+    // ANCHOR_END: report
 }

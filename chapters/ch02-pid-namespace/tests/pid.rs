@@ -33,6 +33,8 @@ fn start_with_host_pid(args: &[&str]) -> (Child, i32) {
             return (child, pid.parse().unwrap());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("no host PID in the narration");
 }
 

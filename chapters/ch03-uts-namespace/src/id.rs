@@ -12,13 +12,21 @@ use anyhow::{Context, Result};
 pub const SHORT_LEN: usize = 12;
 
 // ANCHOR: new_id
-/// A new random container ID: 64 lowercase hex digits.
+/// A new random container ID: 64 lowercase hex digits. Like Docker, draw again
+/// when the short form is all decimal digits (about 1 in 280): a hostname, or an
+/// ID typed on a command line, that looks like a number confuses tools.
 pub fn new_id() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for a container ID")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    let mut urandom = File::open("/dev/urandom").context("opening /dev/urandom")?;
+    loop {
+        let mut bytes = [0u8; 32];
+        urandom
+            .read_exact(&mut bytes)
+            .context("reading /dev/urandom for a container ID")?;
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if !short(&id).chars().all(|c| c.is_ascii_digit()) {
+            return Ok(id);
+        }
+    }
 }
 // ANCHOR_END: new_id
 
@@ -41,5 +49,9 @@ mod tests {
         );
         assert_ne!(a, b);
         assert_eq!(short(&a), &a[..12]);
+        for _ in 0..2000 {
+            let id = new_id().unwrap();
+            assert!(!short(&id).chars().all(|c| c.is_ascii_digit()), "{id}");
+        }
     }
 }

@@ -39,10 +39,10 @@ pub fn mount(
 /// Makes every mount in this namespace private, recursively: from now on,
 /// mounts and unmounts here do not propagate to the host, nor the host's to us.
 ///
-/// Skip this on a host where `/` is shared and the bind mount and /proc below
-/// show up in the host's mount table; the unmount of the old root in
-/// [`pivot_root`] would even unmount the host's filesystems. And pivot_root itself
-/// fails with EINVAL when the new root or the old one has shared propagation.
+/// Without this step, on a host where `/` is shared (every systemd host), the
+/// bind mount, /proc, /dev and /sys mounted below appear in the host's mount
+/// table too, and stay there after the container is gone; and pivot_root fails
+/// with EINVAL, because it refuses to move mounts with shared propagation.
 pub fn make_private() -> Result<()> {
     mount(
         None,
@@ -89,6 +89,13 @@ pub fn mount_sys_readonly(rootfs: &Path) -> Result<()> {
 // ANCHOR_END: kernel_filesystems
 
 /// `rootfs/name`, created if the root filesystem lacks it.
+///
+/// SIMPLIFICATION: this creates missing mount points in the root filesystem on
+/// the host, and follows a symlink there (a rootfs whose `proc` links to `/`
+/// would have us mount over the host's path). runc resolves every mount target
+/// inside the rootfs without leaving it (its `securejoin`, and now
+/// openat2(RESOLVE_IN_ROOT)); chapter 6 puts a writable layer between us and the
+/// image.
 pub fn mount_point(rootfs: &Path, name: &str) -> Result<std::path::PathBuf> {
     let path = rootfs.join(name);
     if !path.is_dir() {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
 
 /// The busybox root filesystem that `cargo xtask fixtures` builds in this
@@ -25,7 +25,9 @@ pub fn resolve(given: Option<PathBuf>) -> Result<PathBuf> {
         format!("rootfs {:?}", path.display().to_string())
     };
     match std::fs::metadata(&path) {
-        Ok(meta) if meta.is_dir() => Ok(path.canonicalize()?),
+        Ok(meta) if meta.is_dir() => path
+            .canonicalize()
+            .with_context(|| format!("resolving {shown}")),
         Ok(_) => bail!("{shown} is not a directory"),
         Err(_) if defaulted => bail!(
             "{shown} does not exist yet: build it with `cargo xtask fixtures`, or pass --rootfs DIR"

@@ -163,7 +163,7 @@ fn mounts_do_not_leak_even_when_the_hosts_mounts_are_shared() {
     // container's bind mount, /proc, /dev and /sys would appear in it.
     let rootfs = harness::fixtures::busybox_rootfs();
     let script = format!(
-        "a=$(cat /proc/self/mountinfo); {MINIBOX} run --quiet true; b=$(cat /proc/self/mountinfo); \
+        "a=$(cat /proc/self/mountinfo); {MINIBOX} run --quiet true || echo \"minibox failed: $?\"; b=$(cat /proc/self/mountinfo); \
          [ \"$a\" = \"$b\" ] && echo unchanged || {{ echo leaked; echo \"$b\"; }}"
     );
     let out = Command::new("unshare")

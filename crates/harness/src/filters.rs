@@ -13,6 +13,10 @@ pub const FILTERS: &[(&str, &str)] = &[
     // default hostname).
     (r"\b[0-9a-f]{64}\b", "[ID]"),
     (r"\b[0-9a-f]{12}\b", "[ID]"),
+    // What a container used varies a little from run to run; the tests check
+    // the numbers, the transcripts show the line.
+    (r"peak memory [0-9.]+[KMGT]?i?B", "peak memory [BYTES]"),
+    (r"CPU time [0-9.]+s", "CPU time [SECONDS]"),
     // Temporary directories made by tests (tempfile's names).
     (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
 ];

@@ -108,6 +108,8 @@ pub fn run_merged(bin: &Path, args: &[&str]) -> (String, i32) {
     command
         .args(args)
         .env("LC_ALL", "C")
+        // Containers' cgroups go below the test's own cgroup (from chapter 5 on).
+        .env("MINIBOX_CGROUP_PARENT", "minibox-demos")
         .stdin(Stdio::null())
         .stdout(writer.try_clone().expect("dup pipe"))
         .stderr(writer);

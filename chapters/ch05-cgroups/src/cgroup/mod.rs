@@ -1,0 +1,303 @@
+//! The concept of this chapter: a container's cgroup, behind one small interface
+//! ([`Cgroup`]) with a cgroup v1 and a cgroup v2 implementation, chosen at run time
+//! from the host's layout ([`detect`]).
+//!
+//! Everything that touches the cgroup filesystem takes its root (normally
+//! `/sys/fs/cgroup`) as a parameter, so the tests can run it against a fake tree
+//! in a temporary directory where this machine cannot run it for real.
+
+pub mod v1;
+pub mod v2;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ch02_pid_namespace::namespace::privileged;
+use nix::errno::Errno;
+use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, statfs};
+use nix::unistd::Pid;
+
+use crate::limits::Limits;
+
+/// Where the cgroup filesystems are mounted on every distribution.
+pub const ROOT: &str = "/sys/fs/cgroup";
+
+/// The default parent of containers' cgroups, below the hierarchy root (Docker's
+/// cgroupfs driver uses `docker/`).
+pub const DEFAULT_PARENT: &str = "/minibox";
+
+/// How a host mounts its cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// cgroup v2 only: one tree at the root (Ubuntu 22.04+, Fedora, Debian 12).
+    Unified,
+    /// cgroup v1 only: a tmpfs with one hierarchy per controller.
+    Legacy,
+    /// v1 controllers, plus an (empty) v2 tree at `unified/` (systemd's hybrid mode).
+    Hybrid,
+}
+
+// ANCHOR: detect
+/// Tells the layout from the filesystem type of `root`: a cgroup2 filesystem is
+/// the unified tree; a tmpfs holds v1 hierarchies, and an extra cgroup2 mount at
+/// `root/unified` makes it hybrid.
+pub fn detect(root: &Path) -> Result<Layout> {
+    let fs_type = |path: &Path| statfs(path).map(|s| s.filesystem_type());
+    let root_type = fs_type(root).with_context(|| format!("statfs {}", root.display()))?;
+    if root_type == CGROUP2_SUPER_MAGIC {
+        return Ok(Layout::Unified);
+    }
+    if root_type == TMPFS_MAGIC {
+        let unified = fs_type(&root.join("unified"));
+        return Ok(match unified {
+            Ok(t) if t == CGROUP2_SUPER_MAGIC => Layout::Hybrid,
+            _ => Layout::Legacy,
+        });
+    }
+    bail!(
+        "{} is neither a cgroup2 filesystem nor a tmpfs of cgroup v1 hierarchies",
+        root.display()
+    )
+}
+// ANCHOR_END: detect
+
+/// What a container used, read from its cgroup before it is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// The most memory the container's processes used at once, when the kernel
+    /// keeps that number (v1 always; v2 from Linux 5.19, `memory.peak`).
+    pub peak_memory: Option<u64>,
+    /// CPU time, user and system, of all its processes.
+    pub cpu_time: Duration,
+}
+
+// ANCHOR: interface
+/// A container's cgroup, whichever cgroup version the host has.
+pub trait Cgroup {
+    /// Moves a process (and, from then on, its children) into the cgroup.
+    fn join(&self, pid: Pid) -> Result<()>;
+    /// How many processes the kernel's OOM killer has killed in the cgroup.
+    fn oom_kills(&self) -> Result<u64>;
+    /// Peak memory and CPU time so far.
+    fn stats(&self) -> Result<Stats>;
+    /// Kills every process still in the cgroup, waits until it is empty, and
+    /// removes it (and the parent directories it created, if they are empty).
+    fn destroy(&self) -> Result<()>;
+    /// The cgroup's directories, for narration (one per v1 hierarchy).
+    fn paths(&self) -> Vec<PathBuf>;
+}
+// ANCHOR_END: interface
+
+// ANCHOR: create
+/// Creates the cgroup of container `id` below `parent`, with `limits` written,
+/// in whichever version the host at `root` has. On hybrid hosts the controllers
+/// are on v1, so v1 it is. Fails without leaving a directory behind.
+pub fn create(root: &Path, parent: &str, id: &str, limits: &Limits) -> Result<Box<dyn Cgroup>> {
+    let own = OwnCgroups::of_this_process()?;
+    Ok(match detect(root)? {
+        Layout::Unified => Box::new(v2::V2Cgroup::create(root, &own, parent, id, limits)?),
+        Layout::Legacy | Layout::Hybrid => {
+            let hierarchies = v1::Hierarchies::discover(root)?;
+            Box::new(v1::V1Cgroup::create(
+                &hierarchies,
+                &own,
+                parent,
+                id,
+                limits,
+            )?)
+        }
+    })
+}
+// ANCHOR_END: create
+
+/// The cgroups this process is in, from `/proc/self/cgroup`: one line per v1
+/// hierarchy (`4:memory:/some/path`) and one for v2 (`0::/some/path`).
+#[derive(Debug, Clone, Default)]
+pub struct OwnCgroups {
+    /// `(controllers, path)` per line; v2's line has no controllers.
+    pub lines: Vec<(Vec<String>, String)>,
+}
+
+impl OwnCgroups {
+    /// Reads `/proc/self/cgroup`.
+    pub fn of_this_process() -> Result<Self> {
+        let text = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        Ok(Self::parse(&text))
+    }
+
+    /// Parses the format of `/proc/PID/cgroup`.
+    pub fn parse(text: &str) -> Self {
+        let lines = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.splitn(3, ':');
+                let (_id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+                let controllers = controllers
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                Some((controllers, path.to_string()))
+            })
+            .collect();
+        OwnCgroups { lines }
+    }
+
+    /// This process's cgroup in the v1 hierarchy of `controller`, or in the v2
+    /// tree for `None`. Missing means the root.
+    pub fn path(&self, controller: Option<&str>) -> &str {
+        self.lines
+            .iter()
+            .find(|(controllers, _)| match controller {
+                Some(c) => controllers.iter().any(|x| x == c),
+                None => controllers.is_empty(),
+            })
+            .map(|(_, path)| path.as_str())
+            .unwrap_or("/")
+    }
+}
+
+// ANCHOR: placement
+/// The container's cgroup directory in a hierarchy mounted at `mount`, where this
+/// process is in cgroup `own`. An absolute `parent` starts at the hierarchy's root
+/// (`/minibox` → `mount/minibox/ID`, like Docker's `--cgroup-parent`); a relative
+/// one starts at minibox's own cgroup, so a delegated subtree (or a test) can keep
+/// every container below itself.
+pub fn cgroup_dir(mount: &Path, own: &str, parent: &str, id: &str) -> PathBuf {
+    let base = if parent.starts_with('/') {
+        mount.to_path_buf()
+    } else {
+        mount.join(own.trim_start_matches('/'))
+    };
+    base.join(parent.trim_start_matches('/')).join(id)
+}
+// ANCHOR_END: placement
+
+/// Creates `dir` and any missing parents; returns the ones it created, top
+/// first, so that they can be removed again. Another container may remove an
+/// empty shared parent at the same moment (see [`remove_dirs`]): then try again.
+pub fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut attempt = 0;
+    loop {
+        match try_create_dirs(dir) {
+            Err(e) if attempt < 5 && e.root_cause().to_string().contains("ENOENT") => {
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn try_create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.exists() {
+        missing.push(at.to_path_buf());
+        at = at.parent().context("a cgroup directory has a parent")?;
+    }
+    missing.reverse();
+    for path in &missing {
+        match fs::create_dir(path) {
+            Ok(()) => {}
+            // Another minibox made the shared parent a moment ago: fine.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path != dir => {}
+            Err(e) => {
+                let errno = Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                let errno = if errno == Errno::EACCES {
+                    Errno::EPERM
+                } else {
+                    errno
+                };
+                return Err(privileged(
+                    errno,
+                    format!("creating cgroup {}", path.display()),
+                ));
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// Removes `dir`, then the parents in `created` (deepest first) that are empty
+/// now. A parent another container still uses is left alone (EBUSY/ENOTEMPTY).
+pub fn remove_dirs(dir: &Path, created: &[PathBuf]) -> Result<()> {
+    // The kernel may still be tearing down the last process: retry briefly.
+    let mut attempts = 0;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) if attempts < 100 => {
+                let _ = e;
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e).with_context(|| format!("removing cgroup {}", dir.display())),
+        }
+    }
+    for parent in created.iter().rev().filter(|p| p.as_path() != dir) {
+        if fs::remove_dir(parent).is_err() {
+            break; // still in use by another container
+        }
+    }
+    Ok(())
+}
+
+/// Writes one cgroup file, with a message that names the file and the value.
+pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    fs::write(&path, value).with_context(|| format!("writing {value:?} to {}", path.display()))
+}
+
+/// Reads a `key value` line from a flat-keyed cgroup file such as memory.events
+/// or cpu.stat; missing file or key reads as `None`.
+pub fn read_key(path: &Path, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Reads a file holding one number.
+pub fn read_number(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The PIDs listed in a `cgroup.procs` file.
+pub fn procs(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_cgroups_are_read_per_hierarchy() {
+        let own = OwnCgroups::parse("5:memory:/tooling/abc\n3:cpu,cpuacct:/\n0::/user.slice\n");
+        assert_eq!(own.path(Some("memory")), "/tooling/abc");
+        assert_eq!(own.path(Some("cpuacct")), "/");
+        assert_eq!(own.path(Some("pids")), "/");
+        assert_eq!(own.path(None), "/user.slice");
+    }
+
+    #[test]
+    fn absolute_parents_start_at_the_root_relative_ones_at_our_own_cgroup() {
+        let mount = Path::new("/sys/fs/cgroup/memory");
+        assert_eq!(
+            cgroup_dir(mount, "/tooling/abc", "/minibox", "c1"),
+            Path::new("/sys/fs/cgroup/memory/minibox/c1")
+        );
+        assert_eq!(
+            cgroup_dir(mount, "/tooling/abc", "tests", "c1"),
+            Path::new("/sys/fs/cgroup/memory/tooling/abc/tests/c1")
+        );
+    }
+}

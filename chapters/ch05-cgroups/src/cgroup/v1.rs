@@ -1,0 +1,286 @@
+//! cgroup v1: one hierarchy per controller, each a tree of its own. A container's
+//! cgroup is one directory in *each* hierarchy it uses, with the same relative
+//! path: `memory/minibox/ID`, `pids/minibox/ID`, `cpu/minibox/ID`, ...
+//! Hierarchies may be mounted together (`cpu,cpuacct`), so they are found in
+//! /proc/self/mountinfo rather than guessed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::{
+    Cgroup, OwnCgroups, Stats, cgroup_dir, create_dirs, procs, read_key, read_number, remove_dirs,
+    write,
+};
+use crate::limits::Limits;
+
+/// The controllers minibox uses, with the files it writes and reads in each.
+pub const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
+
+/// Where each controller's hierarchy is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchies {
+    /// `(controller, mount point)` for each of [`CONTROLLERS`].
+    pub mounts: Vec<(&'static str, PathBuf)>,
+}
+
+impl Hierarchies {
+    /// Finds the v1 hierarchies mounted below `root`, from /proc/self/mountinfo.
+    pub fn discover(root: &Path) -> Result<Self> {
+        let text = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+        Self::from_mountinfo(&text, root)
+    }
+
+    /// Parses mountinfo lines such as
+    /// `35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory`:
+    /// the mount point is the fifth field; after ` - ` come the filesystem type,
+    /// the source and the options, which name the controllers.
+    pub fn from_mountinfo(text: &str, root: &Path) -> Result<Self> {
+        let mut mounts = Vec::new();
+        for controller in CONTROLLERS {
+            let mount = text.lines().find_map(|line| {
+                let (before, after) = line.split_once(" - ")?;
+                let mut after = after.split_whitespace();
+                let (fs_type, _source, options) = (after.next()?, after.next()?, after.next()?);
+                let point = Path::new(before.split_whitespace().nth(4)?);
+                let has = options.split(',').any(|o| o == controller);
+                (fs_type == "cgroup" && has && point.starts_with(root)).then(|| point.to_path_buf())
+            });
+            match mount {
+                Some(point) => mounts.push((controller, point)),
+                None => bail!(
+                    "the cgroup v1 {controller} controller is not mounted below {}",
+                    root.display()
+                ),
+            }
+        }
+        Ok(Hierarchies { mounts })
+    }
+
+    /// A fake layout for tests: `root/memory`, `root/pids`, ...
+    pub fn under(root: &Path) -> Self {
+        let mounts = CONTROLLERS.iter().map(|c| (*c, root.join(c))).collect();
+        Hierarchies { mounts }
+    }
+}
+
+/// One directory of the container's cgroup, in one hierarchy.
+#[derive(Debug)]
+struct Dir {
+    controller: &'static str,
+    path: PathBuf,
+    /// The directories `create` made for it (parents included), to remove later.
+    created: Vec<PathBuf>,
+}
+
+/// A container's cgroup on a v1 host: a directory per hierarchy.
+#[derive(Debug, Default)]
+pub struct V1Cgroup {
+    dirs: Vec<Dir>,
+}
+
+impl V1Cgroup {
+    // ANCHOR: v1_create
+    /// Creates the directories and writes the limits. On any failure, removes what
+    /// it created and fails.
+    pub fn create(
+        hierarchies: &Hierarchies,
+        own: &OwnCgroups,
+        parent: &str,
+        id: &str,
+        limits: &Limits,
+    ) -> Result<Self> {
+        let mut cgroup = V1Cgroup::default();
+        let result = (|| {
+            for (controller, mount) in &hierarchies.mounts {
+                let path = cgroup_dir(mount, own.path(Some(controller)), parent, id);
+                if cgroup.dirs.iter().any(|d| d.path == path) {
+                    continue; // co-mounted with a controller we already have
+                }
+                let created = create_dirs(&path)?;
+                cgroup.dirs.push(Dir {
+                    controller,
+                    path,
+                    created,
+                });
+            }
+            cgroup.write_limits(limits)
+        })();
+        if let Err(error) = result {
+            let _ = cgroup.destroy();
+            return Err(error);
+        }
+        Ok(cgroup)
+    }
+
+    fn write_limits(&self, limits: &Limits) -> Result<()> {
+        let memory = self.dir("memory");
+        if let Some(bytes) = limits.memory {
+            write(memory, "memory.limit_in_bytes", &bytes.to_string())?;
+            // Docker's default swap: as much as the memory limit, i.e. memory +
+            // swap = twice the limit. The file exists only with swap accounting.
+            if memory.join("memory.memsw.limit_in_bytes").exists() {
+                write(
+                    memory,
+                    "memory.memsw.limit_in_bytes",
+                    &(2 * bytes).to_string(),
+                )?;
+            }
+        }
+        if let Some(pids) = limits.pids {
+            write(self.dir("pids"), "pids.max", &pids.to_string())?;
+        }
+        let cpu = self.dir("cpu");
+        if let Some(quota) = limits.cpu_quota {
+            write(cpu, "cpu.cfs_period_us", &quota.period_us.to_string())?;
+            write(cpu, "cpu.cfs_quota_us", &quota.quota_us.to_string())?;
+        }
+        if let Some(shares) = limits.cpu_shares {
+            write(cpu, "cpu.shares", &shares.to_string())?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: v1_create
+
+    /// The directory in the hierarchy of `controller` (shared when co-mounted).
+    fn dir(&self, controller: &str) -> &Path {
+        self.dirs
+            .iter()
+            .find(|d| d.controller == controller)
+            .or_else(|| self.dirs.first())
+            .map(|d| d.path.as_path())
+            .expect("a v1 cgroup has at least one directory")
+    }
+}
+
+impl Cgroup for V1Cgroup {
+    fn join(&self, pid: Pid) -> Result<()> {
+        for dir in &self.dirs {
+            write(&dir.path, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn oom_kills(&self) -> Result<u64> {
+        // memory.oom_control: "oom_kill_disable 0\nunder_oom 0\noom_kill 1"
+        let path = self.dir("memory").join("memory.oom_control");
+        Ok(read_key(&path, "oom_kill").unwrap_or(0))
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let peak = read_number(&self.dir("memory").join("memory.max_usage_in_bytes"));
+        let cpu_ns = read_number(&self.dir("cpuacct").join("cpuacct.usage")).unwrap_or(0);
+        Ok(Stats {
+            peak_memory: peak,
+            cpu_time: Duration::from_nanos(cpu_ns),
+        })
+    }
+
+    // ANCHOR: v1_destroy
+    fn destroy(&self) -> Result<()> {
+        // v1 has no "kill the whole cgroup" file: SIGKILL every listed process
+        // until the lists stay empty (a process may fork while we kill).
+        for _ in 0..200 {
+            let mut pids: Vec<i32> = self.dirs.iter().flat_map(|d| procs(&d.path)).collect();
+            pids.sort_unstable();
+            pids.dedup();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for dir in &self.dirs {
+            remove_dirs(&dir.path, &dir.created)?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: v1_destroy
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.path.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::CpuQuota;
+
+    #[test]
+    fn hierarchies_are_found_in_mountinfo_also_when_co_mounted() {
+        let mountinfo = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+            32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+            35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+            39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+            41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        let h = Hierarchies::from_mountinfo(mountinfo, Path::new("/sys/fs/cgroup")).unwrap();
+        let at = |c: &str| h.mounts.iter().find(|(n, _)| *n == c).unwrap().1.clone();
+        assert_eq!(at("memory"), Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(at("cpu"), Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(at("cpuacct"), Path::new("/sys/fs/cgroup/cpu,cpuacct"));
+        let no_pids = mountinfo.replace("rw,pids", "rw,devices");
+        let err = Hierarchies::from_mountinfo(&no_pids, Path::new("/sys/fs/cgroup")).unwrap_err();
+        assert!(
+            err.to_string().contains("pids controller is not mounted"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn limits_go_into_the_v1_files_and_destroy_removes_every_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let hierarchies = Hierarchies::under(root.path());
+        // Swap accounting is on: the kernel would have made this file.
+        let memsw = root
+            .path()
+            .join("memory/minibox/c1/memory.memsw.limit_in_bytes");
+        fs::create_dir_all(memsw.parent().unwrap()).unwrap();
+        fs::write(&memsw, "").unwrap();
+        let limits = Limits {
+            memory: Some(32 << 20),
+            pids: Some(10),
+            cpu_quota: Some(CpuQuota {
+                quota_us: 50_000,
+                period_us: 100_000,
+            }),
+            cpu_shares: Some(512),
+        };
+        let own = OwnCgroups::default();
+        let cgroup = V1Cgroup::create(&hierarchies, &own, "/minibox", "c1", &limits).unwrap();
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
+        assert_eq!(read("memory/minibox/c1/memory.limit_in_bytes"), "33554432");
+        assert_eq!(
+            read("memory/minibox/c1/memory.memsw.limit_in_bytes"),
+            "67108864"
+        );
+        assert_eq!(read("pids/minibox/c1/pids.max"), "10");
+        assert_eq!(read("cpu/minibox/c1/cpu.cfs_period_us"), "100000");
+        assert_eq!(read("cpu/minibox/c1/cpu.cfs_quota_us"), "50000");
+        assert_eq!(read("cpu/minibox/c1/cpu.shares"), "512");
+        assert_eq!(cgroup.paths().len(), 4);
+
+        // A fake tree holds regular files, which rmdir will not remove: empty the
+        // directories as the kernel would, then destroy.
+        for (_, mount) in &hierarchies.mounts {
+            for entry in fs::read_dir(mount.join("minibox/c1")).unwrap() {
+                fs::remove_file(entry.unwrap().path()).unwrap();
+            }
+        }
+        cgroup.destroy().unwrap();
+        for (controller, mount) in &hierarchies.mounts {
+            assert!(
+                !mount.join("minibox/c1").exists(),
+                "{controller}: c1 left behind"
+            );
+            // The parent goes too where create made it; memory's was there before.
+            assert_eq!(mount.join("minibox").exists(), *controller == "memory");
+        }
+    }
+}
