@@ -10,6 +10,7 @@
 //!   chapter's diff against the previous one.
 //! - [`check_book`]: what mdBook does not check: includes, anchors, SUMMARY.
 //! - [`book`]: building the book with mdbook-driver.
+//! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
 //! - [`exercise`]: running exercise checkers, and proving each one fails on the
 //!   shipped code and passes with its reference solution.
 //!
@@ -24,6 +25,7 @@ mod fixtures;
 mod prereqs;
 mod shell;
 mod tour;
+mod v2;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,12 @@ enum Task {
         /// Extra arguments for `cargo test` (after `--`)
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Run chapter 5's cgroup v2 enforcement tests in a pure cgroup v2 VM (v2vm)
+    TestV2 {
+        /// Fail, instead of skipping, when v2vm is not available
+        #[arg(long)]
+        require: bool,
     },
     /// Build the book into target/book
     Book {
@@ -76,7 +84,7 @@ enum Task {
         #[arg(long)]
         verify: bool,
     },
-    /// Everything CI checks: test, lint, book, check-book, codegen --check, exercise --verify
+    /// Everything CI checks: test, test-v2, lint, book, check-book, codegen --check, exercise --verify
     Ci,
 }
 
@@ -96,6 +104,7 @@ fn run(task: Task) -> Result<()> {
     match task {
         Task::Tour => tour::tour(&root),
         Task::Test { args } => test(&root, &args),
+        Task::TestV2 { require } => v2::test(&root, require),
         Task::Book { open } => book::build(&root, open),
         Task::Codegen { check: false } => codegen::write(&root),
         Task::Codegen { check: true } => codegen::check(&root),
@@ -151,6 +160,7 @@ fn ci(root: &std::path::Path) -> Result<()> {
         std::env::set_var("INSTA_UPDATE", "no");
     }
     test(root, &[])?;
+    v2::test(root, true)?;
     lint(root)?;
     book::build(root, false)?;
     check_book::check(root)?;
