@@ -325,7 +325,7 @@ pub const CHAPTERS: &[Chapter] = &[
                     "--",
                     "sh",
                     "-c",
-                    "sh -c \"for i in $(seq 20); do sleep 1 & done\" 2>&1 | tail -n 1; echo still running",
+                    "sh -c \"for i in \\$(seq 20); do sleep 1 & done\" 2>&1 | tail -n 1; echo still running",
                 ],
                 status: 0,
                 show_status: false,
