@@ -148,11 +148,13 @@ impl Limits {
     }
 }
 
+// ANCHOR: cpu_weight
 /// cgroup v2's `cpu.weight` (1 to 10000, default 100) for a v1 `cpu.shares`
 /// value (2 to 262144, default 1024), with the linear mapping runc and crun use.
 pub fn cpu_weight(shares: u64) -> u64 {
     1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
 }
+// ANCHOR_END: cpu_weight
 
 /// Bytes for people: `32MiB`, `1.5GiB`, `512KiB`, `100B`.
 pub fn format_bytes(bytes: u64) -> String {

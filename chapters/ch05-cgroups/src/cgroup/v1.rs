@@ -158,6 +158,7 @@ impl V1Cgroup {
 }
 
 impl Cgroup for V1Cgroup {
+    // ANCHOR: v1_observe
     fn join(&self, pid: Pid) -> Result<()> {
         for dir in &self.dirs {
             write(&dir.path, "cgroup.procs", &pid.to_string())?;
@@ -179,6 +180,7 @@ impl Cgroup for V1Cgroup {
             cpu_time: Duration::from_nanos(cpu_ns),
         })
     }
+    // ANCHOR_END: v1_observe
 
     // ANCHOR: v1_destroy
     fn destroy(&self) -> Result<()> {

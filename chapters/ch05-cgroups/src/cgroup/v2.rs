@@ -158,6 +158,7 @@ impl V2Cgroup {
 }
 
 impl Cgroup for V2Cgroup {
+    // ANCHOR: v2_observe
     fn join(&self, pid: Pid) -> Result<()> {
         write(&self.dir, "cgroup.procs", &pid.to_string())
     }
@@ -173,6 +174,7 @@ impl Cgroup for V2Cgroup {
             cpu_time: Duration::from_micros(usage_us),
         })
     }
+    // ANCHOR_END: v2_observe
 
     // ANCHOR: v2_destroy
     fn destroy(&self) -> Result<()> {

@@ -1,0 +1,310 @@
+//! Checkers for chapter 5's exercises. They are ignored by plain `cargo test`: run
+//! them with `cargo xtask exercise ch05` (or `cargo xtask exercise ch05 cpuset-cpus`).
+//! The book's chapter 5 page describes each exercise; reference solutions are in
+//! `book/exercises/ch05-cgroups/`.
+//!
+//! Like the chapter's own tests, every container's cgroup goes below this test
+//! process's own cgroup (a relative `MINIBOX_CGROUP_PARENT`), and each checker
+//! requires that nothing is left there afterwards, in any hierarchy: a cgroup
+//! that a half-done solution leaves behind fails the checker, and is then removed
+//! (its processes killed by PID) so that the next attempt starts clean.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ch05_cgroups::cgroup::{self, OwnCgroups};
+
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch05-cgroups");
+
+/// A cgroup parent for one checker, relative: below our own cgroup.
+fn parent(exercise: &str) -> String {
+    format!("minibox-exercise-{}-{exercise}", std::process::id())
+}
+
+/// Runs minibox with the busybox root filesystem and `parent` as the cgroup
+/// parent. Every command below ends in a few seconds; one that runs for 60 s is
+/// killed (by PID) and fails the checker.
+fn minibox(parent: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(MINIBOX)
+        .args(args)
+        .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
+        .env("MINIBOX_CGROUP_PARENT", parent)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run minibox");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait for minibox").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The container may outlive a killed minibox: the checker's cleanup
+            // (see `Leftovers`) kills what is left in its cgroups.
+            panic!("minibox {args:?} was still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("read minibox's output")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The directory a relative `parent` stands for in every cgroup hierarchy mounted
+/// below /sys/fs/cgroup: each v1 hierarchy (cpuset included, whether or not
+/// minibox uses it) and the v2 tree, each below this process's own cgroup there.
+fn parent_dirs(parent: &str) -> Vec<PathBuf> {
+    let own = OwnCgroups::of_this_process().unwrap();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut dirs = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((before, after)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut after = after.split_whitespace();
+        let (Some(fs_type), Some(_source), Some(options)) =
+            (after.next(), after.next(), after.next())
+        else {
+            continue;
+        };
+        let Some(point) = before.split_whitespace().nth(4).map(Path::new) else {
+            continue;
+        };
+        if !point.starts_with(cgroup::ROOT) {
+            continue;
+        }
+        let own_path = match fs_type {
+            "cgroup2" => own.path(None),
+            // A v1 hierarchy: our cgroup in it is on the line of /proc/self/cgroup
+            // that names one of its controllers (or its name=, as name=systemd).
+            "cgroup" => options
+                .split(',')
+                .find_map(|option| {
+                    own.lines
+                        .iter()
+                        .find(|(controllers, _)| controllers.iter().any(|c| c == option))
+                        .map(|(_, path)| path.as_str())
+                })
+                .unwrap_or("/"),
+            _ => continue,
+        };
+        dirs.push(point.join(own_path.trim_start_matches('/')).join(parent));
+    }
+    dirs
+}
+
+fn assert_nothing_left(parent: &str) {
+    for dir in parent_dirs(parent) {
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+}
+
+/// Removes, when dropped, whatever is left below `parent` in any hierarchy: kills
+/// the processes listed there by PID, then removes the directories, deepest first.
+/// It runs after the assertions (which report a leftover), also when one failed.
+struct Leftovers(String);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        fn remove(dir: &Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    if entry.path().is_dir() {
+                        remove(&entry.path());
+                    }
+                }
+            }
+            for _ in 0..100 {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) with a PID the kernel listed in a cgroup that
+                    // this checker's containers were put in.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        for dir in parent_dirs(&self.0) {
+            if dir.exists() {
+                remove(&dir);
+            }
+        }
+    }
+}
+
+/// The highest CPU number the kernel could ever know on this machine, from
+/// /sys/devices/system/cpu/possible (`0-1`, `0-3,8-11`).
+fn highest_possible_cpu() -> u32 {
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    possible
+        .trim()
+        .split([',', '-'])
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .expect("at least CPU 0")
+}
+
+/// Exercise `cpuset-cpus`: `minibox run --cpuset-cpus LIST` pins the container to
+/// the CPUs in LIST with the cpuset controller (v1: `cpuset.cpus`, with
+/// `cpuset.mems` filled in; v2: `cpuset.cpus`), so that the container cannot widen
+/// its CPU affinity again; a list that is malformed, or names a CPU the machine
+/// does not have, fails with one line and 125 and leaves no cgroup behind.
+#[test]
+#[ignore = "exercise: cargo xtask exercise ch05 cpuset-cpus"]
+fn exercise_cpuset_cpus() {
+    if !harness::require_root("ch05 exercise cpuset-cpus") {
+        return;
+    }
+    let p = parent("cpuset");
+    let _cleanup = Leftovers(p.clone());
+
+    let out = minibox(
+        &p,
+        &[
+            "run",
+            "--quiet",
+            "--cpuset-cpus",
+            "0",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let status = text(&out.stdout);
+    assert!(
+        status.lines().any(|l| l == "Cpus_allowed_list:\t0"),
+        "--cpuset-cpus 0 should leave the container only CPU 0; /proc/self/status says {:?}",
+        status.lines().find(|l| l.starts_with("Cpus_allowed_list:"))
+    );
+    assert_nothing_left(&p);
+
+    // A cpuset is a limit, not a suggestion: asking sched_setaffinity(2) for every
+    // CPU (taskset) still leaves only CPU 0. An affinity that minibox merely set
+    // before exec could be widened like this.
+    let script =
+        "taskset -p 0xffffffff $$ >/dev/null 2>&1; grep Cpus_allowed_list /proc/self/status";
+    let out = minibox(
+        &p,
+        &[
+            "run",
+            "--quiet",
+            "--cpuset-cpus",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "Cpus_allowed_list:\t0\n",
+        "the container widened its CPUs with taskset: {out:?}"
+    );
+    assert_nothing_left(&p);
+
+    // Malformed lists, and a CPU this machine cannot have (which only the kernel
+    // refuses, after the cgroup directories exist): one line, 125, nothing left.
+    let absent = (highest_possible_cpu() + 1).max(99).to_string();
+    for list in ["abc", "0-", "1-0,", absent.as_str()] {
+        let out = minibox(&p, &["run", "--cpuset-cpus", list, "--", "true"]);
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "--cpuset-cpus {list}: {out:?}"
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "--cpuset-cpus {list}: expected one line, got {stderr:?}"
+        );
+        assert!(
+            stderr.starts_with("minibox: "),
+            "--cpuset-cpus {list}: {stderr:?}"
+        );
+        assert_nothing_left(&p);
+    }
+}
+
+/// The stats line of minibox's stderr, split at ", ".
+fn stats_fields(stderr: &str) -> Vec<String> {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("minibox: stats: "))
+        .unwrap_or_else(|| panic!("no `minibox: stats:` line in stderr: {stderr:?}"));
+    line.split(", ").map(str::to_string).collect()
+}
+
+/// Exercise `oom-kill-count`: `--stats` also says how many processes the kernel's
+/// OOM killer ended in the container's cgroup:
+/// `minibox: stats: peak memory X, CPU time Ys, OOM kills N`, always with `--stats`,
+/// also when PID 1 survived.
+#[test]
+#[ignore = "exercise: cargo xtask exercise ch05 oom-kill-count"]
+fn exercise_oom_kill_count() {
+    if !harness::require_root("ch05 exercise oom-kill-count") {
+        return;
+    }
+    let p = parent("oom-count");
+    let _cleanup = Leftovers(p.clone());
+
+    // Each dd asks for a 64 MiB buffer under a 32 MiB limit and is killed; the
+    // shell, PID 1, carries on and exits 0.
+    let script = "dd if=/dev/zero of=/dev/null bs=64M count=1; \
+                  dd if=/dev/zero of=/dev/null bs=64M count=1; true";
+    let out = minibox(
+        &p,
+        &[
+            "run", "--quiet", "--memory", "32m", "--stats", "--", "sh", "-c", script,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = text(&out.stderr);
+    let fields = stats_fields(&stderr);
+    assert!(
+        fields.len() == 3
+            && fields[0].starts_with("peak memory ")
+            && fields[1].starts_with("CPU time ")
+            && fields[1].ends_with('s'),
+        "expected `peak memory X, CPU time Ys, OOM kills N`, got {fields:?}"
+    );
+    assert_eq!(
+        fields[2], "OOM kills 2",
+        "two dd processes were OOM-killed: {stderr:?}"
+    );
+    assert_nothing_left(&p);
+
+    // Under the limit: the count is there, and zero.
+    let out = minibox(
+        &p,
+        &[
+            "run",
+            "--quiet",
+            "--memory",
+            "32m",
+            "--stats",
+            "--",
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=1M",
+            "count=8",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let fields = stats_fields(&text(&out.stderr));
+    assert_eq!(
+        fields.last().map(String::as_str),
+        Some("OOM kills 0"),
+        "{fields:?}"
+    );
+    assert_nothing_left(&p);
+}
