@@ -32,13 +32,27 @@ fn find_v2vm(root: &Path) -> Option<PathBuf> {
 pub fn test(root: &Path, require: bool) -> Result<()> {
     let Some(v2vm) = find_v2vm(root) else {
         if require {
-            bail!("v2vm not found (set MINIBOX_V2VM, or put ../shared/tools/v2vm beside the checkout)");
+            bail!(
+                "v2vm not found (set MINIBOX_V2VM, or put ../shared/tools/v2vm beside the checkout)"
+            );
         }
-        eprintln!("xtask: SKIP the cgroup v2 enforcement tests: v2vm not found (see ../shared/tools)");
+        eprintln!(
+            "xtask: SKIP the cgroup v2 enforcement tests: v2vm not found (see ../shared/tools)"
+        );
         return Ok(());
     };
     fixtures::prepare(root)?;
-    shell::cargo(root, &["build", "--quiet", "-p", "ch05-cgroups", "--bin", "ch05-cgroups"])?;
+    shell::cargo(
+        root,
+        &[
+            "build",
+            "--quiet",
+            "-p",
+            "ch05-cgroups",
+            "--bin",
+            "ch05-cgroups",
+        ],
+    )?;
     let bin = harness::transcript::bin_dir().join("ch05-cgroups");
     let rootfs = harness::fixtures::busybox_rootfs();
     // Cargo runs the test binary through v2vm, which boots the VM and copies in
@@ -55,6 +69,15 @@ pub fn test(root: &Path, require: bool) -> Result<()> {
         Command::new(cargo)
             .current_dir(root)
             .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", runner)
-            .args(["test", "-p", "ch05-cgroups", "--test", "v2", "--", "--test-threads", "1"]),
+            .args([
+                "test",
+                "-p",
+                "ch05-cgroups",
+                "--test",
+                "v2",
+                "--",
+                "--test-threads",
+                "1",
+            ]),
     )
 }

@@ -96,7 +96,7 @@ impl Limits {
         }
         let cpu_quota = match cpus {
             None => None,
-            Some(n) if n == 0.0 => None, // 0 means no limit
+            Some(0.0) => None, // 0 means no limit
             Some(n) if n < 0.01 || n > online_cpus as f64 => bail!(
                 "range of CPUs is from 0.01 to {online_cpus}.00, as there are only {online_cpus} CPUs available"
             ),
@@ -150,9 +150,13 @@ impl Limits {
 
 // ANCHOR: cpu_weight
 /// cgroup v2's `cpu.weight` (1 to 10000, default 100) for a v1 `cpu.shares`
-/// value (2 to 262144, default 1024), with the linear mapping runc and crun use.
+/// value (2 to 262144, default 1024), with the curve runc (1.3.2 on) and crun use:
+/// a quadratic in log2(shares) that maps 2 to 1, 1024 to 100 and 262144 to
+/// 10000, so that Docker's default shares give v2's default weight.
 pub fn cpu_weight(shares: u64) -> u64 {
-    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+    let l = (shares.clamp(2, 262_144) as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    (10f64.powf(exponent).ceil() as u64).clamp(1, 10_000)
 }
 // ANCHOR_END: cpu_weight
 
@@ -229,9 +233,10 @@ mod tests {
     }
 
     #[test]
-    fn shares_map_to_weights_like_runc() {
+    fn shares_map_to_weights_like_current_runc() {
         assert_eq!(cpu_weight(2), 1);
-        assert_eq!(cpu_weight(1024), 39);
+        assert_eq!(cpu_weight(1024), 100);
+        assert_eq!(cpu_weight(512), 59);
         assert_eq!(cpu_weight(262_144), 10_000);
     }
 

@@ -159,7 +159,7 @@ fn v2_files_hold_the_limits_while_the_container_runs() {
     let subtree = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap();
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    assert_eq!(found, ["33554432", "10", "50000 100000", "20"]);
+    assert_eq!(found, ["33554432", "10", "50000 100000", "59"]);
     for controller in ["cpu", "memory", "pids"] {
         assert!(subtree.contains(controller), "{subtree}");
     }

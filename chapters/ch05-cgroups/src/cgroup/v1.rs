@@ -99,7 +99,14 @@ impl V1Cgroup {
             for (controller, mount) in &hierarchies.mounts {
                 let path = cgroup_dir(mount, own.path(Some(controller)), parent, id);
                 if cgroup.dirs.iter().any(|d| d.path == path) {
-                    continue; // co-mounted with a controller we already have
+                    // Co-mounted with a controller we already have (`cpu,cpuacct`):
+                    // the same directory, already made.
+                    cgroup.dirs.push(Dir {
+                        controller,
+                        path,
+                        created: Vec::new(),
+                    });
+                    continue;
                 }
                 let created = create_dirs(&path)?;
                 cgroup.dirs.push(Dir {
@@ -151,9 +158,8 @@ impl V1Cgroup {
         self.dirs
             .iter()
             .find(|d| d.controller == controller)
-            .or_else(|| self.dirs.first())
             .map(|d| d.path.as_path())
-            .expect("a v1 cgroup has at least one directory")
+            .expect("create made a directory for every controller")
     }
 }
 
@@ -232,6 +238,31 @@ mod tests {
         assert!(
             err.to_string().contains("pids controller is not mounted"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn co_mounted_controllers_share_one_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let both = root.path().join("cpu,cpuacct");
+        let mut hierarchies = Hierarchies::under(root.path());
+        for (controller, mount) in &mut hierarchies.mounts {
+            if *controller == "cpu" || *controller == "cpuacct" {
+                *mount = both.clone();
+            }
+        }
+        let limits = Limits {
+            cpu_shares: Some(512),
+            ..Limits::default()
+        };
+        let cgroup =
+            V1Cgroup::create(&hierarchies, &OwnCgroups::default(), "/m", "c1", &limits).unwrap();
+        // The CPU time is read from cpuacct's file, in the shared directory.
+        fs::write(both.join("m/c1/cpuacct.usage"), "420000000").unwrap();
+        assert_eq!(cgroup.stats().unwrap().cpu_time, Duration::from_millis(420));
+        assert_eq!(
+            fs::read_to_string(both.join("m/c1/cpu.shares")).unwrap(),
+            "512"
         );
     }
 

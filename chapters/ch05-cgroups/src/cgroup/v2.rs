@@ -87,10 +87,8 @@ impl V2Cgroup {
                 wanted.insert(controller);
             }
         }
-        // Memory accounting also gives OOM counts and peak usage: take it if we can.
-        if available.contains("memory") {
-            wanted.insert("memory");
-        }
+        // Only what the limits need: a cgroup that holds processes (minibox's own,
+        // under a relative --cgroup-parent) cannot hand any controller down.
         if wanted.is_empty() {
             return Ok(());
         }
@@ -239,7 +237,7 @@ mod tests {
         assert_eq!(read("minibox/c1/memory.swap.max"), "33554432");
         assert_eq!(read("minibox/c1/pids.max"), "10");
         assert_eq!(read("minibox/c1/cpu.max"), "50000 100000");
-        assert_eq!(read("minibox/c1/cpu.weight"), "20");
+        assert_eq!(read("minibox/c1/cpu.weight"), "59");
         assert!(
             !root
                 .path()
