@@ -17,7 +17,7 @@ use nix::unistd::getpid;
 
 use crate::cgroup::{self, Cgroup};
 use crate::cli::Config;
-use crate::limits::format_bytes;
+use crate::limits::{Limits, format_bytes};
 
 // ANCHOR: run
 /// Runs `config.command` in new namespaces and a new cgroup with
@@ -120,23 +120,23 @@ fn run_in_cgroup(
         "child (host PID {child}) {exit}; minibox exits with {}",
         exit.status()
     ));
-    report(config, cgroup, exit)?;
+    report(&config.limits, config.stats, cgroup, exit)?;
     Ok(exit)
 }
 // ANCHOR_END: run_in_cgroup
 
 // ANCHOR: report
-/// Says what the cgroup saw: an OOM kill (one line, always), and with `--stats`
+/// Says what the cgroup saw: an OOM kill (one line, always), and with `stats`
 /// the peak memory and CPU time. Read before the cgroup is removed.
-fn report(config: &Config, cgroup: &dyn Cgroup, exit: Exit) -> Result<()> {
+pub fn report(limits: &Limits, stats: bool, cgroup: &dyn Cgroup, exit: Exit) -> Result<()> {
     if exit == Exit::Signal(Signal::SIGKILL) && cgroup.oom_kills()? > 0 {
-        let limit = config.limits.memory.map(format_bytes);
+        let limit = limits.memory.map(format_bytes);
         eprintln!(
             "minibox: killed: out of memory (limit {})",
             limit.as_deref().unwrap_or("none")
         );
     }
-    if config.stats {
+    if stats {
         let stats = cgroup.stats()?;
         let peak = stats.peak_memory.map(format_bytes);
         eprintln!(

@@ -1,0 +1,269 @@
+//! The concept of this chapter: a container's root filesystem is a *snapshot*
+//! of an image, made in the store when the container is created and removed
+//! with it.
+//!
+//! The store (`MINIBOX_ROOT`, default /var/lib/minibox) holds one directory per
+//! container, `containers/ID/`:
+//!
+//! | snapshotter | what `prepare` makes | what the child mounts on `rootfs/` |
+//! |---|---|---|
+//! | overlay | empty `upper/`, `work/`, `rootfs/` | overlayfs: the layers read-only below, `upper/` on top |
+//! | copy | `rootfs/`, a full copy of every layer | a bind mount of the copy onto itself |
+//!
+//! The image's layer directories are only ever read. With overlay, the cost of a
+//! new container does not depend on the image's size; with copy, it grows with it.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use ch04_mount_namespace::mount;
+use nix::mount::MsFlags;
+use nix::sys::statfs::{OVERLAYFS_SUPER_MAGIC, statfs};
+
+/// The store's default place, as Docker's is /var/lib/docker.
+pub const DEFAULT_STORE: &str = "/var/lib/minibox";
+
+/// How a container's root filesystem is made from the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Snapshotter {
+    /// overlayfs: the image's layers read-only, a writable layer of the
+    /// container's own on top (copy-on-write).
+    Overlay,
+    /// A full copy of the image for every container: slow, for comparison.
+    Copy,
+}
+
+/// A container's filesystem in the store.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// `STORE/containers/ID`.
+    pub dir: PathBuf,
+    /// How it was made.
+    pub snapshotter: Snapshotter,
+    /// The image's layers, bottom first.
+    pub layers: Vec<PathBuf>,
+}
+
+impl Snapshot {
+    /// The directory that becomes the container's `/`.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// The container's writable layer (overlay only): everything it changed.
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    // ANCHOR: prepare
+    /// In the parent, before clone: makes the container's directory in `store`
+    /// from the image's `layers` (bottom first). Nothing is mounted here; on
+    /// failure, nothing is left.
+    pub fn prepare(
+        store: &Path,
+        id: &str,
+        layers: &[PathBuf],
+        snapshotter: Snapshotter,
+    ) -> Result<Snapshot> {
+        for layer in layers {
+            if !layer.is_dir() {
+                bail!(
+                    "image layer {:?} is not a directory",
+                    layer.display().to_string()
+                );
+            }
+        }
+        let containers = store.join("containers");
+        fs::create_dir_all(&containers)
+            .with_context(|| format!("creating the store {}", containers.display()))?;
+        if snapshotter == Snapshotter::Overlay && on_overlayfs(store) {
+            bail!(
+                "the store {} is itself on overlayfs, which cannot hold an overlay's writable layer: use --snapshotter copy, or set MINIBOX_ROOT to a directory on another filesystem",
+                store.display()
+            );
+        }
+        let snapshot = Snapshot {
+            dir: containers.join(id),
+            snapshotter,
+            layers: layers
+                .iter()
+                .map(|l| l.canonicalize())
+                .collect::<Result<_, _>>()?,
+        };
+        fs::create_dir(&snapshot.dir)
+            .with_context(|| format!("creating {}", snapshot.dir.display()))?;
+        if let Err(error) = snapshot.fill() {
+            let _ = snapshot.remove();
+            return Err(error);
+        }
+        Ok(snapshot)
+    }
+
+    fn fill(&self) -> Result<()> {
+        let list: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| l.display().to_string())
+            .collect();
+        fs::write(self.dir.join("layers"), list.join("\n") + "\n")?;
+        fs::create_dir(self.rootfs())?;
+        match self.snapshotter {
+            Snapshotter::Overlay => {
+                fs::create_dir(self.upper())?;
+                fs::create_dir(self.dir.join("work"))?;
+            }
+            Snapshotter::Copy => {
+                for layer in &self.layers {
+                    copy_layer(layer, &self.rootfs())?; // later layers win
+                }
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: prepare
+
+    // ANCHOR: mount
+    /// In the child, in its own mount namespace (made private first): turns
+    /// `rootfs/` into the container's view of the image. A mount point, as
+    /// pivot_root needs.
+    pub fn mount(&self) -> Result<()> {
+        let rootfs = self.rootfs();
+        match self.snapshotter {
+            Snapshotter::Overlay => {
+                // overlayfs wants the lower layers top first: the leftmost wins.
+                let lower: Vec<String> = self
+                    .layers
+                    .iter()
+                    .rev()
+                    .map(|l| l.display().to_string())
+                    .collect();
+                let options = format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    lower.join(":"),
+                    self.upper().display(),
+                    self.dir.join("work").display()
+                );
+                mount::mount(Some("overlay"), &rootfs, Some("overlay"), MsFlags::empty(), Some(&options))
+                    .context("mounting the container's overlay (if the store is on overlayfs or another filesystem overlay cannot write to, use --snapshotter copy)")
+            }
+            Snapshotter::Copy => mount::bind_onto_itself(&rootfs),
+        }
+    }
+    // ANCHOR_END: mount
+
+    /// Removes the container's directory and everything in it. Nothing is
+    /// mounted on the host, so there is nothing to unmount first.
+    pub fn remove(&self) -> Result<()> {
+        fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
+    }
+
+    /// A kept container's snapshot, found by its ID or a unique prefix of it.
+    pub fn open(store: &Path, id: &str) -> Result<Snapshot> {
+        let containers = store.join("containers");
+        let matches: Vec<PathBuf> = fs::read_dir(&containers)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(id))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let dir = match matches.as_slice() {
+            [one] => one.clone(),
+            [] => bail!("no such container: {id}"),
+            _ => bail!("container ID {id} is ambiguous: give more of it"),
+        };
+        let layers = fs::read_to_string(dir.join("layers"))
+            .with_context(|| format!("reading {}", dir.join("layers").display()))?
+            .lines()
+            .map(PathBuf::from)
+            .collect();
+        let snapshotter = if dir.join("upper").is_dir() {
+            Snapshotter::Overlay
+        } else {
+            Snapshotter::Copy
+        };
+        Ok(Snapshot {
+            dir,
+            snapshotter,
+            layers,
+        })
+    }
+}
+
+/// Whether `path` is on an overlayfs, where a new overlay's upper layer cannot go.
+pub fn on_overlayfs(path: &Path) -> bool {
+    statfs(path).is_ok_and(|s| s.filesystem_type() == OVERLAYFS_SUPER_MAGIC)
+}
+
+// ANCHOR: copy_layer
+/// The copy snapshotter's work: copies one layer over `dest`, keeping modes,
+/// owners and symlinks. An overlay whiteout in the layer (a 0/0 character
+/// device) deletes the path below it instead, so stacked layers read the same
+/// as through overlayfs.
+pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(layer)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let from = entry.path();
+        let to = dest.join(entry.file_name());
+        let meta = fs::symlink_metadata(&from)?;
+        let kind = meta.file_type();
+        let context = || format!("copying {}", from.display());
+        if is_whiteout(&meta) {
+            remove_path(&to).with_context(context)?;
+            continue;
+        }
+        if kind.is_dir() {
+            if !to.is_dir() {
+                remove_path(&to).with_context(context)?;
+                fs::create_dir(&to).with_context(context)?;
+            }
+            copy_layer(&from, &to)?;
+        } else {
+            remove_path(&to).with_context(context)?;
+            if kind.is_symlink() {
+                symlink(fs::read_link(&from)?, &to).with_context(context)?;
+            } else if kind.is_file() {
+                fs::copy(&from, &to).with_context(context)?;
+            } else {
+                bail!(
+                    "{}: only files, directories and symlinks can be copied",
+                    from.display()
+                );
+            }
+        }
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &to,
+            Some(meta.uid().into()),
+            Some(meta.gid().into()),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(context)?;
+        if !kind.is_symlink() {
+            fs::set_permissions(&to, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .with_context(context)?;
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: copy_layer
+
+/// An overlayfs whiteout: a character device with device number 0/0.
+pub fn is_whiteout(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn remove_path(path: &Path) -> std::io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+    }
+}
