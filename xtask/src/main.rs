@@ -10,6 +10,7 @@
 //!   chapter's diff against the previous one.
 //! - [`check_book`]: what mdBook does not check: includes, anchors, SUMMARY.
 //! - [`book`]: building the book with mdbook-driver.
+//! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
 //! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
 //! - [`exercise`]: running exercise checkers, and proving each one fails on the
 //!   shipped code and passes with its reference solution.
@@ -17,6 +18,7 @@
 //! `check-book` and `codegen --check` also run as ordinary `#[test]`s, so plain
 //! `cargo test` catches a book that lags the code.
 
+mod bench;
 mod book;
 mod check_book;
 mod codegen;
@@ -55,6 +57,11 @@ enum Task {
         /// Fail, instead of skipping, when v2vm is not available
         #[arg(long)]
         require: bool,
+    },
+    /// Run a benchmark (snapshot) and print ratios
+    Bench {
+        /// Which one: snapshot
+        which: String,
     },
     /// Build the book into target/book
     Book {
@@ -105,6 +112,7 @@ fn run(task: Task) -> Result<()> {
         Task::Tour => tour::tour(&root),
         Task::Test { args } => test(&root, &args),
         Task::TestV2 { require } => v2::test(&root, require),
+        Task::Bench { which } => bench::bench(&root, &which),
         Task::Book { open } => book::build(&root, open),
         Task::Codegen { check: false } => codegen::write(&root),
         Task::Codegen { check: true } => codegen::check(&root),

@@ -356,6 +356,71 @@ pub const CHAPTERS: &[Chapter] = &[
             },
         ],
     },
+    Chapter {
+        package: "ch06-rootfs-snapshot",
+        title: "rootfs snapshots",
+        shows: "an image is a read-only stack of layers; each container gets its own writable layer (overlayfs), and the image never changes",
+        needs_root: true,
+        demos: &[
+            Demo {
+                name: "first-container",
+                about: "a container writes /hello.txt into its own writable layer",
+                args: &[
+                    "run",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo hello > /hello.txt; cat /hello.txt",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "second-container",
+                about: "a second container from the same image does not see it: the image never changed",
+                args: &["run", "--quiet", "--", "cat", "/hello.txt"],
+                status: 1,
+                show_status: true,
+            },
+            Demo {
+                name: "diff",
+                about: "--diff: what the container added (A), changed (C) and deleted (D), read from its writable layer",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "--diff",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo hi > /tmp/new; rm /etc/minibox-release; echo x >> /etc/group",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "copy",
+                about: "--snapshotter copy: the same container from a full copy of the image (slow on purpose)",
+                args: &[
+                    "run",
+                    "--snapshotter",
+                    "copy",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo copied > /c.txt; cat /c.txt",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "bad-layer",
+                about: "an image layer that does not exist: one line, exit 125, nothing created",
+                args: &["run", "--layer", "/no/such/layer", "--", "true"],
+                status: 125,
+                show_status: true,
+            },
+        ],
+    },
 ];
 
 #[cfg(test)]

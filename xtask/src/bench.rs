@@ -1,0 +1,103 @@
+//! `cargo xtask bench`: measurements that print ratios against what they are
+//! compared with in the same run, never a pass/fail on absolute times.
+//!
+//! - `snapshot` (chapter 6): create, start and remove a container from a ~1 MB
+//!   and a ~500 MB image, with each snapshotter. Overlay's cost should not depend
+//!   on the image's size (target: 500 MB / 1 MB ≤ 1.2); the copy snapshotter's
+//!   grows with it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{fixtures, shell};
+
+/// Runs the named benchmark.
+pub fn bench(root: &Path, which: &str) -> Result<()> {
+    match which {
+        "snapshot" => snapshot(root),
+        other => bail!("no benchmark called {other:?} (there is: snapshot)"),
+    }
+}
+
+fn snapshot(root: &Path) -> Result<()> {
+    fixtures::prepare(root)?;
+    shell::cargo(
+        root,
+        &["build", "--quiet", "-p", "ch06-rootfs-snapshot", "--bin", "ch06-rootfs-snapshot"],
+    )?;
+    let bin = harness::transcript::bin_dir().join("ch06-rootfs-snapshot");
+    let dir = root.join("target/bench");
+    let small = generated_layer(&dir.join("layer-1mb"), 16, 64 << 10)?;
+    let large = generated_layer(&dir.join("layer-500mb"), 500, 1 << 20)?;
+    let store = dir.join("store");
+    let busybox = harness::fixtures::busybox_rootfs();
+
+    let measure = |snapshotter: &str, layer: &Path, runs: usize| -> Result<Duration> {
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let start = Instant::now();
+            let status = Command::new(&bin)
+                .args(["run", "--quiet", "--snapshotter", snapshotter, "--layer"])
+                .arg(&busybox)
+                .arg("--layer")
+                .arg(layer)
+                .args(["--", "true"])
+                .env("MINIBOX_ROOT", &store)
+                .env("MINIBOX_CGROUP_PARENT", "minibox-bench")
+                .stdin(Stdio::null())
+                .status()
+                .context("running minibox")?;
+            times.push(start.elapsed());
+            if !status.success() {
+                bail!("minibox run --snapshotter {snapshotter} failed: {status}");
+            }
+        }
+        times.sort();
+        Ok(times[times.len() / 2])
+    };
+
+    println!("create + start + remove a container running `true` (median; busybox + a generated layer)");
+    println!(
+        "{:<12} {:>12} {:>14} {:>16}",
+        "snapshotter", "~1 MB image", "~500 MB image", "500 MB / 1 MB"
+    );
+    for (snapshotter, runs_small, runs_large) in [("overlay", 15, 15), ("copy", 9, 3)] {
+        let a = measure(snapshotter, &small, runs_small)?;
+        let b = measure(snapshotter, &large, runs_large)?;
+        let ratio = b.as_secs_f64() / a.as_secs_f64();
+        let verdict = match snapshotter {
+            "overlay" if ratio <= 1.2 => "  (target ≤ 1.2: met)",
+            "overlay" => "  (target ≤ 1.2: MISSED)",
+            _ => "",
+        };
+        println!(
+            "{snapshotter:<12} {:>9.1} ms {:>11.1} ms {ratio:>16.2}{verdict}",
+            a.as_secs_f64() * 1000.0,
+            b.as_secs_f64() * 1000.0
+        );
+    }
+    let _ = fs::remove_dir_all(&store);
+    Ok(())
+}
+
+/// A layer of `files` files of `size` bytes each (made once, then reused).
+fn generated_layer(dir: &Path, files: usize, size: usize) -> Result<PathBuf> {
+    let stamp = dir.join(".complete");
+    if stamp.exists() {
+        return Ok(dir.to_path_buf());
+    }
+    let _ = fs::remove_dir_all(dir);
+    eprintln!("xtask: generating {} ({} files of {} KiB)", dir.display(), files, size >> 10);
+    let content: Vec<u8> = (0..size).map(|i| (i * 7 + i / 4096) as u8).collect();
+    for i in 0..files {
+        let sub = dir.join(format!("data/{:02}", i % 20));
+        fs::create_dir_all(&sub)?;
+        fs::write(sub.join(format!("file-{i:04}.bin")), &content)?;
+    }
+    fs::write(&stamp, "")?;
+    Ok(dir.to_path_buf())
+}
