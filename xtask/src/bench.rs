@@ -27,7 +27,14 @@ fn snapshot(root: &Path) -> Result<()> {
     fixtures::prepare(root)?;
     shell::cargo(
         root,
-        &["build", "--quiet", "-p", "ch06-rootfs-snapshot", "--bin", "ch06-rootfs-snapshot"],
+        &[
+            "build",
+            "--quiet",
+            "-p",
+            "ch06-rootfs-snapshot",
+            "--bin",
+            "ch06-rootfs-snapshot",
+        ],
     )?;
     let bin = harness::transcript::bin_dir().join("ch06-rootfs-snapshot");
     let dir = root.join("target/bench");
@@ -60,7 +67,9 @@ fn snapshot(root: &Path) -> Result<()> {
         Ok(times[times.len() / 2])
     };
 
-    println!("create + start + remove a container running `true` (median; busybox + a generated layer)");
+    println!(
+        "create + start + remove a container running `true` (median; busybox + a generated layer)"
+    );
     println!(
         "{:<12} {:>12} {:>14} {:>16}",
         "snapshotter", "~1 MB image", "~500 MB image", "500 MB / 1 MB"
@@ -91,7 +100,12 @@ fn generated_layer(dir: &Path, files: usize, size: usize) -> Result<PathBuf> {
         return Ok(dir.to_path_buf());
     }
     let _ = fs::remove_dir_all(dir);
-    eprintln!("xtask: generating {} ({} files of {} KiB)", dir.display(), files, size >> 10);
+    eprintln!(
+        "xtask: generating {} ({} files of {} KiB)",
+        dir.display(),
+        files,
+        size >> 10
+    );
     let content: Vec<u8> = (0..size).map(|i| (i * 7 + i / 4096) as u8).collect();
     for i in 0..files {
         let sub = dir.join(format!("data/{:02}", i % 20));

@@ -22,9 +22,10 @@ use ch05_cgroups::limits::Limits;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch05-cgroups");
 
-/// A cgroup parent for one test, relative: below our own cgroup.
+/// A cgroup parent for one test: below our own cgroup where the host allows
+/// (see `harness::cgroups`).
 fn parent(test: &str) -> String {
-    format!("minibox-test-{}-{test}", std::process::id())
+    harness::cgroups::test_parent(&format!("minibox-test-{}-{test}", std::process::id()))
 }
 
 fn minibox(parent: &str, args: &[&str]) -> Output {
@@ -37,24 +38,22 @@ fn minibox(parent: &str, args: &[&str]) -> Output {
         .expect("run minibox")
 }
 
-/// The directories a relative `parent` stands for, in every hierarchy.
+/// The directories `parent` stands for, in every hierarchy.
 fn parent_dirs(parent: &str) -> Vec<PathBuf> {
+    // The same rule as minibox's: absolute from the root, relative from our own.
     let root = Path::new(cgroup::ROOT);
     let own = OwnCgroups::of_this_process().unwrap();
+    let dir = |mount: &Path, own: &str| {
+        let container = cgroup::cgroup_dir(mount, own, parent, "x");
+        container.parent().unwrap().to_path_buf()
+    };
     match cgroup::detect(root).unwrap() {
-        Layout::Unified => vec![
-            root.join(own.path(None).trim_start_matches('/'))
-                .join(parent),
-        ],
+        Layout::Unified => vec![dir(root, own.path(None))],
         _ => Hierarchies::discover(root)
             .unwrap()
             .mounts
             .iter()
-            .map(|(c, mount)| {
-                mount
-                    .join(own.path(Some(c)).trim_start_matches('/'))
-                    .join(parent)
-            })
+            .map(|(c, mount)| dir(mount, own.path(Some(c))))
             .collect(),
     }
 }
@@ -321,7 +320,9 @@ fn v2_join_kill_and_events_work_on_the_real_unified_tree() {
         }
     };
     let own = OwnCgroups::of_this_process().unwrap();
-    let p = parent("v2");
+    // Relative: without limits nothing is handed down, so this works below a
+    // cgroup that holds processes too.
+    let p = format!("minibox-test-{}-v2", std::process::id());
     // No limits: the hybrid tree has no controllers, but membership, kill and
     // events are core cgroup v2 and work.
     let cgroup = V2Cgroup::create(&unified, &own, &p, "c1", &Limits::default()).unwrap();

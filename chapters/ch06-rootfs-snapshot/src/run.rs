@@ -151,6 +151,7 @@ fn run_in(
 }
 // ANCHOR_END: run_in
 
+// ANCHOR: print_changes
 /// Prints `docker diff`'s view of a container: one `A|C|D /path` line each.
 fn print_changes(snapshot: &Snapshot) -> Result<()> {
     if snapshot.snapshotter == Snapshotter::Copy {
@@ -161,3 +162,4 @@ fn print_changes(snapshot: &Snapshot) -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: print_changes

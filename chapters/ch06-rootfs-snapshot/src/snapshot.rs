@@ -153,12 +153,15 @@ impl Snapshot {
     }
     // ANCHOR_END: mount
 
+    // ANCHOR: remove
     /// Removes the container's directory and everything in it. Nothing is
     /// mounted on the host, so there is nothing to unmount first.
     pub fn remove(&self) -> Result<()> {
         fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
     }
+    // ANCHOR_END: remove
 
+    // ANCHOR: open
     /// A kept container's snapshot, found by its ID or a unique prefix of it.
     pub fn open(store: &Path, id: &str) -> Result<Snapshot> {
         let containers = store.join("containers");
@@ -192,12 +195,15 @@ impl Snapshot {
             layers,
         })
     }
+    // ANCHOR_END: open
 }
 
+// ANCHOR: on_overlayfs
 /// Whether `path` is on an overlayfs, where a new overlay's upper layer cannot go.
 pub fn on_overlayfs(path: &Path) -> bool {
     statfs(path).is_ok_and(|s| s.filesystem_type() == OVERLAYFS_SUPER_MAGIC)
 }
+// ANCHOR_END: on_overlayfs
 
 // ANCHOR: copy_layer
 /// The copy snapshotter's work: copies one layer over `dest`, keeping modes,
@@ -253,11 +259,13 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
 }
 // ANCHOR_END: copy_layer
 
+// ANCHOR: is_whiteout
 /// An overlayfs whiteout: a character device with device number 0/0.
 pub fn is_whiteout(meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
+// ANCHOR_END: is_whiteout
 
 fn remove_path(path: &Path) -> std::io::Result<()> {
     match fs::symlink_metadata(path) {

@@ -10,11 +10,13 @@
 //!   built from what the host has.
 //! - [`filters`]: the one insta filter table: it redacts only what varies between
 //!   runs (host PIDs, temp dirs, the checkout's path).
+//! - [`cgroups`]: where tests put their containers' cgroups (below their own).
 //! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
 //!   runs, the demo snapshots record and the book shows.
 //! - [`transcript`]: find a chapter's binary, run a demo, and record what a
 //!   terminal would have shown.
 
+pub mod cgroups;
 pub mod chapters;
 pub mod filters;
 pub mod fixtures;

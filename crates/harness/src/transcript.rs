@@ -110,7 +110,10 @@ pub fn run_merged(bin: &Path, args: &[&str]) -> (String, i32) {
         .env("LC_ALL", "C")
         // Containers' cgroups go below the test's own cgroup (from chapter 5 on),
         // their files into the workspace (from chapter 6 on).
-        .env("MINIBOX_CGROUP_PARENT", "minibox-demos")
+        .env(
+            "MINIBOX_CGROUP_PARENT",
+            crate::cgroups::test_parent("minibox-demos"),
+        )
         .env("MINIBOX_ROOT", workspace_root().join("target/demo-store"))
         .stdin(Stdio::null())
         .stdout(writer.try_clone().expect("dup pipe"))

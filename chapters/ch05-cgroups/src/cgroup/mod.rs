@@ -166,22 +166,39 @@ impl OwnCgroups {
 /// one starts at minibox's own cgroup, so a delegated subtree (or a test) can keep
 /// every container below itself.
 pub fn cgroup_dir(mount: &Path, own: &str, parent: &str, id: &str) -> PathBuf {
-    let base = if parent.starts_with('/') {
+    cgroup_base(mount, own, parent)
+        .join(parent.trim_start_matches('/'))
+        .join(id)
+}
+
+/// Where the parent path starts: the hierarchy's root, or minibox's own cgroup.
+pub fn cgroup_base(mount: &Path, own: &str, parent: &str) -> PathBuf {
+    if parent.starts_with('/') {
         mount.to_path_buf()
     } else {
         mount.join(own.trim_start_matches('/'))
-    };
-    base.join(parent.trim_start_matches('/')).join(id)
+    }
 }
 // ANCHOR_END: placement
 
-/// Creates `dir` and any missing parents; returns the ones it created, top
-/// first, so that they can be removed again. Another container may remove an
-/// empty shared parent at the same moment (see [`remove_dirs`]): then try again.
-pub fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Creates `dir` and any missing parents below `base`; returns every directory
+/// from below `base` down to `dir`, top first: the container's cgroup and its
+/// parent path, which [`remove_dirs`] removes again once they are empty, whoever
+/// made them (a parent shared by two containers is removed by the last one out).
+/// Another container may remove an empty shared parent at the same moment: then
+/// try again.
+pub fn create_dirs(base: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+    let chain: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| *a != base && a.starts_with(base))
+        .map(Path::to_path_buf)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let mut attempt = 0;
     loop {
-        match try_create_dirs(dir) {
+        match try_create_dirs(dir).map(|_| chain.clone()) {
             Err(e) if attempt < 5 && e.root_cause().to_string().contains("ENOENT") => {
                 attempt += 1;
             }
@@ -221,7 +238,8 @@ fn try_create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Removes `dir`, then the parents in `created` (deepest first) that are empty
-/// now. A parent another container still uses is left alone (EBUSY/ENOTEMPTY).
+/// now. A parent another container still uses is left alone (EBUSY/ENOTEMPTY),
+/// for that container to remove.
 pub fn remove_dirs(dir: &Path, created: &[PathBuf]) -> Result<()> {
     // The kernel may still be tearing down the last process: retry briefly.
     let mut attempts = 0;

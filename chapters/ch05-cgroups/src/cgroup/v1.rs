@@ -13,8 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{
-    Cgroup, OwnCgroups, Stats, cgroup_dir, create_dirs, procs, read_key, read_number, remove_dirs,
-    write,
+    Cgroup, OwnCgroups, Stats, cgroup_base, cgroup_dir, create_dirs, procs, read_key, read_number,
+    remove_dirs, write,
 };
 use crate::limits::Limits;
 
@@ -108,7 +108,8 @@ impl V1Cgroup {
                     });
                     continue;
                 }
-                let created = create_dirs(&path)?;
+                let base = cgroup_base(mount, own.path(Some(controller)), parent);
+                let created = create_dirs(&base, &path)?;
                 cgroup.dirs.push(Dir {
                     controller,
                     path,
@@ -312,8 +313,11 @@ mod tests {
                 !mount.join("minibox/c1").exists(),
                 "{controller}: c1 left behind"
             );
-            // The parent goes too where create made it; memory's was there before.
-            assert_eq!(mount.join("minibox").exists(), *controller == "memory");
+            // The parent path goes too once empty, also where it was there before.
+            assert!(
+                !mount.join("minibox").exists(),
+                "{controller}: parent left behind"
+            );
         }
     }
 }

@@ -18,8 +18,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{
-    Cgroup, OwnCgroups, Stats, cgroup_dir, create_dirs, procs, read_key, read_number, remove_dirs,
-    write,
+    Cgroup, OwnCgroups, Stats, cgroup_base, cgroup_dir, create_dirs, procs, read_key, read_number,
+    remove_dirs, write,
 };
 use crate::limits::{Limits, cpu_weight};
 
@@ -44,13 +44,9 @@ impl V2Cgroup {
         limits: &Limits,
     ) -> Result<Self> {
         let dir = cgroup_dir(root, own.path(None), parent, id);
-        let base = if parent.starts_with('/') {
-            root.to_path_buf()
-        } else {
-            root.join(own.path(None).trim_start_matches('/'))
-        };
+        let base = cgroup_base(root, own.path(None), parent);
         let cgroup = V2Cgroup {
-            created: create_dirs(&dir)?,
+            created: create_dirs(&base, &dir)?,
             dir,
         };
         let result = cgroup
