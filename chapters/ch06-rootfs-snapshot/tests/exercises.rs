@@ -1,0 +1,231 @@
+//! Checkers for chapter 6's exercises. They are ignored by plain `cargo test`: run
+//! them with `cargo xtask exercise ch06` (or `cargo xtask exercise ch06 tmpfs`).
+//! The book's chapter 6 page describes each exercise; reference solutions are in
+//! `book/exercises/ch06-rootfs-snapshot/`.
+//!
+//! Every checker runs the real binary with the busybox image (the default layer)
+//! and a store of its own in a temporary directory, removed at the end with
+//! whatever a half-done solution left in it. Containers' cgroups go where the
+//! chapter's tests put theirs (`harness::cgroups::test_parent`: below this
+//! process's own cgroup on these machines). After every run the checker requires
+//! that no container directory is left in the store.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch06-rootfs-snapshot");
+
+/// A store (`MINIBOX_ROOT`) and a cgroup parent for one checker.
+struct Store {
+    dir: tempfile::TempDir,
+    cgroup_parent: String,
+}
+
+impl Store {
+    fn new(exercise: &str) -> Store {
+        // Built on demand, where the chapter's default `--layer` looks for it.
+        harness::fixtures::busybox_rootfs();
+        Store {
+            dir: tempfile::tempdir().expect("a temporary store"),
+            cgroup_parent: harness::cgroups::test_parent(&format!(
+                "minibox-exercise-{}-{exercise}",
+                std::process::id()
+            )),
+        }
+    }
+
+    /// Runs minibox with this store. Every command below ends in well under a
+    /// second; one still running after 60 s has its container's PID 1 killed (by
+    /// PID), then minibox itself, and fails the checker.
+    fn minibox(&self, args: &[&str]) -> Output {
+        let mut child = Command::new(MINIBOX)
+            .args(args)
+            .env("MINIBOX_ROOT", self.dir.path())
+            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run minibox");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait for minibox").is_none() {
+            if Instant::now() > deadline {
+                stop(&mut child);
+                panic!("minibox {args:?} was still running after 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("read minibox's output")
+    }
+
+    /// The container directories in the store.
+    fn containers(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir.path().join("containers"))
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    fn assert_empty(&self, what: &str) {
+        let left = self.containers();
+        assert!(left.is_empty(), "{what} left {left:?} in the store");
+    }
+}
+
+/// Kills a hung run: the container's PID 1 first (minibox's only child), so that
+/// minibox can still clean up after it, then minibox if it does not end.
+fn stop(child: &mut std::process::Child) {
+    let pid = child.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for pid1 in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) of a child of the minibox this checker started, listed
+        // by the kernel a moment ago; minibox has not reaped it (it is still
+        // running, waiting for it).
+        unsafe { libc::kill(pid1, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Exercise `read-only`: `minibox run --read-only` gives the container a root
+/// filesystem it cannot write, with both snapshotters, like
+/// `docker run --read-only`; /dev, /dev/shm and /proc keep working; nothing is
+/// written to the image and no container directory is left.
+#[test]
+#[ignore = "exercise: cargo xtask exercise ch06 read-only"]
+fn exercise_read_only() {
+    if !harness::require_root("ch06 exercise read-only") {
+        return;
+    }
+    let store = Store::new("read-only");
+    let image = harness::fixtures::busybox_rootfs();
+    let release = std::fs::read_to_string(image.join("etc/minibox-release")).unwrap();
+
+    for snapshotter in ["overlay", "copy"] {
+        let out = store.minibox(&[
+            "run",
+            "--quiet",
+            "--snapshotter",
+            snapshotter,
+            "--read-only",
+            "--",
+            "sh",
+            "-c",
+            "touch /x",
+        ]);
+        assert!(
+            !out.status.success() && text(&out.stderr).contains("Read-only file system"),
+            "with --snapshotter {snapshotter} --read-only, touch /x should fail with EROFS \
+             (\"Read-only file system\"): {out:?}"
+        );
+        assert!(
+            !image.join("x").exists(),
+            "the container wrote x into the image"
+        );
+        store.assert_empty(&format!("--snapshotter {snapshotter} --read-only"));
+
+        // The image is readable, and the mounts on top of the root keep their own
+        // flags.
+        let script = "cat /etc/minibox-release && echo hi > /dev/null && touch /dev/shm/z \
+                      && test -d /proc/1 && echo ok";
+        let out = store.minibox(&[
+            "run",
+            "--quiet",
+            "--snapshotter",
+            snapshotter,
+            "--read-only",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert_eq!(
+            text(&out.stdout),
+            format!("{release}ok\n"),
+            "with --snapshotter {snapshotter} --read-only, the image should be readable and \
+             /dev/null, /dev/shm and /proc should work: {out:?}"
+        );
+        assert!(out.status.success(), "{out:?}");
+        store.assert_empty(&format!("--snapshotter {snapshotter} --read-only"));
+    }
+}
+
+/// Exercise `tmpfs`: `minibox run --tmpfs PATH` (repeatable) mounts a fresh
+/// tmpfs at PATH inside the container, like `docker run --tmpfs`: what is written
+/// there never reaches the container's writable layer, so `--diff` shows only a
+/// mount point that had to be created; a relative PATH is refused with one line
+/// and 125, before anything is created.
+#[test]
+#[ignore = "exercise: cargo xtask exercise ch06 tmpfs"]
+fn exercise_tmpfs() {
+    if !harness::require_root("ch06 exercise tmpfs") {
+        return;
+    }
+    let store = Store::new("tmpfs");
+
+    let out = store.minibox(&[
+        "run",
+        "--quiet",
+        "--tmpfs",
+        "/scratch",
+        "--diff",
+        "--",
+        "sh",
+        "-c",
+        "echo x > /scratch/f && cat /scratch/f",
+    ]);
+    assert!(out.status.success(), "--tmpfs /scratch: {out:?}");
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().next(), Some("x"), "{out:?}");
+    assert!(
+        stdout.lines().any(|l| l == "A /scratch"),
+        "--diff should list the mount point /scratch, created in the writable layer: {out:?}"
+    );
+    assert!(
+        !stdout.contains("/scratch/f"),
+        "/scratch/f reached the writable layer: /scratch is not a tmpfs: {out:?}"
+    );
+    store.assert_empty("--tmpfs /scratch");
+
+    // Repeatable; each is a tmpfs; over a directory the image has (/tmp), nothing
+    // reaches the writable layer at all, not even the mount point.
+    let script = "echo y > /tmp/g && \
+                  awk '$3 == \"tmpfs\" && ($2 == \"/scratch\" || $2 == \"/tmp\") { print $2 }' \
+                  /proc/mounts | sort";
+    let out = store.minibox(&[
+        "run", "--quiet", "--tmpfs", "/scratch", "--tmpfs", "/tmp", "--diff", "--", "sh", "-c",
+        script,
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "/scratch\n/tmp\nA /scratch\n",
+        "--tmpfs /scratch --tmpfs /tmp: two tmpfs mounts, and only /scratch in the diff: {out:?}"
+    );
+    assert!(out.status.success(), "{out:?}");
+    store.assert_empty("--tmpfs /scratch --tmpfs /tmp");
+
+    // A relative path: one line, 125, nothing in the store.
+    let out = store.minibox(&["run", "--quiet", "--tmpfs", "scratch", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "--tmpfs scratch: {out:?}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("minibox: ") && stderr.lines().count() == 1,
+        "--tmpfs scratch: expected one line `minibox: ...`, got {stderr:?}"
+    );
+    store.assert_empty("--tmpfs scratch");
+}
