@@ -4,15 +4,19 @@
 //! - a path there that no image layer has was **A**dded;
 //! - a path there that an image layer has was **C**hanged (copied up and
 //!   written, or a directory that holds a change);
-//! - a whiteout there (a 0/0 character device) means the path was **D**eleted.
+//! - a whiteout there (a 0/0 character device) means the path was **D**eleted;
+//! - an *opaque* directory there replaced the image's: everything the image had
+//!   in it and the container did not write again was **D**eleted.
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::snapshot::is_whiteout;
+use crate::snapshot::{is_opaque, is_whiteout};
 
 /// One line of `docker diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +39,7 @@ impl fmt::Display for Change {
 pub fn changes(upper: &Path, layers: &[PathBuf]) -> Result<Vec<Change>> {
     let mut found = Vec::new();
     walk(upper, Path::new("/"), layers, &mut found)?;
+    found.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found)
 }
 
@@ -58,10 +63,51 @@ fn walk(dir: &Path, inside: &Path, layers: &[PathBuf], found: &mut Vec<Change>) 
             path: path.clone(),
         });
         if meta.is_dir() {
+            if kind == 'C' && is_opaque(&entry.path()) {
+                // Replaced: what the image had here and the container did not
+                // write again is gone.
+                let written: BTreeSet<OsString> = fs::read_dir(entry.path())?
+                    .map(|e| e.map(|e| e.file_name()))
+                    .collect::<Result<_, _>>()?;
+                for name in image_entries(&path, layers).difference(&written) {
+                    found.push(Change {
+                        kind: 'D',
+                        path: path.join(name),
+                    });
+                }
+            }
             walk(&entry.path(), &path, layers, found)?;
         }
     }
     Ok(())
+}
+
+/// What the image has in directory `path`: the layers merged bottom to top, as
+/// overlayfs shows them (whiteouts remove, opaque directories start afresh).
+fn image_entries(path: &Path, layers: &[PathBuf]) -> BTreeSet<OsString> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let mut names = BTreeSet::new();
+    for layer in layers {
+        let dir = layer.join(relative);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {
+                if is_opaque(&dir) {
+                    names.clear();
+                }
+                for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let whiteout = entry.metadata().is_ok_and(|m| is_whiteout(&m));
+                    if whiteout {
+                        names.remove(&entry.file_name());
+                    } else {
+                        names.insert(entry.file_name());
+                    }
+                }
+            }
+            Ok(_) => names.clear(), // a file or a whiteout replaced the directory
+            Err(_) => {}
+        }
+    }
+    names
 }
 
 /// Whether the image has `path`: the topmost layer that mentions it decides

@@ -169,6 +169,11 @@ impl Cli {
             args.cpu_shares,
             usable_cpus()?,
         )?;
+        if args.diff && args.snapshotter == Snapshotter::Copy {
+            anyhow::bail!(
+                "--diff needs the overlay snapshotter: a copy keeps no record of what changed"
+            );
+        }
         let layers = if args.layers.is_empty() {
             vec![rootfs::resolve(None)?] // the busybox root, as a one-layer image
         } else {

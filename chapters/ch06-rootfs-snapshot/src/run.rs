@@ -64,19 +64,25 @@ pub fn run(config: &Config) -> Result<Exit> {
     });
 
     // The container is gone: show what it changed, then remove or keep its files.
-    if config.diff && result.is_ok() {
-        print_changes(&snapshot)?;
-    }
+    // The container's own error, if any, is the one to report.
+    let result = result.and_then(|exit| {
+        if config.diff {
+            print_changes(&snapshot)?;
+        }
+        Ok(exit)
+    });
     if config.keep && result.is_ok() {
         eprintln!(
             "minibox: kept container {}: {}",
             id::short(&id),
             snapshot.dir.display()
         );
-    } else {
-        snapshot.remove()?;
+        return result;
     }
-    result
+    let removed = snapshot.remove();
+    let exit = result?;
+    removed?;
+    Ok(exit)
 }
 // ANCHOR_END: run
 
@@ -153,6 +159,7 @@ fn run_in(
 
 // ANCHOR: print_changes
 /// Prints `docker diff`'s view of a container: one `A|C|D /path` line each.
+/// (`minibox run` refuses `--diff` with the copy snapshotter up front.)
 fn print_changes(snapshot: &Snapshot) -> Result<()> {
     if snapshot.snapshotter == Snapshotter::Copy {
         anyhow::bail!("diff needs the overlay snapshotter: a copy keeps no record of what changed");

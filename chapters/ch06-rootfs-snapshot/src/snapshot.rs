@@ -208,8 +208,8 @@ pub fn on_overlayfs(path: &Path) -> bool {
 // ANCHOR: copy_layer
 /// The copy snapshotter's work: copies one layer over `dest`, keeping modes,
 /// owners and symlinks. An overlay whiteout in the layer (a 0/0 character
-/// device) deletes the path below it instead, so stacked layers read the same
-/// as through overlayfs.
+/// device) deletes the path below it instead, and an opaque directory replaces
+/// the one below, so stacked layers read the same as through overlayfs.
 pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
     let mut entries: Vec<_> = fs::read_dir(layer)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
@@ -224,6 +224,10 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
             continue;
         }
         if kind.is_dir() {
+            if is_opaque(&from) {
+                // The layer replaced this directory: drop what lower layers put there.
+                remove_path(&to).with_context(context)?;
+            }
             if !to.is_dir() {
                 remove_path(&to).with_context(context)?;
                 fs::create_dir(&to).with_context(context)?;
@@ -260,6 +264,28 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
 // ANCHOR_END: copy_layer
 
 // ANCHOR: is_whiteout
+/// An overlayfs *opaque* directory: one whose `trusted.overlay.opaque` extended
+/// attribute is `y`. It hides everything the layers below have at that path:
+/// overlayfs makes one when a container removes a directory and makes it again.
+pub fn is_opaque(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut value = [0u8; 1];
+    // SAFETY: both strings are NUL-terminated, and the kernel writes at most
+    // `value.len()` bytes into `value`.
+    let len = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    len == 1 && value[0] == b'y'
+}
+
 /// An overlayfs whiteout: a character device with device number 0/0.
 pub fn is_whiteout(meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::FileTypeExt;

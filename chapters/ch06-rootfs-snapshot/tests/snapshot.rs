@@ -169,6 +169,77 @@ fn a_deleted_image_file_is_a_whiteout_in_the_containers_layer() {
 }
 
 #[test]
+fn a_directory_removed_and_made_again_is_opaque_and_its_old_files_are_deleted() {
+    if !harness::require_root("ch06 opaque directories") {
+        return;
+    }
+    let setup = Setup::new();
+    let out = setup.run(&[
+        "--quiet",
+        "--keep",
+        "--diff",
+        "sh",
+        "-c",
+        "rm -r /data; mkdir /data; echo n > /data/n; ls /data",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "n\nC /data\nD /data/file\nA /data/n\n");
+    let upper = setup.containers()[0].join("upper/data");
+    assert!(
+        ch06_rootfs_snapshot::snapshot::is_opaque(&upper),
+        "overlayfs made no opaque directory"
+    );
+    // The copy snapshotter keeps no record, so --diff with it is refused up front.
+    let out = setup.run(&["--quiet", "--snapshotter", "copy", "--diff", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "minibox: --diff needs the overlay snapshotter: a copy keeps no record of what changed\n"
+    );
+}
+
+#[test]
+fn an_opaque_directory_in_a_layer_replaces_the_one_below_with_either_snapshotter() {
+    if !harness::require_root("ch06 opaque layers") {
+        return;
+    }
+    let setup = Setup::new();
+    // A third layer whose /data is opaque: the top layer's /data/file is hidden.
+    let replacing = setup.image.path().join("replacing");
+    fs::create_dir_all(replacing.join("data")).unwrap();
+    fs::write(replacing.join("data/only"), "only me\n").unwrap();
+    let data = std::ffi::CString::new(replacing.join("data").to_str().unwrap()).unwrap();
+    // SAFETY: NUL-terminated strings and a one-byte value, as setxattr(2) wants.
+    let set = unsafe {
+        libc::setxattr(
+            data.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            c"y".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    assert_eq!(set, 0, "setxattr trusted.overlay.opaque (needs root)");
+    for snapshotter in ["overlay", "copy"] {
+        let mut command = Command::new(MINIBOX);
+        command.args(["run", "--quiet", "--snapshotter", snapshotter]);
+        for layer in setup.layers().into_iter().chain([replacing.clone()]) {
+            command.arg("--layer").arg(layer);
+        }
+        let out = command
+            .args(["ls", "/data"])
+            .env("MINIBOX_ROOT", setup.store.path())
+            .env(
+                "MINIBOX_CGROUP_PARENT",
+                format!("minibox-test-{}", std::process::id()),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&out), "only\n", "{snapshotter}: {out:?}");
+    }
+}
+
+#[test]
 fn layers_stack_in_order_and_the_top_one_wins() {
     if !harness::require_root("ch06 layer order") {
         return;
