@@ -31,9 +31,11 @@
 //! - [`limits`]: Docker's parsing and validation rules for those values.
 //! - [`cgroup`]: the concept: one small interface, chosen at run time, over
 //!   [`cgroup::v1`] and [`cgroup::v2`].
+//! - [`signals`]: minibox stays alive to clean up: signals go to the container.
 //! - [`run`]: the recipe.
 
 pub mod cgroup;
 pub mod cli;
 pub mod limits;
 pub mod run;
+pub mod signals;

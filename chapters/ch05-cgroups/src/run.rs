@@ -18,6 +18,7 @@ use nix::unistd::getpid;
 use crate::cgroup::{self, Cgroup};
 use crate::cli::Config;
 use crate::limits::{Limits, format_bytes};
+use crate::signals;
 
 // ANCHOR: run
 /// Runs `config.command` in new namespaces and a new cgroup with
@@ -99,6 +100,8 @@ fn run_in_cgroup(
         child_end.exec_failed(&error)
     })?;
     drop(child_end);
+    // From here, minibox must outlive the container to remove its cgroup.
+    signals::forward_to(child)?;
 
     // The child waits for our go: move it into its cgroup first, so that
     // everything it runs, and every process it forks, counts against the limits.

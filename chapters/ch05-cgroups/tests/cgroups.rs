@@ -346,3 +346,47 @@ fn v2_join_kill_and_events_work_on_the_real_unified_tree() {
             .exists()
     );
 }
+
+/// Starts a container that prints `ready` once running, and returns minibox.
+fn start_ready(p: &str, script: &str) -> std::process::Child {
+    let mut child = Command::new(MINIBOX)
+        .args(["run", "--quiet", "--memory", "32m", "sh", "-c", script])
+        .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
+        .env("MINIBOX_CGROUP_PARENT", p)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    child
+}
+
+#[test]
+fn signals_to_minibox_go_to_the_container_and_minibox_cleans_up() {
+    if !harness::require_root("ch05 signal forwarding") {
+        return;
+    }
+    let p = parent("signals");
+    // A container that handles SIGTERM: minibox passes it on, then exits with
+    // the container's status, after removing the cgroup.
+    let script = "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done";
+    let mut child = start_ready(&p, script);
+    // SAFETY: kill(2) of our own child process, minibox, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+    assert_nothing_left(&p);
+
+    // A PID 1 without handlers ignores SIGINT: the third one kills it.
+    let mut child = start_ready(&p, "echo ready; exec sleep 30");
+    for _ in 0..3 {
+        // SAFETY: as above.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert_nothing_left(&p);
+}

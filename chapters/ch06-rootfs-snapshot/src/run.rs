@@ -13,6 +13,7 @@ use ch03_uts_namespace::{id, uts};
 use ch04_mount_namespace::{dev, mount};
 use ch05_cgroups::cgroup::{self, Cgroup};
 use ch05_cgroups::run::report;
+use ch05_cgroups::signals;
 use nix::sched::CloneFlags;
 use nix::unistd::getpid;
 
@@ -136,6 +137,7 @@ fn run_in(
         child_end.exec_failed(&error)
     })?;
     drop(child_end);
+    signals::forward_to(child)?; // stay alive to clean up
 
     if let Err(error) = cgroup.join(child) {
         drop(parent);
