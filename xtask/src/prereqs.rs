@@ -30,6 +30,11 @@ const PREREQS: &[Prereq] = &[
         why: "the root filesystem of chapter 4 on",
     },
     Prereq {
+        package: "docker-registry",
+        provides: harness::registry::SERVER,
+        why: "the real registry server the image tests push to and pull from",
+    },
+    Prereq {
         package: "libc6-dev",
         provides: "/usr/include/stdio.h",
         why: "static fixture programs link the C library statically",

@@ -76,6 +76,7 @@ pub fn test(root: &Path, require: bool) -> Result<()> {
                 "--test",
                 "v2",
                 "--",
+                "--ignored",
                 "--test-threads",
                 "1",
             ]),

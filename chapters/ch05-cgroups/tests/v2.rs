@@ -1,9 +1,10 @@
 //! cgroup v2 enforcement, for real. This machine's cgroups are hybrid (v2 has no
-//! controllers here), so this test means something only under a pure cgroup v2
-//! kernel: `cargo xtask test-v2` runs it inside a small VM (`v2vm`, see
-//! ../shared/tools) with every controller enabled. Elsewhere it prints SKIP,
-//! unless `MINIBOX_REQUIRE_V2=1` (set by `cargo xtask test-v2`) makes that a
-//! failure.
+//! controllers here), so these tests mean something only under a pure cgroup v2
+//! kernel: they are `#[ignore]`d, and `cargo xtask test-v2` runs them (with
+//! `--ignored`) inside a small VM (`v2vm`, see ../shared/tools) with every
+//! controller enabled. Run by hand on a host that is not pure v2, they print
+//! SKIP, unless `MINIBOX_REQUIRE_V2=1` (set by `cargo xtask test-v2`) makes that
+//! a failure.
 //!
 //! Inside the VM the test runs in the root cgroup, so the default parent
 //! (`/minibox` at the root) is below its own cgroup.
@@ -46,6 +47,7 @@ fn nothing_left() {
 }
 
 #[test]
+#[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_memory_limit_oom_kills_and_is_reported() {
     if !on_v2("ch05 v2 memory") {
         return;
@@ -70,6 +72,7 @@ fn v2_memory_limit_oom_kills_and_is_reported() {
 }
 
 #[test]
+#[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_pids_limit_makes_fork_fail() {
     if !on_v2("ch05 v2 pids") {
         return;
@@ -86,6 +89,7 @@ fn v2_pids_limit_makes_fork_fail() {
 }
 
 #[test]
+#[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_cpu_max_throttles_a_busy_loop() {
     if !on_v2("ch05 v2 cpu") {
         return;
@@ -106,6 +110,7 @@ fn v2_cpu_max_throttles_a_busy_loop() {
 }
 
 #[test]
+#[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_files_hold_the_limits_while_the_container_runs() {
     if !on_v2("ch05 v2 files") {
         return;

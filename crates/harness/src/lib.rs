@@ -8,6 +8,8 @@
 //!   and fail instead under `MINIBOX_REQUIRE_PRIVILEGED=1` (set by CI).
 //! - [`fixtures`]: the busybox root filesystem and the static fixture programs,
 //!   built from what the host has.
+//! - [`images`]: fixture images in the OCI format, built from what the host has.
+//! - [`registry`]: the real registry server on 127.0.0.1, and pushing to it.
 //! - [`filters`]: the one insta filter table: it redacts only what varies between
 //!   runs (host PIDs, temp dirs, the checkout's path).
 //! - [`cgroups`]: where tests put their containers' cgroups (below their own).
@@ -20,7 +22,9 @@ pub mod cgroups;
 pub mod chapters;
 pub mod filters;
 pub mod fixtures;
+pub mod images;
 pub mod privilege;
+pub mod registry;
 pub mod transcript;
 
 pub use chapters::{CHAPTERS, Chapter, Demo};
