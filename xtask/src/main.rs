@@ -10,6 +10,7 @@
 //!   chapter's diff against the previous one.
 //! - [`check_book`]: what mdBook does not check: includes, anchors, SUMMARY.
 //! - [`book`]: building the book with mdbook-driver.
+//! - [`registry`]: the fixture images on a registry of their own, for classrooms.
 //! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
 //! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
 //! - [`exercise`]: running exercise checkers, and proving each one fails on the
@@ -25,6 +26,7 @@ mod codegen;
 mod exercise;
 mod fixtures;
 mod prereqs;
+mod registry;
 mod shell;
 mod tour;
 mod v2;
@@ -57,6 +59,11 @@ enum Task {
         /// Fail, instead of skipping, when v2vm is not available
         #[arg(long)]
         require: bool,
+    },
+    /// Serve the fixture images on a local registry until Ctrl-C (for classrooms)
+    Registry {
+        #[command(subcommand)]
+        action: RegistryAction,
     },
     /// Run a benchmark (snapshot) and print ratios
     Bench {
@@ -95,6 +102,19 @@ enum Task {
     Ci,
 }
 
+#[derive(Debug, Subcommand)]
+enum RegistryAction {
+    /// Start it, push the fixture images, and wait
+    Start {
+        /// The address to listen on (0.0.0.0 to serve a classroom's network)
+        #[arg(long, default_value = "127.0.0.1")]
+        address: String,
+        /// The port
+        #[arg(long, default_value_t = 5000)]
+        port: u16,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.task) {
@@ -113,6 +133,9 @@ fn run(task: Task) -> Result<()> {
         Task::Test { args } => test(&root, &args),
         Task::TestV2 { require } => v2::test(&root, require),
         Task::Bench { which } => bench::bench(&root, &which),
+        Task::Registry {
+            action: RegistryAction::Start { address, port },
+        } => registry::start(&root, &address, port),
         Task::Book { open } => book::build(&root, open),
         Task::Codegen { check: false } => codegen::write(&root),
         Task::Codegen { check: true } => codegen::check(&root),

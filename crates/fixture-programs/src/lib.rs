@@ -4,3 +4,4 @@
 //!
 //! - `chroot-escape`: the classic escape from a `chroot(2)` jail, for chapter 4's
 //!   demonstration of why runtimes use `pivot_root(2)`.
+//! - `hello`: the whole of the `hello-world` fixture image.

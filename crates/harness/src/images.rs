@@ -152,3 +152,225 @@ pub fn host_architecture() -> &'static str {
         other => other,
     }
 }
+
+/// The OCI image index's media type (a multi-platform image).
+pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A layer built entry by entry, for fixtures that need exact tar contents
+/// (whiteouts, hard links, hostile paths).
+pub struct LayerBuilder {
+    tar: tar::Builder<Vec<u8>>,
+}
+
+impl Default for LayerBuilder {
+    fn default() -> Self {
+        LayerBuilder {
+            tar: tar::Builder::new(Vec::new()),
+        }
+    }
+}
+
+impl LayerBuilder {
+    fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header
+    }
+
+    /// Writes the name into the header's raw bytes, unchecked: the tar crate
+    /// refuses `..` and absolute paths, which is right for it and wrong for a
+    /// fixture whose whole point is a hostile path.
+    fn raw_name(header: &mut tar::Header, path: &str) {
+        let name = &mut header.as_old_mut().name;
+        assert!(path.len() < name.len(), "fixture paths are short");
+        name.fill(0);
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        header.set_cksum();
+    }
+
+    /// A directory.
+    pub fn dir(mut self, path: &str) -> Self {
+        let mut header = Self::header(tar::EntryType::Directory, 0o755, 0);
+        Self::raw_name(&mut header, path);
+        self.tar.append(&header, std::io::empty()).expect("tar");
+        self
+    }
+
+    /// A regular file with `content`.
+    pub fn file(mut self, path: &str, content: &str) -> Self {
+        let mut header = Self::header(tar::EntryType::Regular, 0o644, content.len() as u64);
+        Self::raw_name(&mut header, path);
+        self.tar.append(&header, content.as_bytes()).expect("tar");
+        self
+    }
+
+    /// A file with mode 0755.
+    pub fn executable(mut self, path: &str, content: &[u8]) -> Self {
+        let mut header = Self::header(tar::EntryType::Regular, 0o755, content.len() as u64);
+        Self::raw_name(&mut header, path);
+        self.tar.append(&header, content).expect("tar");
+        self
+    }
+
+    /// A symbolic link `path -> target`.
+    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+        let mut header = Self::header(tar::EntryType::Symlink, 0o777, 0);
+        Self::raw_name(&mut header, path);
+        header.set_link_name_literal(target).expect("link name");
+        header.set_cksum();
+        self.tar.append(&header, std::io::empty()).expect("tar");
+        self
+    }
+
+    /// A hard link `path` to the earlier entry `target`.
+    pub fn hardlink(mut self, path: &str, target: &str) -> Self {
+        let mut header = Self::header(tar::EntryType::Link, 0o644, 0);
+        Self::raw_name(&mut header, path);
+        header.set_link_name_literal(target).expect("link name");
+        header.set_cksum();
+        self.tar.append(&header, std::io::empty()).expect("tar");
+        self
+    }
+
+    /// An OCI whiteout: `.wh.NAME` deletes NAME from the layers below.
+    pub fn whiteout(self, dir: &str, name: &str) -> Self {
+        self.file(&format!("{dir}.wh.{name}"), "")
+    }
+
+    /// An OCI opaque marker: `DIR/.wh..wh..opq` hides everything the layers below
+    /// have in DIR.
+    pub fn opaque(self, dir: &str) -> Self {
+        self.file(&format!("{dir}.wh..wh..opq"), "")
+    }
+
+    /// The finished, gzipped layer.
+    pub fn build(self) -> Layer {
+        let tar = self.tar.into_inner().expect("tar");
+        let diff_id = sha256(&tar);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar).expect("gzip");
+        Layer {
+            blob: Blob::new(LAYER_GZIP, gz.finish().expect("gzip")),
+            diff_id,
+        }
+    }
+}
+
+/// Like [`image`], with the architecture of the config chosen.
+pub fn image_for(layers: Vec<Layer>, cmd: &[&str], architecture: &str) -> Image {
+    let mut image = image(layers, cmd);
+    let mut config: serde_json::Value = serde_json::from_slice(&image.config.bytes).expect("JSON");
+    config["architecture"] = architecture.into();
+    image.config = Blob::new(CONFIG, serde_json::to_vec(&config).expect("JSON"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&image.manifest.bytes).expect("JSON");
+    manifest["config"] = image.config.descriptor();
+    image.manifest = Blob::new(MANIFEST, serde_json::to_vec(&manifest).expect("JSON"));
+    image
+}
+
+/// The `hello-world` image: one layer holding one static program, `/hello`.
+pub fn hello_world() -> Result<Image, String> {
+    let program = crate::fixtures::static_program("hello")?;
+    let bytes = fs::read(&program).map_err(|e| format!("{}: {e}", program.display()))?;
+    let layer = LayerBuilder::default().executable("hello", &bytes).build();
+    Ok(image(vec![layer], &["/hello"]))
+}
+
+/// A two-layer image whose upper layer deletes a file (`/etc/deleted`) with a
+/// whiteout and replaces a directory (`/opaque`) with an opaque marker.
+pub fn layered() -> Image {
+    let lower = LayerBuilder::default()
+        .dir("etc/")
+        .file("etc/kept", "kept\n")
+        .file("etc/deleted", "deleted\n")
+        .dir("opaque/")
+        .file("opaque/old", "hidden by the upper layer\n")
+        .build();
+    let upper = LayerBuilder::default()
+        .dir("etc/")
+        .whiteout("etc/", "deleted")
+        .dir("opaque/")
+        .opaque("opaque/")
+        .file("opaque/new", "from the upper layer\n")
+        .build();
+    image(vec![lower, upper], &["sh"])
+}
+
+/// A multi-platform image: an OCI index with an entry for this machine's
+/// architecture and one for another, each a one-layer image whose only file,
+/// `/platform`, names it. Returns the index and the two images.
+pub fn multi_platform() -> (Blob, Vec<Image>) {
+    let other = if host_architecture() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    let images: Vec<Image> = [host_architecture(), other]
+        .iter()
+        .map(|arch| {
+            let layer = LayerBuilder::default()
+                .file("platform", &format!("linux/{arch}\n"))
+                .build();
+            image_for(vec![layer], &["/platform"], arch)
+        })
+        .collect();
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .zip([host_architecture(), other])
+        .map(|(image, arch)| {
+            let mut descriptor = image.manifest.descriptor();
+            descriptor["platform"] = serde_json::json!({ "os": "linux", "architecture": arch });
+            descriptor
+        })
+        .collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX,
+        "manifests": manifests,
+    });
+    (
+        Blob::new(INDEX, serde_json::to_vec(&index).expect("JSON")),
+        images,
+    )
+}
+
+/// Layers that try to write outside the directory they are unpacked into, each
+/// with a name: a `..` path, an absolute path, a symlink pointing out and then
+/// written through, a hard link to a file outside. An extractor must reject
+/// every one and touch nothing outside.
+pub fn malicious_layers(outside: &str) -> Vec<(&'static str, Layer)> {
+    let outside = outside.trim_start_matches('/');
+    vec![
+        (
+            "dot-dot",
+            LayerBuilder::default()
+                .file("../../../../../../../../tmp/minibox-escaped", "x\n")
+                .build(),
+        ),
+        (
+            "absolute",
+            LayerBuilder::default()
+                .file(&format!("/{outside}"), "x\n")
+                .build(),
+        ),
+        (
+            "symlink-then-write",
+            LayerBuilder::default()
+                .symlink("escape", "/tmp")
+                .file("escape/minibox-escaped", "x\n")
+                .build(),
+        ),
+        (
+            "hardlink-outside",
+            LayerBuilder::default()
+                .hardlink("passwd", &format!("/{outside}"))
+                .build(),
+        ),
+    ]
+}

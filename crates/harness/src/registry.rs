@@ -28,6 +28,17 @@ impl Registry {
     /// Starts a registry on a free port of 127.0.0.1 and waits until `/v2/`
     /// answers. Panics with what to install when the server is missing.
     pub fn start() -> Registry {
+        // A free port: bind port 0, read what we got, let it go for the server.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Registry::start_on("127.0.0.1", port)
+    }
+
+    /// Starts a registry listening on `address:port` (a classroom serves the
+    /// fixtures on the network with `cargo xtask registry start --address`).
+    pub fn start_on(address: &str, port: u16) -> Registry {
         assert!(
             std::path::Path::new(SERVER).is_file(),
             "{SERVER} is missing: install docker-registry (cargo xtask test does)"
@@ -36,15 +47,10 @@ impl Registry {
             .prefix("minibox-registry-")
             .tempdir()
             .expect("tempdir");
-        // A free port: bind port 0, read what we got, let it go for the server.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: minibox-tests\n",
+             http:\n  addr: {address}:{port}\n  secret: minibox-tests\n",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
@@ -119,6 +125,21 @@ impl Registry {
             self.push_blob(repository, blob);
         }
         self.push_manifest(repository, tag, &image.manifest)
+    }
+
+    /// Pushes a multi-platform image: each image's manifest by its digest, then
+    /// the index that lists them as `repository:tag`. Returns the index's digest.
+    pub fn push_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        index: &Blob,
+        images: &[Image],
+    ) -> String {
+        for image in images {
+            self.push(repository, &image.manifest.digest, image);
+        }
+        self.push_manifest(repository, tag, index)
     }
 
     /// A monolithic upload: POST opens an upload session, PUT with `?digest=`

@@ -97,3 +97,98 @@ fn dropping_the_registry_stops_it_and_removes_its_storage() {
         "the registry still answers"
     );
 }
+
+/// The names of the entries in a gzipped tar layer, exactly as written.
+fn entry_names(gzipped: &[u8]) -> Vec<String> {
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(gzipped)
+        .read_to_end(&mut tar)
+        .unwrap();
+    tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect()
+}
+
+#[test]
+fn hello_world_is_one_static_program_and_nothing_else() {
+    let image = images::hello_world().unwrap();
+    assert_eq!(image.layers.len(), 1);
+    assert_eq!(entry_names(&image.layers[0].blob.bytes), ["hello"]);
+    let program = harness::fixtures::static_program("hello").unwrap();
+    assert!(harness::fixtures::is_static(&program).unwrap());
+    let out = std::process::Command::new(&program).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Hello from minibox!\n"));
+
+    let registry = Registry::start();
+    let digest = registry.push("library/hello-world", "latest", &image);
+    let (status, _, body) = get(
+        &registry.url("/v2/library/hello-world/manifests/latest"),
+        Some(MANIFEST),
+    );
+    assert_eq!((status, sha256(&body)), (200, digest));
+}
+
+#[test]
+fn the_layered_image_carries_a_whiteout_and_an_opaque_marker() {
+    let image = images::layered();
+    assert_eq!(image.layers.len(), 2);
+    let upper = entry_names(&image.layers[1].blob.bytes);
+    assert!(upper.contains(&"etc/.wh.deleted".to_string()), "{upper:?}");
+    assert!(
+        upper.contains(&"opaque/.wh..wh..opq".to_string()),
+        "{upper:?}"
+    );
+    let registry = Registry::start();
+    registry.push("minibox/layered", "latest", &image);
+    let blob = &image.layers[1].blob;
+    let (status, _, bytes) = get(
+        &registry.url(&format!("/v2/minibox/layered/blobs/{}", blob.digest)),
+        None,
+    );
+    assert_eq!((status, sha256(&bytes)), (200, blob.digest.clone()));
+}
+
+#[test]
+fn the_multi_platform_index_lists_this_machine_and_another() {
+    let (index, platform_images) = images::multi_platform();
+    let registry = Registry::start();
+    let digest = registry.push_index("minibox/multi", "latest", &index, &platform_images);
+    let (status, _, body) = get(
+        &registry.url("/v2/minibox/multi/manifests/latest"),
+        Some(images::INDEX),
+    );
+    assert_eq!((status, sha256(&body)), (200, digest));
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let architectures: Vec<&str> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(architectures[0], images::host_architecture());
+    assert_eq!(architectures.len(), 2);
+    assert_ne!(architectures[0], architectures[1]);
+    // Each entry can be fetched by its digest.
+    for image in &platform_images {
+        let url = registry.url(&format!(
+            "/v2/minibox/multi/manifests/{}",
+            image.manifest.digest
+        ));
+        assert_eq!(get(&url, Some(MANIFEST)).0, 200);
+    }
+}
+
+#[test]
+fn malicious_layers_hold_exactly_the_hostile_entries() {
+    let layers = images::malicious_layers("/etc/minibox-marker");
+    let names: Vec<(&str, Vec<String>)> = layers
+        .iter()
+        .map(|(name, layer)| (*name, entry_names(&layer.blob.bytes)))
+        .collect();
+    assert_eq!(names[0].1, ["../../../../../../../../tmp/minibox-escaped"]);
+    assert_eq!(names[1].1, ["/etc/minibox-marker"]);
+    assert_eq!(names[2].1, ["escape", "escape/minibox-escaped"]);
+    assert_eq!(names[3].1, ["passwd"]);
+}

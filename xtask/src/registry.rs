@@ -1,0 +1,50 @@
+//! `cargo xtask registry start`: the fixture images on a registry of their own,
+//! for a classroom (or a learner) that works offline. Students point minibox at
+//! it with `MINIBOX_REGISTRY_MIRROR=HOST:PORT`, as Docker's `registry-mirrors`
+//! does, once chapter 7 pulls images. Runs until Ctrl-C, then removes everything.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use harness::images;
+use harness::registry::Registry;
+
+/// Starts the registry, pushes the fixtures, and waits for Ctrl-C.
+pub fn start(root: &Path, address: &str, port: u16) -> Result<()> {
+    crate::fixtures::prepare(root)?;
+    let registry = Registry::start_on(address, port);
+    let busybox = images::busybox()?;
+    registry.push("library/busybox", "latest", &busybox);
+    let hello = images::hello_world().map_err(|e| anyhow!(e))?;
+    registry.push("library/hello-world", "latest", &hello);
+    registry.push("minibox/layered", "latest", &images::layered());
+    let (index, platforms) = images::multi_platform();
+    registry.push_index("minibox/multi", "latest", &index, &platforms);
+    println!("The fixture registry listens on {address}:{port}, with:");
+    for name in ["busybox", "hello-world", "minibox/layered", "minibox/multi"] {
+        println!("  {name}:latest");
+    }
+    println!(
+        "\nPoint minibox at it (chapter 7 on):\n  export MINIBOX_REGISTRY_MIRROR={address}:{port}"
+    );
+    println!("\nCtrl-C stops it and removes its storage.");
+    wait_for_interrupt();
+    drop(registry);
+    Ok(())
+}
+
+/// Blocks until SIGINT or SIGTERM arrives.
+fn wait_for_interrupt() {
+    // SAFETY: sigset operations on a local, zero-initialised set; sigwait only
+    // reads it. Blocking the two signals first makes sigwait receive them
+    // instead of their default action ending the process before cleanup.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut signal = 0;
+        libc::sigwait(&set, &mut signal);
+    }
+}
