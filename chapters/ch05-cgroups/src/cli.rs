@@ -50,6 +50,27 @@ pub struct RunArgs {
     )]
     pub rootfs: Option<PathBuf>,
 
+    /// Docker's resource flags.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+
+    /// Do not narrate clone, setup, exec and wait on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The command to run, then its arguments (options after COMMAND belong to it)
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// Docker's resource flags, as `docker run` spells them. Later chapters take
+/// them as they are (`#[command(flatten)]`).
+#[derive(Debug, Args)]
+pub struct ResourceArgs {
     /// Memory limit (e.g. 32m, 1g; at least 6m)
     #[arg(long, short = 'm', value_name = "BYTES", value_parser = parse_size)]
     pub memory: Option<u64>,
@@ -74,18 +95,19 @@ pub struct RunArgs {
     /// Print the container's peak memory and CPU time when it ends
     #[arg(long)]
     pub stats: bool,
+}
 
-    /// Do not narrate clone, setup, exec and wait on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-
-    /// The command to run, then its arguments (options after COMMAND belong to it)
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+impl ResourceArgs {
+    /// The limits, checked with Docker's rules (see [`Limits::new`]).
+    pub fn limits(&self) -> Result<Limits> {
+        Limits::new(
+            self.memory,
+            self.pids_limit,
+            self.cpus,
+            self.cpu_shares,
+            usable_cpus()?,
+        )
+    }
 }
 
 /// What `minibox run` was asked to do.
@@ -113,21 +135,15 @@ impl Cli {
     /// 125, before anything is created).
     pub fn into_config(self) -> Result<Config> {
         let Command::Run(args) = self.command;
-        let limits = Limits::new(
-            args.memory,
-            args.pids_limit,
-            args.cpus,
-            args.cpu_shares,
-            usable_cpus()?,
-        )?;
+        let limits = args.resources.limits()?;
         Ok(Config {
             rootfs: rootfs::resolve(args.rootfs)?,
             command: args.command,
             quiet: args.quiet,
             hostname: args.hostname,
             limits,
-            cgroup_parent: args.cgroup_parent,
-            stats: args.stats,
+            cgroup_parent: args.resources.cgroup_parent,
+            stats: args.resources.stats,
         })
     }
 }

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use ch04_mount_namespace::rootfs;
-use ch05_cgroups::cgroup::DEFAULT_PARENT;
-use ch05_cgroups::cli::usable_cpus;
-use ch05_cgroups::limits::{Limits, parse_cpus, parse_size};
+use ch05_cgroups::cli::ResourceArgs;
+use ch05_cgroups::limits::Limits;
 use clap::{Args, Parser, Subcommand};
 
 use crate::snapshot::{DEFAULT_STORE, Snapshotter};
@@ -68,30 +67,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub diff: bool,
 
-    /// Memory limit (e.g. 32m, 1g; at least 6m)
-    #[arg(long, short = 'm', value_name = "BYTES", value_parser = parse_size)]
-    pub memory: Option<u64>,
-
-    /// Maximum number of processes (0 or -1: unlimited)
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
-
-    /// Number of CPUs (e.g. 0.5: half of one CPU's time)
-    #[arg(long, value_name = "N", value_parser = parse_cpus)]
-    pub cpus: Option<f64>,
-
-    /// CPU shares (relative weight; default 1024)
-    #[arg(long, short = 'c', value_name = "N")]
-    pub cpu_shares: Option<u64>,
-
-    /// Parent cgroup: absolute from the hierarchy's root, or relative to minibox's
-    /// own cgroup
-    #[arg(long, value_name = "PATH", env = "MINIBOX_CGROUP_PARENT", hide_env_values = true, default_value = DEFAULT_PARENT)]
-    pub cgroup_parent: String,
-
-    /// Print the container's peak memory and CPU time when it ends
-    #[arg(long)]
-    pub stats: bool,
+    /// Docker's resource flags, as in chapter 5.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
 
     /// Do not narrate the steps on stderr
     #[arg(short, long)]
@@ -162,13 +140,7 @@ impl Cli {
             Command::Diff { id } => return Ok(Action::Diff { store: store(), id }),
             Command::Run(args) => args,
         };
-        let limits = Limits::new(
-            args.memory,
-            args.pids_limit,
-            args.cpus,
-            args.cpu_shares,
-            usable_cpus()?,
-        )?;
+        let limits = args.resources.limits()?;
         if args.diff && args.snapshotter == Snapshotter::Copy {
             anyhow::bail!(
                 "--diff needs the overlay snapshotter: a copy keeps no record of what changed"
@@ -188,8 +160,8 @@ impl Cli {
             keep: args.keep,
             diff: args.diff,
             limits,
-            cgroup_parent: args.cgroup_parent,
-            stats: args.stats,
+            cgroup_parent: args.resources.cgroup_parent,
+            stats: args.resources.stats,
             store: store(),
         }))
     }
