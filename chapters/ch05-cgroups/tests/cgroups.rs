@@ -11,6 +11,8 @@
 //! (a relative `MINIBOX_CGROUP_PARENT`), and each test checks that nothing is
 //! left there afterwards.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,7 +22,7 @@ use ch05_cgroups::cgroup::v2::V2Cgroup;
 use ch05_cgroups::cgroup::{self, Cgroup, Layout, OwnCgroups};
 use ch05_cgroups::limits::Limits;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch05-cgroups");
+use common::{ALL_LIMITS, BUSY_2S, DD_64M, FORK_20, MINIBOX, WAIT_FOR_STDIN};
 
 /// A cgroup parent for one test: below our own cgroup where the host allows
 /// (see `harness::cgroups`).
@@ -74,20 +76,9 @@ fn past_the_memory_limit_the_container_is_oom_killed_and_told() {
         return;
     }
     let p = parent("oom");
-    // dd allocates one 64 MiB buffer: twice the limit.
     let out = minibox(
         &p,
-        &[
-            "run",
-            "--quiet",
-            "--memory",
-            "32m",
-            "dd",
-            "if=/dev/zero",
-            "of=/dev/null",
-            "bs=64M",
-            "count=1",
-        ],
+        &[&["run", "--quiet", "--memory", "32m"][..], &DD_64M].concat(),
     );
     assert_eq!(out.status.code(), Some(137), "{out:?}");
     assert_eq!(
@@ -121,11 +112,9 @@ fn past_the_pids_limit_fork_fails_but_the_container_lives_on() {
         return;
     }
     let p = parent("pids");
-    let script =
-        "sh -c 'for i in $(seq 20); do sleep 1 & done' 2>&1 | tail -n 1; echo still running";
     let out = minibox(
         &p,
-        &["run", "--quiet", "--pids-limit", "10", "sh", "-c", script],
+        &["run", "--quiet", "--pids-limit", "10", "sh", "-c", FORK_20],
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
@@ -133,7 +122,7 @@ fn past_the_pids_limit_fork_fails_but_the_container_lives_on() {
         "sh: can't fork: Resource temporarily unavailable\nstill running\n"
     );
     // Without the limit, the same script forks all 20.
-    let out = minibox(&p, &["run", "--quiet", "sh", "-c", script]);
+    let out = minibox(&p, &["run", "--quiet", "sh", "-c", FORK_20]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "still running\n");
     assert_nothing_left(&p);
 }
@@ -144,23 +133,13 @@ fn cpus_hold_a_busy_loop_near_its_share() {
         return;
     }
     let p = parent("cpus");
-    // A busy loop for 2 s of wall time (not as PID 1: PID 1 would ignore
-    // timeout's SIGTERM), with --stats to read the cgroup's CPU time.
-    let script = "timeout 2 sh -c 'while :; do :; done'; true";
-    let out = minibox(
-        &p,
-        &[
-            "run", "--quiet", "--cpus", "0.2", "--stats", "sh", "-c", script,
-        ],
-    );
+    // --stats reads the cgroup's CPU time.
+    let args = [
+        "run", "--quiet", "--cpus", "0.2", "--stats", "sh", "-c", BUSY_2S,
+    ];
+    let out = minibox(&p, &args);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = stderr(&out);
-    let cpu: f64 = text
-        .split("CPU time ")
-        .nth(1)
-        .and_then(|rest| rest.trim().strip_suffix('s'))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no CPU time in {text:?}"));
+    let cpu = common::cpu_seconds(&stderr(&out));
     let share = cpu / 2.0;
     assert!(
         (0.1..=0.32).contains(&share),
@@ -180,35 +159,15 @@ fn the_limits_are_in_the_cgroup_files_while_the_container_runs() {
         return;
     }
     let p = parent("files");
-    let mut child = Command::new(MINIBOX)
-        .args([
-            "run",
-            "--quiet",
-            "--memory",
-            "32m",
-            "--pids-limit",
-            "10",
-            "--cpus",
-            "0.5",
-        ])
-        .args([
-            "--cpu-shares",
-            "512",
-            "sh",
-            "-c",
-            "echo ready; read _ || true",
-        ])
-        .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
-        .env("MINIBOX_CGROUP_PARENT", &p)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let mut child = common::spawn_ready(
+        Command::new(MINIBOX)
+            .args(["run", "--quiet"])
+            .args(ALL_LIMITS)
+            .args(["sh", "-c", WAIT_FOR_STDIN])
+            .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
+            .env("MINIBOX_CGROUP_PARENT", &p)
+            .stdin(Stdio::piped()),
+    );
     let read = |controller: &str, file: &str| -> String {
         let dir = parent_dirs(&p)
             .into_iter()
@@ -349,20 +308,13 @@ fn v2_join_kill_and_events_work_on_the_real_unified_tree() {
 
 /// Starts a container that prints `ready` once running, and returns minibox.
 fn start_ready(p: &str, script: &str) -> std::process::Child {
-    let mut child = Command::new(MINIBOX)
-        .args(["run", "--quiet", "--memory", "32m", "sh", "-c", script])
-        .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
-        .env("MINIBOX_CGROUP_PARENT", p)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
-    child
+    common::spawn_ready(
+        Command::new(MINIBOX)
+            .args(["run", "--quiet", "--memory", "32m", "sh", "-c", script])
+            .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
+            .env("MINIBOX_CGROUP_PARENT", p)
+            .stdin(Stdio::null()),
+    )
 }
 
 #[test]

@@ -9,13 +9,14 @@
 //! Inside the VM the test runs in the root cgroup, so the default parent
 //! (`/minibox` at the root) is below its own cgroup.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use ch05_cgroups::cgroup::{self, Layout};
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch05-cgroups");
+use common::{ALL_LIMITS, BUSY_2S, DD_64M, FORK_20, MINIBOX, WAIT_FOR_STDIN};
 
 fn on_v2(test: &str) -> bool {
     if !harness::require_root(test) {
@@ -52,17 +53,7 @@ fn v2_memory_limit_oom_kills_and_is_reported() {
     if !on_v2("ch05 v2 memory") {
         return;
     }
-    let out = minibox(&[
-        "run",
-        "--quiet",
-        "--memory",
-        "32m",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=64M",
-        "count=1",
-    ]);
+    let out = minibox(&[&["run", "--quiet", "--memory", "32m"][..], &DD_64M].concat());
     assert_eq!(out.status.code(), Some(137), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -77,9 +68,7 @@ fn v2_pids_limit_makes_fork_fail() {
     if !on_v2("ch05 v2 pids") {
         return;
     }
-    let script =
-        "sh -c 'for i in $(seq 20); do sleep 1 & done' 2>&1 | tail -n 1; echo still running";
-    let out = minibox(&["run", "--quiet", "--pids-limit", "10", "sh", "-c", script]);
+    let out = minibox(&["run", "--quiet", "--pids-limit", "10", "sh", "-c", FORK_20]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "sh: can't fork: Resource temporarily unavailable\nstill running\n",
@@ -94,17 +83,10 @@ fn v2_cpu_max_throttles_a_busy_loop() {
     if !on_v2("ch05 v2 cpu") {
         return;
     }
-    let script = "timeout 2 sh -c 'while :; do :; done'; true";
     let out = minibox(&[
-        "run", "--quiet", "--cpus", "0.2", "--stats", "sh", "-c", script,
+        "run", "--quiet", "--cpus", "0.2", "--stats", "sh", "-c", BUSY_2S,
     ]);
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    let cpu: f64 = text
-        .split("CPU time ")
-        .nth(1)
-        .and_then(|r| r.trim().strip_suffix('s'))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no CPU time in {text:?}"));
+    let cpu = common::cpu_seconds(&String::from_utf8_lossy(&out.stderr));
     assert!((0.1..=0.32).contains(&(cpu / 2.0)), "{cpu} s of CPU in 2 s");
     nothing_left();
 }
@@ -115,33 +97,13 @@ fn v2_files_hold_the_limits_while_the_container_runs() {
     if !on_v2("ch05 v2 files") {
         return;
     }
-    let mut child = Command::new(MINIBOX)
-        .args([
-            "run",
-            "--quiet",
-            "--memory",
-            "32m",
-            "--pids-limit",
-            "10",
-            "--cpus",
-            "0.5",
-        ])
-        .args([
-            "--cpu-shares",
-            "512",
-            "sh",
-            "-c",
-            "echo ready; read _ || true",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let mut child = common::spawn_ready(
+        Command::new(MINIBOX)
+            .args(["run", "--quiet"])
+            .args(ALL_LIMITS)
+            .args(["sh", "-c", WAIT_FOR_STDIN])
+            .stdin(Stdio::piped()),
+    );
     let parent = Path::new(cgroup::ROOT).join("minibox");
     let dir = std::fs::read_dir(&parent)
         .unwrap()
