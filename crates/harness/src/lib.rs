@@ -10,6 +10,8 @@
 //!   built from what the host has.
 //! - [`images`]: fixture images in the OCI format, built from what the host has.
 //! - [`registry`]: the real registry server on 127.0.0.1, and pushing to it.
+//! - [`registry_auth`]: the registry's two logins for tests: a token server
+//!   signing ES256 JWTs (Docker Hub's scheme), and htpasswd files (Basic auth).
 //! - [`filters`]: the one insta filter table: it redacts only what varies between
 //!   runs (host PIDs, temp dirs, the checkout's path).
 //! - [`cgroups`]: where tests put their containers' cgroups (below their own).
@@ -25,6 +27,7 @@ pub mod fixtures;
 pub mod images;
 pub mod privilege;
 pub mod registry;
+pub mod registry_auth;
 pub mod transcript;
 
 pub use chapters::{CHAPTERS, Chapter, Demo};

@@ -1,0 +1,288 @@
+//! Who we are to a registry: the challenge a registry answers `401` with,
+//! the two schemes it can name, and the credentials we answer with.
+//!
+//! - **Bearer** (Docker Hub, most public registries): the registry names a
+//!   token server (`realm`), a `service`, and what we tried to do (`scope`,
+//!   `repository:library/busybox:pull`). We ask the token server for a token
+//!   for that scope, anonymously or with a user name and password, and send it
+//!   as `Authorization: Bearer TOKEN` until it expires.
+//! - **Basic** (a registry with an htpasswd file): every request carries the
+//!   user name and password, base64-encoded.
+//!
+//! Credentials come from `minibox login` (`~/.minibox/config.json`) or, as a
+//! fallback, from Docker's own `~/.docker/config.json`: both keep
+//! `{"auths": {"SERVER": {"auth": base64("user:password")}}}`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::reference::DOCKER_HUB;
+
+// ANCHOR: challenge
+/// What a registry's `Www-Authenticate` header asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// Get a token from `realm` for `service` (and the scope we need).
+    Bearer {
+        /// The token server's URL.
+        realm: String,
+        /// The registry's name at the token server.
+        service: Option<String>,
+        /// The scope the registry says the request needed, if it says.
+        scope: Option<String>,
+    },
+    /// Send the user name and password with every request.
+    Basic,
+}
+
+/// Parses `Bearer realm="https://auth.docker.io/token",service="registry.docker.io"`
+/// or `Basic realm="Registry"`. Values are quoted and may hold commas
+/// (`scope="repository:a:pull,push"`), so this is a small tokenizer, not a split.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    let mut params = HashMap::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.next_if(|c| *c == ',' || c.is_whitespace()).is_some() {}
+        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+        if key.is_empty() || chars.next() != Some('=') {
+            break;
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect();
+        }
+        params.insert(key.trim().to_ascii_lowercase(), value);
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => Some(Challenge::Bearer {
+            realm: params.remove("realm")?,
+            service: params.remove("service"),
+            scope: params.remove("scope"),
+        }),
+        "basic" => Some(Challenge::Basic),
+        _ => None,
+    }
+}
+// ANCHOR_END: challenge
+
+/// A user name and password for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user.
+    pub username: String,
+    /// The password (or an access token used as one).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, ***)", self.username) // never print a password
+    }
+}
+
+impl Credentials {
+    /// `Basic base64(user:password)`, the value of an `Authorization` header.
+    pub fn basic_header(&self) -> String {
+        format!(
+            "Basic {}",
+            BASE64.encode(format!("{}:{}", self.username, self.password))
+        )
+    }
+}
+
+/// minibox's own credentials file: `$MINIBOX_CONFIG/config.json`, default
+/// `~/.minibox/config.json`.
+pub fn minibox_config() -> Option<PathBuf> {
+    match std::env::var_os("MINIBOX_CONFIG") {
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => home().map(|h| h.join(".minibox/config.json")),
+    }
+}
+
+/// Docker's: `$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`.
+fn docker_config() -> Option<PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => home().map(|h| h.join(".docker/config.json")),
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// The key a registry's credentials are kept under. Docker Hub's is a URL for
+/// historical reasons; every other registry's is its host (and port).
+pub fn config_key(registry: &str) -> String {
+    if registry == DOCKER_HUB {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    }
+}
+
+/// A key as written by any tool, reduced to host[:port]: `https://ghcr.io/v2/`
+/// and `ghcr.io` are the same registry.
+fn normalize_key(key: &str) -> String {
+    let host = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = host.split('/').next().unwrap_or(host);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
+        other => other.to_string(),
+    }
+}
+
+// ANCHOR: lookup
+/// The credentials stored for `registry`, from minibox's file first, then
+/// Docker's.
+///
+/// SIMPLIFICATION: Docker can also keep credentials in a helper program
+/// (`credsStore`, `credHelpers`: the OS keychain, `pass`, a cloud's helper);
+/// minibox reads only the `auths` written in the file itself.
+pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
+    for path in [minibox_config(), docker_config()].into_iter().flatten() {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue; // no such file: nobody logged in with that tool
+        };
+        let config: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("reading credentials from {}", path.display()))?;
+        let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else {
+            continue;
+        };
+        for (key, entry) in auths {
+            if normalize_key(key) != normalize_key(registry) {
+                continue;
+            }
+            if let Some(credentials) = decode_entry(entry) {
+                return Ok(Some(credentials));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn decode_entry(entry: &serde_json::Value) -> Option<Credentials> {
+    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+        let decoded = String::from_utf8(BASE64.decode(auth.trim()).ok()?).ok()?;
+        let (username, password) = decoded.split_once(':')?;
+        return Some(Credentials {
+            username: username.into(),
+            password: password.into(),
+        });
+    }
+    Some(Credentials {
+        username: entry.get("username")?.as_str()?.into(),
+        password: entry.get("password")?.as_str()?.into(),
+    })
+}
+// ANCHOR_END: lookup
+
+/// Writes (or, with `None`, removes) `registry`'s entry in minibox's file,
+/// readable by its owner only, replaced atomically (temp file + rename).
+pub fn store(registry: &str, credentials: Option<&Credentials>) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = minibox_config().context("neither MINIBOX_CONFIG nor HOME is set")?;
+    let mut config: serde_json::Value = match fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
+        }
+        Err(_) => serde_json::json!({}),
+    };
+    if !config.get("auths").is_some_and(|a| a.is_object()) {
+        config["auths"] = serde_json::json!({});
+    }
+    let auths = config["auths"].as_object_mut().expect("an object");
+    auths.retain(|key, _| normalize_key(key) != normalize_key(registry));
+    if let Some(c) = credentials {
+        let auth = BASE64.encode(format!("{}:{}", c.username, c.password));
+        auths.insert(config_key(registry), serde_json::json!({ "auth": auth }));
+    }
+    let dir = path.parent().expect("a file in a directory");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temp = dir.join(format!(".config.json.{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(serde_json::to_string_pretty(&config)?.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&temp, &path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        anyhow::anyhow!("writing {}: {e}", path.display())
+    })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_parsed_with_quoted_commas() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            })
+        );
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge("bearer realm=http://127.0.0.1:1/token"),
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:1/token".into(),
+                service: None,
+                scope: None
+            })
+        );
+        assert_eq!(
+            parse_challenge("Bearer service=x"),
+            None,
+            "a realm is required"
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn keys_written_by_any_tool_name_the_same_registry() {
+        assert_eq!(normalize_key("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_key("https://ghcr.io/v2/"), "ghcr.io");
+        assert_eq!(normalize_key("localhost:5000"), "localhost:5000");
+        let c = Credentials {
+            username: "aladdin".into(),
+            password: "opensesame".into(),
+        };
+        assert_eq!(c.basic_header(), "Basic YWxhZGRpbjpvcGVuc2VzYW1l");
+        assert!(!format!("{c:?}").contains("opensesame"));
+        let entry = serde_json::json!({ "auth": "YWxhZGRpbjpvcGVuc2VzYW1l" });
+        assert_eq!(decode_entry(&entry), Some(c));
+    }
+}

@@ -1,0 +1,156 @@
+//! What a pull shows while it works, in Docker's words: one line per layer
+//! (`Pulling fs layer`, `Already exists`, `Pull complete`), with a progress
+//! bar, bytes and speed per layer on a terminal, and plain lines otherwise
+//! (a log, a pipe, a CI job), where bars would be noise.
+//!
+//! `docker pull` writes all of it to stdout; `docker run` writes it to stderr,
+//! which keeps stdout for the container. [`Output`] says which.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Where the pull's lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// stdout, as `minibox pull` does.
+    Stdout,
+    /// stderr, as `minibox run` does when it pulls first.
+    Stderr,
+    /// Nowhere (`--quiet`).
+    Quiet,
+}
+
+/// The progress of one pull: a line per layer.
+pub struct Progress {
+    output: Output,
+    bars: Option<(MultiProgress, Vec<ProgressBar>)>,
+    /// Plain mode: which layers are done, and how many lines of "Pull
+    /// complete" are out. They are printed in the manifest's order, as Docker
+    /// does, however the parallel downloads finish.
+    plain: Mutex<(Vec<bool>, usize)>,
+    ids: Vec<String>,
+    /// Which layers the store had before the pull.
+    present: Vec<bool>,
+}
+
+impl Progress {
+    /// Starts showing `layers` (short IDs and sizes; `true` where the store
+    /// has the layer already).
+    pub fn start(output: Output, layers: &[(String, u64, bool)]) -> Progress {
+        let terminal = match output {
+            Output::Stdout => std::io::stdout().is_terminal(),
+            Output::Stderr => std::io::stderr().is_terminal(),
+            Output::Quiet => false,
+        };
+        let ids: Vec<String> = layers.iter().map(|(id, _, _)| id.clone()).collect();
+        let progress = Progress {
+            output,
+            bars: None,
+            plain: Mutex::new((layers.iter().map(|(_, _, have)| *have).collect(), 0)),
+            ids,
+            present: layers.iter().map(|(_, _, have)| *have).collect(),
+        };
+        if terminal {
+            let target = match output {
+                Output::Stdout => ProgressDrawTarget::stdout(),
+                _ => ProgressDrawTarget::stderr(),
+            };
+            let multi = MultiProgress::with_draw_target(target);
+            let bars = layers
+                .iter()
+                .map(|(id, size, have)| {
+                    let bar = multi.add(ProgressBar::new(*size));
+                    bar.set_prefix(id.clone());
+                    if *have {
+                        bar.set_style(done_style());
+                        bar.finish_with_message("Already exists");
+                    } else {
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "{prefix}: {msg:<11} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
+                            )
+                            .expect("a valid template")
+                            .progress_chars("=> "),
+                        );
+                        bar.set_message("Downloading");
+                    }
+                    bar
+                })
+                .collect();
+            return Progress {
+                bars: Some((multi, bars)),
+                ..progress
+            };
+        }
+        for (id, _, have) in layers {
+            let status = if *have {
+                "Already exists"
+            } else {
+                "Pulling fs layer"
+            };
+            progress.line(&format!("{id}: {status}"));
+        }
+        progress
+    }
+
+    /// `n` more bytes of layer `i` arrived.
+    pub fn advance(&self, i: usize, n: u64) {
+        if let Some((_, bars)) = &self.bars {
+            bars[i].inc(n);
+        }
+    }
+
+    /// Layer `i` is downloaded, verified and unpacked.
+    pub fn complete(&self, i: usize) {
+        if let Some((_, bars)) = &self.bars {
+            bars[i].set_style(done_style());
+            bars[i].finish_with_message("Pull complete");
+            return;
+        }
+        let mut plain = self.plain.lock().expect("lock");
+        let (done, printed) = &mut *plain;
+        done[i] = true;
+        while *printed < done.len() && done[*printed] {
+            if !self.present[*printed] {
+                self.line(&format!("{}: Pull complete", self.ids[*printed]));
+            }
+            *printed += 1;
+        }
+    }
+
+    /// Layer `i` failed; the pull is over.
+    pub fn fail(&self, i: usize) {
+        if let Some((_, bars)) = &self.bars {
+            bars[i].abandon_with_message("Failed");
+        }
+    }
+
+    /// One line of output, above the bars if there are any.
+    pub fn line(&self, text: &str) {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.println(text);
+            return;
+        }
+        say(self.output, text);
+    }
+}
+
+fn done_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: {msg}").expect("a valid template")
+}
+
+/// Writes one line to the pull's output (ignoring a closed stream, as a
+/// progress report must not fail the pull).
+pub fn say(output: Output, text: &str) {
+    match output {
+        Output::Stdout => {
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+        Output::Stderr => {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+        Output::Quiet => {}
+    }
+}

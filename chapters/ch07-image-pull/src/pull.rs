@@ -1,0 +1,310 @@
+//! A pull, start to finish: from a reference to layers unpacked in the store.
+//!
+//! ```text
+//! GET /v2/                       → 401 + challenge    (registry::Client::ping)
+//! GET token?scope=…:pull         → token              (registry::Client::authorize)
+//! GET /v2/NAME/manifests/TAG     → index or manifest  (registry::Client::manifest)
+//! GET /v2/NAME/manifests/DIGEST  → this platform's manifest
+//! GET /v2/NAME/blobs/CONFIG      → config: the layers' diff_ids
+//! GET /v2/NAME/blobs/LAYER × n   → streamed: sha256 → gunzip → sha256 → untar
+//! ```
+//!
+//! Layers download in parallel, three at a time as Docker does, each
+//! streamed through both digests and unpacked on the fly: one pass over the
+//! bytes, a fixed amount of memory however large the layer.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+
+use crate::digest::{self, HashingReader};
+use crate::oci::{self, Descriptor, Fetched, ImageConfig, Manifest, Platform};
+use crate::progress::{Output, Progress, say};
+use crate::reference::Reference;
+use crate::registry::{Client, Endpoint, endpoint};
+use crate::store::{ImageRecord, Store};
+use crate::{extract, platform};
+
+/// How many layers download at once (Docker's `max-concurrent-downloads`).
+pub const CONCURRENT_DOWNLOADS: usize = 3;
+
+/// What the pull did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Something new was stored.
+    Downloaded,
+    /// The store already had exactly this image.
+    UpToDate,
+}
+
+// ANCHOR: pull
+/// Pulls `image` for `wanted` into `store`, reporting on `output`.
+pub fn pull(
+    store: &Store,
+    client: &Client,
+    image: &Reference,
+    wanted: &Platform,
+    platform_given: bool,
+    output: Output,
+) -> Result<(ImageRecord, Outcome)> {
+    store.clean_abandoned();
+    let endpoint = endpoint(image);
+    let what = image
+        .tag
+        .as_deref()
+        .or(image.digest.as_deref())
+        .unwrap_or("");
+    say(
+        output,
+        &format!("{what}: Pulling from {}", image.repository),
+    );
+
+    // 1. The manifest the reference names; for a multi-platform image, an
+    //    index, and then the manifest of the platform we want.
+    let (bytes, content_type, digest) =
+        client.manifest(&endpoint, image, image.manifest_reference())?;
+    let mut documents = vec![(digest.clone(), bytes.clone())];
+    let (manifest, manifest_digest) = match oci::parse_manifest(&content_type, &bytes)? {
+        Fetched::Manifest(manifest) => (manifest, digest.clone()),
+        Fetched::Index(index) => {
+            let entry = platform::choose(&index.manifests, wanted)?;
+            let (bytes, content_type, digest) = client.manifest(&endpoint, image, &entry.digest)?;
+            documents.push((digest.clone(), bytes.clone()));
+            match oci::parse_manifest(&content_type, &bytes)? {
+                Fetched::Manifest(manifest) => (manifest, digest),
+                Fetched::Index(_) => bail!("the index entry {} is another index", entry.digest),
+            }
+        }
+    };
+
+    // 2. The config: what the layers are once uncompressed.
+    let config_bytes = fetch_config(store, client, &endpoint, image, &manifest.config)?;
+    let config: ImageConfig =
+        serde_json::from_slice(&config_bytes).context("reading the image config")?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        bail!(
+            "the manifest lists {} layers but the config {}",
+            manifest.layers.len(),
+            config.rootfs.diff_ids.len()
+        );
+    }
+    let offered = Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone(),
+    };
+    if !platform_given && !config.architecture.is_empty() && !platform::matches(wanted, &offered) {
+        say(
+            output,
+            &format!(
+                "WARNING: The requested image's platform ({}) does not match the detected host platform ({}) and no specific platform was requested",
+                platform::display(&offered),
+                platform::display(wanted)
+            ),
+        );
+    }
+
+    // 3. The layers we lack, in parallel; then the documents that point at them.
+    let downloaded = fetch_layers(store, client, &endpoint, image, &manifest, &config, output)?;
+    for (digest, bytes) in &documents {
+        store.write_blob(digest, bytes)?;
+    }
+    let record = ImageRecord {
+        digest: digest.clone(),
+        manifest: manifest_digest,
+        config: manifest.config.digest.clone(),
+        diff_ids: config.rootfs.diff_ids.clone(),
+        platform: platform::display(&offered),
+    };
+    let canonical = image.canonical();
+    let outcome = if downloaded == 0 && store.image(&canonical)?.as_ref() == Some(&record) {
+        Outcome::UpToDate
+    } else {
+        store.tag(&canonical, record.clone())?;
+        Outcome::Downloaded
+    };
+    say(output, &format!("Digest: {digest}"));
+    match outcome {
+        Outcome::UpToDate => say(output, &format!("Status: Image is up to date for {image}")),
+        Outcome::Downloaded => say(
+            output,
+            &format!("Status: Downloaded newer image for {image}"),
+        ),
+    }
+    Ok((record, outcome))
+}
+// ANCHOR_END: pull
+
+/// The config blob, from the store if it has it, else from the registry
+/// (verified before it is stored).
+fn fetch_config(
+    store: &Store,
+    client: &Client,
+    endpoint: &Endpoint,
+    image: &Reference,
+    descriptor: &Descriptor,
+) -> Result<Vec<u8>> {
+    if let Some(bytes) = store.read_blob(&descriptor.digest)? {
+        return Ok(bytes);
+    }
+    let mut response = client.blob(endpoint, image, &descriptor.digest)?;
+    let bytes = crate::registry::read_limited(response.body_mut(), 16 << 20)?;
+    store
+        .write_blob(&descriptor.digest, &bytes)
+        .context("the image config")?;
+    Ok(bytes)
+}
+
+// ANCHOR: fetch_layers
+/// Downloads and unpacks every layer the store lacks, [`CONCURRENT_DOWNLOADS`]
+/// at a time. Returns how many it fetched. The first failure stops the others
+/// from starting new layers and is the error returned.
+fn fetch_layers(
+    store: &Store,
+    client: &Client,
+    endpoint: &Endpoint,
+    image: &Reference,
+    manifest: &Manifest,
+    config: &ImageConfig,
+    output: Output,
+) -> Result<usize> {
+    let layers: Vec<(&Descriptor, &String)> = manifest
+        .layers
+        .iter()
+        .zip(&config.rootfs.diff_ids)
+        .collect();
+    let mut listing = Vec::new();
+    for (descriptor, diff_id) in &layers {
+        digest::hex_part(&descriptor.digest).context("a layer in the manifest")?;
+        let have = store.has_layer(diff_id)?;
+        listing.push((
+            digest::short(&descriptor.digest).to_string(),
+            descriptor.size,
+            have,
+        ));
+    }
+    let progress = Progress::start(output, &listing);
+    let todo: Vec<usize> = (0..layers.len()).filter(|&i| !listing[i].2).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..CONCURRENT_DOWNLOADS.min(todo.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
+                    let (descriptor, diff_id) = layers[i];
+                    match fetch_layer(store, client, endpoint, image, descriptor, diff_id, |n| {
+                        progress.advance(i, n)
+                    }) {
+                        Ok(()) => progress.complete(i),
+                        Err(error) => {
+                            progress.fail(i);
+                            failed.store(true, Ordering::Relaxed);
+                            errors.lock().expect("lock").push((i, error));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut errors = errors.into_inner().expect("lock");
+    errors.sort_by_key(|(i, _)| *i);
+    match errors.into_iter().next() {
+        Some((i, error)) => Err(error.context(format!("layer {}", listing[i].0))),
+        None => Ok(todo.len()),
+    }
+}
+// ANCHOR_END: fetch_layers
+
+// ANCHOR: fetch_layer
+/// One layer: download, verify both digests while unpacking into a
+/// `.partial` directory, and only then give it its final name.
+fn fetch_layer(
+    store: &Store,
+    client: &Client,
+    endpoint: &Endpoint,
+    image: &Reference,
+    descriptor: &Descriptor,
+    diff_id: &str,
+    on_bytes: impl Fn(u64),
+) -> Result<()> {
+    let partial = store.begin_layer()?;
+    let result = (|| {
+        let response = client.blob(endpoint, image, &descriptor.digest)?;
+        // Never more than the manifest promised: one byte over is enough to
+        // know the registry is wrong.
+        let body = Counting {
+            inner: response.into_body().into_reader().take(descriptor.size + 1),
+            on_bytes: &on_bytes,
+        };
+        let mut compressed = HashingReader::new(body);
+        let unpacked = unpack_stream(&mut compressed, &partial.join("fs"));
+        // Whatever happened, read to the end: if the bytes were not what the
+        // digest promises, that is the error to report, not the gzip or tar
+        // error that corrupted bytes caused on the way.
+        io::copy(&mut compressed, &mut io::sink()).context("downloading")?;
+        if compressed.count != descriptor.size {
+            bail!(
+                "the registry sent {} bytes, the manifest says {}",
+                compressed.count,
+                descriptor.size
+            );
+        }
+        digest::verify(
+            "the layer's download",
+            &descriptor.digest,
+            &compressed.digest(),
+        )?;
+        let (size, tar_digest) = unpacked?;
+        digest::verify(
+            "the layer's uncompressed content (its diff_id)",
+            diff_id,
+            &tar_digest,
+        )?;
+        store.commit_layer(&partial, diff_id, size)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    result
+}
+
+/// Decompresses (gzip, zstd, or none: told by the first bytes, as Docker does,
+/// rather than trusting the media type) and unpacks; returns the unpacked size
+/// and the digest of the uncompressed tar.
+fn unpack_stream(compressed: &mut impl Read, dest: &std::path::Path) -> Result<(u64, String)> {
+    let mut buffered = BufReader::with_capacity(256 << 10, compressed);
+    let magic = buffered.fill_buf().context("downloading")?.to_vec();
+    let decoder: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        bail!("zstd-compressed layers are not supported yet (gzip and plain tar are)")
+    } else {
+        Box::new(buffered)
+    };
+    let mut tar = HashingReader::new(decoder);
+    let size = extract::unpack(&mut tar, dest).context("unpacking")?;
+    // The tar format ends with zero blocks the reader may not have needed:
+    // they are part of the digest.
+    io::copy(&mut tar, &mut io::sink()).context("unpacking")?;
+    Ok((size, tar.digest()))
+}
+// ANCHOR_END: fetch_layer
+
+/// Counts bytes as they pass, for the progress bars.
+struct Counting<'a, R, F> {
+    inner: R,
+    on_bytes: &'a F,
+}
+
+impl<R: Read, F: Fn(u64)> Read for Counting<'_, R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_bytes)(n as u64);
+        Ok(n)
+    }
+}
