@@ -10,8 +10,9 @@ fn every_chapter_demo_transcript() {
         if chapter.needs_root && !harness::require_root(&format!("{} demos", chapter.package)) {
             continue;
         }
+        let session = transcript::DemoSession::start(chapter);
         for demo in chapter.demos {
-            let recorded = transcript::record(chapter, demo);
+            let recorded = transcript::record(chapter, demo, &session);
             let name = chapter.snapshot_name(demo);
             assert_eq!(
                 recorded.status, demo.status,

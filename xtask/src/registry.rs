@@ -6,22 +6,15 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
-use harness::images;
 use harness::registry::Registry;
 
 /// Starts the registry, pushes the fixtures, and waits for Ctrl-C.
 pub fn start(root: &Path, address: &str, port: u16) -> Result<()> {
     crate::fixtures::prepare(root)?;
     let registry = Registry::start_on(address, port);
-    let busybox = images::busybox()?;
-    registry.push("library/busybox", "latest", &busybox);
-    let hello = images::hello_world().map_err(|e| anyhow!(e))?;
-    registry.push("library/hello-world", "latest", &hello);
-    registry.push("minibox/layered", "latest", &images::layered());
-    let (index, platforms) = images::multi_platform();
-    registry.push_index("minibox/multi", "latest", &index, &platforms);
+    let names = registry.push_fixtures().map_err(|e| anyhow!(e))?;
     println!("The fixture registry listens on {address}:{port}, with:");
-    for name in ["busybox", "hello-world", "minibox/layered", "minibox/multi"] {
+    for name in names {
         println!("  {name}:latest");
     }
     println!(

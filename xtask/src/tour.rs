@@ -18,10 +18,17 @@ pub fn tour(root: &Path) -> Result<()> {
     let mut wrong = Vec::new();
     for chapter in CHAPTERS {
         banner(chapter);
+        let session = harness::transcript::DemoSession::start(chapter);
+        if let Some(registry) = &session.registry {
+            println!(
+                "(the fixture registry stands in for Docker Hub: MINIBOX_REGISTRY_MIRROR={})",
+                registry.host()
+            );
+        }
         for demo in chapter.demos {
             println!("\n# {}", demo.about);
             println!("$ {}", display_command(demo.args));
-            let status = run_demo(root, chapter, demo.args)?;
+            let status = run_demo(root, chapter, demo.args, &session)?;
             if demo.show_status {
                 println!("$ echo $?\n{status}");
             }
@@ -59,7 +66,12 @@ fn banner(chapter: &Chapter) {
 
 /// Runs one demo on the terminal, through the privileged runner when the chapter
 /// needs root (the runner elevates only when we are not root already).
-fn run_demo(root: &Path, chapter: &Chapter, args: &[&str]) -> Result<i32> {
+fn run_demo(
+    root: &Path,
+    chapter: &Chapter,
+    args: &[&str],
+    session: &harness::transcript::DemoSession,
+) -> Result<i32> {
     let bin = harness::transcript::bin_dir().join(chapter.package);
     let mut command = if chapter.needs_root {
         let mut c = Command::new(root.join(".cargo/privileged-runner"));
@@ -68,6 +80,9 @@ fn run_demo(root: &Path, chapter: &Chapter, args: &[&str]) -> Result<i32> {
     } else {
         Command::new(&bin)
     };
+    if chapter.needs_registry {
+        command.envs(session.env()); // the fixture registry and a fresh store
+    }
     command.args(args).stdin(Stdio::null());
     let status = command
         .status()

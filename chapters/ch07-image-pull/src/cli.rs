@@ -206,13 +206,11 @@ pub enum Action {
     Pull {
         /// The store.
         store: PathBuf,
-        /// The image.
-        image: Reference,
-        /// Whether the user typed a tag or digest (else Docker says "Using
-        /// default tag: latest").
-        named_tag: bool,
-        /// The platform, and whether the user chose it.
-        platform: (Platform, bool),
+        /// The image, as typed (parsed by `pull` itself: a bad one is a failed
+        /// pull, exit status 1, as with `docker pull`).
+        image: String,
+        /// `--platform`, as typed.
+        platform: Option<String>,
         /// Print only the name.
         quiet: bool,
     },
@@ -258,14 +256,8 @@ impl Cli {
         Ok(match self.command {
             Command::Run(args) => Action::Run(run_config(args, store)?),
             Command::Pull(args) => Action::Pull {
-                image: Reference::parse(&args.image)?,
-                named_tag: args.image.contains('@')
-                    || args
-                        .image
-                        .rsplit('/')
-                        .next()
-                        .is_some_and(|last| last.contains(':')),
-                platform: chosen_platform(args.platform.as_deref())?,
+                image: args.image,
+                platform: args.platform,
                 quiet: args.quiet,
                 store,
             },
@@ -315,8 +307,14 @@ fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
     })
 }
 
+/// Whether `typed` names a tag or a digest; if not, Docker says "Using
+/// default tag: latest".
+pub fn names_tag(typed: &str) -> bool {
+    typed.contains('@') || typed.rsplit('/').next().is_some_and(|last| last.contains(':'))
+}
+
 /// `--platform`, or this machine's.
-fn chosen_platform(text: Option<&str>) -> Result<(Platform, bool)> {
+pub fn chosen_platform(text: Option<&str>) -> Result<(Platform, bool)> {
     Ok(match text {
         Some(text) => (platform::parse(text)?, true),
         None => (platform::host(), false),

@@ -31,23 +31,39 @@ use crate::reference::Reference;
 use crate::registry::Client;
 use crate::store::{ImageRecord, Store};
 
-/// Does what the command line asked for.
+/// Does what the command line asked for. Like Docker's, the commands other
+/// than `run` exit with status 1 when they fail (125 is `run`'s "minibox itself
+/// failed").
 pub fn act(action: &Action) -> Result<Exit> {
+    if let Action::Run(config) = action {
+        return run(config);
+    }
+    match act_other(action) {
+        Ok(exit) => Ok(exit),
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "minibox: {error:#}");
+            Ok(Exit::Code(1))
+        }
+    }
+}
+
+fn act_other(action: &Action) -> Result<Exit> {
     match action {
         Action::Run(config) => run(config),
         Action::Pull {
             store,
-            image,
-            named_tag,
-            platform: (wanted, given),
+            image: typed,
+            platform,
             quiet,
         } => {
+            let image = &Reference::parse(typed)?;
+            let (wanted, given) = &crate::cli::chosen_platform(platform.as_deref())?;
             let output = if *quiet {
                 Output::Quiet
             } else {
                 Output::Stdout
             };
-            if !named_tag {
+            if !crate::cli::names_tag(typed) {
                 say(output, "Using default tag: latest");
             }
             let store = open_store_for_pull(store)?;

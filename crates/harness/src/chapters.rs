@@ -14,6 +14,10 @@ pub struct Chapter {
     pub shows: &'static str,
     /// Whether its binary needs root (namespaces, mounts, cgroups do).
     pub needs_root: bool,
+    /// Whether its demos pull images: they then run against the fixture
+    /// registry (as `MINIBOX_REGISTRY_MIRROR`) with a store of their own,
+    /// emptied first, so the first pull really downloads.
+    pub needs_registry: bool,
     /// The demos, in order.
     pub demos: &'static [Demo],
 }
@@ -54,6 +58,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "fork, exec, wait",
         shows: "minibox runs a host command as a child process and exits with its status",
         needs_root: false,
+        needs_registry: false,
         demos: &[
             Demo {
                 name: "echo",
@@ -97,6 +102,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "the PID namespace",
         shows: "the child is PID 1 of a new PID namespace, with PID 1's special rules; /proc is still the host's",
         needs_root: true,
+        needs_registry: false,
         demos: &[
             Demo {
                 name: "pid-1",
@@ -158,6 +164,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "UTS and IPC namespaces",
         shows: "the child gets its own hostname and its own System V IPC objects; the host keeps its own",
         needs_root: true,
+        needs_registry: false,
         demos: &[
             Demo {
                 name: "hostname",
@@ -212,6 +219,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "the mount namespace",
         shows: "the child gets its own root filesystem (busybox), its own /proc, /dev and /sys; the host's files are out of reach",
         needs_root: true,
+        needs_registry: false,
         demos: &[
             Demo {
                 name: "rootfs",
@@ -296,6 +304,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "cgroups",
         shows: "the parent puts the child in a cgroup before it runs: memory, pids and CPU limits, enforced by the kernel",
         needs_root: true,
+        needs_registry: false,
         demos: &[
             Demo {
                 name: "oom",
@@ -361,6 +370,7 @@ pub const CHAPTERS: &[Chapter] = &[
         title: "rootfs snapshots",
         shows: "an image is a read-only stack of layers; each container gets its own writable layer (overlayfs), and the image never changes",
         needs_root: true,
+        needs_registry: false,
         demos: &[
             Demo {
                 name: "first-container",
@@ -417,6 +427,85 @@ pub const CHAPTERS: &[Chapter] = &[
                 about: "an image layer that does not exist: one line, exit 125, nothing created",
                 args: &["run", "--layer", "/no/such/layer", "--", "true"],
                 status: 125,
+                show_status: true,
+            },
+        ],
+    },
+    Chapter {
+        package: "ch07-image-pull",
+        title: "image pull",
+        shows: "images come from a registry: manifests, a config and layers, each checked against its sha256 digest, unpacked once into a shared store",
+        needs_root: true,
+        needs_registry: true,
+        demos: &[
+            Demo {
+                name: "pull",
+                about: "minibox pull busybox: the manifest, the config, the layer (downloaded, verified, unpacked), then Docker's Digest and Status lines",
+                args: &["pull", "busybox"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "run-pulls",
+                about: "run an image the store lacks: Docker's 'Unable to find image' line, the pull, then the container",
+                args: &["run", "hello-world", "/hello"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "cached",
+                about: "the second time, the image is in the store: nothing is pulled",
+                args: &["run", "--quiet", "busybox", "echo", "hi from a cached image"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "pull-again",
+                about: "pulling what the store has asks the registry, downloads nothing, and says so",
+                args: &["pull", "busybox"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "whiteouts",
+                about: "a layer's whiteout deletes /etc/deleted and its opaque marker replaces /opaque: overlayfs shows the image's final state",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "minibox/layered",
+                    "sh",
+                    "-c",
+                    "cat /etc/kept; ls /etc/deleted; ls /opaque",
+                ],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "platform",
+                about: "a multi-platform image: the index lists one manifest per platform; --platform picks another than this machine's",
+                args: &["pull", "--platform", "linux/arm64", "minibox/multi"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "images",
+                about: "minibox images: Docker's table; busybox, hello-world and the layered image share busybox's layer on disk",
+                args: &["images"],
+                status: 0,
+                show_status: false,
+            },
+            Demo {
+                name: "not-found",
+                about: "a tag the registry does not have: the registry's answer in Docker's words, exit 125",
+                args: &["run", "--quiet", "busybox:nosuch", "true"],
+                status: 125,
+                show_status: true,
+            },
+            Demo {
+                name: "bad-reference",
+                about: "a reference Docker would refuse: one line, exit status 1 as with docker pull, nothing contacted",
+                args: &["pull", "Busybox"],
+                status: 1,
                 show_status: true,
             },
         ],

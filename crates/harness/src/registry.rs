@@ -336,6 +336,23 @@ impl Registry {
         self.push_manifest(repository, tag, &image.manifest)
     }
 
+    /// Pushes every fixture image, under the names a classroom mirror and the
+    /// chapter 7 demos use (Docker Hub names, served through
+    /// `MINIBOX_REGISTRY_MIRROR`): `library/busybox`, `library/hello-world`,
+    /// `minibox/layered` (busybox plus a whiteout and an opaque directory) and
+    /// `minibox/multi` (a multi-platform index). Returns the names.
+    pub fn push_fixtures(&self) -> Result<Vec<&'static str>, String> {
+        let busybox = crate::images::busybox().map_err(|e| format!("busybox image: {e}"))?;
+        self.push("library/busybox", "latest", &busybox);
+        self.push("library/hello-world", "latest", &crate::images::hello_world()?);
+        let layered =
+            crate::images::layered_on_busybox().map_err(|e| format!("layered image: {e}"))?;
+        self.push("minibox/layered", "latest", &layered);
+        let (index, platforms) = crate::images::multi_platform();
+        self.push_index("minibox/multi", "latest", &index, &platforms);
+        Ok(vec!["busybox", "hello-world", "minibox/layered", "minibox/multi"])
+    }
+
     /// Pushes a multi-platform image: each image's manifest by its digest, then
     /// the index that lists them as `repository:tag`. Returns the index's digest.
     pub fn push_index(

@@ -89,10 +89,67 @@ pub struct Recorded {
     pub status: i32,
 }
 
+/// What a chapter's demos run with. Every chapter's containers get their
+/// cgroups below the test's own cgroup and their files in the workspace; a
+/// chapter that pulls images also gets the fixture registry, as the mirror of
+/// Docker Hub, and a store of its own, emptied first.
+pub struct DemoSession {
+    /// The fixture registry, for chapters that pull; stopped on drop.
+    pub registry: Option<crate::registry::Registry>,
+    /// The demos' `MINIBOX_ROOT`.
+    pub store: PathBuf,
+}
+
+impl DemoSession {
+    /// Prepares what `chapter`'s demos need.
+    pub fn start(chapter: &Chapter) -> DemoSession {
+        if !chapter.needs_registry {
+            return DemoSession {
+                registry: None,
+                store: workspace_root().join("target/demo-store"),
+            };
+        }
+        let store = workspace_root().join(format!("target/demo-store-{}", chapter.package));
+        if store.exists() {
+            std::fs::remove_dir_all(&store)
+                .unwrap_or_else(|e| panic!("emptying {}: {e}", store.display()));
+        }
+        let registry = crate::registry::Registry::start();
+        registry
+            .push_fixtures()
+            .unwrap_or_else(|e| panic!("pushing the fixture images: {e}"));
+        DemoSession {
+            registry: Some(registry),
+            store,
+        }
+    }
+
+    /// The environment the demos run with.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            // Containers' cgroups go below the test's own cgroup (from chapter 5
+            // on), their files into the workspace (from chapter 6 on).
+            (
+                "MINIBOX_CGROUP_PARENT",
+                crate::cgroups::test_parent("minibox-demos"),
+            ),
+            ("MINIBOX_ROOT", self.store.display().to_string()),
+        ];
+        if let Some(registry) = &self.registry {
+            env.push(("MINIBOX_REGISTRY_MIRROR", registry.host()));
+            // No credentials of the machine's user leak into a demo.
+            env.push(("MINIBOX_CONFIG", "/nonexistent".into()));
+            env.push(("DOCKER_CONFIG", "/nonexistent".into()));
+        }
+        env
+    }
+}
+
 /// Runs `demo` of `chapter` with stdout and stderr on one pipe, as a terminal
 /// would interleave them, and records the transcript.
-pub fn record(chapter: &Chapter, demo: &Demo) -> Recorded {
-    let (output, status) = run_merged(&chapter_bin(chapter.package), demo.args);
+pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded {
+    let (output, status) =
+        run_merged_with(&chapter_bin(chapter.package), demo.args, &session.env());
     let mut transcript = format!("$ {}\n{output}", display_command(demo.args));
     if demo.show_status {
         transcript.push_str(&format!("$ echo $?\n{status}\n"));
@@ -103,18 +160,21 @@ pub fn record(chapter: &Chapter, demo: &Demo) -> Recorded {
 /// Runs `bin args...` with stdin from /dev/null and stdout and stderr on one pipe;
 /// returns what it wrote and its exit status (128 + N if killed by signal N).
 pub fn run_merged(bin: &Path, args: &[&str]) -> (String, i32) {
+    let session = DemoSession {
+        registry: None,
+        store: workspace_root().join("target/demo-store"),
+    };
+    run_merged_with(bin, args, &session.env())
+}
+
+/// [`run_merged`] with the environment `env` added.
+pub fn run_merged_with(bin: &Path, args: &[&str], env: &[(&str, String)]) -> (String, i32) {
     let (mut reader, writer) = std::io::pipe().expect("pipe");
     let mut command = Command::new(bin);
     command
         .args(args)
         .env("LC_ALL", "C")
-        // Containers' cgroups go below the test's own cgroup (from chapter 5 on),
-        // their files into the workspace (from chapter 6 on).
-        .env(
-            "MINIBOX_CGROUP_PARENT",
-            crate::cgroups::test_parent("minibox-demos"),
-        )
-        .env("MINIBOX_ROOT", workspace_root().join("target/demo-store"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(writer.try_clone().expect("dup pipe"))
         .stderr(writer);
