@@ -310,7 +310,11 @@ fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
 /// Whether `typed` names a tag or a digest; if not, Docker says "Using
 /// default tag: latest".
 pub fn names_tag(typed: &str) -> bool {
-    typed.contains('@') || typed.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    typed.contains('@')
+        || typed
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
 }
 
 /// `--platform`, or this machine's.

@@ -226,8 +226,10 @@ fn apply_metadata<R: Read>(
     path: &Path,
 ) -> Result<()> {
     let context = || format!("setting the metadata of {}", path.display());
-    let uid = header.uid().with_context(context)? as u32;
-    let gid = header.gid().with_context(context)? as u32;
+    // An empty numeric field reads as 0, as Go's archive/tar (which wrote most
+    // of the world's layers) reads it.
+    let uid = header.uid().unwrap_or(0) as u32;
+    let gid = header.gid().unwrap_or(0) as u32;
     nix::unistd::fchownat(
         nix::fcntl::AT_FDCWD,
         path,
@@ -238,7 +240,7 @@ fn apply_metadata<R: Read>(
     .with_context(context)?;
     let is_symlink = header.entry_type() == tar::EntryType::Symlink;
     if !is_symlink {
-        let mode = header.mode().with_context(context)? & 0o7777;
+        let mode = header.mode().unwrap_or(0) & 0o7777;
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(context)?;
     }
     // Extended attributes travel as PAX records `SCHILY.xattr.NAME`: file
