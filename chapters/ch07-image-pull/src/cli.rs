@@ -200,8 +200,8 @@ pub struct Config {
 /// What the command line asks for.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// `minibox run`.
-    Run(Config),
+    /// `minibox run` (boxed: it is much larger than the others).
+    Run(Box<Config>),
     /// `minibox pull`.
     Pull {
         /// The store.
@@ -254,7 +254,7 @@ impl Cli {
     pub fn into_action(self) -> Result<Action> {
         let store = ch06_rootfs_snapshot::cli::store();
         Ok(match self.command {
-            Command::Run(args) => Action::Run(run_config(args, store)?),
+            Command::Run(args) => Action::Run(Box::new(run_config(args, store)?)),
             Command::Pull(args) => Action::Pull {
                 image: args.image,
                 platform: args.platform,
