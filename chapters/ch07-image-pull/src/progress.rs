@@ -45,7 +45,7 @@ impl Progress {
             Output::Quiet => false,
         };
         let ids: Vec<String> = layers.iter().map(|(id, _, _)| id.clone()).collect();
-        let progress = Progress {
+        let mut progress = Progress {
             output,
             bars: None,
             plain: Mutex::new((layers.iter().map(|(_, _, have)| *have).collect(), 0)),
@@ -79,10 +79,8 @@ impl Progress {
                     bar
                 })
                 .collect();
-            return Progress {
-                bars: Some((multi, bars)),
-                ..progress
-            };
+            progress.bars = Some((multi, bars));
+            return progress;
         }
         for (id, _, have) in layers {
             let status = if *have {
@@ -134,6 +132,16 @@ impl Progress {
             return;
         }
         say(self.output, text);
+    }
+}
+
+impl Drop for Progress {
+    /// The bars stay on the screen, as Docker's do; the next line starts
+    /// below them.
+    fn drop(&mut self) {
+        if self.bars.is_some() {
+            say(self.output, "");
+        }
     }
 }
 

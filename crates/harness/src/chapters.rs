@@ -455,7 +455,13 @@ pub const CHAPTERS: &[Chapter] = &[
             Demo {
                 name: "cached",
                 about: "the second time, the image is in the store: nothing is pulled",
-                args: &["run", "--quiet", "busybox", "echo", "hi from a cached image"],
+                args: &[
+                    "run",
+                    "--quiet",
+                    "busybox",
+                    "echo",
+                    "hi from a cached image",
+                ],
                 status: 0,
                 show_status: false,
             },

@@ -471,6 +471,8 @@ pub fn pull_benchmark() -> Image {
         }
     }
     use Kind::*;
+    // One line per group reads as a table; rustfmt would give each eight.
+    #[rustfmt::skip]
     let layers: [&[Group]; 5] = [
         // An OS base, like debian:bookworm-slim's.
         &[
@@ -507,9 +509,9 @@ pub fn pull_benchmark() -> Image {
 
     let mut rng = Rng(0x6d69_6e69_626f_7821); // "minibox!"
     const SYLLABLES: &[&str] = &[
-        "ka", "lo", "mi", "ne", "ru", "ta", "se", "po", "di", "an", "er", "in", "on", "ur",
-        "bal", "cor", "dex", "fin", "gar", "hul", "jis", "ket", "lum", "mor", "nix", "pel",
-        "qua", "ros", "sta", "tri", "vel", "wen", "xor", "yth", "zen", "str", "buf", "ptr",
+        "ka", "lo", "mi", "ne", "ru", "ta", "se", "po", "di", "an", "er", "in", "on", "ur", "bal",
+        "cor", "dex", "fin", "gar", "hul", "jis", "ket", "lum", "mor", "nix", "pel", "qua", "ros",
+        "sta", "tri", "vel", "wen", "xor", "yth", "zen", "str", "buf", "ptr",
     ];
     let words: Vec<String> = (0..4096)
         .map(|_| {
@@ -543,7 +545,8 @@ pub fn pull_benchmark() -> Image {
                 }
                 Code => {
                     out.extend(std::iter::repeat_n(b' ', 4 * rng.below(4)));
-                    const PUNCTUATION: &[&str] = &[" = ", "(", ")", ".", ", ", ": ", " + ", "[", "]"];
+                    const PUNCTUATION: &[&str] =
+                        &[" = ", "(", ")", ".", ", ", ": ", " + ", "[", "]"];
                     for _ in 0..2 + rng.below(7) {
                         out.extend(words[rng.skewed(words.len())].bytes());
                         if rng.below(8) == 0 {
@@ -602,7 +605,8 @@ pub fn pull_benchmark() -> Image {
                 // Debian's merged /usr: the top-level directories are symlinks.
                 for name in ["bin", "lib", "sbin"] {
                     let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-                    tar.append_link(&mut h, name, format!("usr/{name}")).expect("tar");
+                    tar.append_link(&mut h, name, format!("usr/{name}"))
+                        .expect("tar");
                 }
             }
             for group in groups.iter() {

@@ -344,13 +344,22 @@ impl Registry {
     pub fn push_fixtures(&self) -> Result<Vec<&'static str>, String> {
         let busybox = crate::images::busybox().map_err(|e| format!("busybox image: {e}"))?;
         self.push("library/busybox", "latest", &busybox);
-        self.push("library/hello-world", "latest", &crate::images::hello_world()?);
+        self.push(
+            "library/hello-world",
+            "latest",
+            &crate::images::hello_world()?,
+        );
         let layered =
             crate::images::layered_on_busybox().map_err(|e| format!("layered image: {e}"))?;
         self.push("minibox/layered", "latest", &layered);
         let (index, platforms) = crate::images::multi_platform();
         self.push_index("minibox/multi", "latest", &index, &platforms);
-        Ok(vec!["busybox", "hello-world", "minibox/layered", "minibox/multi"])
+        Ok(vec![
+            "busybox",
+            "hello-world",
+            "minibox/layered",
+            "minibox/multi",
+        ])
     }
 
     /// Pushes a multi-platform image: each image's manifest by its digest, then
