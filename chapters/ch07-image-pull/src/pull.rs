@@ -281,8 +281,10 @@ fn unpack_stream(compressed: &mut impl Read, dest: &std::path::Path) -> Result<(
     let magic = buffered.fill_buf().context("downloading")?.to_vec();
     let decoder: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        bail!("zstd-compressed layers are not supported yet (gzip and plain tar are)")
+    } else if magic.starts_with(&ZSTD_MAGIC) {
+        Box::new(Zstd {
+            state: Some(ZstdState::Between(buffered)),
+        })
     } else {
         Box::new(buffered)
     };
@@ -294,6 +296,51 @@ fn unpack_stream(compressed: &mut impl Read, dest: &std::path::Path) -> Result<(
     Ok((size, tar.digest()))
 }
 // ANCHOR_END: fetch_layer
+
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A zstd stream of one or more frames (a compressor may write several, one
+/// after another), decoded as one.
+struct Zstd<R: BufRead> {
+    /// Between frames, the input; inside one, the frame's decoder, which owns
+    /// the input until the frame ends. `None` only after an error.
+    state: Option<ZstdState<R>>,
+}
+
+enum ZstdState<R: BufRead> {
+    Between(R),
+    InFrame(ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>),
+}
+
+impl<R: BufRead> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.state.take() {
+                None => return Err(io::Error::other("the zstd stream failed earlier")),
+                Some(ZstdState::InFrame(mut frame)) => {
+                    let n = frame.read(buf)?;
+                    if n > 0 || buf.is_empty() {
+                        self.state = Some(ZstdState::InFrame(frame));
+                        return Ok(n);
+                    }
+                    // This frame is done: the input goes on to the next one, if any.
+                    self.state = Some(ZstdState::Between(frame.into_inner()));
+                }
+                Some(ZstdState::Between(mut input)) => {
+                    if input.fill_buf()?.is_empty() {
+                        self.state = Some(ZstdState::Between(input));
+                        return Ok(0);
+                    }
+                    let frame = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+                    })?;
+                    self.state = Some(ZstdState::InFrame(frame));
+                }
+            }
+        }
+    }
+}
 
 /// Counts bytes as they pass, for the progress bars.
 struct Counting<'a, R, F> {

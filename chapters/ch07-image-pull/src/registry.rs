@@ -135,8 +135,9 @@ impl Client {
             // Follow a blob's redirect to its CDN. ureq never sends our
             // Authorization header on a redirect (redirect_auth_headers
             // defaults to Never): the CDN is another host and must not see the
-            // registry's token.
+            // registry's token. Said explicitly, because it is the point.
             .max_redirects(10)
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .timeout_connect(Some(Duration::from_secs(30)))
             .user_agent(concat!("minibox/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -609,3 +609,41 @@ fn unknown_tags_and_unreachable_registries_fail_with_one_line() {
     );
     assert!(env.layers().is_empty() && env.leftovers().is_empty());
 }
+
+/// Layers come gzipped, plain, or compressed with zstd (OCI's `tar+zstd`),
+/// here in two zstd frames one after the other, as some compressors write
+/// them: the pull tells them apart by their first bytes and unpacks each.
+#[test]
+fn zstd_layers_in_several_frames_are_unpacked() {
+    if !harness::require_root("ch07 zstd layers") {
+        return;
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let content = "compressed with zstd\n".repeat(100);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    tar.append_data(&mut header, "zstd.txt", content.as_bytes())
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let (first, second) = tar.split_at(tar.len() / 3);
+    let level = ruzstd::encoding::CompressionLevel::Fastest;
+    let mut zstd = ruzstd::encoding::compress_to_vec(first, level);
+    zstd.extend(ruzstd::encoding::compress_to_vec(second, level));
+    let layer = images::Layer {
+        diff_id: images::sha256(&tar),
+        blob: images::Blob::new("application/vnd.oci.image.layer.v1.tar+zstd", zstd),
+    };
+    let mut layers = images::busybox().unwrap().layers;
+    layers.push(layer);
+    let registry = Registry::start();
+    registry.push("library/zstd", "latest", &images::image(layers, &["sh"]));
+    let env = Env::new("zstd", Some(&registry));
+    let run = env
+        .minibox(&["run", "--quiet", "zstd", "sh", "-c", "wc -c < /zstd.txt"])
+        .expect(0);
+    assert_eq!(run.stdout.trim(), content.len().to_string());
+}
