@@ -647,3 +647,194 @@ fn zstd_layers_in_several_frames_are_unpacked() {
         .expect(0);
     assert_eq!(run.stdout.trim(), content.len().to_string());
 }
+
+/// Docker Hub answers a blob request with a redirect to its CDN. Here a
+/// small front server plays the registry: it passes every request on to the
+/// real registry (htpasswd auth, so every request carries `Authorization`),
+/// except blob requests, which it redirects to a second server, the "CDN",
+/// that records the headers it receives. The pull follows the redirects and
+/// never shows the CDN the registry's credentials.
+#[test]
+fn blob_redirects_are_followed_without_the_registrys_authorization() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    if !harness::require_root("ch07 redirects") {
+        return;
+    }
+    let registry = Registry::start_with_basic_auth(&[("alice", "wonderland")]);
+    registry.push("team/busybox", "latest", &images::busybox().unwrap());
+    let upstream = registry.url("");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+
+    // One HTTP/1.1 request per connection: method, path and headers. (A TLS
+    // hello, minibox trying HTTPS first, is not one: None.)
+    fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<(String, String)>)> {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).ok()?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                headers.push((k.trim().to_lowercase(), v.trim().to_string()));
+            }
+        }
+        Some((path, headers))
+    }
+    fn respond(
+        mut stream: std::net::TcpStream,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) {
+        let mut head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+    }
+
+    let cdn = TcpListener::bind("127.0.0.1:0").unwrap();
+    let cdn_port = cdn.local_addr().unwrap().port();
+    let front = TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_host = front.local_addr().unwrap().to_string();
+    let seen_by_cdn: Arc<Mutex<Vec<Vec<(String, String)>>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let cdn_thread = {
+        let (agent, upstream, seen, stop) = (
+            agent.clone(),
+            upstream.clone(),
+            seen_by_cdn.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in cdn.incoming() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let stream = stream.unwrap();
+                let Some((path, headers)) = read_request(&stream) else {
+                    continue;
+                };
+                seen.lock().unwrap().push(headers);
+                // The CDN has the bytes: fetch them from the registry as the test.
+                let mut response = agent
+                    .get(format!("{upstream}{}", path.trim_start_matches("/cdn")))
+                    .header(
+                        "Authorization",
+                        harness::registry_auth::basic("alice", "wonderland"),
+                    )
+                    .call()
+                    .unwrap();
+                let mut body = Vec::new();
+                response
+                    .body_mut()
+                    .as_reader()
+                    .read_to_end(&mut body)
+                    .unwrap();
+                respond(
+                    stream,
+                    200,
+                    &[("Content-Type".into(), "application/octet-stream".into())],
+                    &body,
+                );
+            }
+        })
+    };
+    let front_thread = {
+        let (agent, upstream, stop) = (agent.clone(), upstream.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in front.incoming() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let stream = stream.unwrap();
+                let Some((path, headers)) = read_request(&stream) else {
+                    continue;
+                };
+                if path.contains("/blobs/") {
+                    let location = format!("http://127.0.0.1:{cdn_port}/cdn{path}");
+                    respond(stream, 307, &[("Location".into(), location)], b"");
+                    continue;
+                }
+                let mut request = agent.get(format!("{upstream}{path}"));
+                for (k, v) in &headers {
+                    if k == "authorization" || k == "accept" {
+                        request = request.header(k, v);
+                    }
+                }
+                let mut response = request.call().unwrap();
+                let status = response.status().as_u16();
+                let kept: Vec<(String, String)> =
+                    ["content-type", "docker-content-digest", "www-authenticate"]
+                        .iter()
+                        .filter_map(|k| {
+                            Some((
+                                k.to_string(),
+                                response.headers().get(*k)?.to_str().ok()?.to_string(),
+                            ))
+                        })
+                        .collect();
+                let mut body = Vec::new();
+                response
+                    .body_mut()
+                    .as_reader()
+                    .read_to_end(&mut body)
+                    .unwrap();
+                respond(stream, status, &kept, &body);
+            }
+        })
+    };
+
+    let env = Env::new("redirects", None);
+    let docker = env.config.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths": {{"{front_host}": {{"auth": "YWxpY2U6d29uZGVybGFuZA=="}}}}}}"#),
+    )
+    .unwrap();
+    env.minibox(&["pull", &format!("{front_host}/team/busybox")])
+        .expect(0);
+    env.minibox(&[
+        "run",
+        "--quiet",
+        "--pull",
+        "never",
+        &format!("{front_host}/team/busybox"),
+        "true",
+    ])
+    .expect(0);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = std::net::TcpStream::connect(("127.0.0.1", cdn_port));
+    let _ = std::net::TcpStream::connect(&front_host);
+    cdn_thread.join().unwrap();
+    front_thread.join().unwrap();
+    let seen = seen_by_cdn.lock().unwrap();
+    assert_eq!(seen.len(), 2, "the config and the layer came from the CDN");
+    for headers in seen.iter() {
+        assert!(
+            headers.iter().all(|(k, _)| k != "authorization"),
+            "the CDN saw {headers:?}"
+        );
+    }
+}
