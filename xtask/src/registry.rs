@@ -17,9 +17,17 @@ pub fn start(root: &Path, address: &str, port: u16) -> Result<()> {
     for name in names {
         println!("  {name}:latest");
     }
-    println!(
-        "\nPoint minibox at it (chapter 7 on):\n  export MINIBOX_REGISTRY_MIRROR={address}:{port}"
-    );
+    // minibox speaks plain HTTP without being told only to loopback
+    // registries (Docker's rule); a classroom's machines need the http:// form
+    // and this machine's own address, which 0.0.0.0 is not.
+    let mirror = if address.starts_with("127.") || address == "localhost" {
+        format!("{address}:{port}")
+    } else if address == "0.0.0.0" {
+        format!("http://THIS-MACHINES-ADDRESS:{port}")
+    } else {
+        format!("http://{address}:{port}")
+    };
+    println!("\nPoint minibox at it (chapter 7 on):\n  export MINIBOX_REGISTRY_MIRROR={mirror}");
     println!("\nCtrl-C stops it and removes its storage.");
     wait_for_interrupt();
     drop(registry);

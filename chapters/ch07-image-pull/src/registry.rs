@@ -61,6 +61,8 @@ pub struct Client {
     challenges: Mutex<HashMap<String, Challenge>>,
     /// Credentials given on the command line (`login`), else looked up.
     credentials: Option<Credentials>,
+    /// What the lookup found per registry: the files are read once a pull.
+    looked_up: Mutex<HashMap<String, Option<Credentials>>>,
 }
 
 /// Where a reference's requests go: the mirror for Docker Hub, when set.
@@ -70,7 +72,9 @@ pub struct Endpoint {
     pub host: String,
     /// `http` when the mirror was given as an `http://` URL.
     pub scheme: Option<&'static str>,
-    /// The registry the reference names (whose credentials apply).
+    /// Whose credentials apply: the registry the reference names, or, for a
+    /// mirror, the mirror itself (a Docker Hub login is not the mirror's
+    /// business).
     pub registry: String,
 }
 
@@ -93,10 +97,11 @@ pub fn endpoint(reference: &Reference) -> Endpoint {
                 Some((_, rest)) => (Some("https"), rest),
                 None => (None, mirror.as_str()),
             };
+            let host = rest.trim_end_matches('/').to_string();
             Endpoint {
-                host: rest.trim_end_matches('/').to_string(),
+                registry: host.clone(),
+                host,
                 scheme,
-                registry: reference.registry.clone(),
             }
         }
         _ => Endpoint {
@@ -139,6 +144,10 @@ impl Client {
             .max_redirects(10)
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .timeout_connect(Some(Duration::from_secs(30)))
+            // SIMPLIFICATION: a registry that stops sending in the middle of a
+            // body is waited for; Docker gives up on a stalled download and
+            // retries it (five times).
+            .timeout_recv_response(Some(Duration::from_secs(60)))
             .user_agent(concat!("minibox/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
@@ -148,6 +157,7 @@ impl Client {
             tokens: Mutex::new(HashMap::new()),
             challenges: Mutex::new(HashMap::new()),
             credentials,
+            looked_up: Mutex::new(HashMap::new()),
         }
     }
 
@@ -265,7 +275,17 @@ impl Client {
     ) -> Result<Option<String>> {
         let credentials = match &self.credentials {
             Some(c) => Some(c.clone()),
-            None => auth::lookup(&endpoint.registry)?,
+            None => {
+                let mut cache = self.looked_up.lock().expect("lock");
+                match cache.get(&endpoint.registry) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let found = auth::lookup(&endpoint.registry)?;
+                        cache.insert(endpoint.registry.clone(), found.clone());
+                        found
+                    }
+                }
+            }
         };
         match challenge {
             Challenge::Basic => Ok(credentials.map(|c| c.basic_header())),

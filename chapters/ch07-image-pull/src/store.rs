@@ -15,9 +15,14 @@
 //! Two rules keep it trustworthy. Nothing gets a final name before it is
 //! verified: a blob's bytes must hash to its digest, a layer's uncompressed tar
 //! to the image config's `diff_id`. And a final name appears in one step,
-//! `rename(2)`, so a crash or a SIGKILL at any moment leaves either the old
-//! state or the new one, plus a `.partial` directory or a `.tmp` file that no
-//! lookup ever returns. Layers are keyed by their *uncompressed* digest, so two
+//! `rename(2)`, so minibox dying at any moment (a crash, a SIGKILL) leaves
+//! either the old state or the new one, plus a `.partial` directory or a
+//! `.tmp` file that no lookup ever returns.
+//!
+//! SIMPLIFICATION: that holds while the kernel survives. Against a power cut,
+//! an unpacked layer's files and the directories a rename changed would also
+//! have to be flushed (fsync) before the rename is trusted; containerd syncs
+//! what it writes, minibox syncs only the index and blobs. Layers are keyed by their *uncompressed* digest, so two
 //! images that share a layer share its directory, however each was compressed.
 
 use std::collections::BTreeMap;
@@ -144,7 +149,7 @@ impl Store {
             .unwrap_or(0)
     }
 
-    /// Removes what pulls that died (SIGKILL, power loss) left half done:
+    /// Removes what pulls that died (a crash, SIGKILL) left half done:
     /// `.partial` directories and `.tmp` files of processes that no longer
     /// exist. Those of a pull still running are left alone.
     pub fn clean_abandoned(&self) {

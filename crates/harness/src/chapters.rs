@@ -495,7 +495,7 @@ pub const CHAPTERS: &[Chapter] = &[
             },
             Demo {
                 name: "images",
-                about: "minibox images: Docker's table; busybox, hello-world and the layered image share busybox's layer on disk",
+                about: "minibox images: Docker's table; busybox and minibox/layered share busybox's layer on disk, once",
                 args: &["images"],
                 status: 0,
                 show_status: false,
