@@ -310,7 +310,8 @@ struct Zstd<R: BufRead> {
 
 enum ZstdState<R: BufRead> {
     Between(R),
-    InFrame(ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>),
+    // Boxed: a frame decoder is large, the input small.
+    InFrame(Box<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>),
 }
 
 impl<R: BufRead> Read for Zstd<R> {
@@ -335,7 +336,7 @@ impl<R: BufRead> Read for Zstd<R> {
                     let frame = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
                         io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
                     })?;
-                    self.state = Some(ZstdState::InFrame(frame));
+                    self.state = Some(ZstdState::InFrame(Box::new(frame)));
                 }
             }
         }

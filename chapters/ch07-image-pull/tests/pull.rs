@@ -715,7 +715,8 @@ fn blob_redirects_are_followed_without_the_registrys_authorization() {
     let cdn_port = cdn.local_addr().unwrap().port();
     let front = TcpListener::bind("127.0.0.1:0").unwrap();
     let front_host = front.local_addr().unwrap().to_string();
-    let seen_by_cdn: Arc<Mutex<Vec<Vec<(String, String)>>>> = Arc::default();
+    type Headers = Vec<(String, String)>;
+    let seen_by_cdn: Arc<Mutex<Vec<Headers>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let cdn_thread = {
