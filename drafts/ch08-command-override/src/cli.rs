@@ -1,0 +1,283 @@
+//! The command line of chapter 8: `run [OPTIONS] IMAGE [COMMAND] [ARG...]`,
+//! the command now optional (the image has one), with Docker's
+//! `--entrypoint`, `-e/--env`, `--env-file`, `-w/--workdir` and `-u/--user`.
+//! `pull`, `images`, `login`, `logout` and `diff` are chapter 7's, handed to it
+//! unchanged.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use ch05_cgroups::cli::ResourceArgs;
+use ch06_rootfs_snapshot::snapshot::Snapshotter;
+use ch07_image_pull::cli::{self as ch07, ImagesArgs, LoginArgs, PullArgs, PullPolicy};
+use ch07_image_pull::reference::Reference;
+use clap::{Args, Parser, Subcommand};
+
+use crate::env;
+
+/// minibox, chapter 8: run an image's own startup command, or override it
+#[derive(Debug, Parser)]
+#[command(
+    name = "minibox",
+    bin_name = "minibox",
+    version,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of chapter 8 (all but `run` are chapter 7's).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a container from an image: its own command, or the one given
+    Run(Box<RunArgs>),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// List the images in the store
+    Images(ImagesArgs),
+    /// Log in to a registry (credentials are kept in ~/.minibox/config.json)
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout {
+        /// The registry (default: Docker Hub)
+        server: Option<String>,
+    },
+    /// Show what a kept container added (A), changed (C) and deleted (D)
+    Diff {
+        /// The container's ID (or the start of it), as `--keep` printed it
+        id: String,
+    },
+}
+
+// ANCHOR: run_args
+/// `minibox run [OPTIONS] IMAGE [COMMAND] [ARG...]`
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Overwrite the image's default ENTRYPOINT (and drop its CMD)
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+
+    /// Set an environment variable (KEY alone: the value from minibox's environment)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file (KEY=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container (created if missing)
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// User to run as: name or UID, optionally :group (name or GID), from the image's files
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Container host name (default: the first 12 digits of the container ID)
+    #[arg(long, short = 'h', value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Pull the image before running: missing, always or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+
+    /// The platform to pull, if the image has several (e.g. linux/arm64)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// How to make the container's root filesystem from the image
+    #[arg(long, value_enum, default_value = "overlay")]
+    pub snapshotter: Snapshotter,
+
+    /// Remove the container's filesystem when it ends (the default)
+    #[arg(long, conflicts_with = "keep")]
+    pub rm: bool,
+
+    /// Keep the container's filesystem when it ends, and print where it is
+    #[arg(long)]
+    pub keep: bool,
+
+    /// When the container ends, list what it added (A), changed (C) and deleted (D)
+    #[arg(long)]
+    pub diff: bool,
+
+    /// Docker's resource flags, as in chapter 5.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+
+    /// Do not narrate the steps on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The image (e.g. busybox, hello-world, localhost:5000/team/app:v1), then
+    /// optionally a command to run instead of the image's and its arguments
+    /// (options after IMAGE belong to the command)
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        value_names = ["IMAGE", "COMMAND"]
+    )]
+    pub image_and_command: Vec<OsString>,
+}
+// ANCHOR_END: run_args
+
+// ANCHOR: config
+/// What `minibox run` was asked to do: chapter 7's run, plus this chapter's
+/// overrides of what the image says.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Chapter 7's: the image, the pull policy, the limits, the store... Its
+    /// `command` is the words after IMAGE, possibly none: the *arguments*,
+    /// which [`crate::command::effective`] combines with the image's.
+    pub base: ch07::Config,
+    /// `--entrypoint`, if given (`Some("")` clears the image's).
+    pub entrypoint: Option<String>,
+    /// The `--env-file` entries, then the `-e` ones, as Docker's client
+    /// resolves them: `KEY=VALUE`, or `KEY` alone to unset.
+    pub env: Vec<String>,
+    /// `-w`, if given: absolute.
+    pub workdir: Option<String>,
+    /// `-u`, if given.
+    pub user: Option<String>,
+}
+// ANCHOR_END: config
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// `minibox run` (boxed: it is much larger than the others).
+    Run(Box<Config>),
+    /// Anything else: chapter 7's.
+    Other(ch07::Action),
+}
+
+impl Cli {
+    /// Turns the parsed command line into an [`Action`], checking values on the
+    /// way (bad input is minibox's error: 125, before anything is created).
+    pub fn into_action(self) -> Result<Action> {
+        let store = ch06_rootfs_snapshot::cli::store();
+        let other = |command| ch07::Cli { command }.into_action().map(Action::Other);
+        match self.command {
+            Command::Run(args) => Ok(Action::Run(Box::new(run_config(*args, store)?))),
+            Command::Pull(args) => other(ch07::Command::Pull(args)),
+            Command::Images(args) => other(ch07::Command::Images(args)),
+            Command::Login(args) => other(ch07::Command::Login(args)),
+            Command::Logout { server } => other(ch07::Command::Logout { server }),
+            Command::Diff { id } => other(ch07::Command::Diff { id }),
+        }
+    }
+}
+
+fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
+    let limits = args.resources.limits()?;
+    if args.diff && args.snapshotter == Snapshotter::Copy {
+        bail!("--diff needs the overlay snapshotter: a copy keeps no record of what changed");
+    }
+    if let Some(dir) = &args.workdir
+        && !dir.starts_with('/')
+    {
+        bail!("the working directory '{dir}' is invalid, it needs to be an absolute path");
+    }
+    // Docker's client reads the files first, then the flags: a flag wins.
+    let lookup = |name: &str| std::env::var(name).ok();
+    let mut environment = Vec::new();
+    for file in &args.env_file {
+        environment.extend(env::read_env_file(file, lookup)?);
+    }
+    for flag in &args.env {
+        environment.push(env::from_flag(flag, lookup)?);
+    }
+    let mut words = args.image_and_command.into_iter();
+    let image = words.next().expect("clap requires IMAGE");
+    let image = image
+        .to_str()
+        .ok_or_else(|| anyhow!("invalid reference format"))?;
+    Ok(Config {
+        base: ch07::Config {
+            image: Reference::parse(image)?,
+            pull: args.pull,
+            platform: ch07::chosen_platform(args.platform.as_deref())?,
+            command: words.collect(),
+            quiet: args.quiet,
+            hostname: args.hostname,
+            snapshotter: args.snapshotter,
+            keep: args.keep,
+            diff: args.diff,
+            limits,
+            cgroup_parent: args.resources.cgroup_parent,
+            stats: args.resources.stats,
+            store,
+        },
+        entrypoint: args.entrypoint,
+        env: environment,
+        workdir: args.workdir,
+        user: args.user,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Action> {
+        Cli::try_parse_from(["minibox"].iter().chain(args))
+            .map_err(|e| anyhow!("{e}"))?
+            .into_action()
+    }
+
+    fn run(args: &[&str]) -> Config {
+        match parse(args).unwrap() {
+            Action::Run(config) => *config,
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_is_optional_and_flags_after_the_image_are_its() {
+        let config = run(&["run", "busybox"]);
+        assert!(config.base.command.is_empty());
+        let config = run(&["run", "-u", "1000", "busybox", "ls", "-l", "-u"]);
+        assert_eq!(config.base.command, ["ls", "-l", "-u"]);
+        assert_eq!(config.user.as_deref(), Some("1000"));
+        assert!(parse(&["run"]).is_err());
+    }
+
+    #[test]
+    fn env_flags_are_resolved_and_workdirs_must_be_absolute() {
+        let config = run(&["run", "-e", "A=1", "--env", "B=2", "busybox"]);
+        assert_eq!(config.env, ["A=1", "B=2"]);
+        let error = parse(&["run", "-w", "tmp", "busybox"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the working directory 'tmp' is invalid, it needs to be an absolute path"
+        );
+        assert_eq!(
+            parse(&["run", "-e", "=x", "busybox"])
+                .unwrap_err()
+                .to_string(),
+            "invalid environment variable: =x"
+        );
+    }
+
+    #[test]
+    fn other_commands_are_chapter_sevens() {
+        assert!(matches!(
+            parse(&["images", "-q"]).unwrap(),
+            Action::Other(ch07::Action::Images { quiet: true, .. })
+        ));
+        assert!(matches!(
+            parse(&["logout"]).unwrap(),
+            Action::Other(ch07::Action::Logout { .. })
+        ));
+    }
+}

@@ -1,0 +1,170 @@
+//! What chapter 8's tests share: a store of their own, the real registry with
+//! the fixtures and this chapter's extra images, and the chapter's binary run
+//! with both.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::images::{self, Blob, Image, Layer, LayerBuilder};
+use harness::registry::Registry;
+
+/// The chapter's binary.
+pub const MINIBOX: &str = env!("CARGO_BIN_EXE_ch08-command-override");
+
+/// A store (`MINIBOX_ROOT`), a credentials directory and a cgroup parent, all
+/// of the test's own, removed at the end; and the registry mirror.
+pub struct Env {
+    /// The store.
+    pub store: tempfile::TempDir,
+    cgroup_parent: String,
+    mirror: String,
+}
+
+impl Env {
+    /// A fresh environment whose Docker Hub names are served by `mirror`.
+    pub fn new(test: &str, mirror: &Registry) -> Env {
+        Env {
+            store: tempfile::tempdir().expect("a temporary store"),
+            cgroup_parent: harness::cgroups::test_parent(&format!(
+                "minibox-ch08-{}-{test}",
+                std::process::id()
+            )),
+            mirror: mirror.host(),
+        }
+    }
+
+    /// `minibox ARGS` with this environment, not started yet. The caller's
+    /// environment is cleared but for PATH, so a variable that reaches the
+    /// container can only have come from the image or the flags.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(MINIBOX);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("MINIBOX_ROOT", self.store.path())
+            .env("MINIBOX_CONFIG", "/nonexistent")
+            .env("DOCKER_CONFIG", "/nonexistent")
+            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
+            .env("MINIBOX_REGISTRY_MIRROR", &self.mirror)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Runs `minibox ARGS` to the end (60 s at most).
+    pub fn minibox(&self, args: &[&str]) -> Run {
+        let child = self.command(args).spawn().expect("run minibox");
+        wait(child, args)
+    }
+}
+
+/// What a finished minibox printed, and its status.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status (128 + N for signal N).
+    pub status: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with everything printed unless the status is `expected`.
+    pub fn expect(self, expected: i32) -> Run {
+        assert_eq!(
+            self.status, expected,
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Waits for `child` (60 s at most: then it is killed, by PID, and the test fails).
+pub fn wait(mut child: Child, args: &[&str]) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("minibox {args:?} still ran after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output: Output = child.wait_with_output().expect("output");
+    Run {
+        status: harness::transcript::exit_status(output.status),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `image` with `set`'s keys written into its config's `config` object
+/// (`Entrypoint`, `Cmd`, `User`...), and the manifest recomputed to name the
+/// new config.
+pub fn with_config(image: Image, set: serde_json::Value) -> Image {
+    let mut config: serde_json::Value = serde_json::from_slice(&image.config.bytes).expect("JSON");
+    for (key, value) in set.as_object().expect("an object") {
+        config["config"][key] = value.clone();
+    }
+    let config = Blob::new(images::CONFIG, serde_json::to_vec(&config).expect("JSON"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&image.manifest.bytes).expect("JSON");
+    manifest["config"] = config.descriptor();
+    let manifest = Blob::new(
+        images::MANIFEST,
+        serde_json::to_vec(&manifest).expect("JSON"),
+    );
+    Image {
+        config,
+        manifest,
+        ..image
+    }
+}
+
+/// busybox's layer with `extra` on top.
+pub fn on_busybox(extra: Layer) -> Image {
+    let mut layers = images::busybox().expect("busybox").layers;
+    layers.push(extra);
+    images::image(layers, &["sh"])
+}
+
+/// A user and a group the host does not have, and a `nobody` whose numbers
+/// differ from the host's (65534), so a test can tell whose files were read.
+pub const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:4000:4000:nobody:/nonexistent:/bin/false\nminibox-app:x:4321:4321:app:/home/minibox-app:/bin/sh\n";
+/// The groups that go with [`PASSWD`]: minibox-app is also in minibox-extra.
+pub const GROUP: &str =
+    "root:x:0:\nnogroup:x:4000:\nminibox-app:x:4321:\nminibox-extra:x:5555:minibox-app\n";
+
+/// The registry with the harness's fixtures and this chapter's images:
+/// `minibox/echo` (Entrypoint `["echo","hello"]`, Cmd `["world"]`),
+/// `minibox/nocmd` (neither), `minibox/users` (busybox with [`PASSWD`],
+/// [`GROUP`] and a non-executable `/data/notes.txt`).
+pub fn registry() -> Registry {
+    let registry = Registry::start();
+    registry.push_fixtures().expect("fixtures");
+    let busybox = images::busybox().expect("busybox");
+    let echo = with_config(
+        busybox.clone(),
+        serde_json::json!({ "Entrypoint": ["echo", "hello"], "Cmd": ["world"] }),
+    );
+    registry.push("minibox/echo", "latest", &echo);
+    let nocmd = with_config(busybox, serde_json::json!({ "Cmd": null }));
+    registry.push("minibox/nocmd", "latest", &nocmd);
+    let users = on_busybox(
+        LayerBuilder::default()
+            .dir("etc/")
+            .file("etc/passwd", PASSWD)
+            .file("etc/group", GROUP)
+            .dir("data/")
+            .file("data/notes.txt", "not a program\n")
+            .build(),
+    );
+    registry.push("minibox/users", "latest", &users);
+    registry
+}
