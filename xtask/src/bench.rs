@@ -5,6 +5,11 @@
 //!   and a ~500 MB image, with each snapshotter. Overlay's cost should not depend
 //!   on the image's size (target: 500 MB / 1 MB ≤ 1.2); the copy snapshotter's
 //!   grows with it.
+//! - `pull` (chapter 7): pull a generated ~100 MiB, five-layer image from a local
+//!   registry into an empty store, beside `skopeo copy` + `umoci unpack`,
+//!   `podman pull`, and the floor (gunzip + sha256 of the same layers in
+//!   process). Targets: minibox ≤ 0.5× podman, ≤ 1.5× the floor, and a peak RSS
+//!   under 64 MiB. See [`pull`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,11 +20,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::{fixtures, shell};
 
+mod pull;
+
 /// Runs the named benchmark.
 pub fn bench(root: &Path, which: &str) -> Result<()> {
     match which {
         "snapshot" => snapshot(root),
-        other => bail!("no benchmark called {other:?} (there is: snapshot)"),
+        "pull" => pull::pull(root),
+        other => bail!("no benchmark called {other:?} (there are: snapshot, pull)"),
     }
 }
 

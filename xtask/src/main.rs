@@ -65,9 +65,9 @@ enum Task {
         #[command(subcommand)]
         action: RegistryAction,
     },
-    /// Run a benchmark (snapshot) and print ratios
+    /// Run a benchmark (snapshot, pull) and print ratios
     Bench {
-        /// Which one: snapshot
+        /// Which one: snapshot, pull
         which: String,
     },
     /// Build the book into target/book
