@@ -67,6 +67,31 @@ pub enum PullPolicy {
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// The options of a container made from an image.
+    #[command(flatten)]
+    pub options: RunOptions,
+
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// The image (e.g. busybox, busybox:1.36, localhost:5000/team/app:v1), then
+    /// the command to run in it and its arguments (options after IMAGE belong to
+    /// the command)
+    #[arg(
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+        value_names = ["IMAGE", "COMMAND"]
+    )]
+    pub image_and_command: Vec<OsString>,
+}
+
+/// `run`'s options for a container made from an image: the pull, the
+/// snapshot, the resources. Later chapters take them as they are
+/// (`#[command(flatten)]`) and add their own.
+#[derive(Debug, Args)]
+pub struct RunOptions {
     /// Container host name (default: the first 12 digits of the container ID)
     #[arg(long, short = 'h', value_name = "NAME")]
     pub hostname: Option<String>,
@@ -102,21 +127,6 @@ pub struct RunArgs {
     /// Do not narrate the steps on stderr
     #[arg(short, long)]
     pub quiet: bool,
-
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-
-    /// The image (e.g. busybox, busybox:1.36, localhost:5000/team/app:v1), then
-    /// the command to run in it and its arguments (options after IMAGE belong to
-    /// the command)
-    #[arg(
-        required = true,
-        num_args = 2..,
-        trailing_var_arg = true,
-        value_names = ["IMAGE", "COMMAND"]
-    )]
-    pub image_and_command: Vec<OsString>,
 }
 
 /// `minibox pull [OPTIONS] NAME[:TAG|@DIGEST]`
@@ -281,30 +291,43 @@ impl Cli {
 }
 
 fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
-    let limits = args.resources.limits()?;
-    if args.diff && args.snapshotter == Snapshotter::Copy {
-        bail!("--diff needs the overlay snapshotter: a copy keeps no record of what changed");
-    }
     let mut words = args.image_and_command.into_iter();
     let image = words.next().expect("clap requires IMAGE");
-    let image = image
-        .to_str()
-        .ok_or_else(|| anyhow::anyhow!("invalid reference format"))?;
-    Ok(Config {
-        image: Reference::parse(image)?,
-        pull: args.pull,
-        platform: chosen_platform(args.platform.as_deref())?,
-        command: words.collect(),
-        quiet: args.quiet,
-        hostname: args.hostname,
-        snapshotter: args.snapshotter,
-        keep: args.keep,
-        diff: args.diff,
-        limits,
-        cgroup_parent: args.resources.cgroup_parent,
-        stats: args.resources.stats,
-        store,
-    })
+    args.options.into_config(&image, words.collect(), store)
+}
+
+impl RunOptions {
+    /// The checked [`Config`] for running `image` with `command` (bad input is
+    /// minibox's error: 125, before anything is created).
+    pub fn into_config(
+        self,
+        image: &std::ffi::OsStr,
+        command: Vec<OsString>,
+        store: PathBuf,
+    ) -> Result<Config> {
+        let limits = self.resources.limits()?;
+        if self.diff && self.snapshotter == Snapshotter::Copy {
+            bail!("--diff needs the overlay snapshotter: a copy keeps no record of what changed");
+        }
+        let image = image
+            .to_str()
+            .ok_or_else(|| anyhow::anyhow!("invalid reference format"))?;
+        Ok(Config {
+            image: Reference::parse(image)?,
+            pull: self.pull,
+            platform: chosen_platform(self.platform.as_deref())?,
+            command,
+            quiet: self.quiet,
+            hostname: self.hostname,
+            snapshotter: self.snapshotter,
+            keep: self.keep,
+            diff: self.diff,
+            limits,
+            cgroup_parent: self.resources.cgroup_parent,
+            stats: self.resources.stats,
+            store,
+        })
+    }
 }
 
 /// Whether `typed` names a tag or a digest; if not, Docker says "Using

@@ -7,11 +7,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow, bail};
-use ch05_cgroups::cli::ResourceArgs;
-use ch06_rootfs_snapshot::snapshot::Snapshotter;
-use ch07_image_pull::cli::{self as ch07, ImagesArgs, LoginArgs, PullArgs, PullPolicy};
-use ch07_image_pull::reference::Reference;
+use anyhow::{Result, bail};
+use ch07_image_pull::cli::{self as ch07, ImagesArgs, LoginArgs, PullArgs};
 use clap::{Args, Parser, Subcommand};
 
 use crate::env;
@@ -78,41 +75,9 @@ pub struct RunArgs {
     #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
 
-    /// Container host name (default: the first 12 digits of the container ID)
-    #[arg(long, short = 'h', value_name = "NAME")]
-    pub hostname: Option<String>,
-
-    /// Pull the image before running: missing, always or never
-    #[arg(long, value_enum, default_value = "missing")]
-    pub pull: PullPolicy,
-
-    /// The platform to pull, if the image has several (e.g. linux/arm64)
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-
-    /// How to make the container's root filesystem from the image
-    #[arg(long, value_enum, default_value = "overlay")]
-    pub snapshotter: Snapshotter,
-
-    /// Remove the container's filesystem when it ends (the default)
-    #[arg(long, conflicts_with = "keep")]
-    pub rm: bool,
-
-    /// Keep the container's filesystem when it ends, and print where it is
-    #[arg(long)]
-    pub keep: bool,
-
-    /// When the container ends, list what it added (A), changed (C) and deleted (D)
-    #[arg(long)]
-    pub diff: bool,
-
-    /// Docker's resource flags, as in chapter 5.
+    /// Chapter 7's options: the pull, the snapshot, the resources.
     #[command(flatten)]
-    pub resources: ResourceArgs,
-
-    /// Do not narrate the steps on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+    pub options: ch07::RunOptions,
 
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
@@ -179,10 +144,6 @@ impl Cli {
 }
 
 fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
-    let limits = args.resources.limits()?;
-    if args.diff && args.snapshotter == Snapshotter::Copy {
-        bail!("--diff needs the overlay snapshotter: a copy keeps no record of what changed");
-    }
     if let Some(dir) = &args.workdir
         && !dir.starts_with('/')
     {
@@ -199,25 +160,8 @@ fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
     }
     let mut words = args.image_and_command.into_iter();
     let image = words.next().expect("clap requires IMAGE");
-    let image = image
-        .to_str()
-        .ok_or_else(|| anyhow!("invalid reference format"))?;
     Ok(Config {
-        base: ch07::Config {
-            image: Reference::parse(image)?,
-            pull: args.pull,
-            platform: ch07::chosen_platform(args.platform.as_deref())?,
-            command: words.collect(),
-            quiet: args.quiet,
-            hostname: args.hostname,
-            snapshotter: args.snapshotter,
-            keep: args.keep,
-            diff: args.diff,
-            limits,
-            cgroup_parent: args.resources.cgroup_parent,
-            stats: args.resources.stats,
-            store,
-        },
+        base: args.options.into_config(&image, words.collect(), store)?,
         entrypoint: args.entrypoint,
         env: environment,
         workdir: args.workdir,
@@ -231,7 +175,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Action> {
         Cli::try_parse_from(["minibox"].iter().chain(args))
-            .map_err(|e| anyhow!("{e}"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?
             .into_action()
     }
 
