@@ -162,7 +162,7 @@ fn run_in(
 // ANCHOR: print_changes
 /// Prints `docker diff`'s view of a container: one `A|C|D /path` line each.
 /// (`minibox run` refuses `--diff` with the copy snapshotter up front.)
-fn print_changes(snapshot: &Snapshot) -> Result<()> {
+pub fn print_changes(snapshot: &Snapshot) -> Result<()> {
     if snapshot.snapshotter == Snapshotter::Copy {
         anyhow::bail!("diff needs the overlay snapshotter: a copy keeps no record of what changed");
     }

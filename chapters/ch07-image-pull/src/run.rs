@@ -15,8 +15,8 @@ use ch04_mount_namespace::{dev, mount};
 use ch05_cgroups::cgroup::{self, Cgroup};
 use ch05_cgroups::run::report;
 use ch05_cgroups::signals;
-use ch06_rootfs_snapshot::changes;
-use ch06_rootfs_snapshot::snapshot::{Snapshot, Snapshotter};
+use ch06_rootfs_snapshot::run::print_changes;
+use ch06_rootfs_snapshot::snapshot::Snapshot;
 use nix::sched::CloneFlags;
 use nix::unistd::getpid;
 
@@ -170,7 +170,7 @@ pub fn run(config: &Config) -> Result<Exit> {
 /// The image, from the store when it has it (and `--pull` allows), else
 /// pulled, with Docker's line first: `Unable to find image 'busybox:latest'
 /// locally`.
-fn find_or_pull(store: &Store, config: &Config) -> Result<ImageRecord> {
+pub fn find_or_pull(store: &Store, config: &Config) -> Result<ImageRecord> {
     let (wanted, platform_given) = &config.platform;
     let local = store
         .image(&config.image.canonical())?
@@ -307,17 +307,6 @@ fn run_in(
     Ok(exit)
 }
 // ANCHOR_END: run_in
-
-/// Prints `docker diff`'s view of a container.
-fn print_changes(snapshot: &Snapshot) -> Result<()> {
-    if snapshot.snapshotter == Snapshotter::Copy {
-        bail!("diff needs the overlay snapshotter: a copy keeps no record of what changed");
-    }
-    for change in changes::changes(&snapshot.upper(), &snapshot.layers)? {
-        println!("{change}");
-    }
-    Ok(())
-}
 
 // ANCHOR: login
 /// `minibox login`: checks the credentials with the registry (or its token

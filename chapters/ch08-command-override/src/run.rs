@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use ch01_fork_exec::exit::Exit;
 use ch01_fork_exec::narrate::Narrator;
 use ch01_fork_exec::process::{self, Command};
@@ -15,13 +15,9 @@ use ch04_mount_namespace::{dev, mount};
 use ch05_cgroups::cgroup::{self, Cgroup};
 use ch05_cgroups::run::report;
 use ch05_cgroups::signals;
-use ch06_rootfs_snapshot::changes;
-use ch06_rootfs_snapshot::snapshot::{Snapshot, Snapshotter};
-use ch07_image_pull::cli::{self as ch07, PullPolicy};
-use ch07_image_pull::progress::Output;
-use ch07_image_pull::registry::Client;
-use ch07_image_pull::store::{ImageRecord, Store};
-use ch07_image_pull::{platform, pull};
+use ch06_rootfs_snapshot::snapshot::Snapshot;
+use ch07_image_pull::cli as ch07;
+use ch07_image_pull::store::Store;
 use nix::sched::CloneFlags;
 use nix::unistd::getpid;
 
@@ -59,7 +55,7 @@ pub fn run(config: &Config) -> Result<Exit> {
 
     // Chapter 7: the image's layers come from the store, pulled if missing.
     let store = Store::open(&base.store)?;
-    let image = find_or_pull(&store, base)?;
+    let image = ch07_image_pull::run::find_or_pull(&store, base)?;
     let layers = image
         .diff_ids
         .iter()
@@ -127,7 +123,7 @@ pub fn run(config: &Config) -> Result<Exit> {
     });
     let result = result.and_then(|exit| {
         if base.diff {
-            print_changes(&snapshot)?;
+            ch06_rootfs_snapshot::run::print_changes(&snapshot)?;
         }
         Ok(exit)
     });
@@ -229,68 +225,3 @@ fn run_in(
     Ok(exit)
 }
 // ANCHOR_END: run_in
-
-// ANCHOR: find_or_pull
-/// The image, from the store when it has it (and `--pull` allows), else
-/// pulled, with Docker's line first. Chapter 7's logic, written again here
-/// because chapter 7 keeps its `find_or_pull` private.
-fn find_or_pull(store: &Store, config: &ch07::Config) -> Result<ImageRecord> {
-    let (wanted, platform_given) = &config.platform;
-    let local = store
-        .image(&config.image.canonical())?
-        .filter(|record| {
-            record
-                .diff_ids
-                .iter()
-                .all(|d| store.has_layer(d).unwrap_or(false))
-        })
-        .filter(|record| {
-            !platform_given
-                || platform::parse(&record.platform)
-                    .is_ok_and(|stored| platform::matches(wanted, &stored))
-        });
-    let output = if config.quiet {
-        Output::Quiet
-    } else {
-        Output::Stderr
-    };
-    let pull = || -> Result<ImageRecord> {
-        if !nix::unistd::geteuid().is_root() {
-            bail!(
-                "pulling an image needs root: unpacking layers sets file owners, creates whiteouts (device nodes) and trusted.overlay attributes (run minibox as root, or through sudo)"
-            );
-        }
-        let store = Store::open(&store.root)?;
-        let client = Client::new(None);
-        let (record, _) = pull::pull(
-            &store,
-            &client,
-            &config.image,
-            wanted,
-            *platform_given,
-            output,
-        )?;
-        Ok(record)
-    };
-    match (config.pull, local) {
-        (PullPolicy::Never, None) => bail!("No such image: {}", config.image),
-        (PullPolicy::Always, _) => pull(),
-        (_, Some(record)) => Ok(record),
-        (PullPolicy::Missing, None) => {
-            eprintln!("Unable to find image '{}' locally", config.image);
-            pull()
-        }
-    }
-}
-// ANCHOR_END: find_or_pull
-
-/// Prints `docker diff`'s view of a container (as chapter 7's `--diff`).
-fn print_changes(snapshot: &Snapshot) -> Result<()> {
-    if snapshot.snapshotter == Snapshotter::Copy {
-        bail!("diff needs the overlay snapshotter: a copy keeps no record of what changed");
-    }
-    for change in changes::changes(&snapshot.upper(), &snapshot.layers)? {
-        println!("{change}");
-    }
-    Ok(())
-}

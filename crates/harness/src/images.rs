@@ -282,6 +282,36 @@ pub fn hello_world() -> Result<Image, String> {
     Ok(image(vec![layer], &["/hello"]))
 }
 
+/// `image` with `set`'s keys written into its config's `config` object
+/// (`Entrypoint`, `Cmd`, `User`...), and the manifest recomputed to name the
+/// new config.
+pub fn with_config(image: Image, set: serde_json::Value) -> Image {
+    let mut config: serde_json::Value = serde_json::from_slice(&image.config.bytes).expect("JSON");
+    for (key, value) in set.as_object().expect("an object") {
+        config["config"][key] = value.clone();
+    }
+    let config = Blob::new(CONFIG, serde_json::to_vec(&config).expect("JSON"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&image.manifest.bytes).expect("JSON");
+    manifest["config"] = config.descriptor();
+    let manifest = Blob::new(MANIFEST, serde_json::to_vec(&manifest).expect("JSON"));
+    Image {
+        config,
+        manifest,
+        ..image
+    }
+}
+
+/// busybox with Entrypoint `["echo", "hello"]` and Cmd `["world"]`: the image
+/// that shows Docker's override rules (`run minibox/echo` says `hello world`,
+/// `run minibox/echo there` says `hello there`).
+pub fn echo() -> std::io::Result<Image> {
+    Ok(with_config(
+        busybox()?,
+        serde_json::json!({ "Entrypoint": ["echo", "hello"], "Cmd": ["world"] }),
+    ))
+}
+
 /// A two-layer image whose upper layer deletes a file (`/etc/deleted`) with a
 /// whiteout and replaces a directory (`/opaque`) with an opaque marker.
 pub fn layered() -> Image {

@@ -340,7 +340,8 @@ impl Registry {
     /// chapter 7 demos use (Docker Hub names, served through
     /// `MINIBOX_REGISTRY_MIRROR`): `library/busybox`, `library/hello-world`,
     /// `minibox/layered` (busybox plus a whiteout and an opaque directory) and
-    /// `minibox/multi` (a multi-platform index). Returns the names.
+    /// `minibox/multi` (a multi-platform index) and `minibox/echo` (an
+    /// Entrypoint and a Cmd, for chapter 8). Returns the names.
     pub fn push_fixtures(&self) -> Result<Vec<&'static str>, String> {
         let busybox = crate::images::busybox().map_err(|e| format!("busybox image: {e}"))?;
         self.push("library/busybox", "latest", &busybox);
@@ -354,11 +355,14 @@ impl Registry {
         self.push("minibox/layered", "latest", &layered);
         let (index, platforms) = crate::images::multi_platform();
         self.push_index("minibox/multi", "latest", &index, &platforms);
+        let echo = crate::images::echo().map_err(|e| format!("echo image: {e}"))?;
+        self.push("minibox/echo", "latest", &echo);
         Ok(vec![
             "busybox",
             "hello-world",
             "minibox/layered",
             "minibox/multi",
+            "minibox/echo",
         ])
     }
 

@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::images::{self, Blob, Image, Layer, LayerBuilder};
+use harness::images::{self, Image, Layer, LayerBuilder};
 use harness::registry::Registry;
 
 /// The chapter's binary.
@@ -104,29 +104,6 @@ pub fn wait(mut child: Child, args: &[&str]) -> Run {
     }
 }
 
-/// `image` with `set`'s keys written into its config's `config` object
-/// (`Entrypoint`, `Cmd`, `User`...), and the manifest recomputed to name the
-/// new config.
-pub fn with_config(image: Image, set: serde_json::Value) -> Image {
-    let mut config: serde_json::Value = serde_json::from_slice(&image.config.bytes).expect("JSON");
-    for (key, value) in set.as_object().expect("an object") {
-        config["config"][key] = value.clone();
-    }
-    let config = Blob::new(images::CONFIG, serde_json::to_vec(&config).expect("JSON"));
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&image.manifest.bytes).expect("JSON");
-    manifest["config"] = config.descriptor();
-    let manifest = Blob::new(
-        images::MANIFEST,
-        serde_json::to_vec(&manifest).expect("JSON"),
-    );
-    Image {
-        config,
-        manifest,
-        ..image
-    }
-}
-
 /// busybox's layer with `extra` on top.
 pub fn on_busybox(extra: Layer) -> Image {
     let mut layers = images::busybox().expect("busybox").layers;
@@ -141,20 +118,15 @@ pub const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:4000:4000:nobo
 pub const GROUP: &str =
     "root:x:0:\nnogroup:x:4000:\nminibox-app:x:4321:\nminibox-extra:x:5555:minibox-app\n";
 
-/// The registry with the harness's fixtures and this chapter's images:
-/// `minibox/echo` (Entrypoint `["echo","hello"]`, Cmd `["world"]`),
+/// The registry with the harness's fixtures (`minibox/echo` among them:
+/// Entrypoint `["echo","hello"]`, Cmd `["world"]`) and this chapter's images:
 /// `minibox/nocmd` (neither), `minibox/users` (busybox with [`PASSWD`],
 /// [`GROUP`] and a non-executable `/data/notes.txt`).
 pub fn registry() -> Registry {
     let registry = Registry::start();
     registry.push_fixtures().expect("fixtures");
     let busybox = images::busybox().expect("busybox");
-    let echo = with_config(
-        busybox.clone(),
-        serde_json::json!({ "Entrypoint": ["echo", "hello"], "Cmd": ["world"] }),
-    );
-    registry.push("minibox/echo", "latest", &echo);
-    let nocmd = with_config(busybox, serde_json::json!({ "Cmd": null }));
+    let nocmd = images::with_config(busybox, serde_json::json!({ "Cmd": null }));
     registry.push("minibox/nocmd", "latest", &nocmd);
     let users = on_busybox(
         LayerBuilder::default()
