@@ -1,0 +1,357 @@
+//! Checkers for chapter 8's exercises. They are ignored by plain `cargo test`: run
+//! them with `cargo xtask exercise ch08` (or `cargo xtask exercise ch08 group-add`).
+//! The book's chapter 8 page describes each exercise; reference solutions are in
+//! `book/exercises/ch08-command-override/`.
+//!
+//! Every checker starts the real registry with the fixture images
+//! (`harness::registry`), serves it as the Docker Hub mirror
+//! (`MINIBOX_REGISTRY_MIRROR`), and runs the real binary with a store of its own
+//! in a temporary directory, removed at the end with whatever a half-done
+//! solution left in it. No credentials file is read (`MINIBOX_CONFIG` and
+//! `DOCKER_CONFIG` point nowhere). Containers' cgroups go where the chapter's
+//! tests put theirs (`harness::cgroups::test_parent`: below this process's own
+//! cgroup on these machines). The images a checker needs beyond the fixtures
+//! are built here, not taken from `tests/common`, so that the chapter's tests
+//! can change without breaking the exercises.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::images::{self, LayerBuilder};
+use harness::registry::Registry;
+
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch08-command-override");
+
+/// The image `minibox/groups`'s users: `minibox-app` (4321) and a `nobody`
+/// whose numbers differ from the host's (65534), so a checker can tell whose
+/// files were read.
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+                      nobody:x:4000:4000:nobody:/nonexistent:/bin/false\n\
+                      minibox-app:x:4321:4321:app:/home/minibox-app:/bin/sh\n";
+/// Its groups: `minibox-app` is also in `minibox-extra` (5555); `nogroup` is
+/// 4000 here, not the host's 65534; root is in no group but its own.
+const GROUP: &str = "root:x:0:\n\
+                     nogroup:x:4000:\n\
+                     minibox-app:x:4321:\n\
+                     minibox-extra:x:5555:minibox-app\n";
+
+/// The fixture registry, a store (`MINIBOX_ROOT`) and a cgroup parent for one
+/// checker.
+struct Store {
+    registry: Registry,
+    dir: tempfile::TempDir,
+    cgroup_parent: String,
+}
+
+impl Store {
+    fn new(exercise: &str) -> Store {
+        let registry = Registry::start();
+        registry
+            .push_fixtures()
+            .expect("pushing the fixture images");
+        Store {
+            registry,
+            dir: tempfile::tempdir().expect("a temporary store"),
+            cgroup_parent: harness::cgroups::test_parent(&format!(
+                "minibox-exercise-ch08-{}-{exercise}",
+                std::process::id()
+            )),
+        }
+    }
+
+    /// Runs minibox with this store and the registry as Docker Hub's mirror.
+    /// Every command below ends in a few seconds; one still running after 60 s
+    /// has its container's PID 1 killed (by PID), then minibox itself, and fails
+    /// the checker.
+    fn minibox(&self, args: &[&str]) -> Output {
+        let mut child = Command::new(MINIBOX)
+            .args(args)
+            .env("MINIBOX_ROOT", self.dir.path())
+            .env("MINIBOX_REGISTRY_MIRROR", self.registry.host())
+            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
+            .env("MINIBOX_CONFIG", "/nonexistent")
+            .env("DOCKER_CONFIG", "/nonexistent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run minibox");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("wait for minibox").is_none() {
+            if Instant::now() > deadline {
+                stop(&mut child);
+                panic!("minibox {args:?} was still running after 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("read minibox's output")
+    }
+
+    /// `minibox pull -q IMAGE`, which must work.
+    fn pull(&self, image: &str) {
+        let out = self.minibox(&["pull", "-q", image]);
+        assert!(out.status.success(), "minibox pull {image}: {out:?}");
+    }
+
+    /// Whether the store's index (images.json) names `reference` (canonical).
+    fn has(&self, reference: &str) -> bool {
+        let path = self.dir.path().join("images.json");
+        let index: serde_json::Value = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{} is not an index: {e}", path.display())),
+            Err(_) => return false,
+        };
+        index.get(reference).is_some()
+    }
+}
+
+/// Kills a hung run: the container's PID 1 first (minibox's only child), so that
+/// minibox can still clean up after it, then minibox if it does not end.
+fn stop(child: &mut std::process::Child) {
+    let pid = child.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for pid1 in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) of a child of the minibox this checker started, listed
+        // by the kernel a moment ago; minibox has not reaped it (it is still
+        // running, waiting for it).
+        unsafe { libc::kill(pid1, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fails the checker with `missing` when clap refused the command line: the
+/// exercise's flag or subcommand is not there yet.
+fn assert_parsed(out: &Output, missing: &str) {
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("unexpected argument") && !stderr.contains("unrecognized subcommand"),
+        "{missing}: {stderr}"
+    );
+}
+
+/// The groups `id -G` printed: the process's group, then its supplementary
+/// groups.
+fn groups(out: &Output) -> Vec<u32> {
+    let stdout = text(&out.stdout);
+    stdout
+        .split_whitespace()
+        .map(|g| {
+            g.parse()
+                .unwrap_or_else(|_| panic!("`id -G` printed {stdout:?}: not group IDs"))
+        })
+        .collect()
+}
+
+/// `groups` as a sorted set, for comparing without caring about order.
+fn sorted(mut groups: Vec<u32>) -> Vec<u32> {
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
+
+/// Exercise `group-add`: `minibox run --group-add GROUP` (repeatable) adds
+/// supplementary groups to the container's process, as `docker run
+/// --group-add` does: a name is looked up in the *image's* `/etc/group`, a
+/// number is taken as it is (it need not be there). They come on top of the
+/// user's own groups, with `-u` as without; an unknown name is minibox's error
+/// (status 125, one line naming it) before the program starts.
+#[test]
+#[ignore = "exercise: cargo xtask exercise ch08 group-add"]
+fn exercise_group_add() {
+    if !harness::require_root("ch08 exercise group-add") {
+        return;
+    }
+    let store = Store::new("group-add");
+    let mut layers = images::busybox().expect("the busybox image").layers;
+    layers.push(
+        LayerBuilder::default()
+            .dir("etc/")
+            .file("etc/passwd", PASSWD)
+            .file("etc/group", GROUP)
+            .build(),
+    );
+    store
+        .registry
+        .push("minibox/groups", "latest", &images::image(layers, &["sh"]));
+    store.pull("minibox/groups");
+
+    // As root (the image names no user): group 0, plus a name and a number.
+    let args = [
+        "run",
+        "--quiet",
+        "--group-add",
+        "minibox-extra",
+        "--group-add",
+        "777",
+        "minibox/groups",
+        "id",
+        "-G",
+    ];
+    let out = store.minibox(&args);
+    assert_parsed(&out, "`minibox run` has no --group-add flag yet");
+    assert!(out.status.success(), "minibox {args:?}: {out:?}");
+    let got = groups(&out);
+    assert_eq!(
+        got.first(),
+        Some(&0),
+        "root's own group (0) stays the process's group: `id -G` printed {got:?}"
+    );
+    assert_eq!(
+        sorted(got.clone()),
+        [0, 777, 5555],
+        "--group-add minibox-extra --group-add 777 as root: expected the groups 0 (root's), \
+         5555 (minibox-extra in the image's /etc/group) and 777 (a number, though no group has it); \
+         `id -G` printed {got:?}"
+    );
+
+    // As a user with groups of its own: they stay, the added ones join them.
+    // The name is the image's: nogroup is 4000 there (the host's is 65534).
+    let args = [
+        "run",
+        "--quiet",
+        "-u",
+        "minibox-app",
+        "--group-add",
+        "nogroup",
+        "--group-add",
+        "777",
+        "minibox/groups",
+        "id",
+        "-G",
+    ];
+    let out = store.minibox(&args);
+    assert!(out.status.success(), "minibox {args:?}: {out:?}");
+    let got = groups(&out);
+    assert_eq!(
+        got.first(),
+        Some(&4321),
+        "-u minibox-app: its group (4321) stays the process's group: `id -G` printed {got:?}"
+    );
+    assert_eq!(
+        sorted(got.clone()),
+        [777, 4000, 4321, 5555],
+        "-u minibox-app --group-add nogroup --group-add 777: expected 4321 (its group), \
+         5555 (minibox-extra, which lists it), 4000 (nogroup in the image's /etc/group, \
+         not the host's) and 777; `id -G` printed {got:?}"
+    );
+
+    // A name the image's /etc/group lacks: one line naming it, status 125.
+    let out = store.minibox(&[
+        "run",
+        "--quiet",
+        "--group-add",
+        "minibox-nope",
+        "minibox/groups",
+        "true",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "--group-add minibox-nope (no such group in the image): {out:?}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("minibox-nope") && stderr.lines().count() == 1,
+        "--group-add minibox-nope: expected one line of error naming the group, got {stderr:?}"
+    );
+}
+
+/// Exercise `image-config`: `minibox image-config IMAGE` prints the startup
+/// fields of an image in the store, one `Name: JSON` line each, in this order:
+/// `Entrypoint`, `Cmd`, `Env`, `WorkingDir`, `User` (`null` when the image
+/// sets none). It reads the store only: an image not pulled is `No such image`
+/// and status 1, and is not pulled.
+#[test]
+#[ignore = "exercise: cargo xtask exercise ch08 image-config"]
+fn exercise_image_config() {
+    if !harness::require_root("ch08 exercise image-config") {
+        return;
+    }
+    let store = Store::new("image-config");
+    store.pull("minibox/echo");
+    store.pull("hello-world");
+
+    let out = store.minibox(&["image-config", "minibox/echo"]);
+    assert_parsed(&out, "`minibox image-config` is not a subcommand yet");
+    assert!(
+        out.status.success(),
+        "minibox image-config minibox/echo: {out:?}"
+    );
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_once(": ").map_or(*l, |(name, _)| name))
+        .collect();
+    assert_eq!(
+        names,
+        ["Entrypoint", "Cmd", "Env", "WorkingDir", "User"],
+        "image-config minibox/echo: one `Name: JSON` line per field, in this order:\n{stdout}"
+    );
+    assert_eq!(
+        lines[0], r#"Entrypoint: ["echo","hello"]"#,
+        "minibox/echo's Entrypoint, as compact JSON:\n{stdout}"
+    );
+    assert_eq!(
+        lines[1], r#"Cmd: ["world"]"#,
+        "minibox/echo's Cmd, as compact JSON:\n{stdout}"
+    );
+    let env: Vec<String> = serde_json::from_str(&lines[2]["Env: ".len()..])
+        .unwrap_or_else(|e| panic!("the Env line is not a JSON list of strings ({e}):\n{stdout}"));
+    assert!(
+        env.iter().any(|e| e.starts_with("PATH=/")),
+        "minibox/echo's Env sets PATH:\n{stdout}"
+    );
+    assert_eq!(
+        &lines[3..],
+        ["WorkingDir: null", "User: null"],
+        "minibox/echo sets no WorkingDir and no User: null, not an empty string:\n{stdout}"
+    );
+
+    let out = store.minibox(&["image-config", "hello-world"]);
+    assert!(
+        out.status.success(),
+        "minibox image-config hello-world: {out:?}"
+    );
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.get(..2),
+        Some(&["Entrypoint: null", r#"Cmd: ["/hello"]"#][..]),
+        "hello-world has no Entrypoint (null) and Cmd [\"/hello\"]:\n{stdout}"
+    );
+
+    // In the registry, but not in the store: an error, and no pull.
+    let out = store.minibox(&["image-config", "minibox/layered"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "image-config minibox/layered (not pulled): {out:?}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("No such image: minibox/layered") && stderr.lines().count() == 1,
+        "image-config minibox/layered (not pulled): expected one line \
+         `No such image: minibox/layered...`, got {stderr:?}"
+    );
+    assert!(
+        !store.has("docker.io/minibox/layered:latest"),
+        "image-config must not pull: minibox/layered is in the store now"
+    );
+}
