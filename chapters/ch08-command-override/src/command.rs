@@ -17,6 +17,7 @@
 //! | `["echo","hello"]` | `["world"]` | `ls` | — | `ls` |
 //! | `["echo","hello"]` | `["world"]` | `ls` | `/` | `ls /` |
 //! | `["echo","hello"]` | `["world"]` | `""` | `date` | `date` |
+//! | `["/hello"]` | — | — | — | `/hello` |
 //! | — | — | — | — | error: `no command specified` |
 //!
 //! `--entrypoint` is one word, never split: `--entrypoint "ls -l"` looks for a

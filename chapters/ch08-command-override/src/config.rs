@@ -12,7 +12,7 @@
 //!   "config": {
 //!     "Entrypoint": ["docker-entrypoint.sh"], "Cmd": ["redis-server"],
 //!     "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-//!     "WorkingDir": "/data", "User": "redis",
+//!     "WorkingDir": "/data",
 //!     "ExposedPorts": {"6379/tcp": {}}, "StopSignal": "SIGTERM",
 //!     "Labels": {"maintainer": "..."}
 //!   },

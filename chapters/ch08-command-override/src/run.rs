@@ -190,13 +190,18 @@ fn run_in(
             Ok(done) => done,
             Err(error) => child_end.setup_failed(&error),
         };
+        let program = process.command.program_name();
+        let found = if program.contains('/') {
+            "a path, used as it is"
+        } else {
+            "a name, looked up on the container's PATH"
+        };
         narrator.say(format_args!(
-            "child (PID {}) is uid {} gid {} in {}, calls execve({:?}, {}) with {} variables",
+            "child (PID {}) is uid {} gid {} in {}, calls execve for {program:?} ({found}) with argv {} and {} variables",
             getpid(),
             user.uid,
             user.gid,
             process.workdir.display(),
-            process.command.program_name(),
             process.command.argv_for_display(),
             env.len()
         ));
