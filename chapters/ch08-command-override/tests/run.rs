@@ -392,6 +392,11 @@ fn users_are_resolved_through_the_images_files() {
         ghost.stderr,
         "minibox: container setup failed: unable to find user ghost: no matching entries in passwd file\n"
     );
+    let containers = env.store.path().join("containers");
+    assert!(
+        std::fs::read_dir(&containers).map_or(true, |mut d| d.next().is_none()),
+        "a user that cannot be found leaves no container behind"
+    );
 }
 
 /// A file that is not executable, or a directory, cannot be invoked: 126, in
