@@ -839,3 +839,39 @@ fn blob_redirects_are_followed_without_the_registrys_authorization() {
         );
     }
 }
+
+/// Most images on Docker Hub are not OCI documents but Docker's own: a
+/// manifest list of schema 2 manifests, a `container.image.v1` config, and
+/// `rootfs.diff.tar.gzip` layers. Same shapes, other media types: the pull
+/// resolves the list to this machine's entry and runs it.
+#[test]
+fn docker_format_images_and_manifest_lists_pull_like_oci_ones() {
+    if !harness::require_root("ch07 docker format") {
+        return;
+    }
+    let registry = Registry::start();
+    let busybox = images::as_docker(&images::busybox().unwrap());
+    registry.push("library/dockerbox", "latest", &busybox);
+    let (list, platforms) = images::docker_multi_platform();
+    registry.push_index("library/dockermulti", "latest", &list, &platforms);
+    let env = Env::new("docker-format", Some(&registry));
+
+    let run = env
+        .minibox(&["run", "--quiet", "dockerbox", "cat", "/etc/minibox-release"])
+        .expect(0);
+    assert!(!run.stdout.is_empty(), "{}", run.stderr);
+    let pull = env.minibox(&["pull", "dockermulti"]).expect(0);
+    assert_eq!(
+        printed_digest(&pull.stdout),
+        list.digest,
+        "the list's digest"
+    );
+    let layer = env.root().join(format!(
+        "layers/{}/fs/platform",
+        platforms[0].layers[0].diff_id.replace(':', "/")
+    ));
+    assert_eq!(
+        fs::read_to_string(layer).unwrap(),
+        format!("linux/{}\n", images::host_architecture())
+    );
+}

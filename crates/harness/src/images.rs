@@ -700,3 +700,75 @@ pub fn pull_benchmark() -> Image {
         .collect();
     image(layers, &["/app/src/start"])
 }
+
+/// Docker's media types for the same things: what `docker push` (and
+/// `skopeo --format v2s2`) writes.
+pub mod docker {
+    /// Docker's manifest, schema 2.
+    pub const MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker's manifest list: a multi-platform image.
+    pub const MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker's image config.
+    pub const CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Docker's gzipped layer.
+    pub const LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+}
+
+/// `image` in Docker's format: the same config and layer bytes (so the same
+/// digests), described by Docker's media types in a Docker schema 2 manifest.
+pub fn as_docker(image: &Image) -> Image {
+    let config = Blob::new(docker::CONFIG, image.config.bytes.clone());
+    let layers: Vec<Layer> = image
+        .layers
+        .iter()
+        .map(|l| Layer {
+            blob: Blob::new(docker::LAYER_GZIP, l.blob.bytes.clone()),
+            diff_id: l.diff_id.clone(),
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": docker::MANIFEST,
+        "config": config.descriptor(),
+        "layers": layers.iter().map(|l| l.blob.descriptor()).collect::<Vec<_>>(),
+    });
+    Image {
+        manifest: Blob::new(
+            docker::MANIFEST,
+            serde_json::to_vec(&manifest).expect("JSON"),
+        ),
+        config,
+        layers,
+    }
+}
+
+/// [`multi_platform`] in Docker's format: a manifest list of Docker schema 2
+/// manifests. Returns the list and the two images.
+pub fn docker_multi_platform() -> (Blob, Vec<Image>) {
+    let (index, images) = multi_platform();
+    let images: Vec<Image> = images.iter().map(as_docker).collect();
+    let index: serde_json::Value = serde_json::from_slice(&index.bytes).expect("JSON");
+    let manifests: Vec<serde_json::Value> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .zip(&images)
+        .map(|(entry, image)| {
+            let mut descriptor = image.manifest.descriptor();
+            descriptor["platform"] = entry["platform"].clone();
+            descriptor
+        })
+        .collect();
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": docker::MANIFEST_LIST,
+        "manifests": manifests,
+    });
+    (
+        Blob::new(
+            docker::MANIFEST_LIST,
+            serde_json::to_vec(&list).expect("JSON"),
+        ),
+        images,
+    )
+}
