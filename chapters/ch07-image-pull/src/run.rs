@@ -63,10 +63,10 @@ fn act_other(action: &Action) -> Result<Exit> {
             } else {
                 Output::Stdout
             };
+            let store = open_store_for_pull(store)?;
             if !crate::cli::names_tag(typed) {
                 say(output, "Using default tag: latest");
             }
-            let store = open_store_for_pull(store)?;
             pull::pull(&store, &Client::new(None), image, wanted, *given, output)?;
             println!("{}", image.canonical());
             Ok(Exit::Code(0))
@@ -76,7 +76,7 @@ fn act_other(action: &Action) -> Result<Exit> {
             quiet,
             filter,
         } => {
-            let rows = images::rows(&Store::open(store)?, filter.as_deref())?;
+            let rows = images::rows(&Store::existing(store), filter.as_deref())?;
             images::print(&rows, *quiet, std::io::stdout())?;
             Ok(Exit::Code(0))
         }

@@ -75,6 +75,15 @@ impl Store {
         })
     }
 
+    /// The store at `root`, for reading only: nothing is created, and a store
+    /// that does not exist yet is simply empty (`minibox images` on a fresh
+    /// machine, without root).
+    pub fn existing(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
     // ANCHOR: blobs
     /// Where the blob `digest` lives (whether or not it is there).
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {

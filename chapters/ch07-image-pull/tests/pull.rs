@@ -875,3 +875,54 @@ fn docker_format_images_and_manifest_lists_pull_like_oci_ones() {
         format!("linux/{}\n", images::host_architecture())
     );
 }
+
+/// Without root, `pull` says in one line why it needs root and creates
+/// nothing, while `images` (which only reads) shows an empty table for a
+/// store that does not exist yet. The test drops to `nobody` with setpriv(1).
+#[test]
+fn without_root_pull_refuses_in_one_line_and_images_only_reads() {
+    if !harness::require_root("ch07 without root") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // nobody may look inside, as in /var/lib; the store itself does not exist.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let store = dir.path().join("store");
+    let as_nobody = |args: &[&str]| {
+        let output = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::MINIBOX,
+            ])
+            .args(args)
+            .env("MINIBOX_ROOT", &store)
+            .env_remove("MINIBOX_REGISTRY_MIRROR")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("setpriv (util-linux)");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    };
+    let (status, stdout, stderr) = as_nobody(&["pull", "busybox"]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.starts_with("minibox: pulling an image needs root"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+    let (status, stdout, _) = as_nobody(&["images"]);
+    assert_eq!(status, Some(0));
+    assert_eq!(
+        stdout.split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    assert!(!store.exists(), "nothing was created");
+}
