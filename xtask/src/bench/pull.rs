@@ -10,6 +10,10 @@
 //!
 //! - **minibox**: `ch07-image-pull pull REFERENCE` (a release build, since the
 //!   peers are optimized builds too), with its peak RSS from wait4(2).
+//! - **minibox, store on tmpfs**: the same pull with `MINIBOX_ROOT` below
+//!   /dev/shm: what the client itself costs apart from the disk, which is the
+//!   fair comparison with the floor (it writes nothing either). On these VMs the
+//!   disk's writeback, not the client, is most of a pull's time.
 //! - **skopeo copy + umoci unpack**: download the blobs into an OCI layout, then
 //!   unpack it into a runtime bundle; the two commands are timed together.
 //! - **podman pull**, with storage, state and configuration of its own.
@@ -136,12 +140,24 @@ pub fn pull(root: &Path) -> Result<()> {
     let inherited = run_measured(&mut Command::new("true"), &work.path, "true")?.rss;
     let mut peers = Vec::new();
     match &minibox {
-        Some(bin) => peers.push(Peer {
-            name: "minibox",
-            pull: Box::new(|dir| pull_minibox(bin, &reference, &contents, dir)),
-            required: true,
-            samples: Vec::new(),
-        }),
+        Some(bin) => {
+            peers.push(Peer {
+                name: "minibox",
+                pull: Box::new(|dir| pull_minibox(bin, &reference, &contents, dir)),
+                required: true,
+                samples: Vec::new(),
+            });
+            // The same pull with the store in memory: what the client itself
+            // costs, apart from the disk (the floor writes nothing either).
+            if Path::new(TMPFS).is_dir() {
+                peers.push(Peer {
+                    name: TMPFS_PEER,
+                    pull: Box::new(|dir| pull_minibox_tmpfs(bin, &reference, &contents, dir)),
+                    required: false,
+                    samples: Vec::new(),
+                });
+            }
+        }
         None => println!(
             "minibox: skipped, chapter 7 does not exist yet (no chapters/ch07-image-pull/Cargo.toml)"
         ),
@@ -290,6 +306,40 @@ fn pull_minibox(bin: &Path, reference: &str, contents: &Contents, dir: &Path) ->
     )?;
     let found = Contents::on_disk(&store.join("layers"))?;
     contents.check(&found, "minibox's store (MINIBOX_ROOT/layers)")?;
+    Ok(sample)
+}
+
+/// Where the tmpfs variant keeps its store.
+const TMPFS: &str = "/dev/shm";
+/// Its name in the table.
+const TMPFS_PEER: &str = "minibox, store on tmpfs";
+
+/// [`pull_minibox`] with `MINIBOX_ROOT` on a tmpfs of our own name below
+/// /dev/shm, removed after the check (untimed).
+fn pull_minibox_tmpfs(
+    bin: &Path,
+    reference: &str,
+    contents: &Contents,
+    dir: &Path,
+) -> Result<Sample> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let store = Path::new(TMPFS).join(format!("minibox-bench-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&store);
+    let sample = run_measured(
+        Command::new(bin)
+            .args(["pull", reference])
+            .env("MINIBOX_ROOT", &store),
+        dir,
+        TMPFS_PEER,
+    );
+    let found = sample
+        .as_ref()
+        .ok()
+        .map(|_| Contents::on_disk(&store.join("layers")));
+    let removed = fs::remove_dir_all(&store);
+    let sample = sample?;
+    contents.check(&found.expect("measured")?, "minibox's store on tmpfs")?;
+    removed.with_context(|| format!("removing {}", store.display()))?;
     Ok(sample)
 }
 
@@ -889,6 +939,15 @@ fn report(reference: &str, summary: &str, peers: &[Peer], inherited: Option<u64>
     };
     println!("minibox ≤ 0.5× podman: {}", vs(podman, 0.5));
     println!("minibox ≤ 1.5× floor: {}", vs(floor, 1.5));
+    if let Some(tmpfs) = peers.iter().find(|p| p.name == TMPFS_PEER)
+        && !tmpfs.samples.is_empty()
+    {
+        let r = floor.map(|f| median(tmpfs).as_secs_f64() / f.as_secs_f64());
+        println!(
+            "minibox, store on tmpfs, ≤ 1.5× floor: {}",
+            verdict(r.map(|r| r <= 1.5), format!("{:.2}×", r.unwrap_or(0.0)))
+        );
+    }
     let rss = minibox.and_then(|p| p.samples.iter().filter_map(|s| s.rss).max());
     println!(
         "peak RSS < 64 MiB: {}",
