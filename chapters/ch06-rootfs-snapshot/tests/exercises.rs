@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch06-rootfs-snapshot");
 
@@ -39,7 +39,7 @@ impl Store {
     /// second; one still running after 60 s has its container's PID 1 killed (by
     /// PID), then minibox itself, and fails the checker.
     fn minibox(&self, args: &[&str]) -> Output {
-        let mut child = Command::new(MINIBOX)
+        let child = Command::new(MINIBOX)
             .args(args)
             .env("MINIBOX_ROOT", self.dir.path())
             .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
@@ -48,15 +48,11 @@ impl Store {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run minibox");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().expect("wait for minibox").is_none() {
-            if Instant::now() > deadline {
-                stop(&mut child);
-                panic!("minibox {args:?} was still running after 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("read minibox's output")
+        harness::process::wait_with_deadline(
+            child,
+            &format!("minibox {args:?}"),
+            Duration::from_secs(60),
+        )
     }
 
     /// The container directories in the store.
@@ -69,32 +65,6 @@ impl Store {
     fn assert_empty(&self, what: &str) {
         let left = self.containers();
         assert!(left.is_empty(), "{what} left {left:?} in the store");
-    }
-}
-
-/// Kills a hung run: the container's PID 1 first (minibox's only child), so that
-/// minibox can still clean up after it, then minibox if it does not end.
-fn stop(child: &mut std::process::Child) {
-    let pid = child.id();
-    let children =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    for pid1 in children
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        // SAFETY: kill(2) of a child of the minibox this checker started, listed
-        // by the kernel a moment ago; minibox has not reaped it (it is still
-        // running, waiting for it).
-        unsafe { libc::kill(pid1, libc::SIGKILL) };
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -17,6 +17,8 @@
 //! - [`cgroups`]: where tests put their containers' cgroups (below their own).
 //! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
 //!   runs, the demo snapshots record and the book shows.
+//! - [`process`]: waiting for a binary a test started, with a deadline and a
+//!   stop that lets minibox clean up.
 //! - [`transcript`]: find a chapter's binary, run a demo, and record what a
 //!   terminal would have shown.
 
@@ -26,6 +28,7 @@ pub mod filters;
 pub mod fixtures;
 pub mod images;
 pub mod privilege;
+pub mod process;
 pub mod registry;
 pub mod registry_auth;
 pub mod transcript;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::registry::Registry;
 
@@ -118,18 +118,14 @@ impl Run {
     }
 }
 
-/// Waits for `child` (60 s at most: then it is killed, by PID, and the test fails).
-pub fn wait(mut child: Child, args: &[&str]) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("minibox {args:?} still ran after 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output: Output = child.wait_with_output().expect("output");
+/// Waits for `child` (60 s at most: then its container and it are stopped, by
+/// PID, and the test fails).
+pub fn wait(child: Child, args: &[&str]) -> Run {
+    let output: Output = harness::process::wait_with_deadline(
+        child,
+        &format!("minibox {args:?}"),
+        Duration::from_secs(60),
+    );
     Run {
         status: harness::transcript::exit_status(output.status),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -1,0 +1,50 @@
+//! Waiting for a chapter's binary that a test started: with a deadline, and a
+//! stop that lets minibox clean up. A run that hangs has its container's PID 1
+//! killed first (minibox's only child), so minibox still removes the cgroup
+//! and the container's directory; only if minibox itself does not end then is
+//! it killed too. Everything is killed by PID, and only processes this test
+//! started.
+
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+/// Waits for `child` (started with piped stdout and stderr) and returns its
+/// output. Still running after `limit`, it is stopped (see [`stop`]) and the
+/// test fails, naming `what`.
+pub fn wait_with_deadline(mut child: Child, what: &str, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait for minibox").is_none() {
+        if Instant::now() > deadline {
+            stop(&mut child);
+            panic!("{what} was still running after {} s", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("read minibox's output")
+}
+
+/// Stops a hung minibox: its children (the container's PID 1) first, then
+/// minibox itself if it has not ended 10 s later.
+pub fn stop(child: &mut Child) {
+    let pid = child.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for pid1 in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) of a child of the minibox this test started, listed
+        // by the kernel a moment ago; minibox has not reaped it (it is still
+        // running, waiting for it).
+        unsafe { libc::kill(pid1, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
