@@ -200,8 +200,9 @@ fn unpack_entry<R: Read>(
                 tar::EntryType::Block => SFlag::S_IFBLK,
                 _ => SFlag::S_IFIFO,
             };
-            let major = header.device_major()?.unwrap_or(0);
-            let minor = header.device_minor()?.unwrap_or(0);
+            // Empty fields read as 0 here too (a FIFO's usually are).
+            let major = header.device_major().ok().flatten().unwrap_or(0);
+            let minor = header.device_minor().ok().flatten().unwrap_or(0);
             mknod(
                 &path,
                 kind_flag,

@@ -926,3 +926,111 @@ fn without_root_pull_refuses_in_one_line_and_images_only_reads() {
     );
     assert!(!store.exists(), "nothing was created");
 }
+
+/// What a layer says about each file arrives on disk: modification times,
+/// extended attributes (PAX `SCHILY.xattr.*` records, as GNU tar and Docker
+/// write them: file capabilities travel this way), owners and modes, hard
+/// links (one inode, two names) and FIFOs.
+#[test]
+fn metadata_xattrs_hard_links_and_fifos_are_unpacked() {
+    if !harness::require_root("ch07 metadata") {
+        return;
+    }
+    fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_uid(1234);
+        header.set_gid(5678);
+        header.set_mtime(1_234_567_890);
+        header
+    }
+    // One PAX record: "LEN key=value\n", where LEN counts itself too.
+    fn pax_record(key: &str, value: &str) -> Vec<u8> {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        format!("{len}{body}").into_bytes()
+    }
+    let mut tar = tar::Builder::new(Vec::new());
+    let pax = pax_record("SCHILY.xattr.user.minibox", "hello");
+    let mut extension = header(tar::EntryType::XHeader, 0o644, pax.len() as u64);
+    extension.set_cksum();
+    tar.append_data(&mut extension, "PaxHeaders/data", &pax[..])
+        .unwrap();
+    let mut file = header(tar::EntryType::Regular, 0o4750, 5);
+    file.set_cksum();
+    tar.append_data(&mut file, "data", &b"data\n"[..]).unwrap();
+    let mut link = header(tar::EntryType::Link, 0o644, 0);
+    link.set_link_name("data").unwrap();
+    link.set_cksum();
+    tar.append_data(&mut link, "also-data", std::io::empty())
+        .unwrap();
+    let mut fifo = header(tar::EntryType::Fifo, 0o600, 0);
+    fifo.set_cksum();
+    tar.append_data(&mut fifo, "pipe", std::io::empty())
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let layer = images::Layer {
+        diff_id: images::sha256(&tar),
+        blob: images::Blob::new(images::LAYER_GZIP, gz.finish().unwrap()),
+    };
+    let diff_id = layer.diff_id.clone();
+    let registry = Registry::start();
+    registry.push("meta/data", "latest", &images::image(vec![layer], &["sh"]));
+    let env = Env::new("metadata", None);
+    env.minibox(&["pull", &format!("{}/meta/data", registry.host())])
+        .expect(0);
+
+    let dir = env
+        .root()
+        .join(format!("layers/{}/fs", diff_id.replace(':', "/")));
+    let data = fs::symlink_metadata(dir.join("data")).unwrap();
+    assert_eq!(
+        data.mode() & 0o7777,
+        0o4750,
+        "set-user-ID survives the chown"
+    );
+    assert_eq!((data.uid(), data.gid()), (1234, 5678));
+    assert_eq!(data.mtime(), 1_234_567_890);
+    assert_eq!(data.nlink(), 2, "data and also-data are one file");
+    assert_eq!(
+        fs::symlink_metadata(dir.join("also-data")).unwrap().ino(),
+        data.ino()
+    );
+    assert!(
+        fs::symlink_metadata(dir.join("pipe"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    let output = std::process::Command::new("getfattr")
+        .args(["--only-values", "-n", "user.minibox"])
+        .arg(dir.join("data"))
+        .output();
+    let value = match output {
+        Ok(o) if o.status.success() => o.stdout,
+        _ => {
+            use std::os::unix::ffi::OsStrExt;
+            let path = std::ffi::CString::new(dir.join("data").as_os_str().as_bytes()).unwrap();
+            let mut value = [0u8; 16];
+            // SAFETY: NUL-terminated strings; the kernel writes at most value.len() bytes.
+            let n = unsafe {
+                libc::lgetxattr(
+                    path.as_ptr(),
+                    c"user.minibox".as_ptr(),
+                    value.as_mut_ptr().cast(),
+                    value.len(),
+                )
+            };
+            assert!(n >= 0, "the extended attribute user.minibox is missing");
+            value[..n as usize].to_vec()
+        }
+    };
+    assert_eq!(value, b"hello");
+}
