@@ -56,6 +56,7 @@ pub fn run(root: &Path, chapter: Option<&str>, name: Option<&str>) -> Result<()>
 
 /// Proves every exercise: its checker fails as shipped and passes when solved.
 pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
+    check_patches_apply(root)?; // seconds, before minutes of building
     let exercises = find(root, chapter)?;
     let scratch = tempfile::Builder::new()
         .prefix("minibox-exercises-")
@@ -92,6 +93,36 @@ pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
     eprintln!("\nxtask: verified {} exercise(s):", report.len());
     for line in report {
         eprintln!("  ok  {line}");
+    }
+    Ok(())
+}
+
+/// Whether every solution patch still applies to the code as it is, without
+/// touching anything (`git apply --check`). A change to a chapter's sources
+/// can leave a patch behind; this is the fast half of `--verify`, and runs as
+/// an ordinary test so plain `cargo test` notices.
+pub fn check_patches_apply(root: &Path) -> Result<()> {
+    let mut stale = Vec::new();
+    for exercise in find(root, None)? {
+        let output = Command::new("git")
+            .current_dir(root)
+            .args(["apply", "--check"])
+            .arg(&exercise.patch)
+            .output()
+            .context("running git apply --check")?;
+        if !output.status.success() {
+            stale.push(format!(
+                "{}: {}",
+                exercise.label(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+    }
+    if !stale.is_empty() {
+        bail!(
+            "solution patches that no longer apply (rebase them, then `cargo xtask exercise --verify`):\n  {}",
+            stale.join("\n  ")
+        );
     }
     Ok(())
 }

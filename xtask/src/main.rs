@@ -212,6 +212,14 @@ mod tests {
     }
 
     #[test]
+    fn exercise_solutions_still_apply() {
+        let root = harness::transcript::workspace_root();
+        if let Err(err) = super::exercise::check_patches_apply(&root) {
+            panic!("{err:#}");
+        }
+    }
+
+    #[test]
     fn generated_book_files_are_up_to_date() {
         let root = harness::transcript::workspace_root();
         if let Err(err) = super::codegen::check(&root) {
