@@ -14,7 +14,10 @@ pub const FILTERS: &[(&str, &str)] = &[
     (r"\b[0-9a-f]{64}\b", "[ID]"),
     // An IMAGE ID in a table row (`busybox   latest   830fbc329b6f   N/A`)
     // keeps its width, so the columns after it still line up.
-    (r"(?m)^(\S+ {3,}\S+ {3,})[0-9a-f]{12}( {3,})", "${1}[IMAGE ID]${2}  "),
+    (
+        r"(?m)^(\S+ {3,}\S+ {3,})[0-9a-f]{12}( {3,})",
+        "${1}[IMAGE ID]${2}  ",
+    ),
     (r"\b[0-9a-f]{12}\b", "[ID]"),
     // What a container used varies a little from run to run; the tests check
     // the numbers, the transcripts show the line.
