@@ -71,11 +71,6 @@ impl<R: Read> HashingReader<R> {
     pub fn digest(&self) -> String {
         format!("sha256:{}", hex(&self.hasher.clone().finalize()))
     }
-
-    /// The wrapped reader.
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
