@@ -48,3 +48,37 @@ pub fn stop(child: &mut Child) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// What a finished minibox printed, and its status, as text.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status (128 + N for signal N).
+    pub status: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with everything printed unless the status is `expected`.
+    pub fn expect(self, expected: i32) -> Run {
+        assert_eq!(
+            self.status, expected,
+            "exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Waits for minibox started with `args` (60 s at most, as
+/// [`wait_with_deadline`]) and returns what it printed.
+pub fn wait(child: Child, args: &[&str]) -> Run {
+    let output = wait_with_deadline(child, &format!("minibox {args:?}"), Duration::from_secs(60));
+    Run {
+        status: crate::transcript::exit_status(output.status),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

@@ -4,8 +4,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use harness::images::{self, Image, Layer, LayerBuilder};
 use harness::registry::Registry;
@@ -62,43 +61,7 @@ impl Env {
     }
 }
 
-/// What a finished minibox printed, and its status.
-#[derive(Debug)]
-pub struct Run {
-    /// Exit status (128 + N for signal N).
-    pub status: i32,
-    /// stdout.
-    pub stdout: String,
-    /// stderr.
-    pub stderr: String,
-}
-
-impl Run {
-    /// Panics with everything printed unless the status is `expected`.
-    pub fn expect(self, expected: i32) -> Run {
-        assert_eq!(
-            self.status, expected,
-            "exit status\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// Waits for `child` (60 s at most: then its container and it are stopped, by
-/// PID, and the test fails).
-pub fn wait(child: Child, args: &[&str]) -> Run {
-    let output: Output = harness::process::wait_with_deadline(
-        child,
-        &format!("minibox {args:?}"),
-        Duration::from_secs(60),
-    );
-    Run {
-        status: harness::transcript::exit_status(output.status),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+pub use harness::process::{Run, wait};
 
 /// busybox's layer with `extra` on top.
 pub fn on_busybox(extra: Layer) -> Image {
