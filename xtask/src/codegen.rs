@@ -5,7 +5,16 @@
 //!   `tests/snapshots/` (recorded by `tests/demos.rs` from real runs);
 //! - `run-help.txt`: the `minibox run --help` snapshot;
 //! - `changes.md`: the diff of the chapter's sources against the previous
-//!   chapter's: the lesson's "what changed".
+//!   chapter's: the lesson's "what changed". The book's `// ANCHOR:` and
+//!   `// ANCHOR_END:` marker lines are left out of both sides (they are markup
+//!   for the book, not code), and any `{{#` in the sources is escaped, so that
+//!   mdBook never expands a directive that happens to sit inside a diff.
+//!
+//! - tables whose numbers come from code or measurements, so that a page cannot
+//!   say something the code does not do: chapter 5's flag-to-file table and its
+//!   shares-to-weight conversions, computed by chapter 5's own functions; and
+//!   the benchmark tables of chapters 6 and 7, whose ratios are computed from the
+//!   medians recorded in `book/src/data/bench-*.json`.
 //!
 //! `--check` compares instead of writing and fails on any difference, so a
 //! transcript can never be stale in the book.
@@ -87,7 +96,164 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
         files.insert(dir.join("changes.md"), changes(root, previous, chapter)?);
         previous = Some(chapter);
     }
+    files.insert(
+        PathBuf::from("ch05-cgroups/limits-table.md"),
+        limits_table()?,
+    );
+    files.insert(PathBuf::from("ch05-cgroups/cpu-weights.md"), cpu_weights());
+    files.insert(
+        PathBuf::from("ch06-rootfs-snapshot/bench-snapshot.md"),
+        bench_snapshot(&read_json(root, "bench-snapshot.json")?)?,
+    );
+    files.insert(
+        PathBuf::from("ch07-image-pull/bench-pull.md"),
+        bench_pull(&read_json(root, "bench-pull.json")?)?,
+    );
     Ok(files)
+}
+
+/// Chapter 5's table: what each flag becomes in each cgroup version, with the
+/// values computed by chapter 5's own parsing, checking and conversion.
+fn limits_table() -> Result<String> {
+    use ch05_cgroups::limits::{self, Limits};
+    let memory = limits::parse_size("32m").map_err(anyhow::Error::msg)?;
+    let checked = Limits::new(Some(memory), Some(10), Some(0.5), Some(512), 2)?;
+    let memory = checked.memory.context("a memory limit")?;
+    let pids = checked.pids.context("a pids limit")?;
+    let quota = checked.cpu_quota.context("a CPU quota")?;
+    let shares = checked.cpu_shares.context("CPU shares")?;
+    let (low, high) = (
+        limits::CPU_SHARES_RANGE.start(),
+        limits::CPU_SHARES_RANGE.end(),
+    );
+    Ok(format!(
+        "| flag | rule | cgroup v1 file | cgroup v2 file |\n\
+         |---|---|---|---|\n\
+         | `--memory 32m` | units `b`, `k`, `m`, `g`, `t`, binary (`m` is 2²⁰); at least 6MB; 0 means no limit | `memory.limit_in_bytes` = {memory} | `memory.max` = {memory} |\n\
+         | (swap, without `--memory-swap`) | the container may swap as much as its memory limit, where the kernel accounts swap | `memory.memsw.limit_in_bytes` = 2 × memory (memory *plus* swap) | `memory.swap.max` = memory (swap alone) |\n\
+         | `--pids-limit 10` | 0 or -1 means no limit | `pids.max` = {pids} | `pids.max` = {pids} |\n\
+         | `--cpus 0.5` | 0.01 up to the number of usable CPUs; quota = cpus × period, period {period_ms} ms | `cpu.cfs_period_us` = {period}, `cpu.cfs_quota_us` = {q} | `cpu.max` = `{q} {period}` |\n\
+         | `--cpu-shares 512` | {low} to {high}; 0 means the default, 1024 | `cpu.shares` = {shares} | `cpu.weight` = {weight} (converted, below) |\n",
+        period = quota.period_us,
+        period_ms = quota.period_us / 1000,
+        q = quota.quota_us,
+        weight = limits::cpu_weight(shares),
+    ))
+}
+
+/// Chapter 5's shares-to-weight conversions: the curve minibox uses (chapter
+/// 5's `cpu_weight`) beside the old straight line, for a few shares.
+fn cpu_weights() -> String {
+    let mut table = String::from(
+        "| `--cpu-shares` (v1 `cpu.shares`) | `cpu.weight`, the curve (minibox, runc ≥ 1.3.2, crun) | `cpu.weight`, the old straight line |\n|---:|---:|---:|\n",
+    );
+    for shares in [2u64, 512, 1024, 2048, 262_144] {
+        let linear = 1 + (shares - 2) * 9999 / 262_142;
+        let default = if shares == 1024 { " (the default)" } else { "" };
+        table.push_str(&format!(
+            "| {shares}{default} | {} | {linear} |\n",
+            ch05_cgroups::limits::cpu_weight(shares)
+        ));
+    }
+    table
+}
+
+/// A benchmark's recorded medians, from `book/src/data/`.
+fn read_json(root: &Path, name: &str) -> Result<serde_json::Value> {
+    let path = root.join("book/src/data").join(name);
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn number(value: &serde_json::Value, key: &str) -> Result<f64> {
+    value[key]
+        .as_f64()
+        .with_context(|| format!("benchmark data: `{key}` is not a number in {value}"))
+}
+
+fn string<'a>(value: &'a serde_json::Value, key: &str) -> Result<&'a str> {
+    value[key]
+        .as_str()
+        .with_context(|| format!("benchmark data: `{key}` is not a string in {value}"))
+}
+
+/// Chapter 6's benchmark table: the 500 MB / 1 MB ratio computed here.
+fn bench_snapshot(data: &serde_json::Value) -> Result<String> {
+    let target = number(data, "target")?;
+    let target_for = string(data, "target_for")?;
+    let mut table = format!(
+        "Measured on {}:\n\n| snapshotter | ~1 MB image | ~500 MB image | 500 MB / 1 MB |\n|---|---:|---:|---:|\n",
+        string(data, "machine")?
+    );
+    for row in data["rows"].as_array().context("benchmark data: no rows")? {
+        let name = string(row, "snapshotter")?;
+        let (small, large) = (number(row, "small_ms")?, number(row, "large_ms")?);
+        let ratio = large / small;
+        let verdict = if name == target_for {
+            let met = if ratio <= target { "met" } else { "missed" };
+            format!(" (target ≤ {target}: {met})")
+        } else {
+            String::new()
+        };
+        table.push_str(&format!(
+            "| {name} | {small:.1} ms | {large:.1} ms | {ratio:.2}{verdict} |\n"
+        ));
+    }
+    Ok(table)
+}
+
+/// Chapter 7's benchmark table: each tool's median against the baseline's
+/// and the floor's, computed here from the recorded medians.
+fn bench_pull(data: &serde_json::Value) -> Result<String> {
+    let rows = data["rows"].as_array().context("benchmark data: no rows")?;
+    let median_of = |tool: &str| -> Result<f64> {
+        let row = rows
+            .iter()
+            .find(|r| r["tool"] == tool)
+            .with_context(|| format!("benchmark data: no row for {tool:?}"))?;
+        number(row, "median_ms")
+    };
+    let baseline = string(data, "baseline")?;
+    let floor = median_of(string(data, "floor")?)?;
+    let base = median_of(baseline)?;
+    let mut table = format!(
+        "Measured on {}: {} gzip layers, {} MiB compressed, {} MiB in {} files; median of {} runs after a warm-up round.\n\n\
+         | pull of the ~100 MiB image | median time | × {short} | × floor | peak RSS |\n|---|---:|---:|---:|---:|\n",
+        string(data, "machine")?,
+        number(data, "layers")?,
+        number(data, "compressed_mib")?,
+        number(data, "uncompressed_mib")?,
+        thousands(number(data, "files")? as u64),
+        number(data, "runs")?,
+        short = baseline.split_whitespace().next().unwrap_or(baseline),
+    );
+    for row in rows {
+        let median = number(row, "median_ms")?;
+        let rss = match row["peak_rss_mib"].as_f64() {
+            Some(mib) => format!("{mib:.1} MiB"),
+            None => "–".to_string(),
+        };
+        table.push_str(&format!(
+            "| {} | {median:.0} ms | {:.2} | {:.2} | {rss} |\n",
+            string(row, "tool")?,
+            median / base,
+            median / floor,
+        ));
+    }
+    Ok(table)
+}
+
+/// 5867 → `5,867`, as the prose writes numbers.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The body of an insta snapshot file: what follows its second `---` line.
@@ -128,11 +294,12 @@ fn changes(root: &Path, previous: Option<&Chapter>, chapter: &Chapter) -> Result
     let (mut diff, mut added, mut removed, mut touched) = (String::new(), 0, 0, 0);
     for (name, after) in &new {
         let before = old.get(name).map(String::as_str).unwrap_or("");
-        if before == after.as_str() {
+        let (before, after) = (without_anchors(before), without_anchors(after));
+        if before == after {
             continue;
         }
         touched += 1;
-        let text_diff = TextDiff::from_lines(before, after);
+        let text_diff = TextDiff::from_lines(&before, &after);
         for change in text_diff.iter_all_changes() {
             match change.tag() {
                 similar::ChangeTag::Insert => added += 1,
@@ -142,13 +309,13 @@ fn changes(root: &Path, previous: Option<&Chapter>, chapter: &Chapter) -> Result
         }
         let from = format!("{}/{}", previous.package, name.display());
         let to = format!("{}/{}", chapter.package, name.display());
-        diff.push_str(
+        diff.push_str(&escape_directives(
             &text_diff
                 .unified_diff()
                 .context_radius(3)
                 .header(&from, &to)
                 .to_string(),
-        );
+        ));
     }
     let reused = if reused.is_empty() {
         String::new()
@@ -163,6 +330,34 @@ fn changes(root: &Path, previous: Option<&Chapter>, chapter: &Chapter) -> Result
         "{reused}<details>\n<summary>What changed since {}: {touched} file(s), +{added} −{removed} lines (click to expand)</summary>\n\n```diff\n{diff}```\n\n</details>\n",
         title(previous)
     ))
+}
+
+/// `text` without the book's anchor marker lines (`// ANCHOR: name`,
+/// `// ANCHOR_END: name`, in any comment syntax).
+fn without_anchors(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| !is_anchor_marker(line))
+        .collect()
+}
+
+fn is_anchor_marker(line: &str) -> bool {
+    let line = line.trim_start();
+    let Some(rest) = ["//", "#", "--", "<!--"]
+        .iter()
+        .find_map(|comment| line.strip_prefix(comment))
+    else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    rest.starts_with("ANCHOR:") || rest.starts_with("ANCHOR_END:")
+}
+
+/// mdBook expands `{{#include ...}}` (and its siblings) anywhere in a page,
+/// code blocks included, and also inside files that a page includes. A diff is
+/// included, so a directive in a chapter's source would be expanded inside it.
+/// `\{{#` is mdBook's escape: it renders as `{{#`, unexpanded.
+fn escape_directives(text: &str) -> String {
+    text.replace("{{#", "\\{{#")
 }
 
 fn title(chapter: &Chapter) -> String {
@@ -194,4 +389,87 @@ fn on_disk(root: &Path) -> Result<Vec<PathBuf>> {
         .into_iter()
         .map(|p| p.strip_prefix(&dir).expect("below dir").to_path_buf())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchor_markers_are_not_part_of_a_diff() {
+        let text = "fn a() {}\n// ANCHOR: run\nfn run() {}\n    // ANCHOR_END: run\n# ANCHOR: toml\nx = 1\n";
+        assert_eq!(without_anchors(text), "fn a() {}\nfn run() {}\nx = 1\n");
+        // A line that only mentions the word is code, and stays.
+        let code = "let end = Regex::new(r\"ANCHOR_END:\\s*\")?;\n";
+        assert_eq!(without_anchors(code), code);
+    }
+
+    #[test]
+    fn a_directive_in_a_source_file_is_escaped_in_its_diff() {
+        let escaped = escape_directives("+// see {{#include ../x.rs:y}}\n");
+        assert_eq!(escaped, "+// see \\{{#include ../x.rs:y}}\n");
+        assert!(!escaped.replace("\\{{#", "").contains("{{#"));
+    }
+
+    #[test]
+    fn generated_diffs_show_no_anchor_and_no_live_directive() {
+        let root = harness::transcript::workspace_root();
+        let mut previous = None;
+        for chapter in harness::CHAPTERS {
+            let md = changes(&root, previous, chapter).unwrap();
+            for line in md.lines() {
+                assert!(
+                    !is_anchor_marker(line.trim_start_matches(['+', '-', ' '])),
+                    "{}: {line}",
+                    chapter.package
+                );
+                assert!(
+                    !line.replace("\\{{#", "").contains("{{#"),
+                    "{}: an unescaped directive: {line}",
+                    chapter.package
+                );
+            }
+            previous = Some(chapter);
+        }
+    }
+
+    /// The prose around the benchmark tables states conclusions in words
+    /// ("less than half of podman's time", "within the 1.5× target on tmpfs",
+    /// "the 500 MB image costs the same with overlay"). New measurements that no
+    /// longer support them fail here, so the words are revisited with the numbers.
+    #[test]
+    fn benchmark_prose_matches_the_recorded_numbers() {
+        let root = harness::transcript::workspace_root();
+        let pull = read_json(&root, "bench-pull.json").unwrap();
+        let median = |tool: &str| {
+            let rows = pull["rows"].as_array().unwrap();
+            let row = rows.iter().find(|r| r["tool"] == tool).unwrap();
+            number(row, "median_ms").unwrap()
+        };
+        let floor = median(string(&pull, "floor").unwrap());
+        let podman = median("podman pull");
+        let minibox = median("minibox (release build)");
+        let tmpfs = median("minibox, store on tmpfs");
+        let tar = median("`tar -xzf` (no digests)");
+        assert!(minibox / podman < 0.5, "less than half of podman's time");
+        assert!(tmpfs / floor <= 1.5, "met for the client");
+        assert!(minibox / floor > 1.5, "missed for the disk");
+        assert!(tar / floor >= 3.0, "tar: several times the floor");
+        let snapshot = read_json(&root, "bench-snapshot.json").unwrap();
+        let table = bench_snapshot(&snapshot).unwrap();
+        assert!(table.contains("target ≤ 1.2: met"), "{table}");
+    }
+
+    #[test]
+    fn the_cpu_shares_row_is_computed_by_chapter_5() {
+        let table = limits_table().unwrap();
+        let weight = ch05_cgroups::limits::cpu_weight(512);
+        assert!(
+            table.contains(&format!("`cpu.weight` = {weight} (converted")),
+            "{table}"
+        );
+        assert_eq!(thousands(5867), "5,867");
+        assert_eq!(thousands(100), "100");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }
