@@ -6,7 +6,12 @@
 //! - every include and image resolves, and included anchors exist and are not empty;
 //! - includes use anchors, never line numbers (line numbers drift silently);
 //! - every anchor in the chapters' code is unique in its file, closed, non-empty,
-//!   and used by the book (an unused anchor is a lesson that lost its page).
+//!   and used by the book (an unused anchor is a lesson that lost its page);
+//! - a page that names another written chapter ("chapter 4") links to it, outside
+//!   code and headings (the *Exercises* sections are left to their authors);
+//! - each figure is shown on one page only (others link to it), and every label
+//!   of every figure renders at 14 px or more in the book's 750 px column, computed
+//!   from the SVG's font sizes, its `viewBox` and its `width` (see [`figures`]).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use regex::Regex;
+
+use crate::figures;
 
 /// One `ANCHOR: name` ... `ANCHOR_END: name` region of a file.
 #[derive(Debug)]
@@ -114,6 +121,9 @@ fn problems(root: &Path) -> Result<Vec<String>> {
         }
     }
 
+    problems.extend(chapter_links(root, &pages)?);
+    problems.extend(figure_problems(root, &pages)?);
+
     // Anchors in the chapters' code.
     for file in files_under(&root.join("chapters"))? {
         let Ok(text) = fs::read_to_string(&file) else {
@@ -137,6 +147,128 @@ fn problems(root: &Path) -> Result<Vec<String>> {
                     anchor.name
                 ));
             }
+        }
+    }
+    Ok(problems)
+}
+
+/// Mentions of a written chapter ("chapter 4", "Chapter 4's") that are not a
+/// link, in every page's prose: outside fenced code, inline code, links, HTML
+/// tags, headings and image descriptions, and before the page's *Exercises*.
+fn chapter_links(root: &Path, pages: &[PathBuf]) -> Result<Vec<String>> {
+    let src = root.join("book/src");
+    let mut written = std::collections::BTreeMap::new();
+    for page in pages {
+        let name = page.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(number) = name
+            .strip_prefix("ch")
+            .and_then(|rest| rest.get(..2))
+            .and_then(|n| n.parse::<u32>().ok())
+            && name.len() > 5
+            && name.as_bytes()[4] == b'-'
+            && !name.contains("-auth")
+            && !name.contains("-bench")
+        {
+            written.insert(number, name.to_string());
+        }
+    }
+    let protected =
+        Regex::new(r"(?s)!?\[(?:[^\[\]]|\[[^\]]*\])*\]\([^)]*\)|`[^`]*`|<[^>]+>|\{\{#[^}]*\}\}")?;
+    let mention = Regex::new(r"\b[Cc]hapter ([0-9]+)\b")?;
+    let mut problems = Vec::new();
+    for page in pages {
+        let text = fs::read_to_string(page)?;
+        let own = page
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("ch"))
+            .and_then(|n| n.get(..2))
+            .and_then(|n| n.parse::<u32>().ok());
+        let text = text.split("\n## Exercises\n").next().unwrap_or("");
+        let mut prose = String::new();
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+                prose.push('\n');
+            } else if fenced || line.starts_with('#') {
+                prose.push('\n');
+            } else {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+        }
+        let prose = protected.replace_all(&prose, "");
+        for cap in mention.captures_iter(&prose) {
+            let number: u32 = cap[1].parse()?;
+            if Some(number) != own && written.contains_key(&number) {
+                let line = prose[..cap.get(0).expect("a match").start()]
+                    .matches('\n')
+                    .count();
+                problems.push(format!(
+                    "{}:{}: `{}` is not a link; write [{}]({})",
+                    page.strip_prefix(&src).unwrap_or(page).display(),
+                    line + 1,
+                    &cap[0],
+                    &cap[0],
+                    written[&number]
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Figures shown on more than one page, and labels too small to read.
+fn figure_problems(root: &Path, pages: &[PathBuf]) -> Result<Vec<String>> {
+    let image = Regex::new(r"!\[[^\]]*\]\((images/[^)\s]+\.svg)\)")?;
+    let mut shown: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for page in pages {
+        let text = fs::read_to_string(page)?;
+        for cap in image.captures_iter(&text) {
+            let name = page
+                .file_name()
+                .expect("a page")
+                .to_string_lossy()
+                .to_string();
+            shown.entry(cap[1].to_string()).or_default().push(name);
+        }
+    }
+    let mut problems = Vec::new();
+    for (figure, on) in &shown {
+        if on.len() > 1 {
+            problems.push(format!(
+                "{figure} is shown on {} pages ({}): show it once and link to it",
+                on.len(),
+                on.join(", ")
+            ));
+        }
+    }
+    let images = root.join("book/src/images");
+    let figures = if images.is_dir() {
+        files_under(&images)?
+    } else {
+        Vec::new()
+    };
+    for file in figures {
+        if file.extension().is_some_and(|e| e == "svg") {
+            let text = fs::read_to_string(&file)?;
+            let name = file
+                .strip_prefix(root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            let found = figures::label_problems(&text);
+            let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if figures::NOT_YET_REDRAWN.contains(&file_name) {
+                if found.is_empty() {
+                    problems.push(format!(
+                        "{name} passes the label check now: take it off figures::NOT_YET_REDRAWN"
+                    ));
+                }
+                continue;
+            }
+            problems.extend(found.into_iter().map(|p| format!("{name}: {p}")));
         }
     }
     Ok(problems)
@@ -245,5 +377,46 @@ mod tests {
             );
         }
         assert!(!found.contains("`used` is not used"), "{found}");
+    }
+
+    #[test]
+    fn unlinked_chapters_and_repeated_figures_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("book/src/images")).unwrap();
+        fs::create_dir_all(root.join("chapters")).unwrap();
+        fs::write(
+            root.join("book/src/SUMMARY.md"),
+            "- [One](ch01-one.md)\n- [Two](ch02-two.md)\n",
+        )
+        .unwrap();
+        let svg = r#"<svg viewBox="0 0 750 100" width="750"><text font-size="16">ok</text></svg>"#;
+        fs::write(root.join("book/src/images/f.svg"), svg).unwrap();
+        fs::write(
+            root.join("book/src/ch01-one.md"),
+            "# 1. One\n\nAs chapter 2 shows, and [chapter 2](ch02-two.md) too.\n\n```\nchapter 2 in code\n```\n\n![f](images/f.svg)\n\n## Exercises\n\nchapter 2 here is left alone.\n",
+        )
+        .unwrap();
+        fs::write(
+            root.join("book/src/ch02-two.md"),
+            "# 2. Two\n\nChapter 2 is this page; chapter 9 is not written.\n\n![f](images/f.svg)\n",
+        )
+        .unwrap();
+        let found = problems(root).unwrap();
+        let unlinked: Vec<_> = found
+            .iter()
+            .filter(|p| p.contains("is not a link"))
+            .collect();
+        assert_eq!(unlinked.len(), 1, "{found:#?}");
+        assert!(
+            unlinked[0].starts_with("ch01-one.md:3: `chapter 2`"),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("images/f.svg is shown on 2 pages")),
+            "{found:#?}"
+        );
     }
 }

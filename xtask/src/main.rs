@@ -10,6 +10,8 @@
 //!   chapter's diff against the previous one.
 //! - [`check_book`]: what mdBook does not check: includes, anchors, SUMMARY.
 //! - [`book`]: building the book with mdbook-driver.
+//! - [`figures`]: the book's figures at the book's width: label sizes computed
+//!   from each SVG (for check-book), and rendered in headless Chromium.
 //! - [`registry`]: the fixture images on a registry of their own, for classrooms.
 //! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
 //! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
@@ -24,6 +26,7 @@ mod book;
 mod check_book;
 mod codegen;
 mod exercise;
+mod figures;
 mod fixtures;
 mod prereqs;
 mod registry;
@@ -82,8 +85,10 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
-    /// Check the book's includes, anchors and SUMMARY
+    /// Check the book's includes, anchors, links, SUMMARY and figure label sizes
     CheckBook,
+    /// Render every figure at the book's width in headless Chromium (screenshots in target/figures)
+    Figures,
     /// cargo fmt --check and cargo clippy -D warnings
     Lint,
     /// Prepare what the tests and demos need
@@ -98,7 +103,7 @@ enum Task {
         #[arg(long)]
         verify: bool,
     },
-    /// Everything CI checks: test, test-v2, lint, book, check-book, codegen --check, exercise --verify
+    /// Everything CI checks: test, test-v2, lint, book, check-book, figures, codegen --check, exercise --verify
     Ci,
 }
 
@@ -140,6 +145,7 @@ fn run(task: Task) -> Result<()> {
         Task::Codegen { check: false } => codegen::write(&root),
         Task::Codegen { check: true } => codegen::check(&root),
         Task::CheckBook => check_book::check(&root),
+        Task::Figures => figures::render(&root),
         Task::Lint => lint(&root),
         Task::Fixtures => fixtures::prepare(&root),
         Task::Exercise {
@@ -195,6 +201,7 @@ fn ci(root: &std::path::Path) -> Result<()> {
     lint(root)?;
     book::build(root, false)?;
     check_book::check(root)?;
+    figures::render(root)?;
     codegen::check(root)?;
     exercise::verify(root, None)
 }
