@@ -9,6 +9,10 @@
 //!   and used by the book (an unused anchor is a lesson that lost its page);
 //! - a page that names another written chapter ("chapter 4") links to it, outside
 //!   code and headings (the *Exercises* sections are left to their authors);
+//! - the appendix's tables agree with the code: each module it names exists in
+//!   its chapter and mentions the system call, flag or command of its row; each
+//!   flag and command first appears in the help text of the chapter it names; and
+//!   every flag and command of the help texts is in the appendix;
 //! - each figure is shown on one page only (others link to it), and every label
 //!   of every figure renders at 14 px or more in the book's 750 px column, computed
 //!   from the SVG's font sizes, its `viewBox` and its `width` (see [`figures`]).
@@ -122,6 +126,7 @@ fn problems(root: &Path) -> Result<Vec<String>> {
     }
 
     problems.extend(chapter_links(root, &pages)?);
+    problems.extend(appendix_problems(root)?);
     problems.extend(figure_problems(root, &pages)?);
 
     // Anchors in the chapters' code.
@@ -216,6 +221,190 @@ fn chapter_links(root: &Path, pages: &[PathBuf]) -> Result<Vec<String>> {
             }
         }
     }
+    Ok(problems)
+}
+
+/// The rows of the markdown table under `## {heading}` in `text`, as cells.
+fn table_rows(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let Some(start) = text.find(&format!("\n## {heading}\n")) else {
+        return Vec::new();
+    };
+    text[start..]
+        .lines()
+        .skip(2)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // the header and the |---| line
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// The help texts recorded by `tests/help.rs`, per chapter, in story order:
+/// (chapter number, `run --help`, top-level help).
+fn help_texts(root: &Path) -> Result<Vec<(u32, String, String)>> {
+    let mut texts = Vec::new();
+    for chapter in harness::CHAPTERS {
+        let snapshot = |name: &str| {
+            fs::read_to_string(
+                root.join(format!("tests/snapshots/{}-{name}.snap", chapter.package)),
+            )
+            .unwrap_or_default()
+        };
+        texts.push((chapter.number(), snapshot("run-help"), snapshot("help")));
+    }
+    Ok(texts)
+}
+
+/// What the appendix says against what the code and the help texts say.
+fn appendix_problems(root: &Path) -> Result<Vec<String>> {
+    let path = root.join("book/src/appendix.md");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(vec!["book/src/appendix.md is missing".to_string()]);
+    };
+    let mut problems = Vec::new();
+    let number = Regex::new(r"^\[(\d+)\]")?;
+    let code = Regex::new(r"`([^`]+)`")?;
+    let long_flag = Regex::new(r"--[a-z][a-z-]*")?;
+    let helps = help_texts(root)?;
+    // The module named in a row: it must exist in the chapter and mention `word`.
+    let mut module_problems = Vec::new();
+    let mut check_module = |row: &[String], words: &[String]| -> Option<u32> {
+        let what = &row[0];
+        let Some(chapter) = number
+            .captures(&row[1])
+            .and_then(|c| c[1].parse::<u32>().ok())
+        else {
+            module_problems.push(format!("appendix: {what}: no chapter link in {:?}", row[1]));
+            return None;
+        };
+        let Some(package) = harness::CHAPTERS.iter().find(|c| c.number() == chapter) else {
+            module_problems.push(format!(
+                "appendix: {what}: chapter {chapter} is not written"
+            ));
+            return None;
+        };
+        let module = code
+            .captures(&row[2])
+            .map(|c| c[1].to_string())
+            .unwrap_or_default();
+        let file = root
+            .join("chapters")
+            .join(package.package)
+            .join("src")
+            .join(format!("{module}.rs"));
+        let Ok(source) = fs::read_to_string(&file) else {
+            module_problems.push(format!(
+                "appendix: {what}: chapter {chapter} has no module `{module}` ({} does not exist)",
+                file.strip_prefix(root).unwrap_or(&file).display()
+            ));
+            return Some(chapter);
+        };
+        let mentions = |word: &str| {
+            Regex::new(&format!(r"\b{}\b", regex::escape(word)))
+                .map(|re| re.is_match(&source))
+                .unwrap_or(false)
+        };
+        if !words.iter().any(|w| mentions(w)) {
+            module_problems.push(format!(
+                "appendix: {what}: `{module}` of chapter {chapter} never mentions {}",
+                words.join(" or ")
+            ));
+        }
+        Some(chapter)
+    };
+    for row in table_rows(&text, "System calls") {
+        let call = code
+            .captures(&row[0])
+            .map(|c| c[1].split('(').next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        // The call by name, or the wrapper the last column names (`xattr::set`).
+        let mut words = vec![call];
+        if let Some(last) = row.last() {
+            words.extend(code.captures_iter(last).map(|c| c[1].to_string()));
+        }
+        check_module(&row, &words);
+    }
+    let flags_row_count = table_rows(&text, "`docker run` flags").len();
+    for row in table_rows(&text, "`docker run` flags") {
+        let flags: Vec<String> = long_flag
+            .find_iter(&row[0])
+            .map(|m| m.as_str().to_string())
+            .collect();
+        let words: Vec<String> = flags
+            .iter()
+            .flat_map(|f| {
+                let bare = f.trim_start_matches('-');
+                [bare.to_string(), bare.replace('-', "_")]
+            })
+            .collect();
+        let Some(chapter) = check_module(&row, &words) else {
+            continue;
+        };
+        for flag in &flags {
+            let listed = Regex::new(&format!(r"(?m)^\s+(-\w, )?{}\b", regex::escape(flag)))?;
+            let first = helps
+                .iter()
+                .find(|(_, run, _)| listed.is_match(run))
+                .map(|h| h.0);
+            if first != Some(chapter) {
+                problems.push(format!(
+                    "appendix: {flag} is said to arrive in chapter {chapter}, but the help texts first list it in chapter {}",
+                    first.map_or("none".to_string(), |n| n.to_string())
+                ));
+            }
+        }
+    }
+    for row in table_rows(&text, "Commands") {
+        let command = row[0]
+            .trim_matches('`')
+            .trim_start_matches("minibox ")
+            .to_string();
+        let Some(chapter) = check_module(&row, std::slice::from_ref(&command)) else {
+            continue;
+        };
+        let listed = Regex::new(&format!(r"(?m)^  {}\s", regex::escape(&command)))?;
+        let first = helps
+            .iter()
+            .find(|(_, _, top)| listed.is_match(top))
+            .map(|h| h.0);
+        // Chapters 1 to 5 have only `run`, and no top-level help of their own.
+        if first != Some(chapter) && !(command == "run" && chapter == 1) {
+            problems.push(format!(
+                "appendix: `minibox {command}` is said to arrive in chapter {chapter}, but the help texts first list it in chapter {}",
+                first.map_or("none".to_string(), |n| n.to_string())
+            ));
+        }
+    }
+    // Every flag and command the help texts list is somewhere in the appendix.
+    let command_line = Regex::new(r"(?m)^  ([a-z]+)  ")?;
+    for (chapter, run, top) in &helps {
+        for flag in long_flag.find_iter(run).map(|m| m.as_str()) {
+            if flag != "--help" && !text.contains(&format!("`{flag}`")) {
+                problems.push(format!(
+                    "appendix: {flag} (chapter {chapter}'s run --help) is in neither table nor list"
+                ));
+            }
+        }
+        for cap in command_line.captures_iter(top) {
+            if &cap[1] != "help" && !text.contains(&format!("`minibox {}`", &cap[1])) {
+                problems.push(format!(
+                    "appendix: `minibox {}` (chapter {chapter}'s help) is not in the Commands table",
+                    &cap[1]
+                ));
+            }
+        }
+    }
+    problems.extend(module_problems);
+    if flags_row_count == 0 {
+        problems.push("appendix: the `docker run` flags table is empty".to_string());
+    }
+    problems.sort();
+    problems.dedup();
     Ok(problems)
 }
 
