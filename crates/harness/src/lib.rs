@@ -4,17 +4,23 @@
 //!
 //! ## Layout
 //!
-//! - [`privilege`]: the privilege probe. Root-only tests print `SKIP` without root,
-//!   and fail instead under `MINIBOX_REQUIRE_PRIVILEGED=1` (set by CI).
+//! - [`privilege`]: the privilege probe, and the one way to skip a test. Root-only
+//!   tests print `SKIP` without root, and fail instead under
+//!   `MINIBOX_REQUIRE_PRIVILEGED=1` (set by CI); so does every other skip.
 //! - [`fixtures`]: the busybox root filesystem and the static fixture programs,
 //!   built from what the host has.
 //! - [`images`]: fixture images in the OCI format, built from what the host has.
 //! - [`registry`]: the real registry server on 127.0.0.1, and pushing to it.
+//! - [`gate`]: a front for it that holds each blob download until several
+//!   clients ask for it at once, so concurrent pulls really overlap.
 //! - [`registry_auth`]: the registry's two logins for tests: a token server
 //!   signing ES256 JWTs (Docker Hub's scheme), and htpasswd files (Basic auth).
 //! - [`filters`]: the one insta filter table: it redacts only what varies between
 //!   runs (host PIDs, temp dirs, the checkout's path).
-//! - [`cgroups`]: where tests put their containers' cgroups (below their own).
+//! - [`cgroups`]: where tests put their containers' cgroups (below their own), and
+//!   the leak check that reads every mounted hierarchy from mountinfo.
+//! - [`env`]: a minibox test environment (chapter 7 on): a store, credentials and
+//!   a cgroup parent of the test's own, and the registry mirror.
 //! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
 //!   runs, the demo snapshots record and the book shows.
 //! - [`process`]: waiting for a binary a test started, with a deadline and a
@@ -24,8 +30,10 @@
 
 pub mod cgroups;
 pub mod chapters;
+pub mod env;
 pub mod filters;
 pub mod fixtures;
+pub mod gate;
 pub mod images;
 pub mod privilege;
 pub mod process;
@@ -34,4 +42,4 @@ pub mod registry_auth;
 pub mod transcript;
 
 pub use chapters::{CHAPTERS, Chapter, Demo};
-pub use privilege::require_root;
+pub use privilege::{require, require_root, skip};

@@ -26,13 +26,7 @@ pub fn wait_with_deadline(mut child: Child, what: &str, limit: Duration) -> Outp
 /// Stops a hung minibox: its children (the container's PID 1) first, then
 /// minibox itself if it has not ended 10 s later.
 pub fn stop(child: &mut Child) {
-    let pid = child.id();
-    let children =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    for pid1 in children
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
+    for pid1 in children(child.id()) {
         // SAFETY: kill(2) of a child of the minibox this test started, listed
         // by the kernel a moment ago; minibox has not reaped it (it is still
         // running, waiting for it).
@@ -46,6 +40,49 @@ pub fn stop(child: &mut Child) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The children of process `pid` (for minibox: the container's PID 1), as
+/// the kernel lists them.
+pub fn children(pid: u32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// What process `pid` is running, by its `comm` (the name it was exec'd as,
+/// `sleep` for busybox's applet too), or `None` once it is gone.
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_string())
+}
+
+/// Waits (10 s at most) until minibox's child, the container's PID 1, runs
+/// `program`, and returns its host PID. A container that printed "ready" may
+/// still be the shell that printed it, before its `exec`: a test that is about
+/// what the program does (e.g. how PID 1 takes a signal) waits for this.
+pub fn wait_for_init(minibox: &mut Child, program: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let init = children(minibox.id()).first().copied();
+        if let Some(pid) = init
+            && comm(pid).as_deref() == Some(program)
+        {
+            return pid;
+        }
+        if let Some(status) = minibox.try_wait().expect("wait for minibox") {
+            panic!("minibox ended ({status}) before its container ran {program}");
+        }
+        if Instant::now() > deadline {
+            let now = init.and_then(comm);
+            stop(minibox);
+            panic!("the container's PID 1 never ran {program} (it ran {now:?})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
