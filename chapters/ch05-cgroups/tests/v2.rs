@@ -1,37 +1,28 @@
 //! cgroup v2 enforcement, for real. This machine's cgroups are hybrid (v2 has no
 //! controllers here), so these tests mean something only under a pure cgroup v2
-//! kernel: they are `#[ignore]`d, and `cargo xtask test-v2` runs them (with
-//! `--ignored`) inside a small VM (`v2vm`, see ../shared/tools) with every
-//! controller enabled. Run by hand on a host that is not pure v2, they print
-//! SKIP, unless `MINIBOX_REQUIRE_V2=1` (set by `cargo xtask test-v2`) makes that
-//! a failure.
+//! kernel: they are the v2 suite, which `cargo xtask test-v2` runs inside a
+//! small VM (`v2vm`, see ../shared/tools) with every controller enabled, all of
+//! them (`--include-ignored`), counting that each one ran and passed. Plain
+//! `cargo test` lists them as ignored. Run by hand on a host that is not pure
+//! v2, they skip through `harness::skip`, which fails instead under
+//! `MINIBOX_REQUIRE_PRIVILEGED=1` (set by `cargo xtask test-v2` in the VM).
 //!
 //! Inside the VM the test runs in the root cgroup, so the default parent
 //! (`/minibox` at the root) is below its own cgroup.
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-use ch05_cgroups::cgroup::{self, Layout};
 
 use common::{ALL_LIMITS, BUSY_2S, DD_64M, FORK_20, MINIBOX, WAIT_FOR_STDIN};
 
 fn on_v2(test: &str) -> bool {
-    if !harness::require_root(test) {
-        return false;
-    }
-    let layout = cgroup::detect(Path::new(cgroup::ROOT)).unwrap();
-    if layout == Layout::Unified {
-        return true;
-    }
-    assert!(
-        std::env::var("MINIBOX_REQUIRE_V2").is_err(),
-        "{test}: needs a pure cgroup v2 host, and MINIBOX_REQUIRE_V2 is set"
-    );
-    eprintln!("SKIP {test}: this host's cgroups are {layout:?}; run `cargo xtask test-v2`");
-    false
+    harness::require_root(test)
+        && harness::require(
+            harness::cgroups::pure_v2(),
+            test,
+            "needs a pure cgroup v2 host: run `cargo xtask test-v2`",
+        )
 }
 
 fn minibox(args: &[&str]) -> Output {
@@ -42,9 +33,9 @@ fn minibox(args: &[&str]) -> Output {
         .expect("run minibox")
 }
 
+/// minibox's default parent, `/minibox`, is gone from every hierarchy.
 fn nothing_left() {
-    let dir = Path::new(cgroup::ROOT).join("minibox");
-    assert!(!dir.exists(), "{} was left behind", dir.display());
+    harness::cgroups::assert_nothing_left("/minibox");
 }
 
 #[test]
@@ -93,6 +84,26 @@ fn v2_cpu_max_throttles_a_busy_loop() {
 
 #[test]
 #[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
+fn v2_stats_report_the_peak_memory() {
+    if !on_v2("ch05 v2 peak memory") {
+        return;
+    }
+    // As in the host suite: at least a 24 MiB buffer, at most the limit.
+    let mut args = vec!["run", "--quiet", "--memory", "64m", "--stats"];
+    let dd = common::dd_buffer(24);
+    args.extend(dd.iter().map(String::as_str));
+    let out = minibox(&args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let peak = common::peak_memory_bytes(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        (24 << 20..=64 << 20).contains(&peak),
+        "peak memory {peak} bytes"
+    );
+    nothing_left();
+}
+
+#[test]
+#[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_files_hold_the_limits_while_the_container_runs() {
     if !on_v2("ch05 v2 files") {
         return;
@@ -104,8 +115,8 @@ fn v2_files_hold_the_limits_while_the_container_runs() {
             .args(["sh", "-c", WAIT_FOR_STDIN])
             .stdin(Stdio::piped()),
     );
-    let parent = Path::new(cgroup::ROOT).join("minibox");
-    let dir = std::fs::read_dir(&parent)
+    let parent = std::path::Path::new("/sys/fs/cgroup/minibox");
+    let dir = std::fs::read_dir(parent)
         .unwrap()
         .flatten()
         .find(|e| e.path().is_dir())
