@@ -9,17 +9,16 @@
 //!
 //! Every container's cgroup goes below this test process's own cgroup
 //! (a relative `MINIBOX_CGROUP_PARENT`), and each test checks that nothing is
-//! left there afterwards.
+//! left there afterwards, in every hierarchy mounted (read from mountinfo by
+//! the harness, not by the code under test).
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ch05_cgroups::cgroup::v1::Hierarchies;
 use ch05_cgroups::cgroup::v2::V2Cgroup;
-use ch05_cgroups::cgroup::{self, Cgroup, Layout, OwnCgroups};
+use ch05_cgroups::cgroup::{Cgroup, OwnCgroups};
 use ch05_cgroups::limits::Limits;
 
 use common::{ALL_LIMITS, BUSY_2S, DD_64M, FORK_20, MINIBOX, WAIT_FOR_STDIN};
@@ -40,30 +39,11 @@ fn minibox(parent: &str, args: &[&str]) -> Output {
         .expect("run minibox")
 }
 
-/// The directories `parent` stands for, in every hierarchy.
-fn parent_dirs(parent: &str) -> Vec<PathBuf> {
-    // The same rule as minibox's: absolute from the root, relative from our own.
-    let root = Path::new(cgroup::ROOT);
-    let own = OwnCgroups::of_this_process().unwrap();
-    let dir = |mount: &Path, own: &str| {
-        let container = cgroup::cgroup_dir(mount, own, parent, "x");
-        container.parent().unwrap().to_path_buf()
-    };
-    match cgroup::detect(root).unwrap() {
-        Layout::Unified => vec![dir(root, own.path(None))],
-        _ => Hierarchies::discover(root)
-            .unwrap()
-            .mounts
-            .iter()
-            .map(|(c, mount)| dir(mount, own.path(Some(c))))
-            .collect(),
-    }
-}
-
+/// Fails if `parent` is left in any mounted cgroup hierarchy. The hierarchies
+/// come from /proc/self/mountinfo, read by the harness: not by the code under
+/// test.
 fn assert_nothing_left(parent: &str) {
-    for dir in parent_dirs(parent) {
-        assert!(!dir.exists(), "{} was left behind", dir.display());
-    }
+    harness::cgroups::assert_nothing_left(parent);
 }
 
 fn stderr(out: &Output) -> String {
@@ -150,12 +130,34 @@ fn cpus_hold_a_busy_loop_near_its_share() {
 }
 
 #[test]
-fn the_limits_are_in_the_cgroup_files_while_the_container_runs() {
-    if !harness::require_root("ch05 limit files") {
+fn stats_report_the_containers_peak_memory() {
+    if !harness::require_root("ch05 peak memory") {
         return;
     }
-    if cgroup::detect(Path::new(cgroup::ROOT)).unwrap() == Layout::Unified {
-        eprintln!("SKIP the v1 file names: this host is cgroup v2 (see the v2 unit tests)");
+    let p = parent("peak");
+    // A 24 MiB buffer under a 64m limit: the peak is at least the buffer and
+    // at most the limit. `true` alone peaks far lower: the number is the
+    // container's, not a constant.
+    let peak = |program: &[String]| {
+        let mut args = vec!["run", "--quiet", "--memory", "64m", "--stats"];
+        args.extend(program.iter().map(String::as_str));
+        let out = minibox(&p, &args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        common::peak_memory_bytes(&stderr(&out))
+    };
+    let big = peak(&common::dd_buffer(24));
+    assert!(
+        (24 << 20..=64 << 20).contains(&big),
+        "peak memory {big} bytes for a 24 MiB buffer under a 64m limit"
+    );
+    let small = peak(&["true".to_string()]);
+    assert!(small < 8 << 20, "peak memory {small} bytes for `true`");
+    assert_nothing_left(&p);
+}
+
+#[test]
+fn the_limits_are_in_the_cgroup_files_while_the_container_runs() {
+    if !harness::require_root("ch05 limit files") {
         return;
     }
     let p = parent("files");
@@ -168,12 +170,18 @@ fn the_limits_are_in_the_cgroup_files_while_the_container_runs() {
             .env("MINIBOX_CGROUP_PARENT", &p)
             .stdin(Stdio::piped()),
     );
+    // The container's cgroup is the one directory below the parent, in the
+    // hierarchy that has `controller` (v2: the one hierarchy).
+    let hierarchies = harness::cgroups::hierarchies();
     let read = |controller: &str, file: &str| -> String {
-        let dir = parent_dirs(&p)
-            .into_iter()
-            .find(|d| d.to_string_lossy().contains(&format!("/{controller}")))
-            .unwrap();
-        let container = std::fs::read_dir(&dir)
+        let hierarchy = hierarchies
+            .iter()
+            .find(|h| {
+                h.controllers.iter().any(|c| c == controller)
+                    || (h.fs_type == "cgroup2" && harness::cgroups::pure_v2())
+            })
+            .unwrap_or_else(|| panic!("no hierarchy with {controller}"));
+        let container = std::fs::read_dir(hierarchy.parent_dir(&p))
             .unwrap()
             .flatten()
             .find(|e| e.path().is_dir())
@@ -183,13 +191,24 @@ fn the_limits_are_in_the_cgroup_files_while_the_container_runs() {
             .trim()
             .to_string()
     };
-    let checks = [
-        (read("memory", "memory.limit_in_bytes"), "33554432"),
-        (read("pids", "pids.max"), "10"),
-        (read("cpu", "cpu.cfs_quota_us"), "50000"),
-        (read("cpu", "cpu.cfs_period_us"), "100000"),
-        (read("cpu", "cpu.shares"), "512"),
-    ];
+    // The same limits in each layout's own files: v1 on this project's
+    // machines, v2 on a pure v2 host (and in `tests/v2.rs`, in the VM).
+    let checks = if harness::cgroups::pure_v2() {
+        vec![
+            (read("memory", "memory.max"), "33554432"),
+            (read("pids", "pids.max"), "10"),
+            (read("cpu", "cpu.max"), "50000 100000"),
+            (read("cpu", "cpu.weight"), "59"),
+        ]
+    } else {
+        vec![
+            (read("memory", "memory.limit_in_bytes"), "33554432"),
+            (read("pids", "pids.max"), "10"),
+            (read("cpu", "cpu.cfs_quota_us"), "50000"),
+            (read("cpu", "cpu.cfs_period_us"), "100000"),
+            (read("cpu", "cpu.shares"), "512"),
+        ]
+    };
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
     for (actual, expected) in checks {
@@ -269,14 +288,17 @@ fn v2_join_kill_and_events_work_on_the_real_unified_tree() {
     if !harness::require_root("ch05 v2 on the unified tree") {
         return;
     }
-    let root = Path::new(cgroup::ROOT);
-    let unified = match cgroup::detect(root).unwrap() {
-        Layout::Unified => root.to_path_buf(),
-        Layout::Hybrid => root.join("unified"),
-        Layout::Legacy => {
-            eprintln!("SKIP v2 on the unified tree: this host has no cgroup v2 mount");
-            return;
-        }
+    // The cgroup v2 hierarchy, wherever it is mounted (hybrid: `unified`).
+    let Some(unified) = harness::cgroups::hierarchies()
+        .into_iter()
+        .find(|h| h.fs_type == "cgroup2")
+        .map(|h| h.mount)
+    else {
+        harness::skip(
+            "ch05 v2 on the unified tree",
+            "this host has no cgroup v2 mount",
+        );
+        return;
     };
     let own = OwnCgroups::of_this_process().unwrap();
     // Relative: without limits nothing is handed down, so this works below a
@@ -298,12 +320,7 @@ fn v2_join_kill_and_events_work_on_the_real_unified_tree() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(sleeper.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert!(!dir.exists());
-    assert!(
-        !unified
-            .join(own.path(None).trim_start_matches('/'))
-            .join(&p)
-            .exists()
-    );
+    assert_nothing_left(&p);
 }
 
 /// Starts a container that prints `ready` once running, and returns minibox.
@@ -332,13 +349,27 @@ fn signals_to_minibox_go_to_the_container_and_minibox_cleans_up() {
     assert_eq!(child.wait().unwrap().code(), Some(42));
     assert_nothing_left(&p);
 
-    // A PID 1 without handlers ignores SIGINT: the third one kills it.
+    // A PID 1 without handlers ignores SIGINT: the third one kills it. The
+    // shell that says "ready" handles SIGINT itself: wait until PID 1 is
+    // `sleep`, which has no handler.
     let mut child = start_ready(&p, "echo ready; exec sleep 30");
-    for _ in 0..3 {
+    let init = harness::process::wait_for_init(&mut child, "sleep");
+    for _ in 0..2 {
         // SAFETY: as above.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "minibox ended after two SIGINTs"
+    );
+    assert_eq!(
+        harness::process::comm(init).as_deref(),
+        Some("sleep"),
+        "the container's PID 1 did not outlive two SIGINTs"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert_nothing_left(&p);
 }

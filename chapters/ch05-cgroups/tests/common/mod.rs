@@ -57,3 +57,38 @@ pub fn cpu_seconds(stderr: &str) -> f64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no CPU time in {stderr:?}"))
 }
+
+/// The peak memory in `--stats`' line on stderr, in bytes (`12.5MiB`).
+pub fn peak_memory_bytes(stderr: &str) -> u64 {
+    let text = stderr
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no peak memory in {stderr:?}"));
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("peak memory {text:?}"));
+    let scale = match unit {
+        "B" => 1u64,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => panic!("peak memory unit in {text:?}"),
+    };
+    (number * scale as f64) as u64
+}
+
+/// Runs dd with one `mib` MiB buffer: the container touches that much memory.
+pub fn dd_buffer(mib: u32) -> [String; 5] {
+    [
+        "dd".into(),
+        "if=/dev/zero".into(),
+        "of=/dev/null".into(),
+        format!("bs={mib}M"),
+        "count=1".into(),
+    ]
+}
