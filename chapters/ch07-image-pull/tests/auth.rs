@@ -15,7 +15,7 @@ use harness::registry::Registry;
 
 const USER: (&str, &str) = ("alice", "wonderland");
 
-fn login(env: &Env, registry: &Registry, password: &str) -> common::Run {
+fn login(env: &Env, registry: &Registry, password: &str) -> harness::process::Run {
     let mut child = env
         .command(&["login", "-u", USER.0, "--password-stdin", &registry.host()])
         .stdin(Stdio::piped())
@@ -38,7 +38,7 @@ fn token_auth_anonymous_public_private_and_logged_in() {
     let image = images::busybox().unwrap();
     registry.push("public/busybox", "latest", &image);
     registry.push("private/busybox", "latest", &image);
-    let env = Env::new("token", None);
+    let env = common::env("token", None);
 
     let before = registry.token_requests();
     let public = format!("{}/public/busybox", registry.host());
@@ -68,13 +68,13 @@ fn token_auth_anonymous_public_private_and_logged_in() {
         wrong.stderr
     );
     assert!(
-        !env.config.path().join("config.json").exists(),
+        !env.config().unwrap().join("config.json").exists(),
         "nothing saved"
     );
 
     let ok = login(&env, &registry, USER.1).expect(0);
     assert_eq!(ok.stdout, "Login Succeeded\n");
-    let saved = std::fs::read_to_string(env.config.path().join("config.json")).unwrap();
+    let saved = std::fs::read_to_string(env.config().unwrap().join("config.json")).unwrap();
     assert!(
         saved.contains(&registry.host()) && !saved.contains(USER.1),
         "base64, not plain: {saved}"
@@ -85,10 +85,10 @@ fn token_auth_anonymous_public_private_and_logged_in() {
 
     let logout = env.minibox(&["logout", &registry.host()]).expect(0);
     assert!(logout.stdout.starts_with("Removing login credentials for"));
-    let other = Env::new("token-after-logout", None);
+    let other = common::env("token-after-logout", None);
     std::fs::copy(
-        env.config.path().join("config.json"),
-        other.config.path().join("config.json"),
+        env.config().unwrap().join("config.json"),
+        other.config().unwrap().join("config.json"),
     )
     .unwrap();
     other.minibox(&["pull", &private]).expect(1);
@@ -104,7 +104,7 @@ fn basic_auth_with_docker_config_credentials() {
     }
     let registry = Registry::start_with_basic_auth(&[USER]);
     registry.push("team/busybox", "v1", &images::busybox().unwrap());
-    let env = Env::new("basic", None);
+    let env = common::env("basic", None);
     let reference = format!("{}/team/busybox:v1", registry.host());
 
     let refused = env.minibox(&["pull", &reference]).expect(1);
@@ -115,7 +115,7 @@ fn basic_auth_with_docker_config_credentials() {
     );
     assert_eq!(refused.stderr.lines().count(), 1);
 
-    let docker = env.config.path().join("docker");
+    let docker = env.config().unwrap().join("docker");
     std::fs::create_dir_all(&docker).unwrap();
     std::fs::write(
         docker.join("config.json"),

@@ -9,6 +9,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use common::{Env, printed_digest};
+use harness::gate::BlobGate;
 use harness::images;
 use harness::registry::Registry;
 
@@ -27,7 +28,7 @@ fn run_pulls_a_missing_image_once_then_uses_the_store() {
         return;
     }
     let registry = registry_with_fixtures();
-    let env = Env::new("run-pulls", Some(&registry));
+    let env = common::env("run-pulls", Some(&registry));
 
     let first = env
         .minibox(&[
@@ -85,7 +86,7 @@ fn pull_stores_verified_blobs_and_the_unpacked_layer() {
     let registry = Registry::start();
     let image = images::busybox().unwrap();
     registry.push("library/busybox", "latest", &image);
-    let env = Env::new("pull", Some(&registry));
+    let env = common::env("pull", Some(&registry));
 
     let pull = env.minibox(&["pull", "busybox"]).expect(0);
     let layer_id = &image.layers[0].blob.digest["sha256:".len()..][..12];
@@ -142,6 +143,16 @@ fn pull_stores_verified_blobs_and_the_unpacked_layer() {
         &row[..3],
         ["busybox", "latest", &image.config.digest[7..19]]
     );
+    // SIZE is the layers' regular files, in Docker's units: computed here
+    // from the image, because it depends on the host's busybox (the demo
+    // transcripts redact it).
+    let size: u64 = image.layers.iter().map(images::Layer::unpacked_size).sum();
+    assert_eq!(
+        row.last().copied(),
+        Some(ch07_image_pull::images::human_size(size).as_str()),
+        "{}",
+        images.stdout
+    );
 }
 
 /// hello-world has one static program and no shell: it runs, and `ls` is not
@@ -152,7 +163,7 @@ fn hello_world_runs_and_has_no_shell() {
         return;
     }
     let registry = registry_with_fixtures();
-    let env = Env::new("hello", Some(&registry));
+    let env = common::env("hello", Some(&registry));
     let hello = env
         .minibox(&["run", "--quiet", "hello-world", "/hello"])
         .expect(0);
@@ -192,7 +203,7 @@ fn an_index_resolves_to_the_host_platform_or_the_one_asked_for() {
         (None, images::host_architecture(), &platforms[0]),
         (Some(format!("linux/{other}")), other, &platforms[1]),
     ] {
-        let env = Env::new("multi", Some(&registry));
+        let env = common::env("multi", Some(&registry));
         let mut args = vec!["pull"];
         if let Some(flag) = &flag {
             args.extend(["--platform", flag]);
@@ -219,7 +230,7 @@ fn an_index_resolves_to_the_host_platform_or_the_one_asked_for() {
         assert_eq!(record["manifest"], image.manifest.digest.as_str());
         assert_eq!(record["platform"], format!("linux/{arch}"));
     }
-    let env = Env::new("multi-none", Some(&registry));
+    let env = common::env("multi-none", Some(&registry));
     let none = env
         .minibox(&["pull", "--platform", "linux/s390x", "multi"])
         .expect(1);
@@ -242,7 +253,7 @@ fn whiteouts_and_opaque_directories_show_the_merged_view() {
         return;
     }
     let registry = registry_with_fixtures();
-    let env = Env::new("whiteouts", Some(&registry));
+    let env = common::env("whiteouts", Some(&registry));
     let run = env
         .minibox(&[
             "run",
@@ -328,7 +339,7 @@ fn a_corrupted_blob_fails_the_pull_and_stores_nothing() {
     bad[middle] ^= 0xff; // same length: only the digest can tell
     fs::write(&data, &bad).unwrap();
 
-    let env = Env::new("corrupt", Some(&registry));
+    let env = common::env("corrupt", Some(&registry));
     let pull = env.minibox(&["pull", "busybox"]).expect(1);
     let error = pull.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -364,13 +375,24 @@ fn malicious_layers_are_rejected_and_touch_nothing_outside() {
     let outside = tempfile::tempdir().unwrap();
     let marker = outside.path().join("marker");
     fs::write(&marker, "untouched\n").unwrap();
-    let escaped = std::path::Path::new("/tmp/minibox-escaped");
-    let escaped_before = escaped.exists();
+    // Where the `..` and symlink layers aim: a name of this run's own, so the
+    // file cannot exist yet and a leftover of an earlier run cannot make the
+    // check below vacuous.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let escaped = std::path::PathBuf::from(format!(
+        "/tmp/minibox-escaped-{}-{nanos}",
+        std::process::id()
+    ));
+    assert!(!escaped.exists(), "{} exists already", escaped.display());
     let registry = Registry::start();
-    for (name, layer) in images::malicious_layers(marker.to_str().unwrap()) {
+    let layers = images::malicious_layers(marker.to_str().unwrap(), escaped.to_str().unwrap());
+    for (name, layer) in layers {
         let image = images::image(vec![layer], &["sh"]);
         registry.push(&format!("evil/{name}"), "latest", &image);
-        let env = Env::new(name, None);
+        let env = common::env(name, None);
         let reference = format!("{}/evil/{name}", registry.host());
         let pull = env.minibox(&["pull", &reference]).expect(1);
         let last = pull.stderr.lines().last().unwrap_or_default();
@@ -395,25 +417,36 @@ fn malicious_layers_are_rejected_and_touch_nothing_outside() {
             1,
             "{name}: no hard link to the marker"
         );
-        assert_eq!(
-            escaped.exists(),
-            escaped_before,
-            "{name}: nothing written to /tmp"
+        assert!(
+            !escaped.exists(),
+            "{name}: the layer wrote {} outside its directory",
+            escaped.display()
         );
     }
 }
 
-/// Two processes pull the same three-layer image at the same moment: both
-/// succeed, and the store holds each layer once.
+/// Two processes pull the same three-layer image at the same time: both
+/// succeed, and the store holds each layer once. A gate in front of the
+/// registry holds each blob download until both pulls ask for it, so the two
+/// really download (and commit) every layer at once, and the test checks that
+/// they did.
 #[test]
 fn two_concurrent_pulls_of_one_image_both_succeed() {
     if !harness::require_root("ch07 concurrent pulls") {
         return;
     }
     let registry = registry_with_fixtures();
-    let env = Env::new("concurrent", Some(&registry));
+    let layers: Vec<String> = images::layered_on_busybox()
+        .unwrap()
+        .layers
+        .iter()
+        .map(|l| l.blob.digest.clone())
+        .collect();
     for round in 0..3 {
-        let _ = fs::remove_dir_all(env.root());
+        let gate = BlobGate::start(&registry, 2, std::time::Duration::from_secs(20));
+        let env = Env::builder(common::MINIBOX, "ch07", &format!("concurrent-{round}"))
+            .mirror_at(&gate.host())
+            .build();
         let children: Vec<_> = (0..2)
             .map(|_| {
                 env.command(&["pull", "-q", "minibox/layered"])
@@ -426,6 +459,13 @@ fn two_concurrent_pulls_of_one_image_both_succeed() {
             assert_eq!(
                 run.stdout, "docker.io/minibox/layered:latest\n",
                 "round {round}"
+            );
+        }
+        let met = gate.met();
+        for layer in &layers {
+            assert!(
+                met.contains(layer),
+                "round {round}: the two pulls did not download {layer} at the same time (met: {met:?})"
             );
         }
         assert_eq!(env.layers().len(), 3, "round {round}");
@@ -481,7 +521,7 @@ fn a_pull_killed_midway_leaves_nothing_a_later_pull_trusts() {
     let image = images::image(vec![layer], &["sh"]);
     registry.push("big/noise", "latest", &image);
     let reference = format!("{}/big/noise", registry.host());
-    let env = Env::new("sigkill", None);
+    let env = common::env("sigkill", None);
 
     let mut child = env.command(&["pull", &reference]).spawn().unwrap();
     // Wait until the layer is being written, then kill.
@@ -542,7 +582,7 @@ fn a_pull_killed_midway_leaves_nothing_a_later_pull_trusts() {
 /// created: one line each, status 1 for `pull` and 125 for `run`.
 #[test]
 fn invalid_references_are_refused_up_front() {
-    let env = Env::new("invalid", None);
+    let env = common::env("invalid", None);
     for reference in [
         "Busybox",
         "busybox:",
@@ -583,7 +623,7 @@ fn unknown_tags_and_unreachable_registries_fail_with_one_line() {
         return;
     }
     let registry = registry_with_fixtures();
-    let env = Env::new("unknown", Some(&registry));
+    let env = common::env("unknown", Some(&registry));
     let run = env
         .minibox(&["run", "--quiet", "busybox:nosuch", "true"])
         .expect(125);
@@ -641,7 +681,7 @@ fn zstd_layers_in_several_frames_are_unpacked() {
     layers.push(layer);
     let registry = Registry::start();
     registry.push("library/zstd", "latest", &images::image(layers, &["sh"]));
-    let env = Env::new("zstd", Some(&registry));
+    let env = common::env("zstd", Some(&registry));
     let run = env
         .minibox(&["run", "--quiet", "zstd", "sh", "-c", "wc -c < /zstd.txt"])
         .expect(0);
@@ -805,8 +845,8 @@ fn blob_redirects_are_followed_without_the_registrys_authorization() {
         })
     };
 
-    let env = Env::new("redirects", None);
-    let docker = env.config.path().join("docker");
+    let env = common::env("redirects", None);
+    let docker = env.config().unwrap().join("docker");
     std::fs::create_dir_all(&docker).unwrap();
     std::fs::write(
         docker.join("config.json"),
@@ -854,7 +894,7 @@ fn docker_format_images_and_manifest_lists_pull_like_oci_ones() {
     registry.push("library/dockerbox", "latest", &busybox);
     let (list, platforms) = images::docker_multi_platform();
     registry.push_index("library/dockermulti", "latest", &list, &platforms);
-    let env = Env::new("docker-format", Some(&registry));
+    let env = common::env("docker-format", Some(&registry));
 
     let run = env
         .minibox(&["run", "--quiet", "dockerbox", "cat", "/etc/minibox-release"])
@@ -983,7 +1023,7 @@ fn metadata_xattrs_hard_links_and_fifos_are_unpacked() {
     let diff_id = layer.diff_id.clone();
     let registry = Registry::start();
     registry.push("meta/data", "latest", &images::image(vec![layer], &["sh"]));
-    let env = Env::new("metadata", None);
+    let env = common::env("metadata", None);
     env.minibox(&["pull", &format!("{}/meta/data", registry.host())])
         .expect(0);
 

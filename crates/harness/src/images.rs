@@ -59,6 +59,28 @@ pub struct Layer {
     pub diff_id: String,
 }
 
+impl Layer {
+    /// The total size of the layer's regular files, as `docker images` counts
+    /// an image's SIZE (hard links and other entries count nothing). Read from
+    /// the blob: gzip, or a plain tar.
+    pub fn unpacked_size(&self) -> u64 {
+        let bytes = &self.blob.bytes[..];
+        let reader: Box<dyn std::io::Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::GzDecoder::new(bytes))
+        } else {
+            Box::new(bytes)
+        };
+        let mut archive = tar::Archive::new(reader);
+        archive
+            .entries()
+            .expect("a tar")
+            .map(|entry| entry.expect("a tar entry"))
+            .filter(|entry| entry.header().entry_type().is_file())
+            .map(|entry| entry.header().size().expect("an entry size"))
+            .sum()
+    }
+}
+
 /// A whole image: config, layers and the manifest that ties them together.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -379,16 +401,25 @@ pub fn multi_platform() -> (Blob, Vec<Image>) {
 }
 
 /// Layers that try to write outside the directory they are unpacked into, each
-/// with a name: a `..` path, an absolute path, a symlink pointing out and then
-/// written through, a hard link to a file outside. An extractor must reject
-/// every one and touch nothing outside.
-pub fn malicious_layers(outside: &str) -> Vec<(&'static str, Layer)> {
+/// with a name: a `..` path and a symlink pointing out then written through,
+/// both aimed at the absolute path `escaped` (a file that must not come to
+/// exist: make it unique per run, so a leftover cannot hide an escape); an
+/// absolute path and a hard link, both aimed at `outside` (an existing file).
+/// An extractor must reject every one and touch nothing outside.
+pub fn malicious_layers(outside: &str, escaped: &str) -> Vec<(&'static str, Layer)> {
     let outside = outside.trim_start_matches('/');
+    let escaped = std::path::Path::new(escaped);
+    let escaped_dir = escaped
+        .parent()
+        .expect("an absolute path")
+        .to_string_lossy();
+    let escaped_name = escaped.file_name().expect("a file name").to_string_lossy();
+    let relative = escaped.to_string_lossy();
     vec![
         (
             "dot-dot",
             LayerBuilder::default()
-                .file("../../../../../../../../tmp/minibox-escaped", "x\n")
+                .file(&format!("../../../../../../../..{relative}"), "x\n")
                 .build(),
         ),
         (
@@ -400,8 +431,8 @@ pub fn malicious_layers(outside: &str) -> Vec<(&'static str, Layer)> {
         (
             "symlink-then-write",
             LayerBuilder::default()
-                .symlink("escape", "/tmp")
-                .file("escape/minibox-escaped", "x\n")
+                .symlink("escape", &escaped_dir)
+                .file(&format!("escape/{escaped_name}"), "x\n")
                 .build(),
         ),
         (

@@ -182,13 +182,16 @@ fn the_multi_platform_index_lists_this_machine_and_another() {
 
 #[test]
 fn malicious_layers_hold_exactly_the_hostile_entries() {
-    let layers = images::malicious_layers("/etc/minibox-marker");
+    let layers = images::malicious_layers("/etc/minibox-marker", "/tmp/minibox-escaped-42");
     let names: Vec<(&str, Vec<String>)> = layers
         .iter()
         .map(|(name, layer)| (*name, entry_names(&layer.blob.bytes)))
         .collect();
-    assert_eq!(names[0].1, ["../../../../../../../../tmp/minibox-escaped"]);
+    assert_eq!(
+        names[0].1,
+        ["../../../../../../../../tmp/minibox-escaped-42"]
+    );
     assert_eq!(names[1].1, ["/etc/minibox-marker"]);
-    assert_eq!(names[2].1, ["escape", "escape/minibox-escaped"]);
+    assert_eq!(names[2].1, ["escape", "escape/minibox-escaped-42"]);
     assert_eq!(names[3].1, ["passwd"]);
 }

@@ -4,64 +4,25 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
-use std::process::{Command, Stdio};
-
 use harness::images::{self, Image, Layer, LayerBuilder};
 use harness::registry::Registry;
 
 /// The chapter's binary.
 pub const MINIBOX: &str = env!("CARGO_BIN_EXE_ch08-command-override");
 
-/// A store (`MINIBOX_ROOT`), a credentials directory and a cgroup parent, all
-/// of the test's own, removed at the end; and the registry mirror.
-pub struct Env {
-    /// The store.
-    pub store: tempfile::TempDir,
-    cgroup_parent: String,
-    mirror: String,
+pub use harness::env::Env;
+pub use harness::process::wait;
+
+/// An environment of the test's own (see `harness::env`): a store and a
+/// cgroup parent, Docker Hub's names served by `mirror`, and the caller's
+/// environment cleared but for PATH, so a variable that reaches the container
+/// can only have come from the image or the flags.
+pub fn env(test: &str, mirror: &Registry) -> Env {
+    Env::builder(MINIBOX, "ch08", test)
+        .mirror(mirror)
+        .clean_environment()
+        .build()
 }
-
-impl Env {
-    /// A fresh environment whose Docker Hub names are served by `mirror`.
-    pub fn new(test: &str, mirror: &Registry) -> Env {
-        Env {
-            store: tempfile::tempdir().expect("a temporary store"),
-            cgroup_parent: harness::cgroups::test_parent(&format!(
-                "minibox-ch08-{}-{test}",
-                std::process::id()
-            )),
-            mirror: mirror.host(),
-        }
-    }
-
-    /// `minibox ARGS` with this environment, not started yet. The caller's
-    /// environment is cleared but for PATH, so a variable that reaches the
-    /// container can only have come from the image or the flags.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(MINIBOX);
-        command
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("MINIBOX_ROOT", self.store.path())
-            .env("MINIBOX_CONFIG", "/nonexistent")
-            .env("DOCKER_CONFIG", "/nonexistent")
-            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
-            .env("MINIBOX_REGISTRY_MIRROR", &self.mirror)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    /// Runs `minibox ARGS` to the end (60 s at most).
-    pub fn minibox(&self, args: &[&str]) -> Run {
-        let child = self.command(args).spawn().expect("run minibox");
-        wait(child, args)
-    }
-}
-
-pub use harness::process::{Run, wait};
 
 /// busybox's layer with `extra` on top.
 pub fn on_busybox(extra: Layer) -> Image {
