@@ -2,11 +2,13 @@
 //! the command with the same PID, the parent waits, and minibox exits with the
 //! child's status or Docker's 125/126/127. No root needed.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch01-fork-exec");
+use common::MINIBOX;
 
 fn minibox(args: &[&str]) -> Output {
     Command::new(MINIBOX)

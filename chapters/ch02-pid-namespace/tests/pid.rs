@@ -3,10 +3,12 @@
 //! a failed start is reported through the sync pipe, and nothing started inside
 //! outlives PID 1.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch02-pid-namespace");
+use common::MINIBOX;
 
 fn minibox(args: &[&str]) -> Output {
     Command::new(MINIBOX)
@@ -103,10 +105,21 @@ fn orphans_are_reparented_to_pid_1() {
     if !harness::require_root("ch02 orphans go to PID 1") {
         return;
     }
-    let script = "( (sleep 0.1; exec sh -c 'echo $PPID') & ); sleep 1";
+    // The shell says its own PID, then an orphan (its parent, a subshell, is
+    // gone) says who its parent is now. Both must be 1: the shell is the
+    // namespace's init, and the orphan went to it. Without a PID namespace the
+    // shell has a host PID and the orphan goes to the host's init (or a
+    // subreaper), never to the shell: "1" alone would not tell them apart.
+    let script = "echo $$; ( (sleep 0.1; exec sh -c 'echo $PPID') & ); sleep 1";
     let out = minibox(&["run", "--quiet", "sh", "-c", script]);
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["1", "1"],
+        "[the shell's PID, the orphan's parent]: the orphan must go to the shell, PID 1"
+    );
 }
 
 #[test]

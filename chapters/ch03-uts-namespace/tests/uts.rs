@@ -3,10 +3,12 @@
 //! hostname fails in the child and is reported by the parent, and System V IPC
 //! objects made inside are invisible outside.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch03-uts-namespace");
+use common::MINIBOX;
 
 fn minibox(args: &[&str]) -> Output {
     Command::new(MINIBOX)

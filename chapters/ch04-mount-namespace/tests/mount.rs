@@ -4,10 +4,12 @@
 //! shared; the host's files are out of reach after pivot_root (but not after
 //! chroot); /dev and /sys are what they should be; bad input fails with one line.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch04-mount-namespace");
+use common::MINIBOX;
 
 /// Runs minibox with the busybox root filesystem (built if missing).
 fn minibox(args: &[&str]) -> Output {

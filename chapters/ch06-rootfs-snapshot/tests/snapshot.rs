@@ -5,6 +5,8 @@
 //! SIGKILL, after a failed start; `--keep` and `minibox diff`; the copy
 //! snapshotter; a store on overlayfs is refused with advice.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -12,7 +14,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch06-rootfs-snapshot");
+use common::MINIBOX;
 
 /// A store and a small two-layer image of this test's own: the busybox root
 /// below, and a layer with `/data/file` and `/etc/layer` on top.
@@ -113,16 +115,18 @@ fn containers_from_one_image_do_not_see_each_others_writes() {
         "--keep",
         "sh",
         "-c",
-        "echo a > /data/a; cat /data/file",
+        "echo a > /data/a && cat /data/file",
     ]);
+    assert!(a.status.success(), "{a:?}");
     assert_eq!(stdout(&a), "from the image\n", "{a:?}");
     let b = setup.run(&[
         "--quiet",
         "--keep",
         "sh",
         "-c",
-        "echo b > /data/b; ls /data",
+        "echo b > /data/b && ls /data",
     ]);
+    assert!(b.status.success(), "{b:?}");
     assert_eq!(stdout(&b), "b\nfile\n", "B saw A's file: {b:?}");
 
     // Each kept container has its own write, and only its own, in its upper layer.
@@ -156,7 +160,7 @@ fn a_deleted_image_file_is_a_whiteout_in_the_containers_layer() {
         "--diff",
         "sh",
         "-c",
-        "rm /data/file; echo new > /data/new",
+        "rm /data/file && echo new > /data/new",
     ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "C /data\nD /data/file\nA /data/new\n");
@@ -180,7 +184,7 @@ fn a_directory_removed_and_made_again_is_opaque_and_its_old_files_are_deleted() 
         "--diff",
         "sh",
         "-c",
-        "rm -r /data; mkdir /data; echo n > /data/n; ls /data",
+        "rm -r /data && mkdir /data && echo n > /data/n && ls /data",
     ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "n\nC /data\nD /data/file\nA /data/n\n");
@@ -235,6 +239,7 @@ fn an_opaque_directory_in_a_layer_replaces_the_one_below_with_either_snapshotter
             )
             .output()
             .unwrap();
+        assert!(out.status.success(), "{snapshotter}: {out:?}");
         assert_eq!(stdout(&out), "only\n", "{snapshotter}: {out:?}");
     }
 }
@@ -271,6 +276,7 @@ fn layers_stack_in_order_and_the_top_one_wins() {
             format!("minibox-test-{}", std::process::id()),
         );
     let out = command.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(
         stdout(&out),
         "top\nstill visible\nminibox busybox root filesystem\n",
@@ -287,7 +293,7 @@ fn nothing_is_left_after_rm_sigkill_or_a_failed_start() {
     let before = mountinfo();
 
     let out = setup.run(&["--quiet", "sh", "-c", "echo x > /x"]);
-    assert!(out.status.success());
+    assert!(out.status.success(), "{out:?}");
     assert!(
         setup.containers().is_empty(),
         "--rm left {:?}",
@@ -350,6 +356,7 @@ fn a_kept_container_can_be_diffed_later() {
         "-c",
         "echo changed >> /etc/layer",
     ]);
+    assert!(out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let id = stderr
         .strip_prefix("minibox: kept container ")
@@ -389,8 +396,9 @@ fn the_copy_snapshotter_gives_the_same_view_and_leaves_the_image_alone() {
         "copy",
         "sh",
         "-c",
-        "cat /etc/layer; echo x > /data/file; ls -l /bin/sh",
+        "cat /etc/layer && echo x > /data/file && ls -l /bin/sh",
     ]);
+    assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
     assert!(text.starts_with("top\n"), "{text}");
     assert!(

@@ -1,0 +1,4 @@
+//! What this chapter's test files share: the chapter's binary, named once.
+
+/// The chapter's binary, as cargo built it for the tests.
+pub const MINIBOX: &str = env!("CARGO_BIN_EXE_ch06-rootfs-snapshot");
