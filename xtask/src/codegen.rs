@@ -3,6 +3,8 @@
 //!
 //! - `<demo>.txt`: each demo's transcript, copied from its snapshot in
 //!   `tests/snapshots/` (recorded by `tests/demos.rs` from real runs);
+//! - `by-hand.txt`: the chapter's concept done with standard tools, recorded by
+//!   `tests/demos.rs` from the commands in `crates/harness/src/chapters.rs`;
 //! - `run-help.txt`: the `minibox run --help` snapshot;
 //! - `changes.md`: the diff of the chapter's sources against the previous
 //!   chapter's: the lesson's "what changed". The book's `// ANCHOR:` and
@@ -91,6 +93,8 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
                 snapshot_body(root, &snapshot)?,
             );
         }
+        let by_hand = format!("{}-by-hand.snap", chapter.package);
+        files.insert(dir.join("by-hand.txt"), snapshot_body(root, &by_hand)?);
         let help = format!("{}-run-help.snap", chapter.package);
         files.insert(dir.join("run-help.txt"), snapshot_body(root, &help)?);
         files.insert(dir.join("changes.md"), changes(root, previous, chapter)?);

@@ -2,6 +2,11 @@
 //! (`cargo xtask tour`) runs these demos, the workspace suite (`tests/demos.rs`)
 //! records each as a snapshot, and `cargo xtask codegen` copies the snapshots into
 //! the book. One table, so the three cannot drift apart.
+//!
+//! Each chapter also does its concept *by hand* first, with standard tools
+//! (`unshare`, `nsenter`, `mount`, a `mkdir` in `/sys/fs/cgroup`, `curl`), before
+//! the book shows the Rust code: [`ByHand`]. `tests/demos.rs` runs those commands
+//! too and records their transcripts the same way.
 
 /// One chapter crate.
 #[derive(Debug)]
@@ -20,6 +25,27 @@ pub struct Chapter {
     pub needs_registry: bool,
     /// The demos, in order.
     pub demos: &'static [Demo],
+    /// The chapter's concept done with standard tools, before the Rust code.
+    pub by_hand: ByHand,
+}
+
+/// A chapter's concept done by hand: commands a reader types into one shell
+/// session, as root, in an empty scratch directory. `tests/demos.rs` runs them
+/// with `/bin/sh` in that directory, inside a private mount namespace of their
+/// own (so no mount outlives them, whatever happens), and records the session
+/// as the transcript `<package>-by-hand`. The commands may use:
+///
+/// - `$ROOTFS`: the busybox root filesystem (read only: never write into it);
+/// - `$CG`: a cgroup directory that does not exist yet, in the `pids` hierarchy
+///   on cgroup v1, below the test's own cgroup (chapter 5);
+/// - `$REGISTRY`: the fixture registry's `host:port`, for chapters that pull.
+#[derive(Debug)]
+pub struct ByHand {
+    /// The commands, in order; one may span lines (shown with `> `).
+    pub commands: &'static [&'static str],
+    /// Runs at the end on every path, unshown: undoes whatever the commands
+    /// may have left (a cgroup, a process) if one of them failed half-way.
+    pub cleanup: &'static str,
 }
 
 /// One demo: a `minibox` command line and what it shows.
@@ -96,6 +122,15 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "sh -c 'exit 3'; echo \"exit status $?\"",
+                "sh -c 'kill -9 $$'; echo \"exit status $?\"",
+                "sh -c no-such-command; echo \"exit status $?\"",
+                "sh -c /etc/passwd; echo \"exit status $?\"",
+            ],
+            cleanup: "",
+        },
     },
     Chapter {
         package: "ch02-pid-namespace",
@@ -158,6 +193,14 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "unshare --pid --fork sh -c 'echo \"inside, my PID is $$\"'",
+                "unshare --pid --fork --mount-proc ps -o pid,ppid,comm",
+                "unshare --pid sh -c '/bin/echo one; /bin/echo two; true'; echo \"exit status $?\"",
+            ],
+            cleanup: "",
+        },
     },
     Chapter {
         package: "ch03-uts-namespace",
@@ -213,6 +256,16 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "unshare --uts sh -c 'hostname box; hostname'",
+                "[ \"$(hostname)\" != box ] && echo \"outside, the host kept its name\"",
+                "unshare --uts sh -c 'hostname box; sleep 1' &",
+                "sleep 0.3; nsenter --target $! --uts hostname; wait",
+                "unshare --ipc sh -c 'ipcmk -Q >/dev/null; echo \"queues inside: $(tail -n +2 /proc/sysvipc/msg | wc -l)\"'",
+            ],
+            cleanup: "",
+        },
     },
     Chapter {
         package: "ch04-mount-namespace",
@@ -298,6 +351,13 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "unshare --mount --pid --fork sh -c '\n  mount --make-rprivate /\n  mount --bind \"$ROOTFS\" \"$ROOTFS\"\n  cd \"$ROOTFS\"\n  pivot_root . .\n  umount -l /\n  mount -t proc proc /proc\n  exec /bin/sh -c \"ps -o pid,comm; ls /\"\n'",
+                "findmnt --noheadings --output TARGET \"$ROOTFS\" || echo \"the host never saw those mounts\"",
+            ],
+            cleanup: "",
+        },
     },
     Chapter {
         package: "ch05-cgroups",
@@ -364,6 +424,16 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "mkdir $CG",
+                "echo 5 > $CG/pids.max",
+                "sh -c \"echo \\$\\$ > $CG/cgroup.procs; for i in 1 2 3 4 5 6; do sleep 0.5 & done; wait\"",
+                "cat $CG/pids.events",
+                "sleep 1; rmdir $CG",
+            ],
+            cleanup: "[ -d \"$CG\" ] && { xargs -r kill -9 < \"$CG/cgroup.procs\"; sleep 0.2; rmdir \"$CG\"; }",
+        },
     },
     Chapter {
         package: "ch06-rootfs-snapshot",
@@ -430,6 +500,18 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "mkdir upper work merged",
+                "mount -t overlay overlay -o lowerdir=$ROOTFS,upperdir=upper,workdir=work merged",
+                "echo hello > merged/hello.txt; rm merged/etc/passwd; ls merged/etc",
+                "find upper | sort",
+                "stat -c '%n: %F' upper/etc/passwd",
+                "ls $ROOTFS/etc; ls $ROOTFS/hello.txt 2>/dev/null || echo \"the image has no hello.txt\"",
+                "umount merged",
+            ],
+            cleanup: "umount merged 2>/dev/null; true",
+        },
     },
     Chapter {
         package: "ch07-image-pull",
@@ -515,6 +597,18 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "curl -s http://$REGISTRY/v2/; echo",
+                "curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://$REGISTRY/v2/library/hello-world/manifests/latest > manifest.json",
+                "grep -o '\"\\(mediaType\\|digest\\)\":\"[^\"]*\"' manifest.json",
+                "LAYER=$(grep -o 'sha256:[0-9a-f]*' manifest.json | tail -n 1)",
+                "curl -s http://$REGISTRY/v2/library/hello-world/blobs/$LAYER > layer.tar.gz",
+                "[ \"sha256:$(sha256sum < layer.tar.gz | cut -d ' ' -f 1)\" = \"$LAYER\" ] && echo \"the blob's sha256 is the digest the manifest named\"",
+                "tar -tzf layer.tar.gz",
+            ],
+            cleanup: "",
+        },
     },
     Chapter {
         package: "ch08-command-override",
@@ -600,6 +694,16 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
             },
         ],
+        by_hand: ByHand {
+            commands: &[
+                "curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://$REGISTRY/v2/minibox/echo/manifests/latest > manifest.json",
+                "CONFIG=$(grep -o 'sha256:[0-9a-f]*' manifest.json | head -n 1)",
+                "curl -s http://$REGISTRY/v2/minibox/echo/blobs/$CONFIG | grep -o '\"\\(Entrypoint\\|Cmd\\|Env\\)\":\\[[^]]*\\]'",
+                "chroot $ROOTFS echo hello world",
+                "chroot $ROOTFS echo hello there",
+            ],
+            cleanup: "",
+        },
     },
 ];
 
