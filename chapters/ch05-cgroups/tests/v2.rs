@@ -74,11 +74,45 @@ fn v2_cpu_max_throttles_a_busy_loop() {
     if !on_v2("ch05 v2 cpu") {
         return;
     }
-    let out = minibox(&[
-        "run", "--quiet", "--cpus", "0.2", "--stats", "sh", "-c", BUSY_2S,
-    ]);
+    // The VM is emulated: while the host is busy, the guest charges a running
+    // task for time its virtual CPU did not really get, so the CPU time of a
+    // busy loop can overshoot its 20 % share (up to ~50 % seen on a loaded
+    // host, with two virtual CPUs). What the kernel did is in the cgroup's
+    // cpu.stat: it throttled the loop period after period, for most of the
+    // 2 s. Read it while the container still runs.
+    let script = format!("{BUSY_2S}; echo ready; read _ || true");
+    let mut child = common::spawn_ready(
+        Command::new(MINIBOX)
+            .args([
+                "run", "--quiet", "--cpus", "0.2", "--stats", "sh", "-c", &script,
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let parent = std::path::Path::new("/sys/fs/cgroup/minibox");
+    let dir = std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let stat = std::fs::read_to_string(dir.join("cpu.stat")).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let key = |name: &str| -> u64 {
+        stat.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in cpu.stat:\n{stat}"))
+    };
+    let (throttled, throttled_usec) = (key("nr_throttled "), key("throttled_usec "));
+    assert!(
+        throttled >= 10 && throttled_usec >= 1_000_000,
+        "--cpus 0.2 throttled a 2 s busy loop {throttled} times for {throttled_usec} us:\n{stat}"
+    );
     let cpu = common::cpu_seconds(&String::from_utf8_lossy(&out.stderr));
-    assert!((0.1..=0.32).contains(&(cpu / 2.0)), "{cpu} s of CPU in 2 s");
+    // Far below the whole CPU an unlimited loop takes, overshoot included.
+    assert!(cpu / 2.0 <= 0.6, "{cpu} s of CPU in 2 s:\n{stat}");
     nothing_left();
 }
 

@@ -92,7 +92,7 @@ pub fn skip(test: &str, reason: &str) {
 }
 
 fn forbidden(test: &str, reason: &str) -> ! {
-    panic!("{test} cannot run here ({reason}), and {REQUIRE_PRIVILEGED}=1 forbids skipping it")
+    panic!("{test} cannot run here: {reason}; {REQUIRE_PRIVILEGED}=1 forbids skipping it")
 }
 
 #[cfg(test)]
