@@ -40,10 +40,11 @@ fn find_v2vm(root: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Runs the v2 suite in the VM; without v2vm, skips (or fails with `require`).
+/// Runs the v2 suite in the VM; without v2vm, skips (or fails with `require`,
+/// or when `MINIBOX_REQUIRE_PRIVILEGED` forbids skipping, as for any test).
 pub fn test(root: &Path, require: bool) -> Result<()> {
     let Some(v2vm) = find_v2vm(root) else {
-        if require {
+        if require || harness::privilege::skipping_forbidden() {
             bail!(
                 "v2vm not found (set MINIBOX_V2VM, or put ../shared/tools/v2vm beside the checkout)"
             );
