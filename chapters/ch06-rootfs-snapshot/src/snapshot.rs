@@ -14,7 +14,8 @@
 //! new container does not depend on the image's size; with copy, it grows with it.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -133,20 +134,15 @@ impl Snapshot {
         match self.snapshotter {
             Snapshotter::Overlay => {
                 // overlayfs wants the lower layers top first: the leftmost wins.
-                let lower: Vec<String> = self
-                    .layers
-                    .iter()
-                    .rev()
-                    .map(|l| l.display().to_string())
-                    .collect();
-                let options = format!(
-                    "lowerdir={},upperdir={},workdir={}",
-                    lower.join(":"),
-                    self.upper().display(),
-                    self.dir.join("work").display()
-                );
-                mount::mount(Some("overlay"), &rootfs, Some("overlay"), MsFlags::empty(), Some(&options))
-                    .context("mounting the container's overlay (if the store is on overlayfs or another filesystem overlay cannot write to, use --snapshotter copy)")
+                let lower = lower_dirs(&self.layers);
+                let options = |lower: &str| {
+                    format!(
+                        "lowerdir={lower},upperdir={},workdir={}",
+                        self.upper().display(),
+                        self.dir.join("work").display()
+                    )
+                };
+                mount_overlay(&rootfs, &lower, options)
             }
             Snapshotter::Copy => mount::bind_onto_itself(&rootfs),
         }
@@ -292,6 +288,73 @@ pub fn is_whiteout(meta: &fs::Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 // ANCHOR_END: is_whiteout
+
+/// The overlay's lower directories from an image's `layers` (bottom first):
+/// top first, as overlayfs wants them (the leftmost wins), and each directory
+/// once. An image may list the same layer twice (a build step that changed
+/// nothing, a layer a tool reused); overlayfs refuses a directory that is twice
+/// in one stack (ELOOP), and keeping the topmost copy alone changes nothing a
+/// container sees: every file of a lower copy is in the topmost one again,
+/// above whatever the layers in between did to it.
+pub fn lower_dirs(layers: &[PathBuf]) -> Vec<&Path> {
+    let mut seen = std::collections::HashSet::new();
+    layers
+        .iter()
+        .rev()
+        .filter(|l| seen.insert(l.as_path()))
+        .map(PathBuf::as_path)
+        .collect()
+}
+
+/// The most mount(2) copies of a mount's options: one page.
+const PAGE_SIZE: usize = 4096;
+
+/// Mounts an overlay on `rootfs` from `lower` (top first), with the options
+/// `options` makes of the `lowerdir` list.
+///
+/// mount(2) takes at most one page of options, and an image of many layers
+/// named by their full paths in the store does not fit (about 40 do). Then
+/// each layer is opened and named by its file descriptor, `/proc/self/fd/N`,
+/// a short path the kernel follows to the same directory, so that as many
+/// layers mount as Docker's overlay2 allows (127). (overlay2 gives each layer
+/// a short symlink under `l/`; containerd mounts from the snapshots' directory
+/// with short relative names.) The descriptors close once the mount holds the
+/// layers.
+fn mount_overlay(rootfs: &Path, lower: &[&Path], options: impl Fn(&str) -> String) -> Result<()> {
+    let joined = |names: &[String]| options(&names.join(":"));
+    let mut data = joined(
+        &lower
+            .iter()
+            .map(|l| l.display().to_string())
+            .collect::<Vec<_>>(),
+    );
+    let _open: Vec<fs::File>;
+    if data.len() >= PAGE_SIZE {
+        _open = lower
+            .iter()
+            .map(|l| {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                    .open(l)
+                    .with_context(|| format!("opening the layer {}", l.display()))
+            })
+            .collect::<Result<_>>()?;
+        let short: Vec<String> = _open
+            .iter()
+            .map(|f| format!("/proc/self/fd/{}", f.as_raw_fd()))
+            .collect();
+        data = joined(&short);
+    }
+    if data.len() >= PAGE_SIZE {
+        bail!(
+            "an image of {} layers is more than one overlay mount can stack (Docker's overlay2 allows 127 lower layers)",
+            lower.len()
+        );
+    }
+    mount::mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(&data))
+        .context("mounting the container's overlay (if the store is on overlayfs or another filesystem overlay cannot write to, use --snapshotter copy)")
+}
 
 fn remove_path(path: &Path) -> std::io::Result<()> {
     match fs::symlink_metadata(path) {
