@@ -1,7 +1,7 @@
 //! Unpacking a layer: a tar archive becomes one directory, ready to be an
 //! overlayfs lower layer (chapter 6).
 //!
-//! Two things make this more than `tar -x`:
+//! Three things make this more than `tar -x`:
 //!
 //! - **Whiteouts.** A layer records deletions as marker files, because a tar
 //!   archive cannot hold the absence of a file: `.wh.NAME` deletes `NAME` from
@@ -11,15 +11,24 @@
 //!   0/0 called `NAME`, and the opaque marker becomes the extended attribute
 //!   `trusted.overlay.opaque=y` on `DIR`.
 //! - **Hostile archives.** A layer is input from the network. An entry named
-//!   `../../etc/cron.d/x` or `/etc/passwd`, a symlink `escape -> /` followed by
+//!   `../../etc/cron.d/x`, a symlink `escape -> /` followed by
 //!   `escape/etc/passwd`, or a hard link to `/etc/shadow` would write outside
-//!   the layer's directory, as root. Every path is taken apart component by
-//!   component: `..` and absolute paths are refused, and no component may be a
-//!   symlink. The layer is rejected whole; the caller removes the partial
-//!   directory.
+//!   the layer's directory, as root, if the names were handed to the kernel
+//!   as they are. Every path is taken apart component by component and
+//!   resolved *inside the layer's directory*, the way the container will see
+//!   it: a symlink met on the way is followed as if the layer's directory were
+//!   `/`, a hard link's absolute target (Kaniko writes them) names a file of
+//!   the layer, and `..` and absolute entry names are refused. A symlink that
+//!   leads nowhere in this layer (`escape -> /tmp`, when the layer has no
+//!   /tmp) is refused too, rather than followed onto the host. The layer is
+//!   rejected whole; the caller removes the partial directory.
+//! - **What other tools write.** PAX global headers (`git archive` writes
+//!   one) carry nothing for us and are skipped; an extended attribute the
+//!   filesystem refuses (a macOS `com.apple.*` name, `security.*` where the
+//!   kernel says EPERM) is skipped with a warning, as Docker does.
 
-use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -36,13 +45,23 @@ pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// The OCI opaque marker: `DIR/.wh..wh..opq`.
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
+/// What unpacking a layer produced, besides the files.
+#[derive(Debug, Default)]
+pub struct Unpacked {
+    /// The total size of the regular files, which is what `minibox images`
+    /// shows as the layer's size.
+    pub size: u64,
+    /// Extended attributes the filesystem refused, one line each: the pull
+    /// shows them as warnings and goes on, as Docker does.
+    pub warnings: Vec<String>,
+}
+
 // ANCHOR: unpack
 /// Unpacks the tar archive `reader` into the directory `dest` (which exists and
-/// is empty). Returns the total size of the regular files, which is what
-/// `minibox images` shows as the layer's size.
-pub fn unpack(reader: impl Read, dest: &Path) -> Result<u64> {
+/// is empty).
+pub fn unpack(reader: impl Read, dest: &Path) -> Result<Unpacked> {
     let mut archive = tar::Archive::new(reader);
-    let mut size = 0;
+    let mut unpacked = Unpacked::default();
     // Directory times are set last: creating a child changes its parent's.
     let mut dir_times = BTreeMap::new();
     for entry in archive
@@ -50,23 +69,49 @@ pub fn unpack(reader: impl Read, dest: &Path) -> Result<u64> {
         .context("reading the layer's tar archive")?
     {
         let mut entry = entry.context("reading the layer's tar archive")?;
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+            // Defaults for the whole archive (`git archive` records its commit
+            // there); nothing a layer's files need. Docker skips them too.
+            continue;
+        }
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
         let inside = relative_path(&raw).with_context(|| format!("layer entry {shown:?}"))?;
-        size += unpack_entry(&mut entry, dest, &inside, &mut dir_times)
-            .with_context(|| format!("layer entry {shown:?}"))?;
+        unpacked.size += unpack_entry(
+            &mut entry,
+            dest,
+            &inside,
+            &mut dir_times,
+            &mut unpacked.warnings,
+        )
+        .with_context(|| format!("layer entry {shown:?}"))?;
     }
     for (path, mtime) in dir_times.iter().rev() {
         set_mtime(path, *mtime)?;
     }
-    Ok(size)
+    Ok(unpacked)
 }
 // ANCHOR_END: unpack
 
 // ANCHOR: relative_path
 /// An entry's path as plain components below the layer's root: `./` and `.`
 /// dropped, `..` and absolute paths refused.
+///
+/// SIMPLIFICATION: Docker and containerd read an absolute name (`/usr/bin/x`,
+/// which Kaniko, Bazel and Nix write) as a path below the layer's root;
+/// minibox still refuses it, as its malicious-layer tests expect.
 pub fn relative_path(raw: &[u8]) -> Result<PathBuf> {
+    components(raw, false)
+}
+
+/// A hard link's target as plain components below the layer's root: like an
+/// entry's name, except that a leading `/` means the layer's root (Kaniko
+/// writes `/usr/bin/perl5.36`; Docker and containerd take it so).
+pub fn link_target_path(raw: &[u8]) -> Result<PathBuf> {
+    components(raw, true)
+}
+
+fn components(raw: &[u8], absolute_is_root: bool) -> Result<PathBuf> {
     let path = Path::new(OsStr::from_bytes(raw));
     let mut clean = PathBuf::new();
     for component in path.components() {
@@ -74,6 +119,7 @@ pub fn relative_path(raw: &[u8]) -> Result<PathBuf> {
             Component::Normal(name) => clean.push(name),
             Component::CurDir => {}
             Component::ParentDir => bail!("refused: a \"..\" path leads outside the layer"),
+            Component::RootDir | Component::Prefix(_) if absolute_is_root => {}
             Component::RootDir | Component::Prefix(_) => {
                 bail!("refused: an absolute path leads outside the layer")
             }
@@ -82,32 +128,94 @@ pub fn relative_path(raw: &[u8]) -> Result<PathBuf> {
     Ok(clean)
 }
 
-/// Makes sure every directory above `dest/inside` exists and is a real
-/// directory of this layer, never a symlink: a symlink could lead anywhere,
-/// and following one is how an archive writes outside its directory.
-fn safe_parent(dest: &Path, inside: &Path) -> Result<PathBuf> {
-    let mut at = dest.to_path_buf();
-    let Some(parent) = inside.parent() else {
-        return Ok(at);
-    };
-    for name in parent.components() {
-        at.push(name);
-        match fs::symlink_metadata(&at) {
-            Ok(meta) if meta.file_type().is_symlink() => bail!(
-                "refused: the path goes through the symlink {:?}, which could lead outside the layer",
-                at.strip_prefix(dest).unwrap_or(&at).display().to_string()
-            ),
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => bail!("{} is not a directory", at.display()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // A parent the archive has not listed (yet): its own entry, if
-                // one comes, sets its mode and owner.
-                fs::create_dir(&at).with_context(|| format!("creating {}", at.display()))?;
+/// How many symlinks one path may go through before we give up, as the
+/// kernel's ELOOP does (its limit is 40).
+const MAX_SYMLINKS: usize = 40;
+
+/// Finds the real directory `dir` (a path below the layer's root) names, as
+/// the container will see it: every symlink on the way is followed *inside*
+/// `dest` (an absolute target starts again at the layer's root, `..` stops at
+/// it), so the result is a directory below `dest` reached through real
+/// directories only. Directories the entry's own path names but the archive
+/// has not listed (yet) are created when `create` is set; a symlink's target
+/// must already be a directory of this layer, or the entry is refused.
+fn resolve_dir(dest: &Path, dir: &Path, create: bool) -> Result<PathBuf> {
+    // What is left to walk: each name, and the symlink it came from, if any.
+    let mut todo: VecDeque<(OsString, Option<PathBuf>)> = dir
+        .components()
+        .map(|c| (c.as_os_str().to_os_string(), None))
+        .collect();
+    let mut at = PathBuf::new(); // below `dest`, through real directories only
+    let mut followed = 0;
+    while let Some((name, via)) = todo.pop_front() {
+        if name == ".." {
+            at.pop(); // never above the layer's root
+            continue;
+        }
+        if name == "." || name.is_empty() {
+            continue;
+        }
+        let next = at.join(&name);
+        let full = dest.join(&next);
+        let refuse_via = |link: &Path| {
+            anyhow::anyhow!(
+                "refused: the path goes through the symlink {:?}, which leads to {:?}, not a directory of this layer",
+                link.display().to_string(),
+                next.display().to_string()
+            )
+        };
+        match fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                followed += 1;
+                if followed > MAX_SYMLINKS {
+                    bail!(
+                        "refused: too many levels of symlinks below {:?}",
+                        dir.display().to_string()
+                    );
+                }
+                let target = fs::read_link(&full)
+                    .with_context(|| format!("reading the symlink {}", full.display()))?;
+                if target.is_absolute() {
+                    at = PathBuf::new();
+                }
+                for component in target.components().rev() {
+                    if let Component::Normal(_) | Component::ParentDir = component {
+                        todo.push_front((component.as_os_str().to_os_string(), Some(next.clone())));
+                    }
+                }
             }
-            Err(e) => return Err(e).with_context(|| format!("inspecting {}", at.display())),
+            Ok(meta) if meta.is_dir() => at = next,
+            Ok(_) => match via {
+                Some(link) => return Err(refuse_via(&link)),
+                None => bail!("{} is not a directory", full.display()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match via {
+                Some(link) => return Err(refuse_via(&link)),
+                None if create => {
+                    // A parent the archive has not listed (yet): its own
+                    // entry, if one comes, sets its mode and owner.
+                    fs::create_dir(&full)
+                        .with_context(|| format!("creating {}", full.display()))?;
+                    at = next;
+                }
+                None => bail!(
+                    "refused: {:?} is not in the layer",
+                    dir.display().to_string()
+                ),
+            },
+            Err(e) => return Err(e).with_context(|| format!("inspecting {}", full.display())),
         }
     }
-    Ok(at)
+    Ok(dest.join(at))
+}
+
+/// The real directory an entry goes into: its parent, resolved inside the
+/// layer ([`resolve_dir`]), created as needed.
+fn safe_parent(dest: &Path, inside: &Path) -> Result<PathBuf> {
+    match inside.parent() {
+        Some(parent) => resolve_dir(dest, parent, true),
+        None => Ok(dest.to_path_buf()),
+    }
 }
 // ANCHOR_END: relative_path
 
@@ -117,13 +225,14 @@ fn unpack_entry<R: Read>(
     dest: &Path,
     inside: &Path,
     dir_times: &mut BTreeMap<PathBuf, u64>,
+    warnings: &mut Vec<String>,
 ) -> Result<u64> {
     let header = entry.header().clone();
     let kind = header.entry_type();
     let Some(name) = inside.file_name() else {
         // The archive's root (`./`): the layer's directory itself.
         if kind.is_dir() {
-            apply_metadata(entry, &header, dest)?;
+            apply_metadata(entry, &header, dest, warnings)?;
         }
         return Ok(0);
     };
@@ -182,14 +291,26 @@ fn unpack_entry<R: Read>(
                 .with_context(|| format!("creating the symlink {}", path.display()))?;
         }
         tar::EntryType::Link => {
+            // The target is another entry of this layer, named as entries
+            // are (Kaniko writes `/usr/bin/x`): resolved the same way, inside
+            // the layer, and it must be there already.
             let target = entry
                 .link_name_bytes()
                 .context("a hard link without a target")?;
-            let target = relative_path(&target).context("its hard link target")?;
-            if target.as_os_str().is_empty() {
+            let shown = String::from_utf8_lossy(&target).into_owned();
+            let target = link_target_path(&target).context("its hard link target")?;
+            let Some(file_name) = target.file_name() else {
                 bail!("refused: a hard link to the layer's root");
+            };
+            let source = match target.parent() {
+                Some(parent) => resolve_dir(dest, parent, false),
+                None => Ok(dest.to_path_buf()),
             }
-            let source = safe_parent(dest, &target)?.join(target.file_name().expect("a name"));
+            .with_context(|| format!("the hard link target {shown:?}"))?
+            .join(file_name);
+            if fs::symlink_metadata(&source).is_err() {
+                bail!("refused: the hard link target {shown:?} is not in the layer");
+            }
             fs::hard_link(&source, &path)
                 .with_context(|| format!("linking {} to {}", path.display(), source.display()))?;
             return Ok(0); // the linked file has its metadata already
@@ -213,7 +334,7 @@ fn unpack_entry<R: Read>(
         }
         other => bail!("unsupported tar entry type {other:?}"),
     }
-    apply_metadata(entry, &header, &path)?;
+    apply_metadata(entry, &header, &path, warnings)?;
     Ok(size)
 }
 // ANCHOR_END: unpack_entry
@@ -225,6 +346,7 @@ fn apply_metadata<R: Read>(
     entry: &mut tar::Entry<R>,
     header: &tar::Header,
     path: &Path,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
     let context = || format!("setting the metadata of {}", path.display());
     // An empty numeric field reads as 0, as Go's archive/tar (which wrote most
@@ -249,16 +371,29 @@ fn apply_metadata<R: Read>(
     if let Some(extensions) = entry.pax_extensions().with_context(context)? {
         for extension in extensions {
             let extension = extension.with_context(context)?;
-            if let Some(name) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                xattr::set(path, OsStr::from_bytes(name), extension.value_bytes()).with_context(
-                    || {
+            let Some(name) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+                continue;
+            };
+            let shown = String::from_utf8_lossy(name);
+            match xattr::set(path, OsStr::from_bytes(name), extension.value_bytes()) {
+                Ok(()) => {}
+                // The filesystem does not have this namespace (a macOS
+                // `com.apple.*` attribute, `trusted.*` in a user namespace) or
+                // will not let us set it: the file is still worth having.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOTSUP)) => {
+                    warnings.push(format!(
+                        "ignoring the extended attribute {shown} of {}: {e}",
+                        path.display()
+                    ));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
                         format!(
-                            "setting the extended attribute {} of {}",
-                            String::from_utf8_lossy(name),
+                            "setting the extended attribute {shown} of {}",
                             path.display()
                         )
-                    },
-                )?;
+                    });
+                }
             }
         }
     }
@@ -299,6 +434,11 @@ mod tests {
         assert_eq!(relative_path(b"./bin/sh").unwrap(), Path::new("bin/sh"));
         assert_eq!(relative_path(b"bin/./sh").unwrap(), Path::new("bin/sh"));
         assert_eq!(relative_path(b"./").unwrap(), Path::new(""));
+        assert_eq!(
+            link_target_path(b"/usr/bin/x").unwrap(),
+            Path::new("usr/bin/x")
+        );
+        assert!(link_target_path(b"/../x").is_err());
         for bad in [&b"../x"[..], b"a/../../x", b"/etc/passwd", b"a/.."] {
             assert!(
                 relative_path(bad).is_err(),

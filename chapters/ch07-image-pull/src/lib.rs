@@ -31,7 +31,9 @@
 //! - [`oci`]: the image format: descriptors, manifests, indexes, configs.
 //! - [`platform`]: choosing this machine's image from a multi-platform index.
 //! - [`digest`]: sha256 digests, checked while bytes stream.
-//! - [`auth`]: challenges, tokens and credentials.
+//! - [`auth`]: challenges, tokens and credentials (files and helper programs).
+//! - [`tls`]: whom HTTPS trusts: the system's store and Docker's certs.d.
+//! - [`retry`]: trying again after a dropped connection, a stall or a 5xx.
 //! - [`registry`]: the concept: the registry's HTTP API, spoken by hand.
 //! - [`store`]: the content-addressed store: blobs, unpacked layers, the index.
 //! - [`extract`]: unpacking a layer safely, whiteouts translated for overlayfs.
@@ -51,5 +53,7 @@ pub mod progress;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod retry;
 pub mod run;
 pub mod store;
+pub mod tls;

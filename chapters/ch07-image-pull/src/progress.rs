@@ -100,6 +100,15 @@ impl Progress {
         }
     }
 
+    /// Layer `i`'s download broke and is tried again: `text` says when
+    /// (`Retrying in 2 seconds (...)`), on its line as Docker shows it.
+    pub fn retrying(&self, i: usize, text: &str) {
+        match &self.bars {
+            Some((_, bars)) => bars[i].set_message(text.to_string()),
+            None => self.line(&format!("{}: {text}", self.ids[i])),
+        }
+    }
+
     /// Layer `i` is downloaded, verified and unpacked.
     pub fn complete(&self, i: usize) {
         if let Some((_, bars)) = &self.bars {

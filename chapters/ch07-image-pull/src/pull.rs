@@ -3,6 +3,7 @@
 //! ```text
 //! GET /v2/                       → 401 + challenge    (registry::Client::ping)
 //! GET token?scope=…:pull         → token              (registry::Client::authorize)
+//! HEAD /v2/NAME/manifests/TAG    → its digest: stored already? then no GETs
 //! GET /v2/NAME/manifests/TAG     → index or manifest  (registry::Client::manifest)
 //! GET /v2/NAME/manifests/DIGEST  → this platform's manifest
 //! GET /v2/NAME/blobs/CONFIG      → config: the layers' diff_ids
@@ -11,7 +12,8 @@
 //!
 //! Layers download in parallel, three at a time as Docker does, each
 //! streamed through both digests and unpacked on the fly: one pass over the
-//! bytes, a fixed amount of memory however large the layer.
+//! bytes, a fixed amount of memory however large the layer. A download that
+//! breaks goes on where it stopped ([`BlobReader`]).
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +26,7 @@ use crate::progress::{Output, Progress, say};
 use crate::reference::Reference;
 use crate::registry::{Client, Endpoint, endpoint};
 use crate::store::{ImageRecord, Store};
-use crate::{extract, platform};
+use crate::{extract, platform, retry};
 
 /// How many layers download at once (Docker's `max-concurrent-downloads`).
 pub const CONCURRENT_DOWNLOADS: usize = 3;
@@ -62,14 +64,22 @@ pub fn pull(
 
     // 1. The manifest the reference names; for a multi-platform image, an
     //    index, and then the manifest of the platform we want.
-    let (bytes, content_type, digest) =
-        client.manifest(&endpoint, image, image.manifest_reference())?;
+    let notice = |text: &str| say(output, &format!("{what}: {text}"));
+    let (bytes, content_type, digest) = fetch_manifest(
+        store,
+        client,
+        &endpoint,
+        image,
+        image.manifest_reference(),
+        &notice,
+    )?;
     let mut documents = vec![(digest.clone(), bytes.clone())];
     let (manifest, manifest_digest) = match oci::parse_manifest(&content_type, &bytes)? {
         Fetched::Manifest(manifest) => (manifest, digest.clone()),
         Fetched::Index(index) => {
             let entry = platform::choose(&index.manifests, wanted)?;
-            let (bytes, content_type, digest) = client.manifest(&endpoint, image, &entry.digest)?;
+            let (bytes, content_type, digest) =
+                fetch_manifest(store, client, &endpoint, image, &entry.digest, &notice)?;
             documents.push((digest.clone(), bytes.clone()));
             match oci::parse_manifest(&content_type, &bytes)? {
                 Fetched::Manifest(manifest) => (manifest, digest),
@@ -136,6 +146,33 @@ pub fn pull(
 }
 // ANCHOR_END: pull
 
+/// A manifest or an index: from the store when it has the digest `reference`
+/// names (a digest, or what a `HEAD` of the tag says it points at now), else
+/// from the registry. A pull of an image that has not changed thus makes no
+/// `GET` of a manifest, which is what Docker Hub's pull limit counts. The
+/// store's blobs were verified when they were written.
+fn fetch_manifest(
+    store: &Store,
+    client: &Client,
+    endpoint: &Endpoint,
+    image: &Reference,
+    reference: &str,
+    notice: &dyn Fn(&str),
+) -> Result<(Vec<u8>, String, String)> {
+    let current = if reference.starts_with("sha256:") {
+        Some(reference.to_string())
+    } else {
+        client.manifest_digest(endpoint, image, reference, notice)
+    };
+    if let Some(digest) = current
+        && let Some(bytes) = store.read_blob(&digest)?
+    {
+        // No Content-Type: the document says what it is.
+        return Ok((bytes, String::new(), digest));
+    }
+    client.manifest(endpoint, image, reference, notice)
+}
+
 /// The config blob, from the store if it has it, else from the registry
 /// (verified before it is stored).
 fn fetch_config(
@@ -148,7 +185,7 @@ fn fetch_config(
     if let Some(bytes) = store.read_blob(&descriptor.digest)? {
         return Ok(bytes);
     }
-    let mut response = client.blob(endpoint, image, &descriptor.digest)?;
+    let mut response = client.blob(endpoint, image, &descriptor.digest, 0, &|_| {})?;
     let bytes = crate::registry::read_limited(response.body_mut(), 16 << 20)?;
     store
         .write_blob(&descriptor.digest, &bytes)
@@ -196,10 +233,7 @@ fn fetch_layers(
                     let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
-                    let (descriptor, diff_id) = layers[i];
-                    match fetch_layer(store, client, endpoint, image, descriptor, diff_id, |n| {
-                        progress.advance(i, n)
-                    }) {
+                    match fetch_layer(store, client, endpoint, image, layers[i], &progress, i) {
                         Ok(()) => progress.complete(i),
                         Err(error) => {
                             progress.fail(i);
@@ -221,24 +255,27 @@ fn fetch_layers(
 // ANCHOR_END: fetch_layers
 
 // ANCHOR: fetch_layer
-/// One layer: download, verify both digests while unpacking into a
-/// `.partial` directory, and only then give it its final name.
+/// One layer (its descriptor and diff_id): download, verify both digests
+/// while unpacking into a `.partial` directory, and only then give it its
+/// final name. Its line is `progress`'s `i`th.
 fn fetch_layer(
     store: &Store,
     client: &Client,
     endpoint: &Endpoint,
     image: &Reference,
-    descriptor: &Descriptor,
-    diff_id: &str,
-    on_bytes: impl Fn(u64),
+    (descriptor, diff_id): (&Descriptor, &String),
+    progress: &Progress,
+    i: usize,
 ) -> Result<()> {
+    let on_bytes = |n| progress.advance(i, n);
+    let notice = |text: &str| progress.retrying(i, text);
     let partial = store.begin_layer()?;
     let result = (|| {
-        let response = client.blob(endpoint, image, &descriptor.digest)?;
+        let body = BlobReader::open(client, endpoint, image, descriptor, &notice)?;
         // Never more than the manifest promised: one byte over is enough to
         // know the registry is wrong.
         let body = Counting {
-            inner: response.into_body().into_reader().take(descriptor.size + 1),
+            inner: body.take(descriptor.size + 1),
             on_bytes: &on_bytes,
         };
         let mut compressed = HashingReader::new(body);
@@ -259,13 +296,16 @@ fn fetch_layer(
             &descriptor.digest,
             &compressed.digest(),
         )?;
-        let (size, tar_digest) = unpacked?;
+        let (unpacked, tar_digest) = unpacked?;
         digest::verify(
             "the layer's uncompressed content (its diff_id)",
             diff_id,
             &tar_digest,
         )?;
-        store.commit_layer(&partial, diff_id, size)
+        for warning in &unpacked.warnings {
+            progress.line(&format!("WARNING: {warning}"));
+        }
+        store.commit_layer(&partial, diff_id, unpacked.size)
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&partial);
@@ -276,12 +316,19 @@ fn fetch_layer(
 /// Decompresses (gzip, zstd, or none: told by the first bytes, as Docker does,
 /// rather than trusting the media type) and unpacks; returns the unpacked size
 /// and the digest of the uncompressed tar.
-fn unpack_stream(compressed: &mut impl Read, dest: &std::path::Path) -> Result<(u64, String)> {
+fn unpack_stream(
+    compressed: &mut impl Read,
+    dest: &std::path::Path,
+) -> Result<(extract::Unpacked, String)> {
     let mut buffered = BufReader::with_capacity(256 << 10, compressed);
     let magic = buffered.fill_buf().context("downloading")?.to_vec();
     let decoder: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else if magic.starts_with(&ZSTD_MAGIC) {
+    } else if magic.starts_with(&ZSTD_MAGIC)
+        || magic
+            .get(..4)
+            .is_some_and(|m| is_skippable(m.try_into().expect("4 bytes")))
+    {
         Box::new(Zstd {
             state: Some(ZstdState::Between(buffered)),
         })
@@ -289,29 +336,41 @@ fn unpack_stream(compressed: &mut impl Read, dest: &std::path::Path) -> Result<(
         Box::new(buffered)
     };
     let mut tar = HashingReader::new(decoder);
-    let size = extract::unpack(&mut tar, dest).context("unpacking")?;
+    let unpacked = extract::unpack(&mut tar, dest).context("unpacking")?;
     // The tar format ends with zero blocks the reader may not have needed:
     // they are part of the digest.
     io::copy(&mut tar, &mut io::sink()).context("unpacking")?;
-    Ok((size, tar.digest()))
+    Ok((unpacked, tar.digest()))
 }
 // ANCHOR_END: fetch_layer
 
 /// The first bytes of a zstd frame.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// Whether `magic` (4 bytes, little-endian) starts a zstd *skippable* frame:
+/// 0x184D2A50 to 0x184D2A5F. A decoder skips such a frame's bytes; zstd:chunked
+/// layers (podman and buildah's `--compression-format zstd:chunked`) keep their
+/// table of contents in them, at the end.
+fn is_skippable(magic: [u8; 4]) -> bool {
+    u32::from_le_bytes(magic) & 0xffff_fff0 == 0x184d_2a50
+}
+
 /// A zstd stream of one or more frames (a compressor may write several, one
-/// after another), decoded as one.
+/// after another, and skippable frames among them), decoded as one.
 struct Zstd<R: BufRead> {
     /// Between frames, the input; inside one, the frame's decoder, which owns
     /// the input until the frame ends. `None` only after an error.
     state: Option<ZstdState<R>>,
 }
 
+/// A frame's input: its magic number, read to tell the kind of frame, put
+/// back in front of the rest.
+type FrameInput<R> = io::Chain<io::Cursor<[u8; 4]>, R>;
+
 enum ZstdState<R: BufRead> {
     Between(R),
     // Boxed: a frame decoder is large, the input small.
-    InFrame(Box<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>),
+    InFrame(Box<ruzstd::decoding::StreamingDecoder<FrameInput<R>, ruzstd::decoding::FrameDecoder>>),
 }
 
 impl<R: BufRead> Read for Zstd<R> {
@@ -326,19 +385,135 @@ impl<R: BufRead> Read for Zstd<R> {
                         return Ok(n);
                     }
                     // This frame is done: the input goes on to the next one, if any.
-                    self.state = Some(ZstdState::Between(frame.into_inner()));
+                    let (_magic, input) = frame.into_inner().into_inner();
+                    self.state = Some(ZstdState::Between(input));
                 }
                 Some(ZstdState::Between(mut input)) => {
                     if input.fill_buf()?.is_empty() {
                         self.state = Some(ZstdState::Between(input));
                         return Ok(0);
                     }
+                    let mut magic = [0; 4];
+                    input.read_exact(&mut magic)?;
+                    if is_skippable(magic) {
+                        // A little-endian length, then that many bytes to skip.
+                        let mut length = [0; 4];
+                        input.read_exact(&mut length)?;
+                        let length = u64::from(u32::from_le_bytes(length));
+                        let skipped = io::copy(&mut (&mut input).take(length), &mut io::sink())?;
+                        if skipped != length {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                        self.state = Some(ZstdState::Between(input));
+                        continue;
+                    }
+                    let input = io::Cursor::new(magic).chain(input);
                     let frame = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
                         io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
                     })?;
                     self.state = Some(ZstdState::InFrame(Box::new(frame)));
                 }
             }
+        }
+    }
+}
+
+/// A blob's bytes as one stream, whatever happens to the connections under
+/// it. When a read fails, or the connection ends before the descriptor's
+/// `size` (a dropped connection, a stall past the read timeout), it waits,
+/// asks the registry for the rest (`Range: bytes=RECEIVED-`) and goes on, up
+/// to [`retry::ATTEMPTS`] times. Those reading it (the digest, gunzip, tar)
+/// never notice, and nothing is downloaded twice when the registry does
+/// ranges (Docker resumes from its partial file the same way).
+struct BlobReader<'a> {
+    client: &'a Client,
+    endpoint: &'a Endpoint,
+    image: &'a Reference,
+    descriptor: &'a Descriptor,
+    /// The current connection's body.
+    body: ureq::BodyReader<'static>,
+    /// Bytes passed on so far.
+    received: u64,
+    /// Broken connections so far.
+    failures: u32,
+    /// Where "Retrying in N seconds" goes.
+    notice: &'a dyn Fn(&str),
+}
+
+impl<'a> BlobReader<'a> {
+    fn open(
+        client: &'a Client,
+        endpoint: &'a Endpoint,
+        image: &'a Reference,
+        descriptor: &'a Descriptor,
+        notice: &'a dyn Fn(&str),
+    ) -> Result<BlobReader<'a>> {
+        let response = client.blob(endpoint, image, &descriptor.digest, 0, notice)?;
+        Ok(BlobReader {
+            client,
+            endpoint,
+            image,
+            descriptor,
+            body: response.into_body().into_reader(),
+            received: 0,
+            failures: 0,
+            notice,
+        })
+    }
+
+    /// A new connection that starts at byte `self.received`.
+    fn resume(&mut self) -> Result<()> {
+        let from = self.received;
+        let response = self.client.blob(
+            self.endpoint,
+            self.image,
+            &self.descriptor.digest,
+            from,
+            self.notice,
+        )?;
+        let whole = response.status() == 200; // no ranges here: skip what we have
+        self.body = response.into_body().into_reader();
+        if whole {
+            let skipped = io::copy(&mut (&mut self.body).take(from), &mut io::sink())?;
+            if skipped != from {
+                bail!("the registry sent {skipped} bytes, fewer than before");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for BlobReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let complete = self.received >= self.descriptor.size;
+            let error = match self.body.read(buf) {
+                Ok(0) if !complete && !buf.is_empty() => {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "the connection closed early")
+                }
+                Ok(n) => {
+                    self.received += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Everything is in: the end of this connection is no concern.
+                Err(_) if complete => return Ok(0),
+                Err(e) => e,
+            };
+            self.failures += 1;
+            if self.failures >= retry::ATTEMPTS {
+                return Err(error);
+            }
+            let delay = retry::backoff(self.failures);
+            (self.notice)(&format!(
+                "{} ({error} after {} of {} bytes)",
+                retry::message(delay),
+                self.received,
+                self.descriptor.size
+            ));
+            std::thread::sleep(delay);
+            self.resume()
+                .map_err(|e| io::Error::other(format!("{e:#}")))?;
         }
     }
 }

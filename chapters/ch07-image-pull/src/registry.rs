@@ -6,13 +6,17 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /v2/` | 200, or 401 with a challenge saying how to log in |
+//! | `HEAD /v2/NAME/manifests/TAG` | only the digest the tag points at (`Docker-Content-Digest`) |
 //! | `GET /v2/NAME/manifests/TAG-OR-DIGEST` | a manifest or an index (what `Accept` allows) |
 //! | `GET /v2/NAME/blobs/DIGEST` | a config or a layer, often by a redirect to a CDN |
 //!
 //! Every request may come back `401 Unauthorized` with a `Www-Authenticate`
 //! challenge; [`Client`] answers it (see [`crate::auth`]) and tries once more.
 //! Tokens are kept per registry and scope until they expire, so a pull asks
-//! the token server once, not once per layer.
+//! the token server once, not once per layer. A request that fails for a
+//! moment (a dropped connection, a 5xx, a 429 that says when to come back) is
+//! sent again (see [`crate::retry`]); HTTPS trusts what Docker trusts (see
+//! [`crate::tls`]).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -25,6 +29,10 @@ use ureq::http::Response;
 
 use crate::auth::{self, Challenge, Credentials};
 use crate::reference::{DOCKER_HUB, Reference};
+use crate::{retry, tls};
+
+/// A request of ours, before it is sent.
+type Request = ureq::RequestBuilder<ureq::typestate::WithoutBody>;
 
 /// What went wrong talking to a registry, where the caller cares which.
 #[derive(Debug, Error)]
@@ -63,6 +71,8 @@ pub struct Client {
     credentials: Option<Credentials>,
     /// What the lookup found per registry: the files are read once a pull.
     looked_up: Mutex<HashMap<String, Option<Credentials>>>,
+    /// Whom to trust, per host.
+    tls: tls::PerHost,
 }
 
 /// Where a reference's requests go: the mirror for Docker Hub, when set.
@@ -144,10 +154,11 @@ impl Client {
             .max_redirects(10)
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
             .timeout_connect(Some(Duration::from_secs(30)))
-            // SIMPLIFICATION: a registry that stops sending in the middle of a
-            // body is waited for; Docker gives up on a stalled download and
-            // retries it (five times).
             .timeout_recv_response(Some(Duration::from_secs(60)))
+            // A connection that goes quiet this long is given up (and the
+            // request or download tried again): without it, a registry or a
+            // Wi-Fi that stops sending mid-layer hangs the pull forever.
+            .timeout_per_read(Some(retry::read_timeout()))
             .user_agent(concat!("minibox/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
@@ -158,7 +169,20 @@ impl Client {
             challenges: Mutex::new(HashMap::new()),
             credentials,
             looked_up: Mutex::new(HashMap::new()),
+            tls: tls::PerHost::default(),
         }
+    }
+
+    /// A `GET` (or `HEAD`) of `url`, with the TLS settings of its host.
+    fn request(&self, method: &str, url: &str) -> Result<Request> {
+        let request = match method {
+            "HEAD" => self.agent.head(url),
+            _ => self.agent.get(url),
+        };
+        if !url.starts_with("https://") {
+            return Ok(request);
+        }
+        Ok(request.config().tls_config(self.tls.for_url(url)?).build())
     }
 
     // ANCHOR: ping
@@ -182,7 +206,7 @@ impl Client {
         let mut last_error = None;
         for &scheme in schemes {
             let url = format!("{scheme}://{}/v2/", endpoint.host);
-            match self.agent.get(&url).call() {
+            match self.request("GET", &url)?.call() {
                 Ok(response) => {
                     if response.status() == 401
                         && let Some(challenge) = challenge_of(&response)
@@ -217,19 +241,69 @@ impl Client {
         path: &str,
         accept: Option<&str>,
     ) -> Result<Response<ureq::Body>> {
+        let headers: Vec<(&str, String)> = accept
+            .map(|a| ("Accept", a.to_string()))
+            .into_iter()
+            .collect();
+        self.send("GET", endpoint, repository, path, &headers, &|_| {})
+    }
+
+    /// Sends `method` (`GET` or `HEAD`) for a path of the registry's API for
+    /// `repository`, with `headers`, answering an auth challenge once if the
+    /// registry sends one, and trying again (telling `notice`) when the
+    /// failure may pass ([`crate::retry`]).
+    pub fn send(
+        &self,
+        method: &str,
+        endpoint: &Endpoint,
+        repository: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        notice: &dyn Fn(&str),
+    ) -> Result<Response<ureq::Body>> {
         self.ping(endpoint)?;
         let scheme = self.schemes.lock().expect("lock")[&endpoint.host];
         let url = format!("{scheme}://{}{path}", endpoint.host);
         let scope = format!("repository:{repository}:pull");
         let send = |authorization: Option<&str>| {
-            let mut request = self.agent.get(&url);
-            if let Some(accept) = accept {
-                request = request.header("Accept", accept);
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut request = self.request(method, &url)?;
+                for (name, value) in headers {
+                    request = request.header(*name, value);
+                }
+                if let Some(value) = authorization {
+                    request = request.header("Authorization", value);
+                }
+                let result = request.call();
+                let (delay, why) = match &result {
+                    Ok(response) => (
+                        retry::after_status(
+                            response.status().as_u16(),
+                            header(response, "retry-after").as_deref(),
+                            attempt,
+                        ),
+                        response.status().to_string(),
+                    ),
+                    Err(
+                        error @ (ureq::Error::Io(_)
+                        | ureq::Error::Timeout(_)
+                        | ureq::Error::ConnectionFailed),
+                    ) => (Some(retry::backoff(attempt)), error.to_string()),
+                    Err(_) => (None, String::new()),
+                };
+                match delay {
+                    Some(delay) if attempt < retry::ATTEMPTS => {
+                        notice(&format!(
+                            "{} ({method} {path}: {why})",
+                            retry::message(delay)
+                        ));
+                        std::thread::sleep(delay);
+                    }
+                    _ => return result.with_context(|| format!("{method} {url}")),
+                }
             }
-            if let Some(value) = authorization {
-                request = request.header("Authorization", value);
-            }
-            request.call().with_context(|| format!("GET {url}"))
         };
         // Answer the challenge the ping got, up front, rather than collect a
         // 401 for every request.
@@ -318,7 +392,7 @@ impl Client {
         scope: Option<&str>,
         credentials: Option<&Credentials>,
     ) -> Result<(String, Duration)> {
-        let mut request = self.agent.get(realm);
+        let mut request = self.request("GET", realm)?;
         if let Some(service) = service {
             request = request.query("service", service);
         }
@@ -384,8 +458,7 @@ impl Client {
                 let scheme = self.schemes.lock().expect("lock")[&endpoint.host];
                 let url = format!("{scheme}://{}/v2/", endpoint.host);
                 let response = self
-                    .agent
-                    .get(&url)
+                    .request("GET", &url)?
                     .header("Authorization", credentials.basic_header())
                     .call()
                     .with_context(|| format!("GET {url}"))?;
@@ -404,6 +477,29 @@ impl Client {
         }
     }
 
+    /// `HEAD` of the manifest `reference`: the digest it names now, from the
+    /// `Docker-Content-Digest` header, without its bytes. `None` when the
+    /// registry does not say (then a `GET` will tell). A pull asks this first
+    /// and skips the `GET`s when the store has that digest already: Docker
+    /// Hub counts a `GET` of a manifest against its pull limit, a `HEAD` not.
+    pub fn manifest_digest(
+        &self,
+        endpoint: &Endpoint,
+        image: &Reference,
+        reference: &str,
+        notice: &dyn Fn(&str),
+    ) -> Option<String> {
+        let path = format!("/v2/{}/manifests/{reference}", image.repository);
+        let accept = [("Accept", crate::oci::MANIFEST_ACCEPT.to_string())];
+        let response = self
+            .send("HEAD", endpoint, &image.repository, &path, &accept, notice)
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        header(&response, "docker-content-digest").filter(|d| crate::digest::hex_part(d).is_ok())
+    }
+
     // ANCHOR: manifest
     /// Fetches the manifest (or index) `reference` (a tag or a digest) of
     /// `repository`; returns its bytes, its media type and its digest,
@@ -413,20 +509,18 @@ impl Client {
         endpoint: &Endpoint,
         image: &Reference,
         reference: &str,
+        notice: &dyn Fn(&str),
     ) -> Result<(Vec<u8>, String, String)> {
         let path = format!("/v2/{}/manifests/{reference}", image.repository);
-        let mut response = self.get(
-            endpoint,
-            &image.repository,
-            &path,
-            Some(crate::oci::MANIFEST_ACCEPT),
-        )?;
+        let accept = [("Accept", crate::oci::MANIFEST_ACCEPT.to_string())];
+        let mut response = self.send("GET", endpoint, &image.repository, &path, &accept, notice)?;
         let status = response.status().as_u16();
         let content_type = header(&response, "content-type").unwrap_or_default();
         let announced = header(&response, "docker-content-digest");
+        let limits = rate_limits(&response);
         // Manifests are small; a registry that sends megabytes is broken.
         let bytes = read_limited(response.body_mut(), 4 << 20)?;
-        check_status(status, &bytes, image, reference)?;
+        self.check_status(status, &bytes, limits, endpoint, image, reference)?;
         let digest = crate::digest::sha256(&bytes);
         if reference.starts_with("sha256:") {
             crate::digest::verify(&format!("manifest {reference}"), reference, &digest)?;
@@ -440,23 +534,87 @@ impl Client {
     // ANCHOR_END: manifest
 
     /// `GET /v2/NAME/blobs/DIGEST`, following redirects; the body streams.
-    /// The caller verifies the digest while reading.
+    /// From byte `from` on when it is not 0 (`Range: bytes=FROM-`, to resume
+    /// a download): the answer is then 206 with the rest, or 200 with the
+    /// whole blob when the registry does not do ranges. The caller verifies
+    /// the digest while reading.
     pub fn blob(
         &self,
         endpoint: &Endpoint,
         image: &Reference,
         digest: &str,
+        from: u64,
+        notice: &dyn Fn(&str),
     ) -> Result<Response<ureq::Body>> {
         let path = format!("/v2/{}/blobs/{digest}", image.repository);
-        let mut response = self.get(endpoint, &image.repository, &path, None)?;
+        let range: Vec<(&str, String)> = (from > 0)
+            .then(|| ("Range", format!("bytes={from}-")))
+            .into_iter()
+            .collect();
+        let mut response = self.send("GET", endpoint, &image.repository, &path, &range, notice)?;
         let status = response.status().as_u16();
-        if status != 200 {
+        if status != 200 && !(status == 206 && from > 0) {
+            let limits = rate_limits(&response);
             let body = read_limited(response.body_mut(), 64 << 10).unwrap_or_default();
-            check_status(status, &body, image, digest)?;
+            self.check_status(status, &body, limits, endpoint, image, digest)?;
             anyhow::bail!("fetching blob {digest}: the registry answered {status}");
+        }
+        if status == 206 {
+            let range = header(&response, "content-range").unwrap_or_default();
+            if !range.starts_with(&format!("bytes {from}-")) {
+                bail!(
+                    "fetching blob {digest} from byte {from}: the registry sent the range {range:?}"
+                );
+            }
         }
         Ok(response)
     }
+
+    /// Turns an error answer into the error a user should read. `limits` are
+    /// the `RateLimit` headers of a 429, if it had them.
+    fn check_status(
+        &self,
+        status: u16,
+        body: &[u8],
+        limits: Option<String>,
+        endpoint: &Endpoint,
+        image: &Reference,
+        reference: &str,
+    ) -> Result<()> {
+        if status != 429 {
+            return check_status(status, body, image, reference);
+        }
+        // Docker Hub's pull limit: say what it said, what the limit is, and
+        // that logging in raises it (as Docker's own message does).
+        let detail =
+            error_detail(body).unwrap_or_else(|| "toomanyrequests: Too Many Requests".into());
+        let limits = limits.map(|l| format!(" ({l})")).unwrap_or_default();
+        let logged_in =
+            self.credentials.is_some() || matches!(auth::lookup(&endpoint.registry), Ok(Some(_)));
+        let hint = if logged_in {
+            String::new()
+        } else {
+            format!(
+                "; log in with 'minibox login {}' for a higher limit",
+                endpoint.registry
+            )
+        };
+        bail!("{detail}{limits}{hint}")
+    }
+}
+
+/// `ratelimit-limit=100;w=21600, ratelimit-remaining=0;w=21600`: what Docker
+/// Hub says about its limit, when it says it.
+fn rate_limits(response: &Response<ureq::Body>) -> Option<String> {
+    let parts: Vec<String> = [
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "docker-ratelimit-source",
+    ]
+    .iter()
+    .filter_map(|name| header(response, name).map(|v| format!("{name}={v}")))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Turns an error answer into the error a user should read.

@@ -15,6 +15,10 @@
 //!   clients ask for it at once, so concurrent pulls really overlap.
 //! - [`registry_auth`]: the registry's two logins for tests: a token server
 //!   signing ES256 JWTs (Docker Hub's scheme), and htpasswd files (Basic auth).
+//! - [`proxy`]: an HTTP front for the registry that drops, stalls or
+//!   rate-limits once on purpose, and counts what it saw.
+//! - [`tls`]: the registry over HTTPS with a CA of the test's own (and mutual
+//!   TLS), laid out as Docker's certs.d.
 //! - [`filters`]: the one insta filter table: it redacts only what varies between
 //!   runs (host PIDs, temp dirs, the checkout's path).
 //! - [`cgroups`]: where tests put their containers' cgroups (below their own), and
@@ -37,8 +41,10 @@ pub mod gate;
 pub mod images;
 pub mod privilege;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod registry_auth;
+pub mod tls;
 pub mod transcript;
 
 pub use chapters::{CHAPTERS, Chapter, Demo};
