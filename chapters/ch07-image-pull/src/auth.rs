@@ -11,11 +11,21 @@
 //!
 //! Credentials come from `minibox login` (`~/.minibox/config.json`) or, as a
 //! fallback, from Docker's own `~/.docker/config.json`: both keep
-//! `{"auths": {"SERVER": {"auth": base64("user:password")}}}`.
+//! `{"auths": {"SERVER": {"auth": base64("user:password")}}}`. Docker's may
+//! instead name a *credential helper*, a program that keeps the secrets
+//! elsewhere (the OS keychain, `pass`, a cloud's short-lived tokens):
+//! `"credsStore": "NAME"` for every registry, `"credHelpers": {"SERVER":
+//! "NAME"}` for one. minibox asks it as Docker does, by running
+//! `docker-credential-NAME get` with the server on its standard input. A
+//! helper (or `docker login` to some registries) may hand out an *identity
+//! token* instead of a password: a refresh token that the token server
+//! trades for access tokens (OAuth2), never sent to the registry itself.
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -84,9 +94,14 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 pub struct Credentials {
     /// The user.
     pub username: String,
-    /// The password (or an access token used as one).
+    /// The password (or an access token used as one); the identity token
+    /// when `username` is [`IDENTITY_TOKEN_USER`].
     pub password: String,
 }
+
+/// The user name that marks `password` as an identity token, as credential
+/// helpers and Docker write it.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,6 +110,11 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// The identity token (an OAuth2 refresh token), if that is what these are.
+    pub fn identity_token(&self) -> Option<&str> {
+        (self.username == IDENTITY_TOKEN_USER).then_some(self.password.as_str())
+    }
+
     /// `Basic base64(user:password)`, the value of an `Authorization` header.
     pub fn basic_header(&self) -> String {
         format!(
@@ -113,12 +133,27 @@ pub fn minibox_config() -> Option<PathBuf> {
     }
 }
 
-/// Docker's: `$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`.
+/// Docker's: `$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`
+/// in the home of the user who ran minibox ([`invoking_home`]).
 fn docker_config() -> Option<PathBuf> {
     match std::env::var_os("DOCKER_CONFIG") {
         Some(dir) => Some(PathBuf::from(dir).join("config.json")),
-        None => home().map(|h| h.join(".docker/config.json")),
+        None => invoking_home().map(|h| h.join(".docker/config.json")),
     }
+}
+
+/// The home of whoever ran minibox. Under `sudo` (root, with `SUDO_USER`
+/// set), that is the invoking user's home from the password database, where
+/// `docker login` wrote, not root's (sudo may have set HOME to /root).
+fn invoking_home() -> Option<PathBuf> {
+    let sudo_user = std::env::var("SUDO_USER").ok();
+    if nix::unistd::geteuid().is_root()
+        && let Some(name) = sudo_user.filter(|n| !n.is_empty() && n != "root")
+        && let Ok(Some(user)) = nix::unistd::User::from_name(&name)
+    {
+        return Some(user.dir);
+    }
+    home()
 }
 
 fn home() -> Option<PathBuf> {
@@ -150,11 +185,8 @@ fn normalize_key(key: &str) -> String {
 
 // ANCHOR: lookup
 /// The credentials stored for `registry`, from minibox's file first, then
-/// Docker's.
-///
-/// SIMPLIFICATION: Docker can also keep credentials in a helper program
-/// (`credsStore`, `credHelpers`: the OS keychain, `pass`, a cloud's helper);
-/// minibox reads only the `auths` written in the file itself.
+/// Docker's. In each, the helper named for this registry (`credHelpers`) or
+/// for all (`credsStore`) is asked first, then the file's own `auths`.
 pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
     for path in [minibox_config(), docker_config()].into_iter().flatten() {
         let Ok(text) = fs::read_to_string(&path) else {
@@ -162,6 +194,11 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
         };
         let config: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("reading credentials from {}", path.display()))?;
+        if let Some(helper) = helper_for(&config, registry)
+            && let Some(credentials) = ask_helper(&helper, registry)?
+        {
+            return Ok(Some(credentials));
+        }
         let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else {
             continue;
         };
@@ -177,7 +214,95 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
     Ok(None)
 }
 
+/// The credential helper `config` names for `registry`: its own in
+/// `credHelpers`, else the `credsStore` for all.
+fn helper_for(config: &serde_json::Value, registry: &str) -> Option<String> {
+    let own = config
+        .get("credHelpers")
+        .and_then(|h| h.as_object())
+        .and_then(|helpers| {
+            helpers
+                .iter()
+                .find(|(key, _)| normalize_key(key) == normalize_key(registry))
+        })
+        .and_then(|(_, name)| name.as_str());
+    own.or_else(|| config.get("credsStore").and_then(|s| s.as_str()))
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+}
+
+/// Runs `docker-credential-NAME get`, the server's key on its standard input,
+/// and reads `{"ServerURL": ..., "Username": ..., "Secret": ...}` from its
+/// output. A helper that has nothing for this server says "credentials not
+/// found": no credentials, not an error. A helper that is not installed (a
+/// config copied from Docker Desktop) is skipped with a warning, so public
+/// images still pull.
+fn ask_helper(name: &str, registry: &str) -> Result<Option<Credentials>> {
+    let program = format!("docker-credential-{name}");
+    let child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "WARNING: the credential helper {program} is not installed: pulling without its credentials"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("running {program}")),
+    };
+    let sent = child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(config_key(registry).as_bytes());
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("running {program}"))?;
+    sent.with_context(|| format!("asking {program} for {registry}"))?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(if output.stdout.is_empty() {
+            &output.stderr
+        } else {
+            &output.stdout
+        })
+        .trim()
+        .to_string();
+        if said.contains("credentials not found") {
+            return Ok(None);
+        }
+        anyhow::bail!("{program} get ({registry}): {said}");
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("reading what {program} answered"))?;
+    Ok((!answer.secret.is_empty()).then_some(Credentials {
+        username: answer.username,
+        password: answer.secret,
+    }))
+}
+
 fn decode_entry(entry: &serde_json::Value) -> Option<Credentials> {
+    if let Some(token) = entry
+        .get("identitytoken")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    {
+        return Some(Credentials {
+            username: IDENTITY_TOKEN_USER.into(),
+            password: token.into(),
+        });
+    }
     if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
         let decoded = String::from_utf8(BASE64.decode(auth.trim()).ok()?).ok()?;
         let (username, password) = decoded.split_once(':')?;
@@ -284,5 +409,24 @@ mod tests {
         assert!(!format!("{c:?}").contains("opensesame"));
         let entry = serde_json::json!({ "auth": "YWxhZGRpbjpvcGVuc2VzYW1l" });
         assert_eq!(decode_entry(&entry), Some(c));
+        let entry = serde_json::json!({ "auth": "", "identitytoken": "refresh-me" });
+        let token = decode_entry(&entry).unwrap();
+        assert_eq!(token.identity_token(), Some("refresh-me"));
+    }
+
+    #[test]
+    fn helpers_are_named_per_registry_or_for_all() {
+        let config = serde_json::json!({
+            "auths": { "ghcr.io": {} },
+            "credsStore": "desktop",
+            "credHelpers": { "https://index.docker.io/v1/": "pass", "gcr.io": "gcloud" },
+        });
+        assert_eq!(helper_for(&config, "gcr.io").as_deref(), Some("gcloud"));
+        assert_eq!(helper_for(&config, DOCKER_HUB).as_deref(), Some("pass"));
+        assert_eq!(helper_for(&config, "ghcr.io").as_deref(), Some("desktop"));
+        assert_eq!(
+            helper_for(&serde_json::json!({"auths": {}}), "ghcr.io"),
+            None
+        );
     }
 }

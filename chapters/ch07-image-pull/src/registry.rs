@@ -392,6 +392,9 @@ impl Client {
         scope: Option<&str>,
         credentials: Option<&Credentials>,
     ) -> Result<(String, Duration)> {
+        if let Some(token) = credentials.and_then(Credentials::identity_token) {
+            return self.refresh_token(realm, service, scope, token);
+        }
         let mut request = self.request("GET", realm)?;
         if let Some(service) = service {
             request = request.query("service", service);
@@ -404,37 +407,40 @@ impl Client {
                 .query("account", &c.username)
                 .header("Authorization", c.basic_header());
         }
-        let mut response = request
+        let response = request
             .call()
             .with_context(|| format!("asking {realm} for a token"))?;
-        let status = response.status();
-        let body = read_limited(response.body_mut(), 1 << 20)?;
-        if status == 401 || status == 403 {
-            anyhow::bail!(
-                "the token server {realm} refused the credentials: {}",
-                error_detail(&body).unwrap_or_else(|| status.to_string())
-            );
+        read_token(realm, response)
+    }
+
+    /// An identity token's way to an access token (OAuth2, distribution's
+    /// `oauth.md`): `POST` the refresh token to the token server, which
+    /// answers as it does a `GET`.
+    fn refresh_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+        refresh_token: &str,
+    ) -> Result<(String, Duration)> {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "minibox"),
+        ];
+        form.extend(service.map(|s| ("service", s)));
+        form.extend(scope.map(|s| ("scope", s)));
+        let mut request = self.agent.post(realm);
+        if realm.starts_with("https://") {
+            request = request
+                .config()
+                .tls_config(self.tls.for_url(realm)?)
+                .build();
         }
-        if !status.is_success() {
-            anyhow::bail!("the token server {realm} answered {status}");
-        }
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).context("reading the token server's answer")?;
-        let token = parsed
-            .token
-            .or(parsed.access_token)
-            .context("the token server's answer has no token")?;
-        // The spec: a token without `expires_in` lives 60 seconds.
-        Ok((
-            token,
-            Duration::from_secs(parsed.expires_in.unwrap_or(60).max(60)),
-        ))
+        let response = request
+            .send_form(form)
+            .with_context(|| format!("trading an identity token at {realm}"))?;
+        read_token(realm, response)
     }
     // ANCHOR_END: authorize
 
@@ -615,6 +621,38 @@ fn rate_limits(response: &Response<ureq::Body>) -> Option<String> {
     .filter_map(|name| header(response, name).map(|v| format!("{name}={v}")))
     .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// A token server's answer: the token, and how long it lives.
+fn read_token(realm: &str, mut response: Response<ureq::Body>) -> Result<(String, Duration)> {
+    let status = response.status();
+    let body = read_limited(response.body_mut(), 1 << 20)?;
+    if status == 401 || status == 403 {
+        anyhow::bail!(
+            "the token server {realm} refused the credentials: {}",
+            error_detail(&body).unwrap_or_else(|| status.to_string())
+        );
+    }
+    if !status.is_success() {
+        anyhow::bail!("the token server {realm} answered {status}");
+    }
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        token: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let parsed: TokenResponse =
+        serde_json::from_slice(&body).context("reading the token server's answer")?;
+    let token = parsed
+        .token
+        .or(parsed.access_token)
+        .context("the token server's answer has no token")?;
+    // The spec: a token without `expires_in` lives 60 seconds.
+    Ok((
+        token,
+        Duration::from_secs(parsed.expires_in.unwrap_or(60).max(60)),
+    ))
 }
 
 /// Turns an error answer into the error a user should read.

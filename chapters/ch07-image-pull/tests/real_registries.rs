@@ -17,11 +17,14 @@ use harness::registry::Registry;
 
 /// Pushes `layers` as the image `test/NAME`, pulls it into a fresh store and
 /// returns the store, what the pull printed, and each layer's directory.
-fn pull_layers(name: &str, layers: Vec<Layer>) -> (Env, common::Run, Vec<PathBuf>, Registry) {
+fn pull_layers(
+    name: &str,
+    layers: Vec<Layer>,
+) -> (Env, harness::process::Run, Vec<PathBuf>, Registry) {
     let registry = Registry::start();
     let image = images::image(layers, &["sh"]);
     registry.push(&format!("test/{name}"), "latest", &image);
-    let env = Env::new(name, None);
+    let env = common::env(name, None);
     let pull = env.minibox(&["pull", &format!("{}/test/{name}", registry.host())]);
     let dirs = image
         .layers
@@ -278,7 +281,7 @@ fn arm_v7_takes_the_closest_older_variant_of_an_index() {
     });
     let index = images::Blob::new(images::INDEX, serde_json::to_vec(&index).unwrap());
     registry.push_manifest("test/arm", "latest", &index);
-    let env = Env::new("arm", None);
+    let env = common::env("arm", None);
     let reference = format!("{}/test/arm", registry.host());
     env.minibox(&["pull", "--platform", "linux/arm/v7", &reference])
         .expect(0);
@@ -306,7 +309,7 @@ fn an_image_that_repeats_a_layer_runs() {
     layers.extend([a.clone(), b, a]);
     let registry = Registry::start();
     registry.push("library/repeats", "latest", &images::image(layers, &["sh"]));
-    let env = Env::new("repeats", Some(&registry));
+    let env = common::env("repeats", Some(&registry));
     let run = env
         .minibox(&["run", "--quiet", "repeats", "cat", "/a", "/b"])
         .expect(0);
@@ -334,7 +337,7 @@ fn an_image_of_120_layers_runs() {
     }));
     let registry = Registry::start();
     registry.push("library/tall", "latest", &images::image(layers, &["sh"]));
-    let env = Env::new("tall", Some(&registry));
+    let env = common::env("tall", Some(&registry));
     let run = env
         .minibox(&[
             "run",
@@ -370,7 +373,7 @@ fn big_layer(name: &str, size: usize) -> Layer {
 }
 
 /// `minibox pull REFERENCE` with a short read timeout, to the end.
-fn pull_with(env: &Env, reference: &str, vars: &[(&str, &str)]) -> common::Run {
+fn pull_with(env: &Env, reference: &str, vars: &[(&str, &str)]) -> harness::process::Run {
     let mut command = env.command(&["pull", reference]);
     command.env("MINIBOX_READ_TIMEOUT", "1");
     for (name, value) in vars {
@@ -408,7 +411,7 @@ fn drops_stalls_and_a_429_are_retried_and_layers_resume() {
             },
         ],
     );
-    let env = Env::new("flaky", None);
+    let env = common::env("flaky", None);
     let pull = pull_with(&env, &format!("{}/test/flaky", proxy.host()), &[]).expect(0);
     assert!(
         pull.stdout
@@ -452,7 +455,7 @@ fn docker_hubs_pull_limit_is_explained_not_retried() {
         &registry.host(),
         vec![Fault::TooManyRequests { retry_after: None }],
     );
-    let env = Env::new("limit", None);
+    let env = common::env("limit", None);
     let reference = format!("{}/library/busybox", proxy.host());
     let pull = pull_with(&env, &reference, &[]).expect(1);
     let last = pull.stderr.lines().last().unwrap_or_default().to_string();
@@ -486,7 +489,7 @@ fn a_second_pull_of_an_unchanged_image_makes_no_manifest_get() {
     let (index, platforms) = images::multi_platform();
     registry.push_index("library/multi", "latest", &index, &platforms);
     let proxy = Proxy::start(&registry.host(), vec![]);
-    let env = Env::new("head", None);
+    let env = common::env("head", None);
     let reference = format!("{}/library/multi", proxy.host());
     pull_with(&env, &reference, &[]).expect(0);
     let manifest_gets = |since: usize| {
@@ -535,7 +538,7 @@ fn a_registry_with_its_own_ca_and_client_certificates_works_through_certs_d() {
     let tls = harness::tls::TlsRegistry::start(&registry, true);
     let reference = format!("{}/team/app:v1", tls.host());
     let certs_d = tempfile::tempdir().unwrap();
-    let env = Env::new("certs-d", None);
+    let env = common::env("certs-d", None);
     let certs = certs_d.path().to_str().unwrap();
 
     let untrusted = pull_with(&env, &reference, &[("MINIBOX_CERTS_D", certs)]).expect(1);
@@ -545,4 +548,175 @@ fn a_registry_with_its_own_ca_and_client_certificates_works_through_certs_d() {
     let trusted = pull_with(&env, &reference, &[("MINIBOX_CERTS_D", certs)]);
     assert_eq!(trusted.status, 0, "{}\n{}", trusted.stderr, tls.log());
     assert_eq!(env.layers().len(), 1);
+}
+
+const USER: (&str, &str) = ("alice", "wonderland");
+
+/// Writes Docker's config.json for `env` (where `DOCKER_CONFIG` points).
+fn docker_config(env: &Env, config: serde_json::Value) {
+    let dir = env.config().unwrap().join("docker");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// Docker Desktop, and `docker login` on many hosts, keep no password in
+/// config.json: `credsStore` names a helper program for every registry,
+/// `credHelpers` one per registry. The test writes such a helper,
+/// `docker-credential-minibox-test`, which knows alice's password for one
+/// registry only and logs what it was asked; minibox runs it as Docker does.
+#[test]
+fn credential_helpers_named_in_dockers_config_are_asked() {
+    use std::os::unix::fs::PermissionsExt;
+    if !harness::require_root("ch07 credential helpers") {
+        return;
+    }
+    let registry = Registry::start_with_basic_auth(&[USER]);
+    let layer = LayerBuilder::default().file("app", "v1\n").build();
+    registry.push("team/app", "v1", &images::image(vec![layer], &["sh"]));
+    let reference = format!("{}/team/app:v1", registry.host());
+
+    let bin = tempfile::tempdir().unwrap();
+    let asked = bin.path().join("asked");
+    let helper = bin.path().join("docker-credential-minibox-test");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nserver=$(cat)\necho \"$1 $server\" >> {}\n\
+             if [ \"$server\" = \"{host}\" ]; then\n  \
+               printf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\n\
+             else\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+            asked.display(),
+            USER.0,
+            USER.1,
+            host = registry.host()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let pull = |env: &Env| {
+        let mut command = env.command(&["pull", &reference]);
+        command.env("PATH", &path);
+        common::wait(command.spawn().unwrap(), &["pull", &reference])
+    };
+
+    // Without a helper, the registry refuses: the config has no password.
+    let env = common::env("no-helper", None);
+    docker_config(
+        &env,
+        serde_json::json!({ "auths": { registry.host(): {} } }),
+    );
+    pull(&env).expect(1);
+
+    // credsStore: the helper for every registry.
+    let env = common::env("creds-store", None);
+    docker_config(
+        &env,
+        serde_json::json!({ "auths": { registry.host(): {} }, "credsStore": "minibox-test" }),
+    );
+    pull(&env).expect(0);
+    assert_eq!(
+        fs::read_to_string(&asked).unwrap(),
+        format!("get {}\n", registry.host())
+    );
+
+    // credHelpers: the helper for this registry (and a missing one for another).
+    let env = common::env("cred-helpers", None);
+    docker_config(
+        &env,
+        serde_json::json!({ "credHelpers": { registry.host(): "minibox-test", "gcr.io": "gcloud" } }),
+    );
+    pull(&env).expect(0);
+    assert_eq!(env.layers().len(), 1);
+}
+
+/// An identity token (in config.json's `identitytoken`, or from a helper as
+/// user `<token>`) is an OAuth2 refresh token: minibox POSTs it to the token
+/// server for an access token, and the registry never sees it. The harness's
+/// token server speaks only the GET flow, so a proxy plays the OAuth2 part in
+/// front of it (and names itself as the realm in the registry's challenges).
+#[test]
+fn an_identity_token_is_traded_for_access_tokens() {
+    if !harness::require_root("ch07 identity tokens") {
+        return;
+    }
+    use harness::proxy::{OAuth, Proxy};
+    let registry = Registry::start_with_token_auth(&[USER], &[]);
+    let layer = LayerBuilder::default().file("app", "private\n").build();
+    registry.push("private/app", "v1", &images::image(vec![layer], &["sh"]));
+    let proxy = Proxy::start_with_oauth(
+        &registry.host(),
+        OAuth {
+            realm: registry.token_realm().unwrap(),
+            refresh_token: "refresh-123".into(),
+            user: (USER.0.into(), USER.1.into()),
+        },
+    );
+    let reference = format!("{}/private/app:v1", proxy.host());
+    let env = common::env("identity-token", None);
+    docker_config(
+        &env,
+        serde_json::json!({ "auths": { proxy.host(): { "auth": "", "identitytoken": "refresh-123" } } }),
+    );
+    pull_with(&env, &reference, &[]).expect(0);
+    let posts: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 1, "one token for the whole pull: {posts:?}");
+    assert_eq!((posts[0].path.as_str(), posts[0].status), ("/token", 200));
+
+    let wrong = common::env("wrong-token", None);
+    docker_config(
+        &wrong,
+        serde_json::json!({ "auths": { proxy.host(): { "identitytoken": "stale" } } }),
+    );
+    pull_with(&wrong, &reference, &[]).expect(1);
+}
+
+/// Under sudo (root, `SUDO_USER` set), Docker's config is the invoking
+/// user's, from their home in the password database, not the one under HOME
+/// (sudo often sets HOME to /root). Here HOME holds a config with the
+/// password and SUDO_USER names a system user without one: the password is
+/// not used.
+#[test]
+fn under_sudo_the_invoking_users_docker_config_is_read_not_homes() {
+    if !harness::require_root("ch07 SUDO_USER") {
+        return;
+    }
+    let registry = Registry::start_with_basic_auth(&[USER]);
+    let layer = LayerBuilder::default().file("app", "v1\n").build();
+    registry.push("team/app", "v1", &images::image(vec![layer], &["sh"]));
+    let reference = format!("{}/team/app:v1", registry.host());
+    let home = tempfile::tempdir().unwrap();
+    fs::create_dir_all(home.path().join(".docker")).unwrap();
+    let auth = base64_of(&format!("{}:{}", USER.0, USER.1));
+    fs::write(
+        home.path().join(".docker/config.json"),
+        serde_json::json!({ "auths": { registry.host(): { "auth": auth } } }).to_string(),
+    )
+    .unwrap();
+    let env = common::env("sudo-user", None);
+    let pull = |sudo_user: Option<&str>| {
+        let mut command = env.command(&["pull", &reference]);
+        command.env_remove("DOCKER_CONFIG").env("HOME", home.path());
+        match sudo_user {
+            Some(user) => command.env("SUDO_USER", user),
+            None => command.env_remove("SUDO_USER"),
+        };
+        common::wait(command.spawn().unwrap(), &["pull", &reference])
+    };
+    // `daemon` exists on every Debian system; its home has no Docker config.
+    pull(Some("daemon")).expect(1);
+    pull(None).expect(0);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
 }

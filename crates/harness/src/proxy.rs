@@ -5,6 +5,12 @@
 //! registry unchanged, one request per connection, and it records every
 //! request it saw (method, path, `Range`, the status it answered), so a test
 //! can count the manifest `GET`s a pull made.
+//!
+//! It can also play the OAuth2 half of a token server ([`OAuth`]), which the
+//! harness's token server does not speak: the registry's challenges are
+//! rewritten to name the proxy as their realm, and a `POST /token` with the
+//! right refresh token (an *identity token*) is answered with a token the
+//! real token server issued to the user it stands for.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -39,6 +45,18 @@ pub enum Fault {
     },
 }
 
+/// The OAuth2 refresh-token flow, played in front of a registry with token
+/// authentication.
+#[derive(Debug, Clone)]
+pub struct OAuth {
+    /// The real token server's endpoint (`http://127.0.0.1:PORT/token`).
+    pub realm: String,
+    /// The refresh token the proxy accepts.
+    pub refresh_token: String,
+    /// The user (name, password) that refresh token stands for.
+    pub user: (String, String),
+}
+
 /// One request the proxy saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -63,12 +81,25 @@ struct Shared {
     upstream: String,
     faults: Mutex<Vec<Fault>>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    oauth: Option<OAuth>,
+    /// `http://127.0.0.1:PORT/token`: the proxy's own realm, for [`OAuth`].
+    own_realm: String,
 }
 
 impl Proxy {
     /// Starts a proxy on a free port of 127.0.0.1 in front of `upstream`
     /// (`127.0.0.1:PORT`, a plain-HTTP registry) with `faults` to apply.
     pub fn start(upstream: &str, faults: Vec<Fault>) -> Proxy {
+        Proxy::launch(upstream, faults, None)
+    }
+
+    /// Starts a proxy in front of `upstream` (a registry with token
+    /// authentication) that also answers OAuth2 refresh-token requests.
+    pub fn start_with_oauth(upstream: &str, oauth: OAuth) -> Proxy {
+        Proxy::launch(upstream, vec![], Some(oauth))
+    }
+
+    fn launch(upstream: &str, faults: Vec<Fault>, oauth: Option<OAuth>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().expect("its address").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -77,6 +108,8 @@ impl Proxy {
             upstream: upstream.to_string(),
             faults: Mutex::new(faults),
             seen: seen.clone(),
+            oauth,
+            own_realm: format!("http://127.0.0.1:{port}/token"),
         });
         let stopping = stop.clone();
         std::thread::spawn(move || {
@@ -155,6 +188,33 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     };
     let mut client = client;
 
+    if let Some(oauth) = &shared.oauth
+        && method == "POST"
+        && path == "/token"
+    {
+        let length = headers
+            .iter()
+            .find_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let (status, answer) = refresh(oauth, &String::from_utf8_lossy(&body))?;
+        record(status);
+        write!(
+            client,
+            "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{answer}",
+            if status == 200 { "OK" } else { "Error" },
+            answer.len()
+        )?;
+        return client.shutdown(Shutdown::Both);
+    }
+
     if method == "GET" && path.contains("/manifests/") {
         let fault = take_fault(shared, |f| matches!(f, Fault::TooManyRequests { .. }));
         if let Some(Fault::TooManyRequests { retry_after }) = fault {
@@ -208,6 +268,14 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             if k.trim().eq_ignore_ascii_case("content-length") {
                 length = v.trim().parse::<u64>().ok();
             }
+            if let Some(oauth) = &shared.oauth
+                && k.trim().eq_ignore_ascii_case("www-authenticate")
+            {
+                let rewritten = trimmed.replace(&oauth.realm, &shared.own_realm);
+                head.extend_from_slice(rewritten.as_bytes());
+                head.extend_from_slice(b"\r\n");
+                continue;
+            }
         }
         head.extend_from_slice(trimmed.as_bytes());
         head.extend_from_slice(b"\r\n");
@@ -244,6 +312,54 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
             client.shutdown(Shutdown::Both)
         }
     }
+}
+
+/// Answers an OAuth2 refresh-token request (`form`, url-encoded): with the
+/// right refresh token, the real token server's answer for the user it stands
+/// for; else 400 `invalid_grant`.
+fn refresh(oauth: &OAuth, form: &str) -> std::io::Result<(u16, String)> {
+    let field = |name: &str| {
+        form.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    };
+    if field("grant_type").as_deref() != Some("refresh_token")
+        || field("refresh_token").as_deref() != Some(oauth.refresh_token.as_str())
+    {
+        return Ok((400, r#"{"error":"invalid_grant"}"#.to_string()));
+    }
+    // The same question as a GET, as the user: the values stay url-encoded.
+    let query: Vec<String> = ["service", "scope"]
+        .iter()
+        .filter_map(|name| Some(format!("{name}={}", field(name)?)))
+        .collect();
+    let (host, path) = oauth
+        .realm
+        .trim_start_matches("http://")
+        .split_once('/')
+        .expect("a realm URL with a path");
+    let mut upstream = TcpStream::connect(host)?;
+    let (user, password) = &oauth.user;
+    write!(
+        upstream,
+        "GET /{path}?{}&account={user} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\n\
+         Connection: close\r\n\r\n",
+        query.join("&"),
+        crate::registry_auth::basic(user, password)
+    )?;
+    let mut answer = String::new();
+    upstream.read_to_string(&mut answer)?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(502);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_string();
+    Ok((status, body))
 }
 
 /// Removes and returns the first fault that `fits`, if any is left.
