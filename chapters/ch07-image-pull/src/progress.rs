@@ -8,6 +8,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -33,6 +34,8 @@ pub struct Progress {
     ids: Vec<String>,
     /// Which layers the store had before the pull.
     present: Vec<bool>,
+    /// Which bars say "Retrying": the next bytes put "Downloading" back.
+    retrying: Vec<AtomicBool>,
 }
 
 impl Progress {
@@ -51,6 +54,7 @@ impl Progress {
             plain: Mutex::new((layers.iter().map(|(_, _, have)| *have).collect(), 0)),
             ids,
             present: layers.iter().map(|(_, _, have)| *have).collect(),
+            retrying: layers.iter().map(|_| AtomicBool::new(false)).collect(),
         };
         if terminal {
             let target = match output {
@@ -96,6 +100,9 @@ impl Progress {
     /// `n` more bytes of layer `i` arrived.
     pub fn advance(&self, i: usize, n: u64) {
         if let Some((_, bars)) = &self.bars {
+            if n > 0 && self.retrying[i].swap(false, Ordering::Relaxed) {
+                bars[i].set_message("Downloading");
+            }
             bars[i].inc(n);
         }
     }
@@ -104,7 +111,10 @@ impl Progress {
     /// (`Retrying in 2 seconds (...)`), on its line as Docker shows it.
     pub fn retrying(&self, i: usize, text: &str) {
         match &self.bars {
-            Some((_, bars)) => bars[i].set_message(text.to_string()),
+            Some((_, bars)) => {
+                self.retrying[i].store(true, Ordering::Relaxed);
+                bars[i].set_message(text.to_string());
+            }
             None => self.line(&format!("{}: {text}", self.ids[i])),
         }
     }
