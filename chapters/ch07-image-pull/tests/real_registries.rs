@@ -720,3 +720,29 @@ fn base64_of(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// Behind a company proxy, `HTTP_PROXY`/`HTTPS_PROXY` name it, and every
+/// connection goes through it, a `CONNECT` tunnel each (the runner's `sudo -E`
+/// keeps these variables). Here the proxy is the test's own; the pull
+/// succeeds, and the proxy saw tunnels to the registry.
+#[test]
+fn the_proxy_variables_are_honoured() {
+    if !harness::require_root("ch07 proxy variables") {
+        return;
+    }
+    use harness::proxy::Proxy;
+    let registry = Registry::start();
+    let layer = LayerBuilder::default().file("app", "v1\n").build();
+    registry.push("team/app", "v1", &images::image(vec![layer], &["sh"]));
+    let proxy = Proxy::start(&registry.host(), vec![]);
+    let env = common::env("proxy-variables", None);
+    let reference = format!("{}/team/app:v1", registry.host());
+    let url = format!("http://{}", proxy.host());
+    pull_with(&env, &reference, &[("HTTP_PROXY", &url), ("NO_PROXY", "")]).expect(0);
+    let seen = proxy.requests();
+    assert!(
+        seen.iter()
+            .any(|r| r.method == "CONNECT" && r.path == registry.host() && r.status == 200),
+        "{seen:?}"
+    );
+}

@@ -6,6 +6,9 @@
 //! request it saw (method, path, `Range`, the status it answered), so a test
 //! can count the manifest `GET`s a pull made.
 //!
+//! It also tunnels `CONNECT` requests to 127.0.0.1 (what a client behind a
+//! company proxy sends), recording only that they were made.
+//!
 //! It can also play the OAuth2 half of a token server ([`OAuth`]), which the
 //! harness's token server does not speak: the registry's challenges are
 //! rewritten to name the proxy as their realm, and a `POST /token` with the
@@ -187,6 +190,32 @@ fn serve(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         });
     };
     let mut client = client;
+
+    if method == "CONNECT" {
+        // A forward proxy's tunnel (what a client named by HTTP_PROXY asks
+        // for): to 127.0.0.1 only, bytes both ways, nothing read or changed.
+        if !path.starts_with("127.0.0.1:") {
+            record(403);
+            write!(
+                client,
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+            )?;
+            return client.shutdown(Shutdown::Both);
+        }
+        let upstream = TcpStream::connect(&path)?;
+        record(200);
+        write!(client, "HTTP/1.1 200 Connection established\r\n\r\n")?;
+        let (mut up_read, mut client_write) = (upstream.try_clone()?, client.try_clone()?);
+        let down = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut up_read, &mut client_write);
+            let _ = client_write.shutdown(Shutdown::Write);
+        });
+        let mut upstream = upstream;
+        let _ = std::io::copy(&mut reader, &mut upstream);
+        let _ = upstream.shutdown(Shutdown::Write);
+        let _ = down.join();
+        return Ok(());
+    }
 
     if let Some(oauth) = &shared.oauth
         && method == "POST"
