@@ -430,6 +430,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn symlinks_on_the_way_are_followed_inside_the_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path();
+        fs::create_dir_all(dest.join("usr/lib")).unwrap();
+        symlink("usr/lib", dest.join("lib")).unwrap();
+        symlink("/usr/lib", dest.join("abs")).unwrap();
+        symlink("../../../..", dest.join("up")).unwrap();
+        symlink("loop2", dest.join("loop1")).unwrap();
+        symlink("loop1", dest.join("loop2")).unwrap();
+        symlink("/etc", dest.join("out")).unwrap();
+        let resolve = |p: &str| resolve_dir(dest, Path::new(p), true);
+        assert_eq!(resolve("lib").unwrap(), dest.join("usr/lib"));
+        assert_eq!(resolve("abs/new").unwrap(), dest.join("usr/lib/new"));
+        assert!(
+            dest.join("usr/lib/new").is_dir(),
+            "created below the target"
+        );
+        assert_eq!(
+            resolve("up").unwrap(),
+            dest,
+            "`..` stops at the layer's root"
+        );
+        let error = resolve("loop1").unwrap_err().to_string();
+        assert!(error.contains("too many levels of symlinks"), "{error}");
+        let error = resolve("out/cron.d").unwrap_err().to_string();
+        assert!(error.starts_with("refused: "), "{error}");
+        assert!(
+            !dest.join("etc").exists(),
+            "nothing made for a symlink's target"
+        );
+    }
+
+    #[test]
     fn paths_stay_below_the_layer() {
         assert_eq!(relative_path(b"./bin/sh").unwrap(), Path::new("bin/sh"));
         assert_eq!(relative_path(b"bin/./sh").unwrap(), Path::new("bin/sh"));
