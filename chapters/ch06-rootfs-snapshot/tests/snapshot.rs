@@ -3,7 +3,9 @@
 //! whiteouts in the container's own layer; layers stack in order; nothing is
 //! mounted on the host, and no container directory is left, after `--rm`, after
 //! SIGKILL, after a failed start; `--keep` and `minibox diff`; the copy
-//! snapshotter; a store on overlayfs is refused with advice.
+//! snapshotter; a store on overlayfs is refused with advice. Each test has a
+//! store and a cgroup parent of its own (`harness::env::Env`), and no cgroup
+//! may be left in any hierarchy at its end.
 
 mod common;
 
@@ -15,16 +17,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::MINIBOX;
+use harness::env::Env;
 
-/// A store and a small two-layer image of this test's own: the busybox root
-/// below, and a layer with `/data/file` and `/etc/layer` on top.
+/// A store and a cgroup parent of this test's own (the harness's `Env`, which
+/// checks at the end that no cgroup is left), and a small two-layer image: the
+/// busybox root below, and a layer with `/data/file` and `/etc/layer` on top.
 struct Setup {
-    store: tempfile::TempDir,
+    env: Env,
     image: tempfile::TempDir,
 }
 
 impl Setup {
-    fn new() -> Setup {
+    fn new(test: &str) -> Setup {
         let image = tempfile::tempdir().unwrap();
         let top = image.path().join("top");
         fs::create_dir_all(top.join("data")).unwrap();
@@ -32,7 +36,7 @@ impl Setup {
         fs::write(top.join("data/file"), "from the image\n").unwrap();
         fs::write(top.join("etc/layer"), "top\n").unwrap();
         Setup {
-            store: tempfile::tempdir().unwrap(),
+            env: Env::builder(MINIBOX, "ch06", test).build(),
             image,
         }
     }
@@ -44,20 +48,18 @@ impl Setup {
         ]
     }
 
+    /// `minibox run --layer ... ARGS` with this store.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(MINIBOX);
-        command.arg("run");
-        for layer in self.layers() {
+        self.command_with_layers(&self.layers(), args)
+    }
+
+    /// `minibox run` with `layers` (bottom first) and this store.
+    fn command_with_layers(&self, layers: &[PathBuf], args: &[&str]) -> Command {
+        let mut command = self.env.command(&["run"]);
+        for layer in layers {
             command.arg("--layer").arg(layer);
         }
-        command
-            .args(args)
-            .env("MINIBOX_ROOT", self.store.path())
-            .env(
-                "MINIBOX_CGROUP_PARENT",
-                format!("minibox-test-{}", std::process::id()),
-            )
-            .stdin(Stdio::null());
+        command.args(args);
         command
     }
 
@@ -65,8 +67,13 @@ impl Setup {
         self.command(args).output().expect("run minibox")
     }
 
+    /// `minibox ARGS` (not `run`) with this store.
+    fn minibox(&self, args: &[&str]) -> Output {
+        self.env.command(args).output().expect("run minibox")
+    }
+
     fn containers(&self) -> Vec<PathBuf> {
-        fs::read_dir(self.store.path().join("containers"))
+        fs::read_dir(self.env.root().join("containers"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }
@@ -107,7 +114,7 @@ fn containers_from_one_image_do_not_see_each_others_writes() {
     if !harness::require_root("ch06 isolation between containers") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("isolation");
     let before: Vec<_> = setup.layers().iter().map(|l| tree(l)).collect();
 
     let a = setup.run(&[
@@ -153,7 +160,7 @@ fn a_deleted_image_file_is_a_whiteout_in_the_containers_layer() {
     if !harness::require_root("ch06 whiteouts") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("whiteout");
     let out = setup.run(&[
         "--quiet",
         "--keep",
@@ -177,7 +184,7 @@ fn a_directory_removed_and_made_again_is_opaque_and_its_old_files_are_deleted() 
     if !harness::require_root("ch06 opaque directories") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("opaque-dir");
     let out = setup.run(&[
         "--quiet",
         "--keep",
@@ -207,7 +214,7 @@ fn an_opaque_directory_in_a_layer_replaces_the_one_below_with_either_snapshotter
     if !harness::require_root("ch06 opaque layers") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("opaque-layer");
     // A third layer whose /data is opaque: the top layer's /data/file is hidden.
     let replacing = setup.image.path().join("replacing");
     fs::create_dir_all(replacing.join("data")).unwrap();
@@ -225,17 +232,15 @@ fn an_opaque_directory_in_a_layer_replaces_the_one_below_with_either_snapshotter
     };
     assert_eq!(set, 0, "setxattr trusted.overlay.opaque (needs root)");
     for snapshotter in ["overlay", "copy"] {
-        let mut command = Command::new(MINIBOX);
-        command.args(["run", "--quiet", "--snapshotter", snapshotter]);
-        for layer in setup.layers().into_iter().chain([replacing.clone()]) {
-            command.arg("--layer").arg(layer);
-        }
-        let out = command
-            .args(["ls", "/data"])
-            .env("MINIBOX_ROOT", setup.store.path())
-            .env(
-                "MINIBOX_CGROUP_PARENT",
-                format!("minibox-test-{}", std::process::id()),
+        let layers: Vec<PathBuf> = setup
+            .layers()
+            .into_iter()
+            .chain([replacing.clone()])
+            .collect();
+        let out = setup
+            .command_with_layers(
+                &layers,
+                &["--quiet", "--snapshotter", snapshotter, "ls", "/data"],
             )
             .output()
             .unwrap();
@@ -249,33 +254,31 @@ fn layers_stack_in_order_and_the_top_one_wins() {
     if !harness::require_root("ch06 layer order") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("order");
     // The busybox layer has no /etc/layer; give a third layer below the top one
     // that has it too, with other content.
     let middle = setup.image.path().join("middle/etc");
     fs::create_dir_all(&middle).unwrap();
     fs::write(middle.join("layer"), "middle\n").unwrap();
     fs::write(middle.join("only-in-middle"), "still visible\n").unwrap();
-    let mut command = Command::new(MINIBOX);
-    command
-        .args(["run", "--quiet", "--layer"])
-        .arg(harness::fixtures::busybox_rootfs())
-        .arg("--layer")
-        .arg(setup.image.path().join("middle"))
-        .arg("--layer")
-        .arg(setup.image.path().join("top"))
-        .args([
-            "cat",
-            "/etc/layer",
-            "/etc/only-in-middle",
-            "/etc/minibox-release",
-        ])
-        .env("MINIBOX_ROOT", setup.store.path())
-        .env(
-            "MINIBOX_CGROUP_PARENT",
-            format!("minibox-test-{}", std::process::id()),
-        );
-    let out = command.output().unwrap();
+    let layers = [
+        harness::fixtures::busybox_rootfs(),
+        setup.image.path().join("middle"),
+        setup.image.path().join("top"),
+    ];
+    let out = setup
+        .command_with_layers(
+            &layers,
+            &[
+                "--quiet",
+                "cat",
+                "/etc/layer",
+                "/etc/only-in-middle",
+                "/etc/minibox-release",
+            ],
+        )
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         stdout(&out),
@@ -289,7 +292,7 @@ fn nothing_is_left_after_rm_sigkill_or_a_failed_start() {
     if !harness::require_root("ch06 cleanup") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("cleanup");
     let before = mountinfo();
 
     let out = setup.run(&["--quiet", "sh", "-c", "echo x > /x"]);
@@ -330,11 +333,7 @@ fn nothing_is_left_after_rm_sigkill_or_a_failed_start() {
     assert_eq!(mountinfo(), before);
 
     // A bad layer: checked before anything is made.
-    let out = Command::new(MINIBOX)
-        .args(["run", "--layer", "/no/such/layer", "true"])
-        .env("MINIBOX_ROOT", setup.store.path())
-        .output()
-        .unwrap();
+    let out = setup.minibox(&["run", "--layer", "/no/such/layer", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -348,7 +347,7 @@ fn a_kept_container_can_be_diffed_later() {
     if !harness::require_root("ch06 keep and diff") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("keep");
     let out = setup.run(&[
         "--quiet",
         "--keep",
@@ -364,18 +363,10 @@ fn a_kept_container_can_be_diffed_later() {
         .unwrap_or_else(|| panic!("no kept line: {stderr:?}"))
         .to_string();
     assert_eq!(id.len(), 12);
-    let out = Command::new(MINIBOX)
-        .args(["diff", &id])
-        .env("MINIBOX_ROOT", setup.store.path())
-        .output()
-        .unwrap();
+    let out = setup.minibox(&["diff", &id]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "C /etc\nC /etc/layer\n");
-    let out = Command::new(MINIBOX)
-        .args(["diff", "nosuchid"])
-        .env("MINIBOX_ROOT", setup.store.path())
-        .output()
-        .unwrap();
+    let out = setup.minibox(&["diff", "nosuchid"]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -388,7 +379,7 @@ fn the_copy_snapshotter_gives_the_same_view_and_leaves_the_image_alone() {
     if !harness::require_root("ch06 copy snapshotter") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("copy");
     let before = tree(&setup.image.path().join("top"));
     let out = setup.run(&[
         "--quiet",
@@ -414,7 +405,7 @@ fn a_store_on_overlayfs_is_refused_with_advice() {
     if !harness::require_root("ch06 store on overlayfs") {
         return;
     }
-    let setup = Setup::new();
+    let setup = Setup::new("overlay-store");
     // An overlayfs of our own, in a mount namespace of our own (unshare), as the
     // store: as when minibox itself runs in a container.
     let base = tempfile::tempdir().unwrap();
@@ -433,10 +424,7 @@ fn a_store_on_overlayfs_is_refused_with_advice() {
     );
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .env(
-            "MINIBOX_CGROUP_PARENT",
-            format!("minibox-test-{}", std::process::id()),
-        )
+        .env("MINIBOX_CGROUP_PARENT", setup.env.cgroup_parent())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125), "{out:?}");
