@@ -44,9 +44,6 @@ pub const NOT_YET_REDRAWN: &[&str] = &[
     "ch07-pull-sequence.svg",
     "ch07-store.svg",
     "ch08-snapshot-plus-command.svg",
-    "client-daemon-registry.svg",
-    "fork-exec-wait.svg",
-    "namespaces-cgroups.svg",
 ];
 
 /// The default font size of SVG text when nothing sets one.
