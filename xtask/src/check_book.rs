@@ -452,17 +452,11 @@ fn figure_problems(root: &Path, pages: &[PathBuf]) -> Result<Vec<String>> {
                 .unwrap_or(&file)
                 .display()
                 .to_string();
-            let found = figures::label_problems(&text);
-            let file_name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if figures::NOT_YET_REDRAWN.contains(&file_name) {
-                if found.is_empty() {
-                    problems.push(format!(
-                        "{name} passes the label check now: take it off figures::NOT_YET_REDRAWN"
-                    ));
-                }
-                continue;
-            }
-            problems.extend(found.into_iter().map(|p| format!("{name}: {p}")));
+            problems.extend(
+                figures::label_problems(&text)
+                    .into_iter()
+                    .map(|p| format!("{name}: {p}")),
+            );
         }
     }
     Ok(problems)

@@ -30,13 +30,6 @@ use crate::shell;
 pub const COLUMN: f64 = 750.0;
 /// The smallest label size a reader should have to read, in CSS pixels.
 pub const MIN_LABEL_PX: f64 = 14.0;
-/// Figures drawn before the 14 px rule, still to be redrawn for the column.
-/// Each is a known failure, reported but tolerated; the list may only shrink:
-/// a listed figure that passes is an error until it is taken off the list.
-pub const NOT_YET_REDRAWN: &[&str] = &[
-    "ch08-snapshot-plus-command.svg",
-];
-
 /// The default font size of SVG text when nothing sets one.
 const DEFAULT_FONT_PX: f64 = 16.0;
 
@@ -236,10 +229,7 @@ pub fn render(root: &Path) -> Result<()> {
             "xtask: {name}: {count} labels, the smallest {min:.1} px at {drawn} px wide → {}",
             png.strip_prefix(root).unwrap_or(&png).display()
         );
-        let known = NOT_YET_REDRAWN.contains(&&*format!("{name}.svg"));
-        if min + 0.01 < MIN_LABEL_PX && known {
-            eprintln!("xtask: {name}: still to be redrawn for the column (NOT_YET_REDRAWN)");
-        } else if min + 0.01 < MIN_LABEL_PX {
+        if min + 0.01 < MIN_LABEL_PX {
             failures.push(format!(
                 "{name}: a label renders at {min:.1} px in Chromium"
             ));
