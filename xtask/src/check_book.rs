@@ -415,7 +415,8 @@ fn appendix_problems(root: &Path) -> Result<Vec<String>> {
 
 /// Figures shown on more than one page, and labels too small to read.
 fn figure_problems(root: &Path, pages: &[PathBuf]) -> Result<Vec<String>> {
-    let image = Regex::new(r"!\[[^\]]*\]\((images/[^)\s]+\.svg)\)")?;
+    // Alt texts may hold balanced brackets (`Cmd ["world"]`).
+    let image = Regex::new(r"!\[(?:[^\[\]]|\[[^\]]*\])*\]\((images/[^)\s]+\.svg)\)")?;
     let mut shown: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for page in pages {
         let text = fs::read_to_string(page)?;
