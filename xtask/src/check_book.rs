@@ -13,6 +13,8 @@
 //!   its chapter and mentions the system call, flag or command of its row; each
 //!   flag and command first appears in the help text of the chapter it names; and
 //!   every flag and command of the help texts is in the appendix;
+//! - ARCHITECTURE.md's table of where each concept lives names modules that
+//!   exist, and has a row for every chapter;
 //! - each figure is shown on one page only (others link to it), and every label
 //!   of every figure renders at 14 px or more in the book's 750 px column, computed
 //!   from the SVG's font sizes, its `viewBox` and its `width` (see [`figures`]).
@@ -127,6 +129,7 @@ fn problems(root: &Path) -> Result<Vec<String>> {
 
     problems.extend(chapter_links(root, &pages)?);
     problems.extend(appendix_problems(root)?);
+    problems.extend(architecture_problems(root)?);
     problems.extend(figure_problems(root, &pages)?);
 
     // Anchors in the chapters' code.
@@ -410,6 +413,58 @@ fn appendix_problems(root: &Path) -> Result<Vec<String>> {
     }
     problems.sort();
     problems.dedup();
+    Ok(problems)
+}
+
+/// ARCHITECTURE.md's *Where each concept lives* against the chapters' sources:
+/// every module it names exists (`cgroup` as `cgroup/mod.rs`, and `v1` in
+/// `cgroup (v1, v2)` as `cgroup/v1.rs`), and every chapter has a row.
+fn architecture_problems(root: &Path) -> Result<Vec<String>> {
+    let Ok(text) = fs::read_to_string(root.join("ARCHITECTURE.md")) else {
+        return Ok(vec!["ARCHITECTURE.md is missing".to_string()]);
+    };
+    let module = Regex::new(r"`([a-z_0-9]+)`(?: \(([^)]*)\))?")?;
+    let inner = Regex::new(r"`([a-z_0-9]+)`")?;
+    let mut problems = Vec::new();
+    let rows = table_rows(&text, "Where each concept lives");
+    for chapter in harness::CHAPTERS {
+        let Some(row) = rows
+            .iter()
+            .find(|r| r[0].parse::<u32>().ok() == Some(chapter.number()))
+        else {
+            problems.push(format!(
+                "ARCHITECTURE.md: no row for chapter {} in *Where each concept lives*",
+                chapter.number()
+            ));
+            continue;
+        };
+        let src = root.join("chapters").join(chapter.package).join("src");
+        let exists = |path: &str| {
+            src.join(format!("{path}.rs")).is_file() || src.join(path).join("mod.rs").is_file()
+        };
+        for cap in module.captures_iter(&row[1]) {
+            let name = &cap[1];
+            if !exists(name) {
+                problems.push(format!(
+                    "ARCHITECTURE.md: chapter {} has no module `{name}`",
+                    chapter.number()
+                ));
+            }
+            for sub in cap.get(2).map(|m| m.as_str()).into_iter().flat_map(|s| {
+                inner
+                    .captures_iter(s)
+                    .map(|c| c[1].to_string())
+                    .collect::<Vec<_>>()
+            }) {
+                if !exists(&format!("{name}/{sub}")) {
+                    problems.push(format!(
+                        "ARCHITECTURE.md: chapter {} has no module `{name}::{sub}`",
+                        chapter.number()
+                    ));
+                }
+            }
+        }
+    }
     Ok(problems)
 }
 
