@@ -746,3 +746,47 @@ fn the_proxy_variables_are_honoured() {
         "{seen:?}"
     );
 }
+
+/// Behind a TLS-inspecting company proxy, IT adds the company's CA to the
+/// system's store, and every tool must trust that store rather than a list of
+/// its own. minibox reads it as Go (and so Docker) does: the file
+/// `SSL_CERT_FILE` names (instead of the distribution's bundle), and every
+/// certificate in the directories of `SSL_CERT_DIR`.
+#[test]
+fn the_system_store_is_trusted_through_ssl_cert_file_and_dir() {
+    if !harness::require_root("ch07 system CA store") {
+        return;
+    }
+    let registry = Registry::start();
+    let layer = LayerBuilder::default().file("app", "v1\n").build();
+    registry.push("team/app", "v1", &images::image(vec![layer], &["sh"]));
+    let tls = harness::tls::TlsRegistry::start(&registry, false);
+    let reference = format!("{}/team/app:v1", tls.host());
+    let store = tempfile::tempdir().unwrap();
+    let ca_dir = tls.certs_d(store.path()); // holds ca.crt
+    let empty = tempfile::tempdir().unwrap();
+    let certs_d = empty.path().to_str().unwrap();
+    let bundle = ca_dir.join("ca.crt");
+
+    let untrusted = common::env("no-company-ca", None);
+    pull_with(&untrusted, &reference, &[("MINIBOX_CERTS_D", certs_d)]).expect(1);
+
+    let file = common::env("ssl-cert-file", None);
+    let vars = [
+        ("MINIBOX_CERTS_D", certs_d),
+        ("SSL_CERT_FILE", bundle.to_str().unwrap()),
+    ];
+    pull_with(&file, &reference, &vars).expect(0);
+
+    // A directory of its own: SSL_CERT_DIR is a list split at colons, and
+    // certs.d's HOST:PORT has one.
+    let company = tempfile::tempdir().unwrap();
+    fs::copy(&bundle, company.path().join("company-ca.pem")).unwrap();
+    let dir = common::env("ssl-cert-dir", None);
+    let vars = [
+        ("MINIBOX_CERTS_D", certs_d),
+        ("SSL_CERT_FILE", "/nonexistent"),
+        ("SSL_CERT_DIR", company.path().to_str().unwrap()),
+    ];
+    pull_with(&dir, &reference, &vars).expect(0);
+}
