@@ -5,6 +5,8 @@
 //! - SUMMARY.md lists every page, and every page it lists exists;
 //! - every include and image resolves, and included anchors exist and are not empty;
 //! - includes use anchors, never line numbers (line numbers drift silently);
+//! - no page includes code that another page already shows unchanged (a later
+//!   chapter links to it instead);
 //! - every anchor in the chapters' code is unique in its file, closed, non-empty,
 //!   and used by the book (an unused anchor is a lesson that lost its page);
 //! - a page that names another written chapter ("chapter 4") links to it, outside
@@ -85,6 +87,9 @@ fn problems(root: &Path) -> Result<Vec<String>> {
     let include = Regex::new(r"\{\{#(?:include|rustdoc_include)\s+([^}\s]+)\s*\}\}")?;
     let asset = Regex::new(r"\]\(([^)#\s:]+\.(?:svg|png|md))(?:#[^)]*)?\)")?;
     let mut used: BTreeSet<(PathBuf, String)> = BTreeSet::new();
+    // Included code, crate names normalised, and the first page that shows it.
+    let mut shown: std::collections::BTreeMap<String, String> = Default::default();
+    let crate_name = Regex::new(r"ch\d\d_[a-z_]+")?;
     for page in &pages {
         let text = fs::read_to_string(page)?;
         let dir = page.parent().expect("a page is in a directory");
@@ -117,6 +122,20 @@ fn problems(root: &Path) -> Result<Vec<String>> {
                     rel(page)
                 )),
                 Some(_) => {}
+            }
+            let code = region(&fs::read_to_string(&target)?, selector);
+            let code = crate_name.replace_all(code.trim(), "CRATE").to_string();
+            if !code.is_empty() {
+                match shown.get(&code) {
+                    Some(first) if first != &rel(page) => problems.push(format!(
+                        "{}: include {path}:{selector} shows code that {first} already shows unchanged: link to it",
+                        rel(page)
+                    )),
+                    Some(_) => {}
+                    None => {
+                        shown.insert(code, rel(page));
+                    }
+                }
             }
             used.insert((target, selector.to_string()));
         }
@@ -516,6 +535,25 @@ fn figure_problems(root: &Path, pages: &[PathBuf]) -> Result<Vec<String>> {
         }
     }
     Ok(problems)
+}
+
+/// The lines of anchor `name` in `text`, without nested anchor markers.
+fn region(text: &str, name: &str) -> String {
+    let start = Regex::new(&format!(r"ANCHOR:\s*{}\b", regex::escape(name))).expect("valid regex");
+    let end =
+        Regex::new(&format!(r"ANCHOR_END:\s*{}\b", regex::escape(name))).expect("valid regex");
+    let mut inside = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if end.is_match(line) {
+            inside = false;
+        } else if start.is_match(line) {
+            inside = true;
+        } else if inside && !line.contains("ANCHOR") {
+            lines.push(line);
+        }
+    }
+    lines.join("\n")
 }
 
 /// The anchors of a file, in order, with whether each is closed and how many
