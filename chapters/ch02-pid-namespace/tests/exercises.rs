@@ -69,9 +69,9 @@ impl Minibox {
 
     /// Waits for minibox to end, and collects everything it printed.
     fn finish(mut self) -> (ExitStatus, String, String) {
-        let status = self
-            .wait(LIMIT)
-            .unwrap_or_else(|| panic!("minibox still running after {LIMIT:?}"));
+        let status = self.wait(LIMIT).unwrap_or_else(|| {
+            panic!("expected minibox to end, but it was still running after {LIMIT:?}")
+        });
         let collect = |lines: &Receiver<String>| {
             let mut text = String::new();
             // The readers end when the last copy of the pipe closes; the
@@ -129,7 +129,7 @@ fn next_line_starting_with(lines: &Receiver<String>, prefix: &str, name: &str) -
             Err(_) => break,
         }
     }
-    panic!("no line starting with {prefix:?} on {name}; got {seen:?}");
+    panic!("expected a line starting with {prefix:?} on minibox's {name}, but it printed {seen:?}");
 }
 
 /// Runs minibox to its end (at most [`LIMIT`]): status, stdout, stderr.
@@ -137,25 +137,43 @@ fn run(args: &[&str]) -> (ExitStatus, String, String) {
     Minibox::start(args).finish()
 }
 
+/// The fields of /proc/PID/stat after the command name: state, ppid, ...
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
 /// The host PIDs of the zombie children of `parent`, from the host's /proc.
 fn zombie_children_of(parent: i32) -> Vec<i32> {
-    let mut zombies = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue; // gone meanwhile
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
-            .split_whitespace()
-            .collect();
-        if fields[0] == "Z" && fields[1] == parent.to_string() {
-            zombies.push(pid);
-        }
-    }
-    zombies
+    host_pids()
+        .filter(|&pid| stat_fields(pid).is_some_and(|f| f[0] == "Z" && f[1] == parent.to_string()))
+        .collect()
+}
+
+/// Every PID in the host's /proc.
+fn host_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse().ok())
+}
+
+/// The host PID of the process whose environment holds `marker`, if one runs.
+fn process_with_marker(marker: &str) -> Option<i32> {
+    host_pids().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
+    })
+}
+
+/// What a run did, in a few words, for a checker's message.
+fn seen((status, stdout, stderr): &(ExitStatus, String, String)) -> String {
+    format!(
+        "it exited with {} and printed {stdout:?} on stdout and {stderr:?} on stderr",
+        harness::transcript::exit_status(*status)
+    )
 }
 
 /// Exercise `init`: `minibox run --init` keeps PID 1 as a minimal init that
@@ -168,25 +186,31 @@ fn exercise_init() {
         return;
     }
     // The command is PID 2: PID 1 is the init.
-    let (status, stdout, stderr) = run(&["run", "--quiet", "--init", "sh", "-c", "echo $$"]);
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stdout, "2\n", "with --init the command runs as PID 2");
+    let out = run(&["run", "--quiet", "--init", "sh", "-c", "echo $$"]);
+    assert!(
+        out.0.code() == Some(0) && out.1 == "2\n",
+        "expected `minibox run --init sh -c 'echo $$'` to print 2 (the init is PID 1, the \
+         command PID 2), but {}",
+        seen(&out)
+    );
 
     // Its exit status passes through the init.
-    let (status, _, stderr) = run(&["run", "--quiet", "--init", "sh", "-c", "exit 3"]);
-    assert_eq!(
-        status.code(),
-        Some(3),
-        "exit 3 must give 3; stderr: {stderr}"
+    let out = run(&["run", "--quiet", "--init", "sh", "-c", "exit 3"]);
+    assert!(
+        out.0.code() == Some(3),
+        "expected `minibox run --init sh -c 'exit 3'` to exit with 3, the command's status, \
+         but {}",
+        seen(&out)
     );
 
     // PID 2 is an ordinary process: a signal without a handler kills it, and
     // the init reports 128 + 15.
-    let (status, _, stderr) = run(&["run", "--quiet", "--init", "sh", "-c", "kill -TERM $$"]);
-    assert_eq!(
-        status.code(),
-        Some(143),
-        "SIGTERM kills PID 2 (it would not kill PID 1); stderr: {stderr}"
+    let out = run(&["run", "--quiet", "--init", "sh", "-c", "kill -TERM $$"]);
+    assert!(
+        out.0.code() == Some(143),
+        "expected `minibox run --init sh -c 'kill -TERM $$'` to exit with 143: SIGTERM kills \
+         the command as PID 2 (it would not kill PID 1); but {}",
+        seen(&out)
     );
 
     // SIGTERM sent to the init from the host (as `docker stop` does) reaches the
@@ -204,36 +228,66 @@ fn exercise_init() {
     // and has not reaped it, so the PID cannot have been reused.
     unsafe { libc::kill(init, libc::SIGTERM) };
     let status = minibox.wait(LIMIT);
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(42),
-        "SIGTERM to PID 1 must be forwarded to the command (which exits 42)"
+    assert!(
+        status.and_then(|s| s.code()) == Some(42),
+        "expected SIGTERM sent to the init (PID 1) to reach the command, which traps it and \
+         exits 42, but minibox {}",
+        status.map_or("was still running 5 s later".to_string(), |s| format!(
+            "exited with {}",
+            harness::transcript::exit_status(s)
+        ))
     );
 
-    // An orphan is re-parented to the init, which must reap it: after it has
-    // ended, no zombie child of the init may stay behind.
-    let minibox = Minibox::start(&[
-        "run",
-        "--init",
-        "sh",
-        "-c",
-        "(sleep 0.1 &); sleep 0.6; echo ready; sleep 1",
-    ]);
+    // An orphan is re-parented to the init, which must reap it. Its parent, a
+    // subshell, exits at once; the orphan carries a marker in its environment
+    // so that the checker can find it on the host. Re-parented to the init
+    // means its parent on the host is the init: without a PID namespace of its
+    // own, it would go to the host's init (or a subreaper) instead, and the
+    // zombie check below would prove nothing.
+    let marker = format!("MINIBOX_EXERCISE_ORPHAN={}", std::process::id());
+    let script = format!("({marker} sleep 1 &); echo ready; sleep 2");
+    let minibox = Minibox::start(&["run", "--init", "sh", "-c", &script]);
     let init = minibox.host_pid();
     next_line_starting_with(&minibox.stdout, "ready", "stdout");
-    let mut zombies = zombie_children_of(init);
-    if !zombies.is_empty() {
-        // Caught between the orphan's exit and the init's waitpid: look again.
-        std::thread::sleep(Duration::from_millis(300));
-        let again = zombie_children_of(init);
-        zombies.retain(|pid| again.contains(pid));
+    let deadline = Instant::now() + LIMIT;
+    let orphan = loop {
+        // The subshell may not have exited yet: wait for the re-parenting.
+        let found = process_with_marker(&marker).map(|pid| (pid, stat_fields(pid)));
+        match found {
+            Some((pid, Some(fields))) if fields[1] == init.to_string() => break pid,
+            other if Instant::now() > deadline => panic!(
+                "expected the orphan `sleep 1` to be re-parented to the init (host PID \
+                 {init}), but {}",
+                match other {
+                    Some((pid, Some(fields))) => format!(
+                        "its parent is host PID {}: is the container in a PID namespace of \
+                         its own? (orphan: host PID {pid})",
+                        fields[1]
+                    ),
+                    _ => "it was not found running".to_string(),
+                }
+            ),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    // The orphan ends after 1 s; the init must reap it at once.
+    let deadline = Instant::now() + LIMIT;
+    while stat_fields(orphan).is_some_and(|f| f[0] != "Z") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(Duration::from_millis(300));
+    let zombies = zombie_children_of(init);
     assert!(
         zombies.is_empty(),
-        "the init left zombie children (host PIDs {zombies:?}): it must reap every child"
+        "expected the init to reap the orphan once it ended, but host PIDs {zombies:?} are \
+         still zombie children of the init (host PID {init})"
     );
-    let (status, _, stderr) = minibox.finish();
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let out = minibox.finish();
+    assert!(
+        out.0.code() == Some(0),
+        "expected the command to exit with 0 after the orphan ended, but {}",
+        seen(&out)
+    );
 }
 
 /// Exercise `die-with-parent`: when minibox is killed with SIGKILL, its
@@ -252,13 +306,19 @@ fn exercise_die_with_parent() {
     let cmdline = format!("/proc/{child}/cmdline");
     let deadline = Instant::now() + LIMIT;
     while std::fs::read(&cmdline).unwrap_or_default() != b"sleep\x0030\x00" {
-        assert!(Instant::now() < deadline, "the child never ran `sleep 30`");
+        assert!(
+            Instant::now() < deadline,
+            "expected the container to run `sleep 30`, but it never did"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 
     // SAFETY: kill(2) of minibox, our own child, which we have not reaped.
     unsafe { libc::kill(minibox.process.id() as i32, libc::SIGKILL) };
-    assert!(minibox.wait(LIMIT).is_some(), "SIGKILL did not end minibox");
+    assert!(
+        minibox.wait(LIMIT).is_some(),
+        "expected SIGKILL to end minibox, but it was still running 5 s later"
+    );
 
     // Gone, or a zombie: dead, and waiting for whoever adopted it to reap it.
     let dead = || match std::fs::read_to_string(format!("/proc/{child}/stat")) {
@@ -280,6 +340,7 @@ fn exercise_die_with_parent() {
     }
     assert!(
         !survived,
-        "minibox was killed, but its container (host PID {child}) was still running 2 s later"
+        "expected the container to die with minibox, but minibox was killed with SIGKILL and \
+         its container (host PID {child}) was still running 2 s later"
     );
 }

@@ -8,66 +8,52 @@
 //! checker remembers the host's names first and puts them back when it ends,
 //! whether it passed or not, and fails if it had to.
 
-use std::io::Read;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch03-uts-namespace");
 
-/// How long any one `minibox run` may take. The commands below finish at once.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs minibox with stdin closed and returns what it printed, never waiting
-/// longer than [`TIMEOUT`]: a minibox that hangs is killed and the test fails.
+/// Runs minibox with stdin closed and returns what it printed. The commands
+/// below finish at once; one still running after 10 s has its container killed,
+/// then minibox (`harness::process`), and fails the checker.
 fn minibox(args: &[&str]) -> Output {
-    let mut child = Command::new(MINIBOX)
+    let child = Command::new(MINIBOX)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run minibox");
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // Still our unreaped child: kill() cannot hit another process.
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("minibox {args:?} still running after {TIMEOUT:?}; killed it");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let collect = |pipe: Receiver<Vec<u8>>| {
-        pipe.recv_timeout(TIMEOUT)
-            .expect("minibox exited but something still holds its output open")
-    };
-    Output {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    }
-}
-
-/// Reads a pipe to its end on a thread of its own, so that a stuck writer cannot
-/// block the test.
-fn drain(mut pipe: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send(bytes);
-    });
-    rx
+    harness::process::wait_with_deadline(
+        child,
+        &format!("minibox {}", args.join(" ")),
+        Duration::from_secs(10),
+    )
 }
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a run did, in a few words, for a checker's message.
+fn seen(out: &Output) -> String {
+    format!(
+        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
+        harness::transcript::exit_status(out.status),
+        stdout(out),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The namespace of `kind` (`uts`, `ipc`) this process is in: the link in
+/// /proc/self/ns, such as `uts:[4026531838]`. Two processes share a namespace
+/// exactly when their links are equal.
+fn own_namespace(kind: &str) -> String {
+    let link = format!("/proc/self/ns/{kind}");
+    std::fs::read_link(&link)
+        .unwrap_or_else(|e| panic!("reading {link}: {e}"))
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// One of the host's UTS names, as `/proc/sys/kernel/{hostname,domainname}` shows
@@ -104,10 +90,12 @@ impl HostUtsName {
     /// Fails the test if the host's name is no longer what it was.
     fn assert_unchanged(&self, after: &str) {
         let now = Self::read(self.path);
-        assert_eq!(
-            now, self.before,
-            "the host's {} changed {after}: it must only change inside the container",
-            self.path
+        assert!(
+            now == self.before,
+            "expected the host's {} to stay {:?} {after}, but it is now {now:?}: the name \
+             must change only inside the container (the checker put it back)",
+            self.path,
+            self.before
         );
     }
 }
@@ -178,19 +166,20 @@ fn exercise_domainname() {
     let host = HostUtsName::domainname();
     assert_ne!(host.before, "example.org", "pick another name for the test");
 
-    let out = minibox(&[
+    let args = [
         "run",
         "--quiet",
         "--domainname",
         "example.org",
         "cat",
         "/proc/sys/kernel/domainname",
-    ]);
-    assert!(out.status.success(), "minibox failed: {out:?}");
-    assert_eq!(
-        stdout(&out),
-        "example.org\n",
-        "the container should see the domain name it was given"
+    ];
+    let out = minibox(&args);
+    assert!(
+        out.status.success() && stdout(&out) == "example.org\n",
+        "expected `minibox {}` to print example.org, the container's domain name, but {}",
+        args.join(" "),
+        seen(&out)
     );
     host.assert_unchanged("after `run --domainname example.org`");
 }
@@ -199,6 +188,11 @@ fn exercise_domainname() {
 /// `private`, the default, or `host`) keep the container in the host's UTS or IPC
 /// namespace instead of creating one; `--uts host` sets no hostname, and together
 /// with `--hostname` it is refused before anything is created.
+///
+/// What decides is the namespace itself: the container's `/proc/self/ns/uts`
+/// (and `ipc`) must be the host's, the link this checker sees. Equal hostnames
+/// would not prove it: a solution that still creates a UTS namespace, and only
+/// skips `sethostname`, shows the host's name too.
 #[test]
 #[ignore = "exercise: cargo xtask exercise ch03 share-host-namespaces"]
 fn exercise_share_host_namespaces() {
@@ -206,68 +200,100 @@ fn exercise_share_host_namespaces() {
         return;
     }
     let host = HostUtsName::hostname();
+    let (host_uts, host_ipc) = (own_namespace("uts"), own_namespace("ipc"));
 
-    // --uts host: the container sees the host's name, and nothing renames it.
+    // --uts host: the host's UTS namespace, its name, and nothing renames it.
+    let args = [
+        "run",
+        "--quiet",
+        "--uts",
+        "host",
+        "readlink",
+        "/proc/self/ns/uts",
+    ];
+    let out = minibox(&args);
+    assert!(
+        out.status.success() && stdout(&out).trim_end() == host_uts,
+        "expected `minibox {}` to print the host's UTS namespace {host_uts}: no new namespace \
+         with --uts host; but {}",
+        args.join(" "),
+        seen(&out)
+    );
     let out = minibox(&["run", "--quiet", "--uts", "host", "hostname"]);
-    assert!(out.status.success(), "`--uts host` failed: {out:?}");
-    assert_eq!(
-        stdout(&out).trim_end(),
+    assert!(
+        out.status.success() && stdout(&out).trim_end() == host.before,
+        "expected `minibox run --uts host hostname` to print the host's hostname {:?}, but {}",
         host.before,
-        "with --uts host the container should see the host's hostname"
+        seen(&out)
     );
     host.assert_unchanged("after `run --uts host`");
 
-    // --uts private is the default, spelled out.
-    let out = minibox(&[
+    // --uts private is the default, spelled out: a namespace of its own.
+    let script = "hostname; readlink /proc/self/ns/uts";
+    let args = [
         "run",
         "--quiet",
         "--uts",
         "private",
         "--hostname",
         "box",
-        "hostname",
-    ]);
-    assert!(out.status.success(), "`--uts private` failed: {out:?}");
-    assert_eq!(stdout(&out), "box\n");
+        "sh",
+        "-c",
+        script,
+    ];
+    let out = minibox(&args);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        out.status.success() && lines.len() == 2 && lines[0] == "box" && lines[1] != host_uts,
+        "expected `minibox {}` to print box, then a UTS namespace other than the host's \
+         {host_uts}; but {}",
+        args.join(" "),
+        seen(&out)
+    );
     host.assert_unchanged("after `run --uts private --hostname box`");
 
     // --uts host with --hostname: one line, 125, and nothing started (no
     // narration: the error comes before clone).
     let out = minibox(&["run", "--uts", "host", "--hostname", "box", "true"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "minibox: --hostname cannot be used with --uts host\n",
-        "the conflict should be one line, before anything happens"
+    assert!(
+        out.status.code() == Some(125)
+            && out.stderr == b"minibox: --hostname cannot be used with --uts host\n",
+        "expected `minibox run --uts host --hostname box true` to refuse with status 125 and \
+         the one line `minibox: --hostname cannot be used with --uts host`, before anything \
+         starts; but {}",
+        seen(&out)
     );
-    assert_eq!(out.status.code(), Some(125));
     host.assert_unchanged("after `run --uts host --hostname box`");
 
-    // --ipc host: the container sees the host's queues, one of them ours.
+    // --ipc host: the host's IPC namespace, and so its queues, one of them ours.
     let queue = HostQueue::create();
     let before = host_queue_count();
-    let out = minibox(&["run", "--quiet", "--ipc", "host", "sh", "-c", COUNT_QUEUES]);
+    let script = format!("readlink /proc/self/ns/ipc; {COUNT_QUEUES}");
+    let args = ["run", "--quiet", "--ipc", "host", "sh", "-c", &script];
+    let out = minibox(&args);
     let after = host_queue_count();
-    assert!(out.status.success(), "`--ipc host` failed: {out:?}");
-    let inside = stdout(&out).trim().to_string();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert!(
-        inside == before.to_string() || inside == after.to_string(),
-        "with --ipc host the container should see the host's {before} queue(s), saw {inside}"
+        out.status.success()
+            && lines.len() == 2
+            && lines[0] == host_ipc
+            && (lines[1] == before.to_string() || lines[1] == after.to_string()),
+        "expected `minibox run --ipc host` to run in the host's IPC namespace {host_ipc} and \
+         see the host's {before} message queue(s); but {}",
+        seen(&out)
     );
     // --ipc private (the default) still starts empty while the host has one.
-    let out = minibox(&[
-        "run",
-        "--quiet",
-        "--ipc",
-        "private",
-        "sh",
-        "-c",
-        COUNT_QUEUES,
-    ]);
-    assert!(out.status.success(), "`--ipc private` failed: {out:?}");
-    assert_eq!(
-        stdout(&out).trim(),
-        "0",
-        "a private IPC namespace starts empty"
+    let args = ["run", "--quiet", "--ipc", "private", "sh", "-c", &script];
+    let out = minibox(&args);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(
+        out.status.success() && lines.len() == 2 && lines[0] != host_ipc && lines[1] == "0",
+        "expected `minibox run --ipc private` to run in an IPC namespace of its own, which \
+         starts with no message queues; but {}",
+        seen(&out)
     );
     drop(queue);
 }

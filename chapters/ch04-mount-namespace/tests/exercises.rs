@@ -9,14 +9,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch04-mount-namespace");
 
-/// Runs minibox with the busybox root filesystem. A run that takes more than 30 s
-/// is killed and fails the checker: every command below ends in well under a second.
+/// Runs minibox with the busybox root filesystem. Every command below ends in
+/// well under a second; one still running after 30 s has its container killed,
+/// then minibox (`harness::process`), and fails the checker.
 fn minibox(args: &[&str]) -> Output {
-    let mut child = Command::new(MINIBOX)
+    let child = Command::new(MINIBOX)
         .args(args)
         .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
         .stdin(Stdio::null())
@@ -24,22 +25,25 @@ fn minibox(args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run minibox");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait for minibox").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("minibox {args:?} was still running after 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // minibox has reaped the container's PID 1, and with it the PID namespace is
-    // gone: nothing else holds the pipes, so reading them ends.
-    child.wait_with_output().expect("read minibox's output")
+    harness::process::wait_with_deadline(
+        child,
+        &format!("minibox {}", args.join(" ")),
+        Duration::from_secs(30),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What a run did, in a few words, for a checker's message.
+fn seen(out: &Output) -> String {
+    format!(
+        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
+        harness::transcript::exit_status(out.status),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
 }
 
 /// Removes a path that a checker may have caused to exist in the fixture, when
@@ -88,25 +92,25 @@ fn exercise_read_only() {
     let out = minibox(&["run", "--quiet", "--read-only", "sh", "-c", "touch /x"]);
     let written = stray.exists();
     assert!(
-        !out.status.success(),
-        "touch /x succeeded with --read-only: {out:?}"
-    );
-    assert!(
-        text(&out.stderr).contains("Read-only file system"),
-        "touch /x should fail with EROFS (\"Read-only file system\"), got {out:?}"
+        !out.status.success() && text(&out.stderr).contains("Read-only file system"),
+        "expected `touch /x` to fail with \"Read-only file system\" in a container run with \
+         --read-only, but {}",
+        seen(&out)
     );
     assert!(
         !written,
-        "the container created x in the root filesystem on the host"
+        "expected the root filesystem to stay untouched with --read-only, but the container \
+         created x in it (the checker removes it)"
     );
 
     // The mounts on top of the root filesystem are not part of it.
     let script = "echo hi > /dev/null && touch /dev/shm/z && test -d /proc/1 && echo ok";
     let out = minibox(&["run", "--quiet", "--read-only", "sh", "-c", script]);
-    assert_eq!(
-        text(&out.stdout),
-        "ok\n",
-        "/dev/null, /dev/shm and /proc should work with --read-only: {out:?}"
+    assert!(
+        text(&out.stdout) == "ok\n",
+        "expected /dev/null, /dev/shm and /proc to keep working with --read-only (the script \
+         prints ok), but {}",
+        seen(&out)
     );
 }
 
@@ -141,59 +145,78 @@ fn exercise_volume() {
         format!("{host}:home/data"),
     ] {
         let out = minibox(&["run", "--quiet", "-v", &spec, "true"]);
-        assert_eq!(out.status.code(), Some(125), "-v {spec}: {out:?}");
         let stderr = text(&out.stderr);
         assert!(
-            stderr.starts_with("minibox: ") && stderr.lines().count() == 1,
-            "-v {spec}: expected one line `minibox: ...`, got {stderr:?}"
+            out.status.code() == Some(125)
+                && stderr.starts_with("minibox: ")
+                && stderr.lines().count() == 1,
+            "expected `minibox run -v {spec} true` to be refused with status 125 and one line \
+             `minibox: ...`, but {}",
+            seen(&out)
         );
-        assert!(!missing.exists(), "-v {spec} created the host directory");
-        assert_eq!(
-            mount_point.exists(),
-            existed,
-            "-v {spec} created the mount point before checking its input"
+        assert!(
+            !missing.exists(),
+            "expected `-v {spec}` to be refused, but it created the host directory"
+        );
+        assert!(
+            mount_point.exists() == existed,
+            "expected `-v {spec}` to be refused before anything is created, but it created the \
+             mount point /home/data"
         );
     }
 
     // The host's file, seen from inside.
     let volume = format!("{host}:/home/data");
     let out = minibox(&["run", "--quiet", "-v", &volume, "cat", "/home/data/file"]);
-    assert_eq!(
-        text(&out.stdout),
-        "hello from the host\n",
-        "-v {volume}: {out:?}"
+    assert!(
+        out.status.success() && text(&out.stdout) == "hello from the host\n",
+        "expected `minibox run -v {volume} cat /home/data/file` to print the host's file, \
+         \"hello from the host\", but {}",
+        seen(&out)
     );
-    assert!(out.status.success(), "{out:?}");
 
     // Not a copy: what the container writes is on the host afterwards.
     let script = "echo written inside > /home/data/new";
     let out = minibox(&["run", "--quiet", "--volume", &volume, "sh", "-c", script]);
-    assert!(out.status.success(), "--volume {volume}: {out:?}");
-    assert_eq!(
+    assert!(
+        out.status.success(),
+        "expected the container to write /home/data/new with --volume {volume}, but {}",
+        seen(&out)
+    );
+    assert!(
         std::fs::read_to_string(dir.path().join("new"))
             .ok()
-            .as_deref(),
-        Some("written inside\n"),
-        "what the container wrote to /home/data is not in {host}"
+            .as_deref()
+            == Some("written inside\n"),
+        "expected what the container wrote to /home/data to be in {host} on the host (a bind \
+         mount is not a copy), but it is not"
     );
 
     // Read-only with `:ro`: reading works, writing fails.
     let read_only = format!("{volume}:ro");
     let script = "cat /home/data/file && touch /home/data/y";
     let out = minibox(&["run", "--quiet", "-v", &read_only, "sh", "-c", script]);
-    assert_eq!(text(&out.stdout), "hello from the host\n", "{out:?}");
     assert!(
-        !out.status.success() && text(&out.stderr).contains("Read-only file system"),
-        "touch in a `:ro` volume should fail with EROFS: {out:?}"
+        text(&out.stdout) == "hello from the host\n"
+            && !out.status.success()
+            && text(&out.stderr).contains("Read-only file system"),
+        "expected a `:ro` volume to be readable, and `touch` in it to fail with \"Read-only \
+         file system\", but {}",
+        seen(&out)
     );
     assert!(
         !dir.path().join("y").exists(),
-        "the `:ro` volume was written"
+        "expected the `:ro` volume to stay unwritten, but the container created y in it"
     );
 
-    assert_eq!(
-        host_mounts_of(&watched),
-        before,
-        "a volume mount is left in the host's mount table"
+    let after = host_mounts_of(&watched);
+    assert!(
+        after == before,
+        "expected no mount of the volume or the root filesystem to be left on the host, but \
+         the host's mount table now has {:?}",
+        after
+            .iter()
+            .filter(|l| !before.contains(l))
+            .collect::<Vec<_>>()
     );
 }

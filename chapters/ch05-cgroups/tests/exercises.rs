@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ch05_cgroups::cgroup::{self, OwnCgroups};
 
@@ -23,10 +23,11 @@ fn parent(exercise: &str) -> String {
 }
 
 /// Runs minibox with the busybox root filesystem and `parent` as the cgroup
-/// parent. Every command below ends in a few seconds; one that runs for 60 s is
-/// killed (by PID) and fails the checker.
+/// parent. Every command below ends in a few seconds; one still running after
+/// 60 s has its container killed, then minibox (`harness::process`), and fails
+/// the checker.
 fn minibox(parent: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(MINIBOX)
+    let child = Command::new(MINIBOX)
         .args(args)
         .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
         .env("MINIBOX_CGROUP_PARENT", parent)
@@ -35,18 +36,11 @@ fn minibox(parent: &str, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run minibox");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait for minibox").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            // The container may outlive a killed minibox: the checker's cleanup
-            // (see `Leftovers`) kills what is left in its cgroups.
-            panic!("minibox {args:?} was still running after 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("read minibox's output")
+    harness::process::wait_with_deadline(
+        child,
+        &format!("minibox {}", args.join(" ")),
+        Duration::from_secs(60),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -98,7 +92,12 @@ fn parent_dirs(parent: &str) -> Vec<PathBuf> {
 
 fn assert_nothing_left(parent: &str) {
     for dir in parent_dirs(parent) {
-        assert!(!dir.exists(), "{} was left behind", dir.display());
+        assert!(
+            !dir.exists(),
+            "expected minibox to remove the container's cgroup, but {} was left behind \
+             (the checker removes it now)",
+            dir.display()
+        );
     }
 }
 
@@ -150,11 +149,26 @@ fn highest_possible_cpu() -> u32 {
         .expect("at least CPU 0")
 }
 
+/// What a run did, in a few words, for a checker's message.
+fn seen(out: &Output) -> String {
+    format!(
+        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
+        harness::transcript::exit_status(out.status),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
 /// Exercise `cpuset-cpus`: `minibox run --cpuset-cpus LIST` pins the container to
 /// the CPUs in LIST with the cpuset controller (v1: `cpuset.cpus`, with
 /// `cpuset.mems` filled in; v2: `cpuset.cpus`), so that the container cannot widen
 /// its CPU affinity again; a list that is malformed, or names a CPU the machine
 /// does not have, fails with one line and 125 and leaves no cgroup behind.
+///
+/// On a machine with one CPU, every process may only use CPU 0, so the affinity
+/// alone proves nothing there: the checker also requires that the container's
+/// cpuset cgroup (`/proc/self/cpuset`, as the container sees it) is one that
+/// minibox made, below the checker's cgroup parent.
 #[test]
 #[ignore = "exercise: cargo xtask exercise ch05 cpuset-cpus"]
 fn exercise_cpuset_cpus() {
@@ -164,6 +178,7 @@ fn exercise_cpuset_cpus() {
     let p = parent("cpuset");
     let _cleanup = Leftovers(p.clone());
 
+    let script = "cat /proc/self/cpuset; grep Cpus_allowed_list /proc/self/status";
     let out = minibox(
         &p,
         &[
@@ -172,16 +187,29 @@ fn exercise_cpuset_cpus() {
             "--cpuset-cpus",
             "0",
             "--",
-            "cat",
-            "/proc/self/status",
+            "sh",
+            "-c",
+            script,
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let status = text(&out.stdout);
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        status.lines().any(|l| l == "Cpus_allowed_list:\t0"),
-        "--cpuset-cpus 0 should leave the container only CPU 0; /proc/self/status says {:?}",
-        status.lines().find(|l| l.starts_with("Cpus_allowed_list:"))
+        out.status.success() && lines.len() == 2,
+        "expected `minibox run --cpuset-cpus 0 -- sh -c '{script}'` to run, but {}",
+        seen(&out)
+    );
+    assert!(
+        lines[0].split('/').any(|dir| dir == p),
+        "expected the container to be in a cpuset cgroup that minibox made (below {p}), \
+         but /proc/self/cpuset says {:?}: the cpuset controller was not used",
+        lines[0]
+    );
+    assert!(
+        lines[1] == "Cpus_allowed_list:\t0",
+        "expected --cpuset-cpus 0 to leave the container only CPU 0, but /proc/self/status \
+         says {:?}",
+        lines[1]
     );
     assert_nothing_left(&p);
 
@@ -203,10 +231,11 @@ fn exercise_cpuset_cpus() {
             script,
         ],
     );
-    assert_eq!(
-        text(&out.stdout),
-        "Cpus_allowed_list:\t0\n",
-        "the container widened its CPUs with taskset: {out:?}"
+    assert!(
+        text(&out.stdout) == "Cpus_allowed_list:\t0\n",
+        "expected the container to stay on CPU 0 after `taskset -p 0xffffffff $$` asked for \
+         every CPU (a cgroup's limit, not an affinity set before exec), but {}",
+        seen(&out)
     );
     assert_nothing_left(&p);
 
@@ -215,31 +244,31 @@ fn exercise_cpuset_cpus() {
     let absent = (highest_possible_cpu() + 1).max(99).to_string();
     for list in ["abc", "0-", "1-0,", absent.as_str()] {
         let out = minibox(&p, &["run", "--cpuset-cpus", list, "--", "true"]);
-        assert_eq!(
-            out.status.code(),
-            Some(125),
-            "--cpuset-cpus {list}: {out:?}"
-        );
         let stderr = text(&out.stderr);
-        assert_eq!(
-            stderr.lines().count(),
-            1,
-            "--cpuset-cpus {list}: expected one line, got {stderr:?}"
-        );
         assert!(
-            stderr.starts_with("minibox: "),
-            "--cpuset-cpus {list}: {stderr:?}"
+            out.status.code() == Some(125)
+                && stderr.lines().count() == 1
+                && stderr.starts_with("minibox: "),
+            "expected `minibox run --cpuset-cpus {list} -- true` to refuse the list with status \
+             125 and one line `minibox: ...`, but {}",
+            seen(&out)
         );
         assert_nothing_left(&p);
     }
 }
 
 /// The stats line of minibox's stderr, split at ", ".
-fn stats_fields(stderr: &str) -> Vec<String> {
+fn stats_fields(out: &Output) -> Vec<String> {
+    let stderr = text(&out.stderr);
     let line = stderr
         .lines()
         .find_map(|l| l.strip_prefix("minibox: stats: "))
-        .unwrap_or_else(|| panic!("no `minibox: stats:` line in stderr: {stderr:?}"));
+        .unwrap_or_else(|| {
+            panic!(
+                "expected a line `minibox: stats: ...` on stderr with --stats, but {}",
+                seen(out)
+            )
+        });
     line.split(", ").map(str::to_string).collect()
 }
 
@@ -266,19 +295,26 @@ fn exercise_oom_kill_count() {
             "run", "--quiet", "--memory", "32m", "--stats", "--", "sh", "-c", script,
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let stderr = text(&out.stderr);
-    let fields = stats_fields(&stderr);
+    assert!(
+        out.status.code() == Some(0),
+        "expected the container whose two dd were OOM-killed to exit with 0 (its shell, \
+         PID 1, survives), but {}",
+        seen(&out)
+    );
+    let fields = stats_fields(&out);
     assert!(
         fields.len() == 3
             && fields[0].starts_with("peak memory ")
             && fields[1].starts_with("CPU time ")
             && fields[1].ends_with('s'),
-        "expected `peak memory X, CPU time Ys, OOM kills N`, got {fields:?}"
+        "expected the stats line to read `peak memory X, CPU time Ys, OOM kills N`, but its \
+         fields are {fields:?}"
     );
-    assert_eq!(
-        fields[2], "OOM kills 2",
-        "two dd processes were OOM-killed: {stderr:?}"
+    assert!(
+        fields[2] == "OOM kills 2",
+        "expected `OOM kills 2` after two dd were OOM-killed under --memory 32m, but the \
+         stats line says {:?}",
+        fields[2]
     );
     assert_nothing_left(&p);
 
@@ -299,12 +335,16 @@ fn exercise_oom_kill_count() {
             "count=8",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let fields = stats_fields(&text(&out.stderr));
-    assert_eq!(
-        fields.last().map(String::as_str),
-        Some("OOM kills 0"),
-        "{fields:?}"
+    assert!(
+        out.status.code() == Some(0),
+        "expected `dd bs=1M count=8` to run under --memory 32m, but {}",
+        seen(&out)
+    );
+    let fields = stats_fields(&out);
+    assert!(
+        fields.last().map(String::as_str) == Some("OOM kills 0"),
+        "expected `OOM kills 0` at the end of the stats line when nothing ran out of memory, \
+         but its fields are {fields:?}"
     );
     assert_nothing_left(&p);
 }

@@ -64,12 +64,25 @@ impl Store {
 
     fn assert_empty(&self, what: &str) {
         let left = self.containers();
-        assert!(left.is_empty(), "{what} left {left:?} in the store");
+        assert!(
+            left.is_empty(),
+            "expected no container directory in the store after `{what}`, but it left {left:?}"
+        );
     }
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What a run did, in a few words, for a checker's message.
+fn seen(out: &Output) -> String {
+    format!(
+        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
+        harness::transcript::exit_status(out.status),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
 }
 
 /// Exercise `read-only`: `minibox run --read-only` gives the container a root
@@ -100,12 +113,14 @@ fn exercise_read_only() {
         ]);
         assert!(
             !out.status.success() && text(&out.stderr).contains("Read-only file system"),
-            "with --snapshotter {snapshotter} --read-only, touch /x should fail with EROFS \
-             (\"Read-only file system\"): {out:?}"
+            "expected `touch /x` to fail with \"Read-only file system\" with --snapshotter \
+             {snapshotter} --read-only, but {}",
+            seen(&out)
         );
         assert!(
             !image.join("x").exists(),
-            "the container wrote x into the image"
+            "expected the image to stay untouched, but the container wrote x into it \
+             (--snapshotter {snapshotter} --read-only)"
         );
         store.assert_empty(&format!("--snapshotter {snapshotter} --read-only"));
 
@@ -124,13 +139,13 @@ fn exercise_read_only() {
             "-c",
             script,
         ]);
-        assert_eq!(
-            text(&out.stdout),
-            format!("{release}ok\n"),
-            "with --snapshotter {snapshotter} --read-only, the image should be readable and \
-             /dev/null, /dev/shm and /proc should work: {out:?}"
+        assert!(
+            out.status.success() && text(&out.stdout) == format!("{release}ok\n"),
+            "expected the image to be readable and /dev/null, /dev/shm and /proc to work with \
+             --snapshotter {snapshotter} --read-only (the script prints the release line, then \
+             ok), but {}",
+            seen(&out)
         );
-        assert!(out.status.success(), "{out:?}");
         store.assert_empty(&format!("--snapshotter {snapshotter} --read-only"));
     }
 }
@@ -159,16 +174,23 @@ fn exercise_tmpfs() {
         "-c",
         "echo x > /scratch/f && cat /scratch/f",
     ]);
-    assert!(out.status.success(), "--tmpfs /scratch: {out:?}");
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().next(), Some("x"), "{out:?}");
+    assert!(
+        out.status.success() && stdout.lines().next() == Some("x"),
+        "expected the container to write and read /scratch/f with --tmpfs /scratch, but {}",
+        seen(&out)
+    );
     assert!(
         stdout.lines().any(|l| l == "A /scratch"),
-        "--diff should list the mount point /scratch, created in the writable layer: {out:?}"
+        "expected --diff to list the mount point `A /scratch`, created in the writable layer, \
+         but {}",
+        seen(&out)
     );
     assert!(
         !stdout.contains("/scratch/f"),
-        "/scratch/f reached the writable layer: /scratch is not a tmpfs: {out:?}"
+        "expected /scratch/f to stay out of the writable layer (/scratch is a tmpfs), but \
+         --diff lists it: {}",
+        seen(&out)
     );
     store.assert_empty("--tmpfs /scratch");
 
@@ -181,21 +203,24 @@ fn exercise_tmpfs() {
         "run", "--quiet", "--tmpfs", "/scratch", "--tmpfs", "/tmp", "--diff", "--", "sh", "-c",
         script,
     ]);
-    assert_eq!(
-        text(&out.stdout),
-        "/scratch\n/tmp\nA /scratch\n",
-        "--tmpfs /scratch --tmpfs /tmp: two tmpfs mounts, and only /scratch in the diff: {out:?}"
+    assert!(
+        out.status.success() && text(&out.stdout) == "/scratch\n/tmp\nA /scratch\n",
+        "expected --tmpfs /scratch --tmpfs /tmp to give two tmpfs mounts, and only \
+         `A /scratch` in the diff (/tmp is in the image), but {}",
+        seen(&out)
     );
-    assert!(out.status.success(), "{out:?}");
     store.assert_empty("--tmpfs /scratch --tmpfs /tmp");
 
     // A relative path: one line, 125, nothing in the store.
     let out = store.minibox(&["run", "--quiet", "--tmpfs", "scratch", "--", "true"]);
-    assert_eq!(out.status.code(), Some(125), "--tmpfs scratch: {out:?}");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.starts_with("minibox: ") && stderr.lines().count() == 1,
-        "--tmpfs scratch: expected one line `minibox: ...`, got {stderr:?}"
+        out.status.code() == Some(125)
+            && stderr.starts_with("minibox: ")
+            && stderr.lines().count() == 1,
+        "expected `minibox run --tmpfs scratch -- true` (a relative path) to be refused with \
+         status 125 and one line `minibox: ...`, but {}",
+        seen(&out)
     );
     store.assert_empty("--tmpfs scratch");
 }

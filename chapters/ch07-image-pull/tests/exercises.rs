@@ -73,11 +73,20 @@ impl Store {
     /// its `Digest:` line.
     fn pull(&self, image: &str) -> String {
         let out = self.minibox(&["pull", image]);
-        assert!(out.status.success(), "minibox pull {image}: {out:?}");
+        assert!(
+            out.status.success(),
+            "expected `minibox pull {image}` to work, but {}",
+            seen(&out)
+        );
         text(&out.stdout)
             .lines()
             .find_map(|l| l.strip_prefix("Digest: "))
-            .unwrap_or_else(|| panic!("minibox pull {image} printed no `Digest:` line: {out:?}"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "expected `minibox pull {image}` to print a `Digest:` line, but {}",
+                    seen(&out)
+                )
+            })
             .to_string()
     }
 
@@ -124,6 +133,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What a run did, in a few words, for a checker's message.
+fn seen(out: &Output) -> String {
+    format!(
+        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
+        harness::transcript::exit_status(out.status),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
 /// The cells of one line of Docker's table: columns are at least three spaces
 /// apart, and no cell holds two spaces in a row (`IMAGE ID`, `3 weeks ago`).
 fn cells(line: &str) -> Vec<&str> {
@@ -133,13 +152,14 @@ fn cells(line: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Fails the checker with `missing` when clap refused the command line: the
+/// Fails the checker when clap refused the command line `command`: the
 /// exercise's flag or subcommand is not there yet.
-fn assert_parsed(out: &Output, missing: &str) {
+fn assert_parsed(out: &Output, command: &str) {
     let stderr = text(&out.stderr);
     assert!(
         !stderr.contains("unexpected argument") && !stderr.contains("unrecognized subcommand"),
-        "{missing}: {stderr}"
+        "expected `{command}` to be accepted, but minibox refused it: {}",
+        stderr.trim_end()
     );
 }
 
@@ -166,51 +186,70 @@ fn exercise_images_digests() {
     );
 
     let out = store.minibox(&["images", "--digests"]);
-    assert_parsed(&out, "`minibox images` has no --digests flag yet");
-    assert!(out.status.success(), "minibox images --digests: {out:?}");
+    assert_parsed(&out, "minibox images --digests");
+    assert!(
+        out.status.success(),
+        "expected `minibox images --digests` to work, but {}",
+        seen(&out)
+    );
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
-    assert_eq!(
-        lines.next().map(cells),
-        Some(vec![
-            "REPOSITORY",
-            "TAG",
-            "DIGEST",
-            "IMAGE ID",
-            "CREATED",
-            "SIZE"
-        ]),
-        "images --digests: the DIGEST column goes between TAG and IMAGE ID:\n{stdout}"
+    let header = lines.next().map(cells);
+    assert!(
+        header
+            == Some(vec![
+                "REPOSITORY",
+                "TAG",
+                "DIGEST",
+                "IMAGE ID",
+                "CREATED",
+                "SIZE"
+            ]),
+        "expected the header of `images --digests` to have a DIGEST column between TAG and \
+         IMAGE ID, but it is {header:?}"
     );
     let rows: Vec<Vec<&str>> = lines.map(cells).collect();
-    assert_eq!(rows.len(), pulled.len(), "one row per image:\n{stdout}");
+    assert!(
+        rows.len() == pulled.len(),
+        "expected one row per image (busybox, minibox/multi), but `images --digests` \
+         printed:\n{stdout}"
+    );
     for (repository, digest) in &pulled {
         let row = rows
             .iter()
             .find(|row| row.first() == Some(repository))
-            .unwrap_or_else(|| panic!("images --digests has no row for {repository}:\n{stdout}"));
-        assert_eq!(
-            row.get(2),
-            Some(&digest.as_str()),
-            "the DIGEST of {repository} should be the one `pull` printed on its Digest: line \
-             (for a multi-platform image, the index's):\n{stdout}"
+            .unwrap_or_else(|| {
+                panic!("expected a row for {repository}, but `images --digests` printed:\n{stdout}")
+            });
+        assert!(
+            row.get(2) == Some(&digest.as_str()),
+            "expected the DIGEST of {repository} to be {digest}, the one `pull` printed on \
+             its Digest: line (for a multi-platform image, the index's), but its row is {row:?}"
         );
-        assert_eq!(row.len(), 6, "{repository}: six cells:\n{stdout}");
+        assert!(
+            row.len() == 6,
+            "expected six cells in the row of {repository}, but it is {row:?}"
+        );
     }
 
     // Without the flag, the table is as before.
     let out = store.minibox(&["images"]);
-    assert!(out.status.success(), "minibox images: {out:?}");
+    assert!(
+        out.status.success(),
+        "expected `minibox images` to work, but {}",
+        seen(&out)
+    );
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
-    assert_eq!(
-        lines.next().map(cells),
-        Some(vec!["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]),
-        "plain `images` should keep its columns, without DIGEST:\n{stdout}"
+    let header = lines.next().map(cells);
+    assert!(
+        header == Some(vec!["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]),
+        "expected plain `images` to keep its columns, without DIGEST, but its header is \
+         {header:?}"
     );
     assert!(
         !stdout.contains("sha256:") && lines.all(|l| cells(l).len() == 5),
-        "plain `images` should show no digests:\n{stdout}"
+        "expected plain `images` to show no digests, but it printed:\n{stdout}"
     );
 }
 
@@ -242,82 +281,87 @@ fn exercise_rmi() {
 
     // The image that shares a layer goes first: the shared layer stays.
     let out = store.minibox(&["rmi", "minibox/layered"]);
-    assert_parsed(&out, "`minibox rmi` is not a subcommand yet");
-    assert!(out.status.success(), "minibox rmi minibox/layered: {out:?}");
+    assert_parsed(&out, "minibox rmi minibox/layered");
     let stdout = text(&out.stdout);
-    assert_eq!(
-        stdout.lines().next(),
-        Some("Untagged: minibox/layered:latest"),
-        "rmi should say what it untagged first, as Docker does: {out:?}"
+    assert!(
+        out.status.success() && stdout.lines().next() == Some("Untagged: minibox/layered:latest"),
+        "expected `minibox rmi minibox/layered` to say first `Untagged: \
+         minibox/layered:latest`, as Docker does, but {}",
+        seen(&out)
     );
     let config = layered["config"].as_str().expect("a config digest");
     assert!(
         stdout.lines().any(|l| l == format!("Deleted: {config}")),
-        "rmi should say `Deleted: {config}` (the image's ID, its config): {out:?}"
+        "expected `minibox rmi minibox/layered` to say `Deleted: {config}` (the image's ID, \
+         its config's digest), but {}",
+        seen(&out)
     );
     let index = store.index();
-    assert_eq!(
-        index.keys().collect::<Vec<_>>(),
-        ["docker.io/library/busybox:latest"],
-        "after rmi minibox/layered, images.json should list busybox alone"
+    let names: Vec<&String> = index.keys().collect();
+    assert!(
+        names == ["docker.io/library/busybox:latest"],
+        "expected images.json to list busybox alone after `rmi minibox/layered`, but it \
+         lists {names:?}"
     );
     assert!(
         store.layer(&busybox_layers[0]).is_dir(),
-        "rmi minibox/layered deleted the bottom layer, which busybox still uses"
+        "expected the bottom layer to stay, since busybox still uses it, but `rmi \
+         minibox/layered` deleted it"
     );
     for diff_id in &layered_layers[1..] {
         assert!(
             !store.layer(diff_id).exists(),
-            "rmi minibox/layered left its own layer {diff_id}"
+            "expected `rmi minibox/layered` to delete its own layer {diff_id}, but it is still \
+             there"
         );
     }
     assert!(
         !store
             .entries("blobs")
             .contains(&config["sha256:".len()..].to_string()),
-        "rmi minibox/layered left its config blob {config}"
+        "expected `rmi minibox/layered` to delete its config blob {config}, but it is still \
+         there"
     );
     let out = store.minibox(&["run", "busybox", "true"]);
     assert!(
         out.status.success() && !text(&out.stderr).contains("Unable to find image"),
-        "after rmi minibox/layered, busybox should still run from the store, without a pull: {out:?}"
+        "expected busybox to still run from the store, without a pull, after `rmi \
+         minibox/layered`, but {}",
+        seen(&out)
     );
 
     // The last image goes: nothing is left.
     let out = store.minibox(&["rmi", "busybox"]);
-    assert!(out.status.success(), "minibox rmi busybox: {out:?}");
-    assert_eq!(
-        text(&out.stdout).lines().next(),
-        Some("Untagged: busybox:latest"),
-        "{out:?}"
+    assert!(
+        out.status.success()
+            && text(&out.stdout).lines().next() == Some("Untagged: busybox:latest"),
+        "expected `minibox rmi busybox` to say first `Untagged: busybox:latest`, but {}",
+        seen(&out)
     );
-    assert_eq!(
-        store.index(),
-        BTreeMap::new(),
-        "after rmi busybox, images.json should have no entries"
+    let left = store.index();
+    assert!(
+        left.is_empty(),
+        "expected images.json to have no entries after `rmi busybox`, but it has {:?}",
+        left.keys().collect::<Vec<_>>()
     );
-    assert_eq!(
-        store.entries("layers"),
-        Vec::<String>::new(),
-        "after rmi busybox, no image uses any layer: layers/sha256 should be empty"
-    );
-    assert_eq!(
-        store.entries("blobs"),
-        Vec::<String>::new(),
-        "after rmi busybox, no image uses any blob: blobs/sha256 should be empty"
-    );
+    for dir in ["layers", "blobs"] {
+        let left = store.entries(dir);
+        assert!(
+            left.is_empty(),
+            "expected {dir}/sha256 to be empty after `rmi busybox` (no image uses anything), \
+             but it holds {left:?}"
+        );
+    }
 
     // An image the store does not have: one line, status 1.
     let out = store.minibox(&["rmi", "hello-world"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "rmi hello-world (not pulled): {out:?}"
-    );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("No such image: hello-world") && stderr.lines().count() == 1,
-        "rmi hello-world (not pulled): expected one line `No such image: hello-world...`, \
-         got {stderr:?}"
+        out.status.code() == Some(1)
+            && stderr.contains("No such image: hello-world")
+            && stderr.lines().count() == 1,
+        "expected `minibox rmi hello-world` (not pulled) to fail with status 1 and one line \
+         `No such image: hello-world...`, but {}",
+        seen(&out)
     );
 }

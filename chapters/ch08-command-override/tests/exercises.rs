@@ -86,7 +86,11 @@ impl Store {
     /// `minibox pull -q IMAGE`, which must work.
     fn pull(&self, image: &str) {
         let out = self.minibox(&["pull", "-q", image]);
-        assert!(out.status.success(), "minibox pull {image}: {out:?}");
+        assert!(
+            out.status.success(),
+            "expected `minibox pull {image}` to work, but {}",
+            seen(&out)
+        );
     }
 
     /// Whether the store's index (images.json) names `reference` (canonical).
@@ -105,13 +109,24 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Fails the checker with `missing` when clap refused the command line: the
+/// What a run did, in a few words, for a checker's message.
+fn seen(out: &Output) -> String {
+    format!(
+        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
+        harness::transcript::exit_status(out.status),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// Fails the checker when clap refused the command line `command`: the
 /// exercise's flag or subcommand is not there yet.
-fn assert_parsed(out: &Output, missing: &str) {
+fn assert_parsed(out: &Output, command: &str) {
     let stderr = text(&out.stderr);
     assert!(
         !stderr.contains("unexpected argument") && !stderr.contains("unrecognized subcommand"),
-        "{missing}: {stderr}"
+        "expected `{command}` to be accepted, but minibox refused it: {}",
+        stderr.trim_end()
     );
 }
 
@@ -122,8 +137,9 @@ fn groups(out: &Output) -> Vec<u32> {
     stdout
         .split_whitespace()
         .map(|g| {
-            g.parse()
-                .unwrap_or_else(|_| panic!("`id -G` printed {stdout:?}: not group IDs"))
+            g.parse().unwrap_or_else(|_| {
+                panic!("expected `id -G` to print group IDs, but it printed {stdout:?}")
+            })
         })
         .collect()
 }
@@ -174,20 +190,24 @@ fn exercise_group_add() {
         "-G",
     ];
     let out = store.minibox(&args);
-    assert_parsed(&out, "`minibox run` has no --group-add flag yet");
-    assert!(out.status.success(), "minibox {args:?}: {out:?}");
-    let got = groups(&out);
-    assert_eq!(
-        got.first(),
-        Some(&0),
-        "root's own group (0) stays the process's group: `id -G` printed {got:?}"
+    assert_parsed(&out, "minibox run --group-add ...");
+    assert!(
+        out.status.success(),
+        "expected `minibox {}` to work, but {}",
+        args.join(" "),
+        seen(&out)
     );
-    assert_eq!(
-        sorted(got.clone()),
-        [0, 777, 5555],
-        "--group-add minibox-extra --group-add 777 as root: expected the groups 0 (root's), \
-         5555 (minibox-extra in the image's /etc/group) and 777 (a number, though no group has it); \
+    let got = groups(&out);
+    assert!(
+        got.first() == Some(&0),
+        "expected root's own group (0) to stay the process's group, first in `id -G`, but \
          `id -G` printed {got:?}"
+    );
+    assert!(
+        sorted(got.clone()) == [0, 777, 5555],
+        "expected `--group-add minibox-extra --group-add 777` as root to give the groups 0 \
+         (root's), 5555 (minibox-extra in the image's /etc/group) and 777 (a number, though no \
+         group has it), but `id -G` printed {got:?}"
     );
 
     // As a user with groups of its own: they stay, the added ones join them.
@@ -206,19 +226,23 @@ fn exercise_group_add() {
         "-G",
     ];
     let out = store.minibox(&args);
-    assert!(out.status.success(), "minibox {args:?}: {out:?}");
-    let got = groups(&out);
-    assert_eq!(
-        got.first(),
-        Some(&4321),
-        "-u minibox-app: its group (4321) stays the process's group: `id -G` printed {got:?}"
+    assert!(
+        out.status.success(),
+        "expected `minibox {}` to work, but {}",
+        args.join(" "),
+        seen(&out)
     );
-    assert_eq!(
-        sorted(got.clone()),
-        [777, 4000, 4321, 5555],
-        "-u minibox-app --group-add nogroup --group-add 777: expected 4321 (its group), \
-         5555 (minibox-extra, which lists it), 4000 (nogroup in the image's /etc/group, \
-         not the host's) and 777; `id -G` printed {got:?}"
+    let got = groups(&out);
+    assert!(
+        got.first() == Some(&4321),
+        "expected minibox-app's own group (4321) to stay the process's group, first in \
+         `id -G`, but `id -G` printed {got:?}"
+    );
+    assert!(
+        sorted(got.clone()) == [777, 4000, 4321, 5555],
+        "expected `-u minibox-app --group-add nogroup --group-add 777` to give the groups 4321 \
+         (its own), 5555 (minibox-extra, which lists it), 4000 (nogroup in the image's \
+         /etc/group, not the host's) and 777, but `id -G` printed {got:?}"
     );
 
     // A name the image's /etc/group lacks: one line naming it, status 125.
@@ -230,15 +254,14 @@ fn exercise_group_add() {
         "minibox/groups",
         "true",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "--group-add minibox-nope (no such group in the image): {out:?}"
-    );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("minibox-nope") && stderr.lines().count() == 1,
-        "--group-add minibox-nope: expected one line of error naming the group, got {stderr:?}"
+        out.status.code() == Some(125)
+            && stderr.contains("minibox-nope")
+            && stderr.lines().count() == 1,
+        "expected `--group-add minibox-nope` (no such group in the image) to fail with status \
+         125 and one line naming the group, but {}",
+        seen(&out)
     );
 }
 
@@ -258,10 +281,11 @@ fn exercise_image_config() {
     store.pull("hello-world");
 
     let out = store.minibox(&["image-config", "minibox/echo"]);
-    assert_parsed(&out, "`minibox image-config` is not a subcommand yet");
+    assert_parsed(&out, "minibox image-config minibox/echo");
     assert!(
         out.status.success(),
-        "minibox image-config minibox/echo: {out:?}"
+        "expected `minibox image-config minibox/echo` to work, but {}",
+        seen(&out)
     );
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -269,59 +293,67 @@ fn exercise_image_config() {
         .iter()
         .map(|l| l.split_once(": ").map_or(*l, |(name, _)| name))
         .collect();
-    assert_eq!(
-        names,
-        ["Entrypoint", "Cmd", "Env", "WorkingDir", "User"],
-        "image-config minibox/echo: one `Name: JSON` line per field, in this order:\n{stdout}"
+    assert!(
+        names == ["Entrypoint", "Cmd", "Env", "WorkingDir", "User"],
+        "expected one `Name: JSON` line per field, Entrypoint, Cmd, Env, WorkingDir, User, \
+         in this order, but `image-config minibox/echo` printed:\n{stdout}"
     );
-    assert_eq!(
-        lines[0], r#"Entrypoint: ["echo","hello"]"#,
-        "minibox/echo's Entrypoint, as compact JSON:\n{stdout}"
+    assert!(
+        lines[0] == r#"Entrypoint: ["echo","hello"]"#,
+        "expected minibox/echo's Entrypoint as compact JSON, `Entrypoint: [\"echo\",\"hello\"]`, \
+         but the line is {:?}",
+        lines[0]
     );
-    assert_eq!(
-        lines[1], r#"Cmd: ["world"]"#,
-        "minibox/echo's Cmd, as compact JSON:\n{stdout}"
+    assert!(
+        lines[1] == r#"Cmd: ["world"]"#,
+        "expected minibox/echo's Cmd as compact JSON, `Cmd: [\"world\"]`, but the line is {:?}",
+        lines[1]
     );
-    let env: Vec<String> = serde_json::from_str(&lines[2]["Env: ".len()..])
-        .unwrap_or_else(|e| panic!("the Env line is not a JSON list of strings ({e}):\n{stdout}"));
+    let env: Vec<String> = serde_json::from_str(&lines[2]["Env: ".len()..]).unwrap_or_else(|e| {
+        panic!(
+            "expected the Env line to be a JSON list of strings, but it is {:?} ({e})",
+            lines[2]
+        )
+    });
     assert!(
         env.iter().any(|e| e.starts_with("PATH=/")),
-        "minibox/echo's Env sets PATH:\n{stdout}"
+        "expected minibox/echo's Env to set PATH, but the line is {:?}",
+        lines[2]
     );
-    assert_eq!(
-        &lines[3..],
-        ["WorkingDir: null", "User: null"],
-        "minibox/echo sets no WorkingDir and no User: null, not an empty string:\n{stdout}"
+    assert!(
+        lines[3..] == ["WorkingDir: null", "User: null"],
+        "expected `WorkingDir: null` and `User: null` (minibox/echo sets neither: null, not an \
+         empty string), but the lines are {:?}",
+        &lines[3..]
     );
 
     let out = store.minibox(&["image-config", "hello-world"]);
     assert!(
         out.status.success(),
-        "minibox image-config hello-world: {out:?}"
+        "expected `minibox image-config hello-world` to work, but {}",
+        seen(&out)
     );
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.get(..2),
-        Some(&["Entrypoint: null", r#"Cmd: ["/hello"]"#][..]),
-        "hello-world has no Entrypoint (null) and Cmd [\"/hello\"]:\n{stdout}"
+    assert!(
+        lines.get(..2) == Some(&["Entrypoint: null", r#"Cmd: ["/hello"]"#][..]),
+        "expected hello-world's `Entrypoint: null` (it has none) and `Cmd: [\"/hello\"]`, \
+         but `image-config hello-world` printed:\n{stdout}"
     );
 
     // In the registry, but not in the store: an error, and no pull.
     let out = store.minibox(&["image-config", "minibox/layered"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "image-config minibox/layered (not pulled): {out:?}"
-    );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("No such image: minibox/layered") && stderr.lines().count() == 1,
-        "image-config minibox/layered (not pulled): expected one line \
-         `No such image: minibox/layered...`, got {stderr:?}"
+        out.status.code() == Some(1)
+            && stderr.contains("No such image: minibox/layered")
+            && stderr.lines().count() == 1,
+        "expected `minibox image-config minibox/layered` (not pulled) to fail with status 1 \
+         and one line `No such image: minibox/layered...`, but {}",
+        seen(&out)
     );
     assert!(
         !store.has("docker.io/minibox/layered:latest"),
-        "image-config must not pull: minibox/layered is in the store now"
+        "expected image-config not to pull, but minibox/layered is in the store now"
     );
 }
