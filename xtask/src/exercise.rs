@@ -3,12 +3,17 @@
 //! An exercise is a checker test plus a reference solution. The checker is an
 //! `#[ignore]`d test named `exercise_<name>` in the chapter's `tests/exercises.rs`,
 //! so plain `cargo test` does not run it; the solution is a patch kept with the book
-//! in `book/exercises/<chapter>/<name>.patch`.
+//! in `book/exercises/<chapter>/<name>.patch`. Beside it, stubs:
+//! `<name>.stub.patch` accepts the exercise's new flag or subcommand and does
+//! nothing, and `<name>.stub.<what>.patch` is a plausible wrong solution.
 //!
-//! - `cargo xtask exercise ch01 [NAME]` runs the checkers against your code.
+//! - `cargo xtask exercise [ch01 [NAME]]` runs the checkers against your code, with
+//!   hints, a watch mode, a reset and the solutions (see [`learner`]).
 //! - `cargo xtask exercise --verify` proves, in a scratch copy of the workspace, that
-//!   every checker compiles and fails on the code as shipped, and passes once the
-//!   solution is applied: an exercise that cannot fail, or cannot be solved, is a bug.
+//!   every checker compiles and fails on the code as shipped, fails on each of its
+//!   stubs for a reason other than the command line (so it checks what the
+//!   exercise does, not only that its flag parses), and passes once the solution
+//!   is applied: an exercise that cannot fail, or cannot be solved, is a bug.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,11 +24,20 @@ use harness::{CHAPTERS, Chapter};
 
 use crate::shell;
 
+mod learner;
+mod outcome;
+
+pub use learner::{Mode, main as learn};
+
 /// One exercise of one chapter.
 struct Exercise {
     chapter: &'static Chapter,
     name: String,
+    /// The reference solution.
     patch: PathBuf,
+    /// Patches that must not solve it: `<name>.stub.patch` (the new flag or
+    /// subcommand, doing nothing) and `<name>.stub.<what>.patch` (wrong solutions).
+    stubs: Vec<PathBuf>,
 }
 
 impl Exercise {
@@ -36,22 +50,21 @@ impl Exercise {
     }
 }
 
-/// Runs the checkers of one chapter (or all), optionally only one exercise.
-pub fn run(root: &Path, chapter: Option<&str>, name: Option<&str>) -> Result<()> {
-    let exercises = find(root, chapter)?;
-    let mut chapters: Vec<&Chapter> = exercises.iter().map(|e| e.chapter).collect();
-    chapters.dedup_by_key(|c| c.package);
-    for chapter in chapters {
-        let mut args = vec!["test", "-p", chapter.package, "--test", "exercises", "--"];
-        args.push("--ignored");
-        let filter;
-        if let Some(name) = name {
-            filter = format!("exercise_{}", name.replace('-', "_"));
-            args.extend(["--exact", &filter]);
-        }
-        shell::cargo(root, &args)?;
-    }
-    Ok(())
+/// What clap prints when it refuses a command line: a checker that fails with
+/// this fails because the exercise's flag or subcommand is missing, not because
+/// of what the program does.
+const REFUSED_BY_CLAP: [&str; 2] = ["unexpected argument", "unrecognized subcommand"];
+
+fn refused_by_clap(output: &str) -> bool {
+    REFUSED_BY_CLAP.iter().any(|words| output.contains(words))
+}
+
+/// The name a stub goes by in reports: `stub`, or its `<what>`.
+fn stub_name(stub: &Path) -> String {
+    let file = stub.file_name().unwrap_or_default().to_string_lossy();
+    let what = file.trim_end_matches(".patch");
+    what.split_once(".stub.")
+        .map_or("do-nothing".to_string(), |(_, what)| what.to_string())
 }
 
 /// Proves every exercise: its checker fails as shipped and passes when solved.
@@ -65,36 +78,89 @@ pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
     let target = root.join("target/exercise-verify");
     let mut report = Vec::new();
     for exercise in &exercises {
-        let label = exercise.label();
-        let patch = fs::read_to_string(&exercise.patch)?;
-        if patch
-            .lines()
-            .any(|l| l.starts_with("+++ ") && l.ends_with("tests/exercises.rs"))
-        {
-            bail!("{label}: the solution patch edits the checker itself");
-        }
-        // Compiles as shipped (a checker that does not compile fails for the
-        // wrong reason) ...
-        checker(scratch.path(), &target, exercise, true)
-            .with_context(|| format!("{label}: the checker does not compile as shipped"))?;
-        // ... and fails as shipped.
-        if checker(scratch.path(), &target, exercise, false).is_ok() {
-            bail!("{label}: the checker passes on the code as shipped: it cannot fail");
-        }
-        git_apply(scratch.path(), &exercise.patch, false)
-            .with_context(|| format!("{label}: the solution patch does not apply"))?;
-        let solved = checker(scratch.path(), &target, exercise, false);
-        git_apply(scratch.path(), &exercise.patch, true)?;
-        solved.with_context(|| format!("{label}: the checker fails with the solution applied"))?;
-        report.push(format!(
-            "{label}: fails as shipped, passes with its solution"
-        ));
+        report.push(verify_one(scratch.path(), &target, exercise)?);
     }
     eprintln!("\nxtask: verified {} exercise(s):", report.len());
     for line in report {
         eprintln!("  ok  {line}");
     }
     Ok(())
+}
+
+/// Proves one exercise (see [`verify`]) and says how, in one line.
+fn verify_one(scratch: &Path, target: &Path, exercise: &Exercise) -> Result<String> {
+    let label = exercise.label();
+    for patch in std::iter::once(&exercise.patch).chain(&exercise.stubs) {
+        let text = fs::read_to_string(patch)?;
+        if text
+            .lines()
+            .any(|l| l.starts_with("+++ ") && l.ends_with("tests/exercises.rs"))
+        {
+            bail!("{}: edits the checker itself", patch.display());
+        }
+    }
+    // Compiles as shipped (a checker that does not compile fails for the
+    // wrong reason) ...
+    checker(scratch, target, exercise, true)
+        .with_context(|| format!("{label}: the checker does not compile as shipped"))?;
+    // ... and fails as shipped.
+    let shipped = match checker(scratch, target, exercise, false) {
+        Ok(()) => bail!("{label}: the checker passes on the code as shipped: it cannot fail"),
+        Err(failure) => format!("{failure:#}"),
+    };
+    let flag_missing = refused_by_clap(&shipped);
+    eprintln!(
+        "xtask: as shipped, the checker says: {}",
+        outcome::failure_message(&shipped, &exercise.test_name()).unwrap_or_default()
+    );
+    if flag_missing && exercise.stubs.is_empty() {
+        bail!(
+            "{label}: as shipped, the checker fails only because the command line is refused; \
+             add {}.stub.patch (the flag or subcommand, doing nothing) to prove that it checks \
+             what the exercise does",
+            exercise.name
+        );
+    }
+    // Each stub parses, and still fails: the checker looks at behaviour.
+    let mut stubs = Vec::new();
+    for stub in &exercise.stubs {
+        let what = stub_name(stub);
+        git_apply(scratch, stub, false)
+            .with_context(|| format!("{label}: the stub {what} does not apply"))?;
+        let result = checker(scratch, target, exercise, false);
+        git_apply(scratch, stub, true)?;
+        match result {
+            Ok(()) => bail!("{label}: the checker passes with the stub {what}: it cannot fail"),
+            Err(failure) if refused_by_clap(&format!("{failure:#}")) => bail!(
+                "{label}: with the stub {what}, the command line is still refused: \
+                 the stub must accept it\n{failure:#}"
+            ),
+            Err(failure) => {
+                let why = outcome::failure_message(&format!("{failure:#}"), &exercise.test_name())
+                    .unwrap_or_default();
+                eprintln!("xtask: with the stub {what}, the checker says: {why}");
+                stubs.push(what);
+            }
+        }
+    }
+    git_apply(scratch, &exercise.patch, false)
+        .with_context(|| format!("{label}: the solution patch does not apply"))?;
+    let solved = checker(scratch, target, exercise, false);
+    git_apply(scratch, &exercise.patch, true)?;
+    solved.with_context(|| format!("{label}: the checker fails with the solution applied"))?;
+    let shipped = if flag_missing {
+        "fails as shipped (command line refused)"
+    } else {
+        "fails as shipped"
+    };
+    let stubs = if stubs.is_empty() {
+        String::new()
+    } else {
+        format!(", fails with {}", stubs.join(", "))
+    };
+    Ok(format!(
+        "{label}: {shipped}{stubs}, passes with its solution"
+    ))
 }
 
 /// Whether every solution patch still applies to the code as it is, without
@@ -104,18 +170,20 @@ pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
 pub fn check_patches_apply(root: &Path) -> Result<()> {
     let mut stale = Vec::new();
     for exercise in find(root, None)? {
-        let output = Command::new("git")
-            .current_dir(root)
-            .args(["apply", "--check"])
-            .arg(&exercise.patch)
-            .output()
-            .context("running git apply --check")?;
-        if !output.status.success() {
-            stale.push(format!(
-                "{}: {}",
-                exercise.label(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+        for patch in std::iter::once(&exercise.patch).chain(&exercise.stubs) {
+            let output = Command::new("git")
+                .current_dir(root)
+                .args(["apply", "--check"])
+                .arg(patch)
+                .output()
+                .context("running git apply --check")?;
+            if !output.status.success() {
+                stale.push(format!(
+                    "{}: {}",
+                    patch.strip_prefix(root).unwrap_or(patch).display(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
         }
     }
     if !stale.is_empty() {
@@ -152,14 +220,43 @@ fn find(root: &Path, chapter: Option<&str>) -> Result<Vec<Exercise>> {
         };
         patches.retain(|p| p.extension().is_some_and(|e| e == "patch"));
         patches.sort();
-        for patch in patches {
+        // `<name>.patch` is a solution; `<name>.stub[.<what>].patch`, a stub.
+        let (stubs, solutions): (Vec<PathBuf>, Vec<PathBuf>) = patches.into_iter().partition(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().contains('.'))
+        });
+        for stub in &stubs {
+            let file = stub.file_name().unwrap_or_default().to_string_lossy();
+            let owner = file.split('.').next().unwrap_or_default();
+            if !file.contains(".stub.") && !file.ends_with(".stub.patch")
+                || !solutions
+                    .iter()
+                    .any(|p| p.file_stem().is_some_and(|s| s == owner))
+            {
+                bail!(
+                    "{}: not a stub of any exercise (expected NAME.stub.patch or \
+                     NAME.stub.WHAT.patch beside NAME.patch)",
+                    stub.display()
+                );
+            }
+        }
+        for patch in solutions {
             let name = patch
                 .file_stem()
                 .expect("a file name")
                 .to_string_lossy()
                 .into_owned();
+            let prefix = format!("{name}.stub");
             let exercise = Exercise {
                 chapter,
+                stubs: stubs
+                    .iter()
+                    .filter(|s| {
+                        s.file_name()
+                            .is_some_and(|f| f.to_string_lossy().starts_with(&prefix))
+                    })
+                    .cloned()
+                    .collect(),
                 name,
                 patch,
             };
@@ -202,6 +299,8 @@ fn checker(workspace: &Path, target: &Path, exercise: &Exercise, build_only: boo
     command
         .current_dir(workspace)
         .env("CARGO_TARGET_DIR", target)
+        // A checker that cannot run (no root) must fail, never pass by skipping.
+        .env(harness::privilege::REQUIRE_PRIVILEGED, "1")
         .args([
             "test",
             "-q",

@@ -93,14 +93,30 @@ enum Task {
     Lint,
     /// Prepare what the tests and demos need
     Fixtures,
-    /// Run a chapter's exercise checkers, or verify every exercise (--verify)
+    /// The exercises: status of each (no CHAPTER), check a chapter, hints, watch, reset
     Exercise {
-        /// The chapter (`ch01` or `ch01-fork-exec`); all chapters when omitted
+        /// The chapter (`ch01` or `ch01-fork-exec`); without it, every exercise's status
         chapter: Option<String>,
         /// Only this exercise
         name: Option<String>,
-        /// Prove each checker fails on the shipped code and passes with the solution
+        /// Show the compiler's and the test harness's own output too
         #[arg(long)]
+        verbose: bool,
+        /// Show the next hint for exercise NAME (gentle first, more specific each time)
+        #[arg(long, requires = "chapter", group = "mode")]
+        hint: bool,
+        /// Re-check the chapter whenever one of its files changes, until all are solved
+        #[arg(long, requires = "chapter", group = "mode")]
+        watch: bool,
+        /// Put back the files the exercise (or the chapter's exercises) touches, as in HEAD
+        #[arg(long, requires = "chapter", group = "mode")]
+        reset: bool,
+        /// Show the reference solution of exercise NAME (a spoiler)
+        #[arg(long, requires = "chapter", group = "mode")]
+        solution: bool,
+        /// Prove each checker fails on the shipped code and on its stubs, and passes
+        /// with the solution (in a scratch copy of the workspace)
+        #[arg(long, group = "mode")]
         verify: bool,
     },
     /// Everything CI checks: test, test-v2, lint, book, check-book, figures, codegen --check, exercise --verify
@@ -132,7 +148,7 @@ fn main() -> ExitCode {
 }
 
 fn run(task: Task) -> Result<()> {
-    let root = harness::transcript::workspace_root();
+    let root = workspace_root();
     match task {
         Task::Tour => tour::tour(&root),
         Task::Test { args } => test(&root, &args),
@@ -150,16 +166,38 @@ fn run(task: Task) -> Result<()> {
         Task::Fixtures => fixtures::prepare(&root),
         Task::Exercise {
             chapter,
-            name,
-            verify: false,
-        } => exercise::run(&root, chapter.as_deref(), name.as_deref()),
-        Task::Exercise {
-            chapter,
             verify: true,
             ..
         } => exercise::verify(&root, chapter.as_deref()),
+        Task::Exercise {
+            chapter,
+            name,
+            verbose,
+            hint,
+            watch,
+            reset,
+            solution,
+            verify: false,
+        } => {
+            let mode = match (hint, watch, reset, solution) {
+                (true, ..) => exercise::Mode::Hint,
+                (_, true, ..) => exercise::Mode::Watch,
+                (_, _, true, _) => exercise::Mode::Reset,
+                (.., true) => exercise::Mode::Solution,
+                _ => exercise::Mode::Check,
+            };
+            exercise::learn(&root, chapter.as_deref(), name.as_deref(), mode, verbose)
+        }
         Task::Ci => ci(&root),
     }
+}
+
+/// The workspace xtask works on: this one, or the one `XTASK_WORKSPACE` names
+/// (xtask's own tests drive the exercise runner on a scratch copy).
+fn workspace_root() -> std::path::PathBuf {
+    std::env::var_os("XTASK_WORKSPACE")
+        .map(Into::into)
+        .unwrap_or_else(harness::transcript::workspace_root)
 }
 
 /// `cargo xtask test`: prerequisites and fixtures, binaries, then `cargo test`.
