@@ -20,13 +20,14 @@ pub enum Outcome {
     NeedsRoot,
     /// It needs a pure cgroup v2 host (the v2 VM): nothing was checked.
     NeedsV2,
+    /// It could not run here for another reason, given: nothing was checked.
+    NotChecked(String),
 }
 
-/// The start of the message `harness::require_root` fails with when skipping
-/// is forbidden.
-const NEEDS_ROOT: &str = "needs root, and MINIBOX_REQUIRE_PRIVILEGED=1 forbids skipping";
-/// The words of a checker that needs a pure cgroup v2 host.
-const NEEDS_V2: &str = "needs a pure cgroup v2 host";
+/// The end of the message `harness::privilege::skip` (and so `require_root`)
+/// panics with when skipping is forbidden: `TEST cannot run here (REASON), and
+/// MINIBOX_REQUIRE_PRIVILEGED=1 forbids skipping it`.
+const FORBIDDEN_SKIP: &str = "MINIBOX_REQUIRE_PRIVILEGED=1 forbids skipping";
 
 /// Each test libtest reported on, by name (`exercise_init`), with its outcome.
 pub fn parse(output: &str) -> BTreeMap<String, Outcome> {
@@ -54,11 +55,21 @@ pub fn parse(output: &str) -> BTreeMap<String, Outcome> {
 }
 
 fn classify(message: String) -> Outcome {
-    if message.contains(NEEDS_ROOT) {
-        Outcome::NeedsRoot
-    } else if message.contains(NEEDS_V2) {
-        Outcome::NeedsV2
-    } else if message.is_empty() {
+    if message.contains(FORBIDDEN_SKIP) {
+        // The reason is what the skip gave, in the parentheses.
+        let reason = message
+            .split_once("cannot run here (")
+            .and_then(|(_, rest)| rest.rsplit_once("), and "))
+            .map_or(message.as_str(), |(reason, _)| reason);
+        return if reason.contains("root") {
+            Outcome::NeedsRoot
+        } else if reason.contains("cgroup v2") {
+            Outcome::NeedsV2
+        } else {
+            Outcome::NotChecked(reason.to_string())
+        };
+    }
+    if message.is_empty() {
         Outcome::NotYet("the checker failed without saying why (see --verbose)".into())
     } else {
         Outcome::NotYet(message)
@@ -151,9 +162,17 @@ test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out
     #[test]
     fn a_checker_without_root_is_not_checked() {
         let output = "test exercise_x ... FAILED\n---- exercise_x stdout ----\n\
-            thread 'exercise_x' panicked at crates/harness/src/privilege.rs:55:28:\n\
-            ch02 exercise init needs root, and MINIBOX_REQUIRE_PRIVILEGED=1 forbids skipping \
-            it: run the tests as root\n";
+            thread 'exercise_x' panicked at crates/harness/src/privilege.rs:95:5:\n\
+            ch02 exercise init cannot run here (needs root (run as root, or through sudo: see \
+            README)), and MINIBOX_REQUIRE_PRIVILEGED=1 forbids skipping it\n";
         assert_eq!(parse(output)["exercise_x"], Outcome::NeedsRoot);
+        let output = output.replace(
+            "needs root (run as root, or through sudo: see README)",
+            "no busybox",
+        );
+        assert_eq!(
+            parse(&output)["exercise_x"],
+            Outcome::NotChecked("no busybox".into())
+        );
     }
 }
