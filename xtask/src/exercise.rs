@@ -59,7 +59,8 @@ fn refused_by_clap(output: &str) -> bool {
     REFUSED_BY_CLAP.iter().any(|words| output.contains(words))
 }
 
-/// The name a stub goes by in reports: `stub`, or its `<what>`.
+/// The name a stub goes by in reports: `do-nothing` for `<name>.stub.patch`, or
+/// the `<what>` of `<name>.stub.<what>.patch`.
 fn stub_name(stub: &Path) -> String {
     let file = stub.file_name().unwrap_or_default().to_string_lossy();
     let what = file.trim_end_matches(".patch");
@@ -67,7 +68,8 @@ fn stub_name(stub: &Path) -> String {
         .map_or("do-nothing".to_string(), |(_, what)| what.to_string())
 }
 
-/// Proves every exercise: its checker fails as shipped and passes when solved.
+/// Proves every exercise: its checker fails as shipped and with each of its
+/// stubs, and passes when solved.
 pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
     check_patches_apply(root)?; // seconds, before minutes of building
     let exercises = find(root, chapter)?;
@@ -301,6 +303,8 @@ fn checker(workspace: &Path, target: &Path, exercise: &Exercise, build_only: boo
         .env("CARGO_TARGET_DIR", target)
         // A checker that cannot run (no root) must fail, never pass by skipping.
         .env(harness::privilege::REQUIRE_PRIVILEGED, "1")
+        // The checker's message is what the report quotes, without a backtrace.
+        .env("RUST_BACKTRACE", "0")
         .args([
             "test",
             "-q",

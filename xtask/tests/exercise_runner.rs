@@ -219,15 +219,33 @@ fn without_root_nothing_is_checked_and_it_says_so() {
     }
     let scratch = scratch();
     // The checkers run as nobody: cargo's runner for the host target drops
-    // root before each test binary starts.
+    // root before each test binary starts. It runs a copy of the binary in
+    // /tmp, since nobody may not reach the checkout (under /root, say).
+    let runner = scratch.path().join("target/as-nobody");
+    std::fs::create_dir_all(runner.parent().unwrap()).unwrap();
+    std::fs::write(
+        &runner,
+        "#!/bin/sh\n\
+         copy=$(mktemp /tmp/minibox-as-nobody-XXXXXX) || exit 1\n\
+         cp \"$1\" \"$copy\" && chmod 755 \"$copy\" || exit 1\n\
+         shift\n\
+         setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$copy\" \"$@\"\n\
+         status=$?\n\
+         rm -f \"$copy\"\n\
+         exit $status\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&runner).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&runner, permissions).unwrap();
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let runner = format!(
+    let variable = format!(
         "CARGO_TARGET_{}_RUNNER",
         target.to_uppercase().replace('-', "_")
     );
     let out = scratch
         .command(&["ch02"])
-        .env(runner, "setpriv --reuid=65534 --regid=65534 --clear-groups")
+        .env(variable, &runner)
         .output()
         .expect("run xtask");
     snapshot("no-root", &out);

@@ -92,7 +92,9 @@ pub fn failure_message(output: &str, name: &str) -> Option<String> {
     let mut lines = section.lines().skip_while(|l| !l.contains("panicked at"));
     lines.next()?; // the "thread '...' panicked at FILE:LINE:COL:" line
     let mut message: Vec<&str> = lines
-        .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .take_while(|l| {
+            !l.starts_with("note: run with `RUST_BACKTRACE") && *l != "stack backtrace:"
+        })
         .collect();
     while message.last().is_some_and(|l| l.trim().is_empty()) {
         message.pop();
