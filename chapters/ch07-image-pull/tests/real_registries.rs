@@ -68,6 +68,37 @@ fn header(kind: tar::EntryType, size: u64) -> tar::Header {
     header
 }
 
+/// Kaniko, Bazel's rules_docker and Nix write entry names with a leading `/`
+/// (and a `/` entry for the root). Docker and containerd read them as paths
+/// below the layer's root; so does minibox. One of them names a file that
+/// exists on the host: it lands inside the layer, and the host's file is
+/// untouched.
+#[test]
+fn absolute_entry_names_land_inside_the_layer() {
+    if !harness::require_root("ch07 absolute names") {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let marker = outside.path().join("marker");
+    fs::write(&marker, "untouched\n").unwrap();
+    let layer = LayerBuilder::default()
+        .dir("/")
+        .dir("/usr/")
+        .dir("/usr/bin/")
+        .file("/usr/bin/tool", "from kaniko\n")
+        .file(marker.to_str().unwrap(), "inside\n")
+        .build();
+    let (_env, pull, dirs, _registry) = pull_layers("absolute", vec![layer]);
+    pull.expect(0);
+    assert_eq!(
+        fs::read_to_string(dirs[0].join("usr/bin/tool")).unwrap(),
+        "from kaniko\n"
+    );
+    let inside = dirs[0].join(marker.strip_prefix("/").unwrap());
+    assert_eq!(fs::read_to_string(inside).unwrap(), "inside\n");
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "untouched\n");
+}
+
 /// Kaniko writes hard links whose target is absolute (`/usr/bin/perl5.36`):
 /// the target is the layer's file, and the link is a second name for it.
 #[test]

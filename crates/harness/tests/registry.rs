@@ -191,7 +191,7 @@ fn malicious_layers_hold_exactly_the_hostile_entries() {
         names[0].1,
         ["../../../../../../../../tmp/minibox-escaped-42"]
     );
-    assert_eq!(names[1].1, ["/etc/minibox-marker"]);
-    assert_eq!(names[2].1, ["escape", "escape/minibox-escaped-42"]);
-    assert_eq!(names[3].1, ["passwd"]);
+    assert_eq!(names[1].1, ["escape", "escape/minibox-escaped-42"]);
+    assert_eq!(names[2].1, ["passwd"]);
+    assert_eq!(names.len(), 3, "an absolute name is no escape");
 }
