@@ -15,6 +15,8 @@
 //!   its chapter and mentions the system call, flag or command of its row; each
 //!   flag and command first appears in the help text of the chapter it names; and
 //!   every flag and command of the help texts is in the appendix;
+//! - every chapter's page has its *By hand first* session (the generated
+//!   transcript) and keeps *How it's tested* folded in a `<details>` block;
 //! - ARCHITECTURE.md's table of where each concept lives names modules that
 //!   exist, and has a row for every chapter;
 //! - each figure is shown on one page only (others link to it), and every label
@@ -149,6 +151,7 @@ fn problems(root: &Path) -> Result<Vec<String>> {
     problems.extend(chapter_links(root, &pages)?);
     problems.extend(appendix_problems(root)?);
     problems.extend(architecture_problems(root)?);
+    problems.extend(skeleton_problems(root)?);
     problems.extend(figure_problems(root, &pages)?);
 
     // Anchors in the chapters' code.
@@ -432,6 +435,35 @@ fn appendix_problems(root: &Path) -> Result<Vec<String>> {
     }
     problems.sort();
     problems.dedup();
+    Ok(problems)
+}
+
+/// The parts of a chapter's page that are easy to lose in an edit: the *By
+/// hand first* session, and *How it's tested* folded away from learners.
+fn skeleton_problems(root: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for chapter in harness::CHAPTERS {
+        let page = format!("book/src/{}.md", chapter.package);
+        let Ok(text) = fs::read_to_string(root.join(&page)) else {
+            problems.push(format!("{page} is missing"));
+            continue;
+        };
+        let by_hand = format!("{{{{#include generated/{}/by-hand.txt}}}}", chapter.package);
+        match text.split_once("\n## By hand first\n") {
+            Some((_, rest)) if rest.split("\n## ").next().unwrap_or("").contains(&by_hand) => {}
+            _ => problems.push(format!(
+                "{page}: no *By hand first* section including {by_hand}"
+            )),
+        }
+        let folded = text
+            .split_once("\n## How it's tested\n")
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with("<details>"));
+        if !folded {
+            problems.push(format!(
+                "{page}: *How it's tested* must be folded in a <details> block (it is for contributors)"
+            ));
+        }
+    }
     Ok(problems)
 }
 
