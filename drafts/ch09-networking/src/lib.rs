@@ -16,6 +16,8 @@
 //!
 //! - [`netns`]: network namespaces held by a descriptor; running code in one.
 //! - [`netlink`]: a synchronous rtnetlink client (links, addresses, routes).
+//! - [`publish`]: Docker's `-p` grammar.
 
 pub mod netlink;
 pub mod netns;
+pub mod publish;
