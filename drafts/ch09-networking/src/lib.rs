@@ -16,8 +16,10 @@
 //!
 //! - [`netns`]: network namespaces held by a descriptor; running code in one.
 //! - [`netlink`]: a synchronous rtnetlink client (links, addresses, routes).
+//! - [`ipam`]: the subnet's address allocator, with leases in a locked file.
 //! - [`publish`]: Docker's `-p` grammar.
 
+pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod publish;
