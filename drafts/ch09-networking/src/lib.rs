@@ -18,8 +18,10 @@
 //! - [`netlink`]: a synchronous rtnetlink client (links, addresses, routes).
 //! - [`ipam`]: the subnet's address allocator, with leases in a locked file.
 //! - [`publish`]: Docker's `-p` grammar.
+//! - [`proxy`]: the userspace TCP/UDP proxy behind a published port.
 
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
+pub mod proxy;
 pub mod publish;

@@ -69,3 +69,48 @@ pub fn assert_host_has_no_link(prefix: &str) {
         .collect();
     assert!(leaked.is_empty(), "links on the real host: {leaked:?}");
 }
+
+/// A "host" namespace and a "container" namespace wired as `docker run`
+/// wires a container on the default bridge: bridge `BRIDGE` with
+/// 172.29.0.1/16, veth `VETH` on it, the peer as `eth0` with 172.29.0.2/16
+/// and a default route via the gateway; `lo` up on both sides.
+pub struct Topology {
+    /// The namespace playing the host.
+    pub host: std::os::fd::OwnedFd,
+    /// The namespace playing the container.
+    pub ctr: std::os::fd::OwnedFd,
+}
+
+/// The gateway address, on the bridge.
+pub const GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(172, 29, 0, 1);
+/// The container's address, on its `eth0`.
+pub const CONTAINER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(172, 29, 0, 2);
+
+/// Builds a [`Topology`] with link names starting with `prefix` (at most 8
+/// bytes, so the names fit IFNAMSIZ).
+pub fn topology(prefix: &str) -> Topology {
+    use std::os::fd::AsFd;
+    let host = ch09_networking_draft::netns::create().unwrap();
+    let ctr = ch09_networking_draft::netns::create().unwrap();
+    let (bridge, veth, peer) = (
+        format!("{prefix}br"),
+        format!("{prefix}v"),
+        format!("{prefix}p"),
+    );
+    let mut nl = Netlink::open_in(host.as_fd()).unwrap();
+    nl.set_up("lo").unwrap();
+    nl.create_bridge(&bridge).unwrap();
+    nl.add_address(&bridge, GATEWAY, 16).unwrap();
+    nl.set_up(&bridge).unwrap();
+    nl.create_veth(&veth, &peer).unwrap();
+    nl.set_master(&veth, &bridge).unwrap();
+    nl.set_up(&veth).unwrap();
+    nl.move_to_netns(&peer, ctr.as_fd()).unwrap();
+    let mut cnl = Netlink::open_in(ctr.as_fd()).unwrap();
+    cnl.rename(&peer, "eth0").unwrap();
+    cnl.add_address("eth0", CONTAINER, 16).unwrap();
+    cnl.set_up("eth0").unwrap();
+    cnl.set_up("lo").unwrap();
+    cnl.add_default_route(GATEWAY).unwrap();
+    Topology { host, ctr }
+}
