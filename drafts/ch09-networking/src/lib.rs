@@ -19,7 +19,9 @@
 //! - [`ipam`]: the subnet's address allocator, with leases in a locked file.
 //! - [`publish`]: Docker's `-p` grammar.
 //! - [`proxy`]: the userspace TCP/UDP proxy behind a published port.
+//! - [`etc_files`]: `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
 
+pub mod etc_files;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
