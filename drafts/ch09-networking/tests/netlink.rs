@@ -168,3 +168,29 @@ fn a_namespace_held_by_a_descriptor_takes_its_links_with_it() {
     drop((nl, host));
     common::assert_host_has_no_link("mbxu");
 }
+
+#[test]
+fn a_veth_end_can_be_born_inside_the_container_namespace() {
+    if !common::require_root("netlink: veth peer created in place") {
+        return;
+    }
+    let host = netns::create().unwrap();
+    let ctr = netns::create().unwrap();
+    let mut nl = Netlink::open_in(host.as_fd()).unwrap();
+    // The peer's name only has to be free where it is born: "eth0" inside.
+    nl.create_veth_into("mbxivet0", "eth0", ctr.as_fd())
+        .unwrap();
+    assert_eq!(common::link_names(host.as_fd()), ["lo", "mbxivet0"]);
+    assert_eq!(common::link_names(ctr.as_fd()), ["eth0", "lo"]);
+    let err = nl
+        .create_veth_into("mbxivet1", "eth0", ctr.as_fd())
+        .unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        "RTM_NEWLINK mbxivet1 (veth peer eth0): File exists (EEXIST)"
+    );
+    nl.delete_link("mbxivet0").unwrap();
+    assert_eq!(common::link_names(ctr.as_fd()), ["lo"]);
+    drop((nl, host, ctr));
+    common::assert_host_has_no_link("mbxiv");
+}
