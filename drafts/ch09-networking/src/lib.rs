@@ -20,9 +20,11 @@
 //! - [`publish`]: Docker's `-p` grammar.
 //! - [`proxy`]: the userspace TCP/UDP proxy behind a published port.
 //! - [`etc_files`]: `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
+//! - [`nat`]: IP forwarding and outbound MASQUERADE in minibox's own chains.
 
 pub mod etc_files;
 pub mod ipam;
+pub mod nat;
 pub mod netlink;
 pub mod netns;
 pub mod proxy;

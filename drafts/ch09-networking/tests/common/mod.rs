@@ -16,14 +16,20 @@ pub fn require_root(test: &str) -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
+    skip(test, "needs root");
+    false
+}
+
+/// Prints `SKIP test: reason`, or panics when `MINIBOX_REQUIRE_PRIVILEGED=1`
+/// forbids skipping.
+pub fn skip(test: &str, reason: &str) {
     let forbidden =
         std::env::var("MINIBOX_REQUIRE_PRIVILEGED").is_ok_and(|v| !v.is_empty() && v != "0");
     assert!(
         !forbidden,
-        "{test} needs root and MINIBOX_REQUIRE_PRIVILEGED forbids skipping"
+        "{test}: {reason}, and MINIBOX_REQUIRE_PRIVILEGED forbids skipping"
     );
-    eprintln!("SKIP {test}: needs root");
-    false
+    eprintln!("SKIP {test}: {reason}");
 }
 
 /// The names of the links in namespace `netns`, sorted.
@@ -113,4 +119,20 @@ pub fn topology(prefix: &str) -> Topology {
     cnl.set_up("lo").unwrap();
     cnl.add_default_route(GATEWAY).unwrap();
     Topology { host, ctr }
+}
+
+/// Runs `args` in `netns` and returns its standard output; panics when it
+/// fails.
+pub fn run_in_ns(netns: BorrowedFd<'_>, args: &[&str]) -> String {
+    let out = ch09_networking_draft::netns::command_in(netns, args[0])
+        .unwrap()
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
