@@ -39,6 +39,21 @@ const PREREQS: &[Prereq] = &[
         provides: "/usr/include/stdio.h",
         why: "static fixture programs link the C library statically",
     },
+    Prereq {
+        package: "curl",
+        provides: "/usr/bin/curl",
+        why: "chapter 7's by-hand section talks to the registry API with curl",
+    },
+    Prereq {
+        package: "procps",
+        provides: "/usr/bin/ps",
+        why: "the by-hand sections and demos list processes with ps",
+    },
+    Prereq {
+        package: "util-linux",
+        provides: "/usr/bin/nsenter",
+        why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",
+    },
 ];
 
 /// Installs what is missing, or fails with one line saying what to install.
