@@ -3,23 +3,27 @@
 //! The book's chapter 5 page describes each exercise; reference solutions are in
 //! `book/exercises/ch05-cgroups/`.
 //!
-//! Like the chapter's own tests, every container's cgroup goes below this test
-//! process's own cgroup (a relative `MINIBOX_CGROUP_PARENT`), and each checker
-//! requires that nothing is left there afterwards, in any hierarchy: a cgroup
-//! that a half-done solution leaves behind fails the checker, and is then removed
-//! (its processes killed by PID) so that the next attempt starts clean.
+//! Like the chapter's own tests, every container's cgroup goes where
+//! `harness::cgroups::test_parent` says (below this test process's own cgroup on
+//! these machines), and each checker requires that nothing is left there
+//! afterwards, in any hierarchy, found from mountinfo by `harness::cgroups` rather
+//! than by the code under test: a cgroup that a half-done solution leaves behind
+//! fails the checker, and is then removed (its processes killed by PID) so that
+//! the next attempt starts clean.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use ch05_cgroups::cgroup::{self, OwnCgroups};
-
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch05-cgroups");
 
-/// A cgroup parent for one checker, relative: below our own cgroup.
+/// A cgroup parent for one checker, where the chapter's tests put theirs
+/// (`harness::cgroups::test_parent`: below our own cgroup on these machines).
 fn parent(exercise: &str) -> String {
-    format!("minibox-exercise-{}-{exercise}", std::process::id())
+    harness::cgroups::test_parent(&format!(
+        "minibox-exercise-{}-{exercise}",
+        std::process::id()
+    ))
 }
 
 /// Runs minibox with the busybox root filesystem and `parent` as the cgroup
@@ -47,51 +51,10 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The directory a relative `parent` stands for in every cgroup hierarchy mounted
-/// below /sys/fs/cgroup: each v1 hierarchy (cpuset included, whether or not
-/// minibox uses it) and the v2 tree, each below this process's own cgroup there.
-fn parent_dirs(parent: &str) -> Vec<PathBuf> {
-    let own = OwnCgroups::of_this_process().unwrap();
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut dirs = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((before, after)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut after = after.split_whitespace();
-        let (Some(fs_type), Some(_source), Some(options)) =
-            (after.next(), after.next(), after.next())
-        else {
-            continue;
-        };
-        let Some(point) = before.split_whitespace().nth(4).map(Path::new) else {
-            continue;
-        };
-        if !point.starts_with(cgroup::ROOT) {
-            continue;
-        }
-        let own_path = match fs_type {
-            "cgroup2" => own.path(None),
-            // A v1 hierarchy: our cgroup in it is on the line of /proc/self/cgroup
-            // that names one of its controllers (or its name=, as name=systemd).
-            "cgroup" => options
-                .split(',')
-                .find_map(|option| {
-                    own.lines
-                        .iter()
-                        .find(|(controllers, _)| controllers.iter().any(|c| c == option))
-                        .map(|(_, path)| path.as_str())
-                })
-                .unwrap_or("/"),
-            _ => continue,
-        };
-        dirs.push(point.join(own_path.trim_start_matches('/')).join(parent));
-    }
-    dirs
-}
-
+/// Fails the checker if `parent` is left in any hierarchy (`harness::cgroups`
+/// finds them from mountinfo, not with minibox's own code).
 fn assert_nothing_left(parent: &str) {
-    for dir in parent_dirs(parent) {
+    for dir in harness::cgroups::leftovers(parent) {
         assert!(
             !dir.exists(),
             "expected minibox to remove the container's cgroup, but {} was left behind \
@@ -129,10 +92,8 @@ impl Drop for Leftovers {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        for dir in parent_dirs(&self.0) {
-            if dir.exists() {
-                remove(&dir);
-            }
+        for dir in harness::cgroups::leftovers(&self.0) {
+            remove(&dir);
         }
     }
 }
@@ -199,8 +160,9 @@ fn exercise_cpuset_cpus() {
         "expected `minibox run --cpuset-cpus 0 -- sh -c '{script}'` to run, but {}",
         seen(&out)
     );
+    let name = p.trim_start_matches('/');
     assert!(
-        lines[0].split('/').any(|dir| dir == p),
+        lines[0].split('/').any(|dir| dir == name),
         "expected the container to be in a cpuset cgroup that minibox made (below {p}), \
          but /proc/self/cpuset says {:?}: the cpuset controller was not used",
         lines[0]

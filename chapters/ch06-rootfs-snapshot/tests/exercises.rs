@@ -4,22 +4,25 @@
 //! `book/exercises/ch06-rootfs-snapshot/`.
 //!
 //! Every checker runs the real binary with the busybox image (the default layer)
-//! and a store of its own in a temporary directory, removed at the end with
-//! whatever a half-done solution left in it. Containers' cgroups go where the
-//! chapter's tests put theirs (`harness::cgroups::test_parent`: below this
-//! process's own cgroup on these machines). After every run the checker requires
-//! that no container directory is left in the store.
+//! in the harness's test environment (`harness::env::Env`): a store of its own in
+//! a temporary directory, removed at the end with whatever a half-done solution
+//! left in it, and a cgroup parent where the chapter's tests put theirs (below
+//! this process's own cgroup on these machines), in which no cgroup may be left.
+//! After every run the checker requires that no container directory is left in
+//! the store.
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
+
+use harness::env::Env;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch06-rootfs-snapshot");
 
-/// A store (`MINIBOX_ROOT`) and a cgroup parent for one checker.
+/// A store (`MINIBOX_ROOT`) and a cgroup parent for one checker: the harness's
+/// test environment, which also requires at the end that no cgroup is left.
 struct Store {
-    dir: tempfile::TempDir,
-    cgroup_parent: String,
+    env: Env,
 }
 
 impl Store {
@@ -27,11 +30,7 @@ impl Store {
         // Built on demand, where the chapter's default `--layer` looks for it.
         harness::fixtures::busybox_rootfs();
         Store {
-            dir: tempfile::tempdir().expect("a temporary store"),
-            cgroup_parent: harness::cgroups::test_parent(&format!(
-                "minibox-exercise-{}-{exercise}",
-                std::process::id()
-            )),
+            env: Env::builder(MINIBOX, "ch06", &format!("exercise-{exercise}")).build(),
         }
     }
 
@@ -39,25 +38,17 @@ impl Store {
     /// second; one still running after 60 s has its container's PID 1 killed (by
     /// PID), then minibox itself, and fails the checker.
     fn minibox(&self, args: &[&str]) -> Output {
-        let child = Command::new(MINIBOX)
-            .args(args)
-            .env("MINIBOX_ROOT", self.dir.path())
-            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run minibox");
+        let child = self.env.command(args).spawn().expect("run minibox");
         harness::process::wait_with_deadline(
             child,
-            &format!("minibox {args:?}"),
+            &format!("minibox {}", args.join(" ")),
             Duration::from_secs(60),
         )
     }
 
     /// The container directories in the store.
     fn containers(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(self.dir.path().join("containers"))
+        std::fs::read_dir(self.env.root().join("containers"))
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }

@@ -5,28 +5,30 @@
 //!
 //! Every checker starts the real registry with the fixture images
 //! (`harness::registry`), serves it as the Docker Hub mirror
-//! (`MINIBOX_REGISTRY_MIRROR`), and runs the real binary with a store of its own
-//! in a temporary directory, removed at the end with whatever a half-done
-//! solution left in it. No credentials file is read (`MINIBOX_CONFIG` and
-//! `DOCKER_CONFIG` point nowhere). Containers' cgroups go where the chapter's
-//! tests put theirs (`harness::cgroups::test_parent`: below this process's own
-//! cgroup on these machines).
+//! (`MINIBOX_REGISTRY_MIRROR`), and runs the real binary in the harness's test
+//! environment (`harness::env::Env`): a store of its own in a temporary
+//! directory, removed at the end with whatever a half-done solution left in it;
+//! no credentials file (`MINIBOX_CONFIG` and `DOCKER_CONFIG` point nowhere); and
+//! a cgroup parent where the chapter's tests put theirs (below this process's own
+//! cgroup on these machines), in which no cgroup may be left at the end.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
+use harness::env::Env;
 use harness::registry::Registry;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch07-image-pull");
 
-/// The fixture registry, a store (`MINIBOX_ROOT`) and a cgroup parent for one
-/// checker.
+/// The fixture registry, and the harness's test environment for one checker: a
+/// store (`MINIBOX_ROOT`), no credentials, and a cgroup parent in which no
+/// cgroup may be left at the end.
 struct Store {
-    registry: Registry,
-    dir: tempfile::TempDir,
-    cgroup_parent: String,
+    /// Kept to keep the registry running; stopped when the checker ends.
+    _registry: Registry,
+    env: Env,
 }
 
 impl Store {
@@ -35,13 +37,12 @@ impl Store {
         registry
             .push_fixtures()
             .expect("pushing the fixture images");
+        let env = Env::builder(MINIBOX, "ch07", &format!("exercise-{exercise}"))
+            .mirror(&registry)
+            .build();
         Store {
-            registry,
-            dir: tempfile::tempdir().expect("a temporary store"),
-            cgroup_parent: harness::cgroups::test_parent(&format!(
-                "minibox-exercise-{}-{exercise}",
-                std::process::id()
-            )),
+            _registry: registry,
+            env,
         }
     }
 
@@ -50,21 +51,10 @@ impl Store {
     /// has its container's PID 1 killed (by PID), then minibox itself, and fails
     /// the checker.
     fn minibox(&self, args: &[&str]) -> Output {
-        let child = Command::new(MINIBOX)
-            .args(args)
-            .env("MINIBOX_ROOT", self.dir.path())
-            .env("MINIBOX_REGISTRY_MIRROR", self.registry.host())
-            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
-            .env("MINIBOX_CONFIG", "/nonexistent")
-            .env("DOCKER_CONFIG", "/nonexistent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run minibox");
+        let child = self.env.command(args).spawn().expect("run minibox");
         harness::process::wait_with_deadline(
             child,
-            &format!("minibox {args:?}"),
+            &format!("minibox {}", args.join(" ")),
             Duration::from_secs(60),
         )
     }
@@ -92,7 +82,7 @@ impl Store {
 
     /// The store's index, images.json: canonical reference → record.
     fn index(&self) -> BTreeMap<String, serde_json::Value> {
-        let path = self.dir.path().join("images.json");
+        let path = self.env.root().join("images.json");
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("{} is not an index: {e}", path.display())),
@@ -109,7 +99,7 @@ impl Store {
 
     /// The names in one of the store's `sha256` directories (`blobs`, `layers`).
     fn entries(&self, dir: &str) -> Vec<String> {
-        let path = self.dir.path().join(dir).join("sha256");
+        let path = self.env.root().join(dir).join("sha256");
         let mut names: Vec<String> = std::fs::read_dir(&path)
             .map(|entries| {
                 entries
@@ -125,7 +115,7 @@ impl Store {
     /// Where the store unpacks the layer `diff_id` (`sha256:HEX`).
     fn layer(&self, diff_id: &str) -> PathBuf {
         let hex = diff_id.strip_prefix("sha256:").expect("a sha256 diff_id");
-        self.dir.path().join("layers/sha256").join(hex)
+        self.env.root().join("layers/sha256").join(hex)
     }
 }
 

@@ -5,18 +5,19 @@
 //!
 //! Every checker starts the real registry with the fixture images
 //! (`harness::registry`), serves it as the Docker Hub mirror
-//! (`MINIBOX_REGISTRY_MIRROR`), and runs the real binary with a store of its own
-//! in a temporary directory, removed at the end with whatever a half-done
-//! solution left in it. No credentials file is read (`MINIBOX_CONFIG` and
-//! `DOCKER_CONFIG` point nowhere). Containers' cgroups go where the chapter's
-//! tests put theirs (`harness::cgroups::test_parent`: below this process's own
-//! cgroup on these machines). The images a checker needs beyond the fixtures
+//! (`MINIBOX_REGISTRY_MIRROR`), and runs the real binary in the harness's test
+//! environment (`harness::env::Env`): a store of its own in a temporary
+//! directory, removed at the end with whatever a half-done solution left in it;
+//! no credentials file (`MINIBOX_CONFIG` and `DOCKER_CONFIG` point nowhere); and
+//! a cgroup parent where the chapter's tests put theirs (below this process's own
+//! cgroup on these machines), in which no cgroup may be left at the end. The images a checker needs beyond the fixtures
 //! are built here, not taken from `tests/common`, so that the chapter's tests
 //! can change without breaking the exercises.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
+use harness::env::Env;
 use harness::images::{self, LayerBuilder};
 use harness::registry::Registry;
 
@@ -35,12 +36,12 @@ const GROUP: &str = "root:x:0:\n\
                      minibox-app:x:4321:\n\
                      minibox-extra:x:5555:minibox-app\n";
 
-/// The fixture registry, a store (`MINIBOX_ROOT`) and a cgroup parent for one
-/// checker.
+/// The fixture registry, and the harness's test environment for one checker: a
+/// store (`MINIBOX_ROOT`), no credentials, and a cgroup parent in which no
+/// cgroup may be left at the end.
 struct Store {
     registry: Registry,
-    dir: tempfile::TempDir,
-    cgroup_parent: String,
+    env: Env,
 }
 
 impl Store {
@@ -49,14 +50,10 @@ impl Store {
         registry
             .push_fixtures()
             .expect("pushing the fixture images");
-        Store {
-            registry,
-            dir: tempfile::tempdir().expect("a temporary store"),
-            cgroup_parent: harness::cgroups::test_parent(&format!(
-                "minibox-exercise-ch08-{}-{exercise}",
-                std::process::id()
-            )),
-        }
+        let env = Env::builder(MINIBOX, "ch08", &format!("exercise-{exercise}"))
+            .mirror(&registry)
+            .build();
+        Store { registry, env }
     }
 
     /// Runs minibox with this store and the registry as Docker Hub's mirror.
@@ -64,21 +61,10 @@ impl Store {
     /// has its container's PID 1 killed (by PID), then minibox itself, and fails
     /// the checker.
     fn minibox(&self, args: &[&str]) -> Output {
-        let child = Command::new(MINIBOX)
-            .args(args)
-            .env("MINIBOX_ROOT", self.dir.path())
-            .env("MINIBOX_REGISTRY_MIRROR", self.registry.host())
-            .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)
-            .env("MINIBOX_CONFIG", "/nonexistent")
-            .env("DOCKER_CONFIG", "/nonexistent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run minibox");
+        let child = self.env.command(args).spawn().expect("run minibox");
         harness::process::wait_with_deadline(
             child,
-            &format!("minibox {args:?}"),
+            &format!("minibox {}", args.join(" ")),
             Duration::from_secs(60),
         )
     }
@@ -95,7 +81,7 @@ impl Store {
 
     /// Whether the store's index (images.json) names `reference` (canonical).
     fn has(&self, reference: &str) -> bool {
-        let path = self.dir.path().join("images.json");
+        let path = self.env.root().join("images.json");
         let index: serde_json::Value = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .unwrap_or_else(|e| panic!("{} is not an index: {e}", path.display())),
