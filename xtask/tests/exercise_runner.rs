@@ -190,6 +190,19 @@ fn hints_come_one_at_a_time_gentle_first() {
             && String::from_utf8_lossy(&out.stderr).contains("--hint is for one exercise"),
         "--hint without NAME names the exercises: {out:?}"
     );
+    // The last hint points at the solution, which warns before it spoils.
+    let out = scratch.xtask(&["ch02", "init", "--solution"]);
+    let patch = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("book/exercises/ch02-pid-namespace/init.patch"),
+    )
+    .unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success() && text.starts_with("Spoiler: ") && text.ends_with(&patch),
+        "--solution: a warning first, then the patch: {out:?}"
+    );
 }
 
 #[test]
