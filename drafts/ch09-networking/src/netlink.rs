@@ -16,6 +16,7 @@
 //!
 //! | method | message | `ip` equivalent |
 //! |---|---|---|
+//! | [`Netlink::ensure_bridge`] | the three below, `EEXIST` accepted | `ip link add ... type bridge; ip addr add ...; ip link set ... up` |
 //! | [`Netlink::create_bridge`] | `RTM_NEWLINK` + `IFLA_INFO_KIND "bridge"` | `ip link add NAME type bridge` |
 //! | [`Netlink::create_veth`] | `RTM_NEWLINK` + `IFLA_INFO_KIND "veth"` + `VETH_INFO_PEER` | `ip link add NAME type veth peer name PEER` |
 //! | [`Netlink::create_veth_into`] | the same, the peer carrying `IFLA_NET_NS_FD` | `ip link add NAME type veth peer name PEER netns NS` |
@@ -60,6 +61,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use nix::errno::Errno;
 
 /// A link as a dump reports it: enough to find, check and clean up links.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +136,28 @@ impl Netlink {
             "RTM_NEWLINK",
             name,
         )
+    }
+
+    /// Makes sure the bridge `name` exists, carries `gateway/prefix_len` and
+    /// is up; returns whether this call created it.
+    ///
+    /// This is the bridge's "created on first use, then reused": every
+    /// container start calls it, and two starts racing each other both
+    /// succeed, because an `EEXIST` answer to the creation or to the address
+    /// means another start got there first, which is all we wanted.
+    pub fn ensure_bridge(&mut self, name: &str, gateway: Ipv4Addr, prefix_len: u8) -> Result<bool> {
+        let created = match self.create_bridge(name) {
+            Ok(()) => true,
+            Err(e) if is_errno(&e, Errno::EEXIST) => false,
+            Err(e) => return Err(e),
+        };
+        match self.add_address(name, gateway, prefix_len) {
+            Ok(()) => {}
+            Err(e) if is_errno(&e, Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        self.set_up(name)?;
+        Ok(created)
     }
 
     /// Creates a veth pair `name` <-> `peer`
@@ -403,7 +427,14 @@ impl Netlink {
                 match msg.payload {
                     NetlinkPayload::Error(err) => match err.code {
                         None => return Ok(()),
-                        Some(code) => bail!("{op} {subject}: {}", errno_words(code.get())),
+                        Some(code) => {
+                            return Err(KernelError {
+                                op: op.to_owned(),
+                                subject: subject.to_owned(),
+                                errno: Errno::from_raw(code.get().abs()),
+                            }
+                            .into());
+                        }
                     },
                     NetlinkPayload::Done(_) => return Ok(()),
                     _ => {}
@@ -474,6 +505,43 @@ impl Netlink {
 /// Turns a netlink error code (a negative errno) into
 /// `File exists (EEXIST)`.
 pub fn errno_words(code: i32) -> String {
-    let errno = nix::errno::Errno::from_raw(code.abs());
+    let errno = Errno::from_raw(code.abs());
     format!("{} ({errno:?})", errno.desc())
+}
+
+/// The kernel refused a request: which one, about what, and its errno.
+///
+/// It travels inside `anyhow::Error` like every other error, and reads as
+/// `RTM_NEWLINK minibox0: File exists (EEXIST)`; a caller that must tell one
+/// refusal from another (an existing bridge is fine, see
+/// [`Netlink::ensure_bridge`]) gets it back with
+/// `err.downcast_ref::<KernelError>()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelError {
+    /// The message type, e.g. `RTM_NEWLINK`.
+    pub op: String,
+    /// What it was about, e.g. the link name.
+    pub subject: String,
+    /// The errno the kernel answered with.
+    pub errno: Errno,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.op,
+            self.subject,
+            errno_words(self.errno as i32)
+        )
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// Whether `err` is the kernel answering `errno`.
+pub fn is_errno(err: &anyhow::Error, errno: Errno) -> bool {
+    err.downcast_ref::<KernelError>()
+        .is_some_and(|k| k.errno == errno)
 }

@@ -194,3 +194,49 @@ fn a_veth_end_can_be_born_inside_the_container_namespace() {
     drop((nl, host, ctr));
     common::assert_host_has_no_link("mbxiv");
 }
+
+#[test]
+fn racing_starts_share_one_bridge() {
+    if !common::require_root("netlink: ensure_bridge from racing starts") {
+        return;
+    }
+    let host = netns::create().unwrap();
+    // Four "container starts" at once, each with its own socket, as separate
+    // minibox processes would have.
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let host = host.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut nl = Netlink::open_in(host.as_fd()).unwrap();
+                nl.ensure_bridge("mbxr0", GATEWAY, 16).unwrap()
+            })
+        })
+        .collect();
+    let created: Vec<bool> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        created.iter().filter(|c| **c).count(),
+        1,
+        "exactly one start made it: {created:?}"
+    );
+    let mut nl = Netlink::open_in(host.as_fd()).unwrap();
+    assert!(
+        !nl.ensure_bridge("mbxr0", GATEWAY, 16).unwrap(),
+        "later starts reuse it"
+    );
+    let links = nl.links().unwrap();
+    assert!(links.iter().any(|l| l.name == "mbxr0" && l.up));
+    let addrs = common::run_in_ns(
+        host.as_fd(),
+        &["ip", "-o", "-4", "addr", "show", "dev", "mbxr0"],
+    );
+    assert_eq!(addrs.lines().count(), 1, "one gateway address: {addrs}");
+    assert!(addrs.contains("inet 172.29.0.1/16"), "{addrs}");
+    // Other refusals are still errors, and the kind can be told apart.
+    let err = nl.set_up("mbxnothere").unwrap_err();
+    assert!(
+        ch09_networking_draft::netlink::is_errno(&err, nix::errno::Errno::ENODEV),
+        "{err:#}"
+    );
+    drop((nl, host));
+    common::assert_host_has_no_link("mbxr");
+}
