@@ -5,13 +5,19 @@
 //! differ where the program really changed.
 
 use std::ffi::OsString;
+use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
-use crate::exit::MINIBOX_FAILED;
+use crate::exit::{self, Exit, MINIBOX_FAILED};
 
-/// minibox, chapter 1: run a command as a child process (fork, exec, wait)
+// The `minibox` command line of every chapter: the chapter's subcommands `C`
+// under one name, so help texts and transcripts only differ where the program
+// really changed. No `///` comment on purpose: clap would print it as the
+// help's first line. Each chapter's `Command` enum says what its `minibox` is,
+// with `#[command(about = ...)]`.
+#[allow(missing_docs)]
 #[derive(Debug, Parser)]
 #[command(
     name = "minibox",
@@ -19,23 +25,30 @@ use crate::exit::MINIBOX_FAILED;
     version,
     arg_required_else_help = true
 )]
-pub struct Cli {
+pub struct Minibox<C: Subcommand> {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: C,
 }
+
+/// Chapter 1's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 1.
 #[derive(Debug, Subcommand)]
+#[command(about = "minibox, chapter 1: run a command as a child process (fork, exec, wait)")]
 pub enum Command {
     /// Run a command in a child process and exit with its exit status
-    Run(RunArgs),
+    #[command(mut_arg("quiet", |arg| arg.help("Do not narrate fork, exec and wait on stderr")))]
+    Run(CommandArgs),
 }
 
-/// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
+/// The end of every chapter's `minibox run`: `-q` and the command to run, then
+/// its arguments. Later chapters flatten it into their own `run` options
+/// (`#[command(flatten)]`) and say in `mut_arg` what `-q` keeps quiet about.
 #[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Do not narrate fork, exec and wait on stderr
+pub struct CommandArgs {
+    /// Do not narrate the steps on stderr
     #[arg(short, long)]
     pub quiet: bool,
 
@@ -53,16 +66,30 @@ pub struct Config {
     pub quiet: bool,
 }
 
-impl Cli {
-    /// Turns the parsed command line into the chapter's [`Config`].
+impl CommandArgs {
+    /// The command and `-q`, as chapter 1's [`Config`].
     pub fn into_config(self) -> Config {
-        match self.command {
-            Command::Run(args) => Config {
-                command: args.command,
-                quiet: args.quiet,
-            },
+        Config {
+            command: self.command,
+            quiet: self.quiet,
         }
     }
+}
+
+impl Command {
+    /// Turns the parsed command line into the chapter's [`Config`].
+    pub fn into_config(self) -> Config {
+        match self {
+            Command::Run(args) => args.into_config(),
+        }
+    }
+}
+
+/// Every chapter's `main`: parses the command line, gives the chapter's
+/// subcommand to `run` (which resolves it into a plain config and runs it),
+/// and exits through [`exit::finish`], the one way out.
+pub fn main<C: Subcommand>(run: impl FnOnce(C) -> anyhow::Result<Exit>) -> ExitCode {
+    exit::finish(run(parse_or_exit::<Minibox<C>>().command))
 }
 
 // ANCHOR: parse_or_exit
@@ -81,7 +108,7 @@ pub fn parse_or_exit<T: Parser>() -> T {
                 std::process::exit(0)
             }
             _ => {
-                eprintln!("minibox: {} (see 'minibox --help')", one_line(&err));
+                crate::narrate::notice(format_args!("{} (see 'minibox --help')", one_line(&err)));
                 std::process::exit(i32::from(MINIBOX_FAILED))
             }
         },

@@ -14,7 +14,6 @@
 //! gives 137, which is also what an out-of-memory kill looks like in chapter 5.
 
 use std::fmt;
-use std::io::Write;
 use std::process::ExitCode;
 
 use nix::errno::Errno;
@@ -101,18 +100,42 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 // ANCHOR_END: start_error
 
+/// An error that makes minibox exit with `status` instead of 125: like
+/// Docker's, the commands other than `run` (`pull`, `images`, `login`...) exit
+/// with 1 when they fail.
+#[derive(Debug)]
+pub struct FailsWith {
+    /// The exit status.
+    pub status: u8,
+    /// What went wrong.
+    pub error: anyhow::Error,
+}
+
+impl fmt::Display for FailsWith {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for FailsWith {}
+
 // ANCHOR: finish
-/// Turns the recipe's result into minibox's exit status. An error is printed as one
-/// line, its causes joined with `: `, and exits with 125 unless it says otherwise.
+/// Turns the recipe's result into minibox's exit status: the one place every
+/// chapter's `minibox` exits through. An error is printed as one line, its
+/// causes joined with `: `, and exits with 125 unless it says otherwise
+/// ([`StartError`], [`FailsWith`]).
 pub fn finish(result: anyhow::Result<Exit>) -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit.status()),
         Err(err) => {
             // Not eprintln!, which panics when stderr is closed.
-            let _ = writeln!(std::io::stderr(), "minibox: {err:#}");
-            let status = match err.downcast_ref::<StartError>() {
-                Some(start) => start.status(),
-                None => MINIBOX_FAILED,
+            crate::narrate::notice(format_args!("{err:#}"));
+            let status = if let Some(start) = err.downcast_ref::<StartError>() {
+                start.status()
+            } else if let Some(failed) = err.downcast_ref::<FailsWith>() {
+                failed.status
+            } else {
+                MINIBOX_FAILED
             };
             ExitCode::from(status)
         }

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use ch01_fork_exec::{cli, exit, run};
+use ch01_fork_exec::cli::{self, Command};
+use ch01_fork_exec::run;
 
 fn main() -> ExitCode {
-    let config = cli::parse_or_exit::<cli::Cli>().into_config();
-    exit::finish(run::run(&config))
+    cli::main(|command: Command| run::run(&command.into_config()))
 }

@@ -89,10 +89,12 @@ pub enum Forked {
 /// memory but only the calling thread, so a lock another thread held (inside
 /// `malloc`, say) would stay locked forever in the child.
 pub fn fork() -> Result<Forked> {
-    // SAFETY: minibox starts no threads before it forks (clap parses on the main
-    // thread and nothing else spawns one), so the child's copy of memory has no
-    // lock held by a thread that does not exist in the child. The child then only
-    // writes to stderr, calls execvp and `_exit`s.
+    assert_single_threaded();
+    // SAFETY: minibox has no thread but this one when it forks (clap parses on
+    // the main thread, nothing spawns one, and debug builds check it just
+    // above), so the child's copy of memory has no lock held by a thread that
+    // does not exist in the child. The child then only writes to stderr, calls
+    // execvp and `_exit`s.
     let result = unsafe { nix::unistd::fork() }.context("fork")?;
     Ok(match result {
         ForkResult::Parent { child } => Forked::Parent { child },
@@ -100,6 +102,35 @@ pub fn fork() -> Result<Forked> {
     })
 }
 // ANCHOR_END: fork
+
+/// Checks, in debug builds, what every `fork(2)` and `clone(2)` in minibox
+/// relies on: the process has one thread. Chapter 7 starts threads (layers
+/// download in parallel) and joins them before any container starts; a thread
+/// left running would make the child's copy of memory unsafe to use (a lock it
+/// held stays locked forever there). Reads `Threads:` in `/proc/self/status`.
+pub fn assert_single_threaded() {
+    if cfg!(debug_assertions) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let threads = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse::<u32>().ok());
+        // Unreadable (no /proc): nothing to check against.
+        assert!(
+            threads.is_none_or(|n| n == 1),
+            "fork/clone with {threads:?} threads: every other thread must be joined first"
+        );
+    }
+}
+
+/// Gives SIGPIPE its default action back, for the program about to be exec'd.
+/// Rust programs ignore SIGPIPE (so a closed pipe is an error, not death), and
+/// an ignored signal stays ignored across exec: without this, `minibox run yes
+/// | head` would never end `yes` the usual way. Every exec in minibox calls it.
+pub fn restore_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler; nothing else to uphold.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
 
 // ANCHOR: exec
 /// Replaces the calling process's program with `command`, searching `$PATH` for
@@ -109,11 +140,7 @@ pub fn fork() -> Result<Forked> {
 /// On success this never returns: there is no caller left to return to. So it
 /// returns only the reason it failed.
 pub fn exec(command: &Command) -> StartError {
-    // Rust programs ignore SIGPIPE (so a closed pipe is an error, not death), and
-    // an ignored signal stays ignored across exec. Give the command the default
-    // back, or `minibox run yes | head` would never end `yes` the usual way.
-    // SAFETY: SIG_DFL installs no handler; nothing else to uphold.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    restore_sigpipe(); // ignored by Rust, it would stay ignored in the command
     let errno = match nix::unistd::execvp(command.program(), command.argv()) {
         Err(errno) => errno,
         Ok(never) => match never {},

@@ -7,7 +7,7 @@ use nix::unistd::getpid;
 
 use crate::cli::Config;
 use crate::exit::Exit;
-use crate::narrate::Narrator;
+use crate::narrate::{self, Narrator};
 use crate::process::{self, Command, Forked};
 
 // ANCHOR: run
@@ -21,16 +21,11 @@ pub fn run(config: &Config) -> Result<Exit> {
     match process::fork()? {
         Forked::Child => {
             // We are the copy. Become the command; on success nothing below runs.
-            narrator.say(format_args!(
-                "child (PID {}) calls execvp({:?}, {})",
-                getpid(),
-                command.program_name(),
-                command.argv_for_display()
-            ));
+            narrator.say_exec(&command);
             let error = process::exec(&command);
             // Still here, so exec failed. Report it in one line and end the child
             // with 127 or 126: the parent reads which from the exit status.
-            eprintln!("minibox: {error}");
+            narrate::notice(&error);
             process::exit_now(error.status())
         }
         Forked::Parent { child } => {

@@ -12,6 +12,7 @@
 //! stays where it was, which is what we want: it has to keep seeing the host.
 
 use anyhow::{Result, anyhow};
+use ch01_fork_exec::narrate::Narrator;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
@@ -30,7 +31,9 @@ pub const STACK_SIZE: usize = 1024 * 1024;
 /// Call it only from a single-threaded process (see chapter 1's `fork`).
 pub fn clone_child(flags: CloneFlags, child: impl FnMut() -> isize) -> Result<Pid> {
     let mut stack = vec![0u8; STACK_SIZE];
-    // SAFETY: as for fork (chapter 1), minibox is single-threaded here. Without
+    ch01_fork_exec::process::assert_single_threaded();
+    // SAFETY: as for fork (chapter 1), minibox is single-threaded here (debug
+    // builds check it just above; chapter 7's download threads are joined). Without
     // CLONE_VM the child runs on its own copy of `stack`, which stays allocated in
     // that copy until exec or _exit; the setup code `child` runs needs far less
     // than STACK_SIZE. SIGCHLD as the exit signal makes the child reapable by a
@@ -48,6 +51,15 @@ pub fn clone_child(flags: CloneFlags, child: impl FnMut() -> isize) -> Result<Pi
 }
 // ANCHOR_END: clone_child
 
+/// Says that the parent, minibox, now calls `clone(2)` with `flags`.
+pub fn say_clone(narrator: &Narrator, flags: CloneFlags) {
+    narrator.say(format_args!(
+        "parent (PID {}) calls clone({})",
+        nix::unistd::getpid(),
+        flag_names(flags)
+    ));
+}
+
 /// The flags as the man page spells them: `CLONE_NEWPID|CLONE_NEWUTS`.
 pub fn flag_names(flags: CloneFlags) -> String {
     let names: Vec<&str> = flags.iter_names().map(|(name, _)| name).collect();
@@ -55,14 +67,24 @@ pub fn flag_names(flags: CloneFlags) -> String {
 }
 
 // ANCHOR: privileged
+/// What namespaces, mounts and pivot_root need, said once: the advice for their
+/// EPERM. (Chapter 13, rootless, gets them inside a user namespace instead.)
+pub const NEEDS_ROOT: &str = "this needs root (CAP_SYS_ADMIN); run minibox as root or with sudo";
+
 /// Turns an errno from an operation that needs privileges into one clear line:
-/// EPERM says what is missing and how to get it, instead of a bare "operation not
-/// permitted". Every chapter from here on uses it for namespaces, mounts, cgroups.
+/// EPERM says what is missing and how to get it ([`NEEDS_ROOT`]), instead of a
+/// bare "operation not permitted". Every chapter from here on uses it for
+/// namespaces and mounts; an operation that needs something else says so
+/// with [`denied`].
 pub fn privileged(errno: Errno, operation: String) -> anyhow::Error {
+    denied(errno, operation, NEEDS_ROOT)
+}
+
+/// Like [`privileged`], with the advice of the operation that failed: what it
+/// needs, and how to get it.
+pub fn denied(errno: Errno, operation: String, needs: &str) -> anyhow::Error {
     if errno == Errno::EPERM {
-        anyhow!(
-            "{operation}: operation not permitted: this needs root (CAP_SYS_ADMIN); run minibox as root or with sudo"
-        )
+        anyhow!("{operation}: operation not permitted: {needs}")
     } else {
         anyhow::Error::new(errno).context(operation)
     }

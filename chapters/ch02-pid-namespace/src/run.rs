@@ -17,40 +17,29 @@ use crate::sync;
 pub fn run(config: &Config) -> Result<Exit> {
     let narrator = Narrator::new(config.quiet);
     let command = Command::new(&config.command)?;
-    let (mut parent, child_end) = sync::channel()?;
+    let (parent, child_end) = sync::channel()?;
 
-    narrator.say(format_args!(
-        "parent (PID {}) calls clone(CLONE_NEWPID)",
-        getpid()
-    ));
+    namespace::say_clone(&narrator, CloneFlags::CLONE_NEWPID);
     let child = namespace::clone_child(CloneFlags::CLONE_NEWPID, || {
-        // The child: PID 1 of a new PID namespace. Wait for the parent's go.
-        if let Err(error) = child_end.wait_for_release() {
-            child_end.setup_failed(&error);
-        }
-        narrator.say(format_args!(
-            "child (PID {} in its new namespace) calls execvp({:?}, {})",
-            getpid(),
-            command.program_name(),
-            command.argv_for_display()
-        ));
-        let error = process::exec(&command);
-        child_end.exec_failed(&error) // exec failed: tell the parent, exit
+        // The child: PID 1 of a new PID namespace. Wait for the parent's go,
+        // then exec; a failure goes back to the parent through the pipe.
+        child_end.start(
+            || Ok(()), // nothing to set up yet: chapter 3 sets a hostname here
+            |()| {
+                narrator.say(format_args!(
+                    "child (PID {} in its new namespace) calls execvp({:?}, {})",
+                    getpid(),
+                    command.program_name(),
+                    command.argv_for_display()
+                ));
+                process::exec(&command)
+            },
+        )
     })?;
     drop(child_end); // the parent's copies of the child's ends
     narrator.say(format_args!("the host knows the child as PID {child}"));
 
     // The parent's part of the setup will go here (cgroups in chapter 5).
-    parent.release()?;
-    if let Err(error) = parent.wait_for_exec(&command.program_name()) {
-        process::wait_for(child)?; // reap the child that could not start
-        return Err(error);
-    }
-    let exit = process::wait_for(child)?;
-    narrator.say(format_args!(
-        "child (host PID {child}) {exit}; minibox exits with {}",
-        exit.status()
-    ));
-    Ok(exit)
+    parent.start(child, &command.program_name(), &narrator)
 }
 // ANCHOR_END: run

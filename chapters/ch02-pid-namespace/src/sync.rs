@@ -19,28 +19,44 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use ch01_fork_exec::exit::{MINIBOX_FAILED, StartError};
+use ch01_fork_exec::exit::{Exit, MINIBOX_FAILED, StartError};
+use ch01_fork_exec::narrate::Narrator;
 use ch01_fork_exec::process;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::unistd::Pid;
 
-/// The parent's ends: it writes `go` and reads `report`.
+/// The parent's ends: it writes `go` (unless a FIFO releases the child) and
+/// reads `report`.
 #[derive(Debug)]
 pub struct ParentEnd {
-    go: File,
+    go: Option<File>,
     report: File,
 }
 
-/// The child's ends: it reads `go` and writes `report`.
+/// The child's ends: it waits on `go` and writes `report`.
 #[derive(Debug)]
 pub struct ChildEnd {
-    go: File,
+    go: Go,
     report: File,
     /// The parent's descriptors, which the child inherits with its copy of the
     /// file table and closes first thing (see [`ChildEnd::wait_for_release`]).
-    parent_fds: [RawFd; 2],
+    parent_fds: Vec<RawFd>,
+}
+
+/// What the child waits on before it goes on to exec.
+#[derive(Debug)]
+enum Go {
+    /// The read end of the `go` pipe: minibox itself releases the child.
+    Pipe(File),
+    /// A FIFO in the filesystem, so that *another* process can release the
+    /// child later: chapter 14's `runc create` / `runc start` split (runc's
+    /// `exec.fifo`). The child opens it for writing, which blocks until the
+    /// releaser opens it for reading ([`release_fifo`]).
+    Fifo(PathBuf),
 }
 
 /// What a child writes into `report` before it exits: one line with a tag.
@@ -52,19 +68,54 @@ const SETUP_FAILED: &str = "setup ";
 pub fn channel() -> Result<(ParentEnd, ChildEnd)> {
     let (go_read, go_write) = pipe()?;
     let (report_read, report_write) = pipe()?;
-    let parent_fds = [go_write.as_raw_fd(), report_read.as_raw_fd()];
+    let parent_fds = vec![go_write.as_raw_fd(), report_read.as_raw_fd()];
     let parent = ParentEnd {
-        go: go_write.into(),
+        go: Some(go_write.into()),
         report: report_read.into(),
     };
     let child = ChildEnd {
-        go: go_read.into(),
+        go: Go::Pipe(go_read.into()),
         report: report_write.into(),
         parent_fds,
     };
     Ok((parent, child))
 }
 // ANCHOR_END: channel
+
+/// Like [`channel`], but the child waits on the FIFO `fifo` (made here, mode
+/// 0600) instead of a pipe, and whoever calls [`release_fifo`] on it releases
+/// the child: minibox, or another process altogether. The report pipe is the
+/// same.
+pub fn channel_through_fifo(fifo: &Path) -> Result<(ParentEnd, ChildEnd)> {
+    nix::unistd::mkfifo(
+        fifo,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .with_context(|| format!("mkfifo {}", fifo.display()))?;
+    let (report_read, report_write) = pipe()?;
+    let parent_fds = vec![report_read.as_raw_fd()];
+    let parent = ParentEnd {
+        go: None,
+        report: report_read.into(),
+    };
+    let child = ChildEnd {
+        go: Go::Fifo(fifo.to_path_buf()),
+        report: report_write.into(),
+        parent_fds,
+    };
+    Ok((parent, child))
+}
+
+/// Releases a child that waits on the FIFO `fifo` ([`channel_through_fifo`]):
+/// opens it for reading, which lets the child's open for writing return, and
+/// reads the child's one byte.
+pub fn release_fifo(fifo: &Path) -> Result<()> {
+    let mut byte = Vec::new();
+    File::open(fifo)
+        .and_then(|mut file| file.read_to_end(&mut byte))
+        .with_context(|| format!("releasing the child through {}", fifo.display()))?;
+    Ok(())
+}
 
 // ANCHOR: pipe
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -79,12 +130,36 @@ impl ParentEnd {
     /// If the child has died already (killed from outside, say), there is no one
     /// to release: that is not minibox's failure, and the child's exit status,
     /// which the caller reaps next, says what happened.
+    /// With a FIFO ([`channel_through_fifo`]), releasing is [`release_fifo`]'s
+    /// work, and this does nothing.
     pub fn release(&mut self) -> Result<()> {
-        match self.go.write_all(b"G") {
+        let Some(go) = &mut self.go else {
+            return Ok(());
+        };
+        match go.write_all(b"G") {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             result => result.context("releasing the child through the sync pipe"),
         }
     }
+
+    // ANCHOR: start
+    /// The parent's side of a start, once its part of the setup is done:
+    /// releases `child`, learns whether its exec worked (reaping it if not, so
+    /// that no zombie is left), then waits for its end and says how it ended.
+    pub fn start(mut self, child: Pid, program: &str, narrator: &Narrator) -> Result<Exit> {
+        self.release()?;
+        if let Err(error) = self.wait_for_exec(program) {
+            process::wait_for(child)?; // reap the child that could not start
+            return Err(error);
+        }
+        let exit = process::wait_for(child)?;
+        narrator.say(format_args!(
+            "child (host PID {child}) {exit}; minibox exits with {}",
+            exit.status()
+        ));
+        Ok(exit)
+    }
+    // ANCHOR_END: start
 
     // ANCHOR: wait_for_exec
     /// Blocks until the child has exec'd its program (Ok) or reported why it
@@ -119,21 +194,49 @@ impl ChildEnd {
     /// In the child: closes the parent's ends, then blocks until the parent
     /// releases it. Fails if the parent went away without releasing it.
     pub fn wait_for_release(&self) -> Result<()> {
-        for fd in self.parent_fds {
+        for &fd in &self.parent_fds {
             // The parent's ends came along in our copy of the file table. Close
             // them, or the child would hold the `go` write end open itself and
             // never see end-of-file if the parent died. They are only closed,
             // never used: the child never returns to the code that owns them.
             let _ = nix::unistd::close(fd);
         }
+        let go = match &self.go {
+            Go::Pipe(go) => go,
+            Go::Fifo(fifo) => {
+                // Blocks until the releaser opens the FIFO for reading.
+                return File::options()
+                    .write(true)
+                    .open(fifo)
+                    .and_then(|mut fifo| fifo.write_all(b"0"))
+                    .with_context(|| format!("waiting on {}", fifo.display()));
+            }
+        };
         let mut byte = [0u8; 1];
-        match (&self.go).read(&mut byte) {
+        match (&*go).read(&mut byte) {
             Ok(1) => Ok(()),
             Ok(_) => bail!("the parent exited before releasing the child"),
             Err(e) => Err(e).context("reading the sync pipe"),
         }
     }
     // ANCHOR_END: wait_for_release
+
+    // ANCHOR: child_start
+    /// The child's side of a start: waits for the parent's go, runs `setup`
+    /// (what only the child can do: hostname, mounts...), then `exec`, which
+    /// returns only if the program could not start. A failure of either travels
+    /// to the parent as a report, and the child exits. Never returns.
+    pub fn start<T>(
+        &self,
+        setup: impl FnOnce() -> Result<T>,
+        exec: impl FnOnce(T) -> StartError,
+    ) -> ! {
+        match self.wait_for_release().and_then(|()| setup()) {
+            Ok(ready) => self.exec_failed(&exec(ready)),
+            Err(error) => self.setup_failed(&error),
+        }
+    }
+    // ANCHOR_END: child_start
 
     // ANCHOR: report
     /// In the child: reports a failed exec to the parent and exits with 127 or

@@ -2,50 +2,49 @@
 
 use std::ffi::OsString;
 
-use clap::{Args, Parser, Subcommand};
+use ch01_fork_exec::cli::{CommandArgs, Minibox};
+use clap::{Args, Subcommand};
 
-/// minibox, chapter 3: run a command with its own PID numbers, hostname and IPC
-#[derive(Debug, Parser)]
-#[command(
-    name = "minibox",
-    bin_name = "minibox",
-    version,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// Chapter 3's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 3.
 #[derive(Debug, Subcommand)]
+#[command(about = "minibox, chapter 3: run a command with its own PID numbers, hostname and IPC")]
 pub enum Command {
     /// Run a command in new PID, UTS and IPC namespaces and exit with its exit status
     Run(RunArgs),
+}
+
+/// `--hostname`, as `docker run` spells it. Later chapters take it as it is
+/// (`#[command(flatten)]`).
+#[derive(Debug, Args)]
+pub struct HostnameArgs {
+    /// Container host name (default: the first 12 digits of the container ID)
+    #[arg(long, short = 'h', value_name = "NAME")]
+    pub hostname: Option<String>,
 }
 
 /// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
 ///
 /// `-h` means `--hostname` here, as in `docker run`, so help is `--help` only.
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    mut_arg("quiet", |arg| arg.help("Do not narrate clone, setup, exec and wait on stderr"))
+)]
 pub struct RunArgs {
-    /// Container host name (default: the first 12 digits of the container ID)
-    #[arg(long, short = 'h', value_name = "NAME")]
-    pub hostname: Option<String>,
+    /// `--hostname`.
+    #[command(flatten)]
+    pub hostname: HostnameArgs,
 
-    /// Do not narrate clone, setup, exec and wait on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// `-q` and the command, as in chapter 1.
+    #[command(flatten)]
+    pub command: CommandArgs,
 
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-
-    /// The command to run, then its arguments (options after COMMAND belong to it)
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
 }
 
 /// What `minibox run` was asked to do.
@@ -59,15 +58,14 @@ pub struct Config {
     pub hostname: Option<String>,
 }
 
-impl Cli {
+impl Command {
     /// Turns the parsed command line into the chapter's [`Config`].
     pub fn into_config(self) -> Config {
-        match self.command {
-            Command::Run(args) => Config {
-                command: args.command,
-                quiet: args.quiet,
-                hostname: args.hostname,
-            },
+        let Command::Run(args) = self;
+        Config {
+            command: args.command.command,
+            quiet: args.command.quiet,
+            hostname: args.hostname.hostname,
         }
     }
 }

@@ -3,10 +3,9 @@
 
 use std::process::ExitCode;
 
-use ch01_fork_exec::{cli::parse_or_exit, exit};
-use ch03_uts_namespace::{cli, run};
+use ch01_fork_exec::cli;
+use ch03_uts_namespace::{cli::Command, run};
 
 fn main() -> ExitCode {
-    let config = parse_or_exit::<cli::Cli>().into_config();
-    exit::finish(run::run(&config))
+    cli::main(|command: Command| run::run(&command.into_config()))
 }

@@ -4,39 +4,27 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use ch01_fork_exec::cli::{CommandArgs, Minibox};
+use ch03_uts_namespace::cli::HostnameArgs;
+use clap::{Args, Subcommand};
 
+use crate::mount::Isolation;
 use crate::rootfs;
 
-/// minibox, chapter 4: run a command in its own root filesystem
-#[derive(Debug, Parser)]
-#[command(
-    name = "minibox",
-    bin_name = "minibox",
-    version,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// Chapter 4's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 4.
 #[derive(Debug, Subcommand)]
+#[command(about = "minibox, chapter 4: run a command in its own root filesystem")]
 pub enum Command {
     /// Run a command in new namespaces with DIR as its root filesystem
     Run(RunArgs),
 }
 
-/// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
+/// `--rootfs`. Chapter 5 takes it as it is (`#[command(flatten)]`).
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
-pub struct RunArgs {
-    /// Container host name (default: the first 12 digits of the container ID)
-    #[arg(long, short = 'h', value_name = "NAME")]
-    pub hostname: Option<String>,
-
+pub struct RootfsArgs {
     /// The directory to use as the root filesystem (default: the busybox root
     /// that `cargo xtask fixtures` builds)
     #[arg(
@@ -46,32 +34,35 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub rootfs: Option<PathBuf>,
+}
+
+/// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
+#[derive(Debug, Args)]
+#[command(
+    disable_help_flag = true,
+    mut_arg("quiet", |arg| arg.help("Do not narrate clone, setup, exec and wait on stderr"))
+)]
+pub struct RunArgs {
+    /// `--hostname`, as in chapter 3.
+    #[command(flatten)]
+    pub hostname: HostnameArgs,
+
+    /// `--rootfs`.
+    #[command(flatten)]
+    pub rootfs: RootfsArgs,
 
     /// Enter the root filesystem with chroot(2) instead of pivot_root(2). Insecure:
     /// for the demonstration of why runtimes do not
     #[arg(long)]
     pub chroot: bool,
 
-    /// Do not narrate clone, setup, exec and wait on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// `-q` and the command, as in chapter 1.
+    #[command(flatten)]
+    pub command: CommandArgs,
 
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-
-    /// The command to run, then its arguments (options after COMMAND belong to it)
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
-}
-
-/// How the child enters its root filesystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    /// `pivot_root(2)`, then unmount the old root: the host's tree is gone.
-    PivotRoot,
-    /// `chroot(2)`: only path lookups change; the host's tree is still mounted.
-    Chroot,
 }
 
 /// What `minibox run` was asked to do.
@@ -89,16 +80,16 @@ pub struct Config {
     pub isolation: Isolation,
 }
 
-impl Cli {
+impl Command {
     /// Turns the parsed command line into the chapter's [`Config`], checking the
     /// root filesystem on the way (a bad one is minibox's error: 125).
     pub fn into_config(self) -> Result<Config> {
-        let Command::Run(args) = self.command;
+        let Command::Run(args) = self;
         Ok(Config {
-            rootfs: rootfs::resolve(args.rootfs)?,
-            command: args.command,
-            quiet: args.quiet,
-            hostname: args.hostname,
+            rootfs: rootfs::resolve(args.rootfs.rootfs)?,
+            command: args.command.command,
+            quiet: args.command.quiet,
+            hostname: args.hostname.hostname,
             isolation: if args.chroot {
                 Isolation::Chroot
             } else {

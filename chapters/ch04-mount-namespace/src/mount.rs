@@ -13,7 +13,42 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use ch02_pid_namespace::namespace::privileged;
+use ch03_uts_namespace::uts;
 use nix::mount::{MntFlags, MsFlags, umount2};
+use nix::sched::CloneFlags;
+
+use crate::dev;
+
+/// The namespaces a container gets from this chapter on: chapter 3's, and a
+/// mount namespace of its own.
+pub const NAMESPACES: CloneFlags = uts::NAMESPACES.union(CloneFlags::CLONE_NEWNS);
+
+/// How the child enters its root filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// `pivot_root(2)`, then unmount the old root: the host's tree is gone.
+    PivotRoot,
+    /// `chroot(2)`: only path lookups change; the host's tree is still mounted.
+    /// For the demonstration of why runtimes do not use it.
+    Chroot,
+}
+
+// ANCHOR: enter_root
+/// The last steps of every container's mount setup, from this chapter on, once
+/// `rootfs` is a mount point in a private mount namespace: the kernel's
+/// filesystems inside it (a /proc for the new PID namespace, a read-only /sys,
+/// a minimal /dev), then `pivot_root` into it (or, for the demonstration,
+/// `chroot`). After this the container's `/` is `rootfs`.
+pub fn enter_root(rootfs: &Path, isolation: Isolation) -> Result<()> {
+    mount_proc(rootfs)?; // a /proc for our PID namespace
+    mount_sys_readonly(rootfs)?;
+    dev::mount_dev(rootfs)?;
+    match isolation {
+        Isolation::PivotRoot => pivot_root(rootfs), // the host is gone
+        Isolation::Chroot => chroot(rootfs),        // the host is hidden
+    }
+}
+// ANCHOR_END: enter_root
 
 /// `mount(2)` with a message naming what was mounted where, and the EPERM advice.
 pub fn mount(

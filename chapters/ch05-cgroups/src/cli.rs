@@ -5,28 +5,23 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use ch01_fork_exec::cli::{CommandArgs, Minibox};
+use ch03_uts_namespace::cli::HostnameArgs;
+use ch04_mount_namespace::cli::RootfsArgs;
 use ch04_mount_namespace::rootfs;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 
-use crate::cgroup::DEFAULT_PARENT;
-use crate::limits::{Limits, parse_cpus, parse_size};
+use crate::cgroup::{DEFAULT_PARENT, Resources};
+use crate::limits::{Limits, Requested, parse_cpus, parse_size};
 
-/// minibox, chapter 5: run a command in its own root filesystem, with resource limits
-#[derive(Debug, Parser)]
-#[command(
-    name = "minibox",
-    bin_name = "minibox",
-    version,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// Chapter 5's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 5.
 #[derive(Debug, Subcommand)]
+#[command(
+    about = "minibox, chapter 5: run a command in its own root filesystem, with resource limits"
+)]
 pub enum Command {
     /// Run a command in new namespaces and its own cgroup, with resource limits
     Run(RunArgs),
@@ -34,37 +29,30 @@ pub enum Command {
 
 /// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    mut_arg("quiet", |arg| arg.help("Do not narrate clone, setup, exec and wait on stderr"))
+)]
 pub struct RunArgs {
-    /// Container host name (default: the first 12 digits of the container ID)
-    #[arg(long, short = 'h', value_name = "NAME")]
-    pub hostname: Option<String>,
+    /// `--hostname`, as in chapter 3.
+    #[command(flatten)]
+    pub hostname: HostnameArgs,
 
-    /// The directory to use as the root filesystem (default: the busybox root
-    /// that `cargo xtask fixtures` builds)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MINIBOX_ROOTFS",
-        hide_env_values = true
-    )]
-    pub rootfs: Option<PathBuf>,
+    /// `--rootfs`, as in chapter 4.
+    #[command(flatten)]
+    pub rootfs: RootfsArgs,
 
     /// Docker's resource flags.
     #[command(flatten)]
     pub resources: ResourceArgs,
 
-    /// Do not narrate clone, setup, exec and wait on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// `-q` and the command, as in chapter 1.
+    #[command(flatten)]
+    pub command: CommandArgs,
 
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-
-    /// The command to run, then its arguments (options after COMMAND belong to it)
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
 }
 
 /// Docker's resource flags, as `docker run` spells them. Later chapters take
@@ -98,15 +86,25 @@ pub struct ResourceArgs {
 }
 
 impl ResourceArgs {
+    /// The checked [`Resources`] (bad values are minibox's error: 125, before
+    /// anything is created).
+    pub fn into_resources(self) -> Result<Resources> {
+        Ok(Resources {
+            limits: self.limits()?,
+            parent: self.cgroup_parent,
+            show_stats: self.stats,
+        })
+    }
+
     /// The limits, checked with Docker's rules (see [`Limits::new`]).
     pub fn limits(&self) -> Result<Limits> {
-        Limits::new(
-            self.memory,
-            self.pids_limit,
-            self.cpus,
-            self.cpu_shares,
-            usable_cpus()?,
-        )
+        let requested = Requested {
+            memory: self.memory,
+            pids: self.pids_limit,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+        };
+        Limits::new(requested, usable_cpus()?)
     }
 }
 
@@ -121,29 +119,23 @@ pub struct Config {
     pub hostname: Option<String>,
     /// The root filesystem: absolute, existing, a directory.
     pub rootfs: PathBuf,
-    /// The checked limits.
-    pub limits: Limits,
-    /// Where the container's cgroup goes.
-    pub cgroup_parent: String,
-    /// Whether to print peak memory and CPU time at the end.
-    pub stats: bool,
+    /// The checked resource flags.
+    pub resources: Resources,
 }
 
-impl Cli {
+impl Command {
     /// Turns the parsed command line into the chapter's [`Config`], checking the
     /// root filesystem and the limits on the way (bad input is minibox's error:
     /// 125, before anything is created).
     pub fn into_config(self) -> Result<Config> {
-        let Command::Run(args) = self.command;
-        let limits = args.resources.limits()?;
+        let Command::Run(args) = self;
+        let resources = args.resources.into_resources()?;
         Ok(Config {
-            rootfs: rootfs::resolve(args.rootfs)?,
-            command: args.command,
-            quiet: args.quiet,
-            hostname: args.hostname,
-            limits,
-            cgroup_parent: args.resources.cgroup_parent,
-            stats: args.resources.stats,
+            rootfs: rootfs::resolve(args.rootfs.rootfs)?,
+            command: args.command.command,
+            quiet: args.command.quiet,
+            hostname: args.hostname.hostname,
+            resources,
         })
     }
 }

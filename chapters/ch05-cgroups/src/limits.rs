@@ -77,17 +77,31 @@ pub fn parse_cpus(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("failed to parse {text} as a rational number"))
 }
 
+/// The resource flags' values as the user gave them, before Docker's rules
+/// are applied: each `None` when the flag was not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Requested {
+    /// `--memory`, in bytes (0: no limit).
+    pub memory: Option<u64>,
+    /// `--pids-limit` (0 or -1: no limit).
+    pub pids: Option<i64>,
+    /// `--cpus`, a number of CPUs (0: no limit).
+    pub cpus: Option<f64>,
+    /// `--cpu-shares` (0: the default).
+    pub cpu_shares: Option<u64>,
+}
+
 impl Limits {
     // ANCHOR: check
     /// Checks the flags' values with Docker's rules and converts them.
     /// `online_cpus` is how many CPUs this process may run on.
-    pub fn new(
-        memory: Option<u64>,
-        pids: Option<i64>,
-        cpus: Option<f64>,
-        cpu_shares: Option<u64>,
-        online_cpus: usize,
-    ) -> Result<Limits> {
+    pub fn new(requested: Requested, online_cpus: usize) -> Result<Limits> {
+        let Requested {
+            memory,
+            pids,
+            cpus,
+            cpu_shares,
+        } = requested;
         let memory = memory.filter(|&m| m > 0); // 0 means no limit
         if let Some(bytes) = memory
             && bytes < MIN_MEMORY
@@ -200,17 +214,56 @@ mod tests {
     fn values_are_checked_with_dockers_rules() {
         let err = |r: Result<Limits>| r.unwrap_err().to_string();
         assert_eq!(
-            err(Limits::new(Some(4 << 20), None, None, None, 2)),
+            err(Limits::new(
+                Requested {
+                    memory: Some(4 << 20),
+                    ..Requested::default()
+                },
+                2
+            )),
             "minimum memory limit allowed is 6MB"
         );
         assert_eq!(
-            err(Limits::new(None, None, Some(3.0), None, 2)),
+            err(Limits::new(
+                Requested {
+                    cpus: Some(3.0),
+                    ..Requested::default()
+                },
+                2
+            )),
             "range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"
         );
-        assert!(Limits::new(None, None, Some(0.001), None, 2).is_err());
-        assert!(Limits::new(None, None, None, Some(1), 2).is_err());
+        assert!(
+            Limits::new(
+                Requested {
+                    cpus: Some(0.001),
+                    ..Requested::default()
+                },
+                2
+            )
+            .is_err()
+        );
+        assert!(
+            Limits::new(
+                Requested {
+                    cpu_shares: Some(1),
+                    ..Requested::default()
+                },
+                2
+            )
+            .is_err()
+        );
 
-        let limits = Limits::new(Some(32 << 20), Some(10), Some(0.5), Some(512), 2).unwrap();
+        let limits = Limits::new(
+            Requested {
+                memory: Some(32 << 20),
+                pids: Some(10),
+                cpus: Some(0.5),
+                cpu_shares: Some(512),
+            },
+            2,
+        )
+        .unwrap();
         assert_eq!(limits.memory, Some(32 << 20));
         assert_eq!(limits.pids, Some(10));
         assert_eq!(
@@ -226,9 +279,17 @@ mod tests {
         );
         // Zero (and -1 for pids) means "no limit", as in Docker.
         assert!(
-            Limits::new(Some(0), Some(-1), Some(0.0), Some(0), 2)
-                .unwrap()
-                .is_empty()
+            Limits::new(
+                Requested {
+                    memory: Some(0),
+                    pids: Some(-1),
+                    cpus: Some(0.0),
+                    cpu_shares: Some(0)
+                },
+                2
+            )
+            .unwrap()
+            .is_empty()
         );
     }
 

@@ -3,12 +3,9 @@
 
 use std::process::ExitCode;
 
-use ch01_fork_exec::{cli::parse_or_exit, exit};
-use ch05_cgroups::{cli, run};
+use ch01_fork_exec::cli;
+use ch05_cgroups::{cli::Command, run};
 
 fn main() -> ExitCode {
-    let result = parse_or_exit::<cli::Cli>()
-        .into_config()
-        .and_then(|config| run::run(&config));
-    exit::finish(result)
+    cli::main(|command: Command| run::run(&command.into_config()?))
 }

@@ -14,7 +14,7 @@
 //!   `minibox run sleep 30` would never stop. The third SIGINT, from anywhere,
 //!   sends SIGKILL instead.
 
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -24,6 +24,8 @@ use nix::unistd::Pid;
 static CONTAINER: AtomicI32 = AtomicI32::new(0);
 /// How many SIGINTs minibox has had.
 static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+/// Whether the [`INTERRUPTS_BEFORE_KILL`]th SIGINT sends SIGKILL.
+static KILL_ON_THIRD: AtomicBool = AtomicBool::new(false);
 
 /// After this many SIGINTs, minibox sends SIGKILL.
 pub const INTERRUPTS_BEFORE_KILL: u32 = 3;
@@ -44,7 +46,8 @@ extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut l
         return;
     }
     let third_interrupt = signal == libc::SIGINT
-        && INTERRUPTS.fetch_add(1, Ordering::Relaxed) + 1 >= INTERRUPTS_BEFORE_KILL;
+        && INTERRUPTS.fetch_add(1, Ordering::Relaxed) + 1 >= INTERRUPTS_BEFORE_KILL
+        && KILL_ON_THIRD.load(Ordering::Relaxed);
     // SAFETY: the kernel passes a valid siginfo_t to an SA_SIGINFO handler.
     let from_a_process = unsafe { (*info).si_code } <= 0; // SI_USER, SI_QUEUE, ...
     let send = if third_interrupt {
@@ -55,12 +58,40 @@ extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut l
         return; // from the terminal: the container got it too
     };
     // SAFETY: kill(2) is async-signal-safe; `container` is minibox's own child,
-    // not yet reaped, so its PID cannot have been reused.
+    // and the guard stops forwarding as soon as it is reaped, so its PID has
+    // not been reused.
     unsafe { libc::kill(container, send) };
 }
 
-/// From now on, the [`FORWARDED`] signals sent to minibox go to `container`.
-pub fn forward_to(container: Pid) -> Result<()> {
+/// What the third SIGINT does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupts {
+    /// Docker's `docker run` rule: the third SIGINT, from anywhere, sends
+    /// SIGKILL (a PID 1 without a handler ignores SIGINT).
+    KillOnThird,
+    /// Every SIGINT is forwarded (or, from the terminal, left to the
+    /// container): for a caller with its own way to stop the container.
+    Forward,
+}
+
+/// Signal forwarding, while it lasts: dropping it (once the container has been
+/// reaped) stops it. The handlers stay, and ignore the signals from then on, so
+/// that minibox still finishes its cleanup.
+#[derive(Debug)]
+#[must_use = "forwarding stops when the guard is dropped"]
+pub struct Forwarding(());
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        CONTAINER.store(0, Ordering::Relaxed);
+        INTERRUPTS.store(0, Ordering::Relaxed);
+    }
+}
+
+/// From now on, until the guard is dropped, the [`FORWARDED`] signals sent to
+/// minibox go to `container`.
+pub fn forward_to(container: Pid, interrupts: Interrupts) -> Result<Forwarding> {
+    KILL_ON_THIRD.store(interrupts == Interrupts::KillOnThird, Ordering::Relaxed);
     CONTAINER.store(container.as_raw(), Ordering::Relaxed);
     let action = SigAction::new(
         SigHandler::SigAction(forward),
@@ -71,6 +102,6 @@ pub fn forward_to(container: Pid) -> Result<()> {
         // SAFETY: `forward` only touches atomics and calls kill(2).
         unsafe { sigaction(signal, &action) }.with_context(|| format!("sigaction({signal})"))?;
     }
-    Ok(())
+    Ok(Forwarding(()))
 }
 // ANCHOR_END: forward

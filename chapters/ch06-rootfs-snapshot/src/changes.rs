@@ -14,24 +14,56 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use ch01_fork_exec::narrate;
 
-use crate::snapshot::{is_opaque, is_whiteout};
+use crate::snapshot::{Snapshot, Snapshotter, is_opaque, is_whiteout};
+
+/// What happened to a path, as `docker diff` says it: A, C or D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// `A`: the image did not have it.
+    Added,
+    /// `C`: the image had it, and the container wrote to it (or below it).
+    Changed,
+    /// `D`: the image had it, and the container removed it.
+    Deleted,
+}
 
 /// One line of `docker diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// A, C or D.
-    pub kind: char,
+    /// Added, changed or deleted.
+    pub kind: ChangeKind,
     /// The path as the container sees it.
     pub path: PathBuf,
 }
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind, self.path.display())
+        let letter = match self.kind {
+            ChangeKind::Added => 'A',
+            ChangeKind::Changed => 'C',
+            ChangeKind::Deleted => 'D',
+        };
+        write!(f, "{letter} {}", self.path.display())
     }
 }
+
+// ANCHOR: print
+/// Prints `docker diff`'s view of a container: one `A|C|D /path` line each.
+/// (`minibox run` refuses `--diff` with the copy snapshotter up front.) A
+/// reader that stops early (`| head -1`) ends the listing, not minibox.
+pub fn print(snapshot: &Snapshot) -> Result<()> {
+    if snapshot.snapshotter == Snapshotter::Copy {
+        bail!("diff needs the overlay snapshotter: a copy keeps no record of what changed");
+    }
+    for change in changes(&snapshot.upper(), &snapshot.layers)? {
+        narrate::print(change)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: print
 
 // ANCHOR: changes
 /// Every change in `upper` (a container's writable layer) against the image's
@@ -52,18 +84,18 @@ fn walk(dir: &Path, inside: &Path, layers: &[PathBuf], found: &mut Vec<Change>) 
         let path = inside.join(entry.file_name());
         let meta = fs::symlink_metadata(entry.path())?;
         let kind = if is_whiteout(&meta) {
-            'D'
+            ChangeKind::Deleted
         } else if in_image(&path, layers) {
-            'C'
+            ChangeKind::Changed
         } else {
-            'A'
+            ChangeKind::Added
         };
         found.push(Change {
             kind,
             path: path.clone(),
         });
         if meta.is_dir() {
-            if kind == 'C' && is_opaque(&entry.path()) {
+            if kind == ChangeKind::Changed && is_opaque(&entry.path()) {
                 // Replaced: what the image had here and the container did not
                 // write again is gone.
                 let written: BTreeSet<OsString> = fs::read_dir(entry.path())?
@@ -71,7 +103,7 @@ fn walk(dir: &Path, inside: &Path, layers: &[PathBuf], found: &mut Vec<Change>) 
                     .collect::<Result<_, _>>()?;
                 for name in image_entries(&path, layers).difference(&written) {
                     found.push(Change {
-                        kind: 'D',
+                        kind: ChangeKind::Deleted,
                         path: path.join(name),
                     });
                 }

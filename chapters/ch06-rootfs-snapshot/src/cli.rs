@@ -5,29 +5,24 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use ch01_fork_exec::cli::{CommandArgs, Minibox};
+use ch03_uts_namespace::cli::HostnameArgs;
 use ch04_mount_namespace::rootfs;
+use ch05_cgroups::cgroup::Resources;
 use ch05_cgroups::cli::ResourceArgs;
-use ch05_cgroups::limits::Limits;
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{Args, Subcommand, ValueEnum};
 
-use crate::snapshot::{DEFAULT_STORE, Snapshotter};
+use crate::snapshot::{Afterwards, SnapshotOptions, Snapshotter, minibox_root};
 
-/// minibox, chapter 6: run containers from an image, each with its own writable layer
-#[derive(Debug, Parser)]
-#[command(
-    name = "minibox",
-    bin_name = "minibox",
-    version,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// Chapter 6's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 6.
 #[derive(Debug, Subcommand)]
+#[command(
+    about = "minibox, chapter 6: run containers from an image, each with its own writable layer"
+)]
 pub enum Command {
     /// Run a command in a new container made from an image's layers
     Run(RunArgs),
@@ -40,17 +35,41 @@ pub enum Command {
 
 /// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    mut_arg("quiet", |arg| arg.help("Do not narrate the steps on stderr"))
+)]
 pub struct RunArgs {
-    /// Container host name (default: the first 12 digits of the container ID)
-    #[arg(long, short = 'h', value_name = "NAME")]
-    pub hostname: Option<String>,
+    /// `--hostname`, as in chapter 3.
+    #[command(flatten)]
+    pub hostname: HostnameArgs,
 
     /// An image layer directory; repeat for more, bottom layer first (default:
     /// the busybox root that `cargo xtask fixtures` builds)
     #[arg(long = "layer", value_name = "DIR")]
     pub layers: Vec<PathBuf>,
 
+    /// The snapshot options.
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+
+    /// Docker's resource flags, as in chapter 5.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+
+    /// `-q` and the command, as in chapter 1.
+    #[command(flatten)]
+    pub command: CommandArgs,
+
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// How a container's root filesystem is made, and what becomes of it. Chapter
+/// 7 takes them as they are (`#[command(flatten)]`).
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
     /// How to make the container's root filesystem from the image
     #[arg(long, value_enum, default_value = "overlay")]
     pub snapshotter: Snapshotter,
@@ -66,22 +85,44 @@ pub struct RunArgs {
     /// When the container ends, list what it added (A), changed (C) and deleted (D)
     #[arg(long)]
     pub diff: bool,
+}
 
-    /// Docker's resource flags, as in chapter 5.
-    #[command(flatten)]
-    pub resources: ResourceArgs,
+impl SnapshotArgs {
+    /// The checked [`SnapshotOptions`]: `--diff` needs a record of what
+    /// changed, which a copy does not keep.
+    pub fn into_options(self) -> Result<SnapshotOptions> {
+        if self.diff && self.snapshotter == Snapshotter::Copy {
+            anyhow::bail!(
+                "--diff needs the overlay snapshotter: a copy keeps no record of what changed"
+            );
+        }
+        Ok(SnapshotOptions {
+            snapshotter: self.snapshotter,
+            afterwards: if self.keep {
+                Afterwards::Keep
+            } else {
+                Afterwards::Remove
+            },
+            show_changes: self.diff,
+        })
+    }
+}
 
-    /// Do not narrate the steps on stderr
-    #[arg(short, long)]
-    pub quiet: bool,
+/// `--snapshotter`'s values and their help: the command line's view of the
+/// concept's [`Snapshotter`], which knows nothing of clap.
+impl ValueEnum for Snapshotter {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Snapshotter::Overlay, Snapshotter::Copy]
+    }
 
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-
-    /// The command to run, then its arguments (options after COMMAND belong to it)
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(match self {
+            Snapshotter::Overlay => {
+                "overlayfs: the image's layers read-only, a writable layer of the container's own on top (copy-on-write)"
+            }
+            Snapshotter::Copy => "A full copy of the image for every container: slow, for comparison",
+        }))
+    }
 }
 
 /// What `minibox run` was asked to do.
@@ -95,20 +136,12 @@ pub struct Config {
     pub hostname: Option<String>,
     /// The image: layer directories, bottom first.
     pub layers: Vec<PathBuf>,
-    /// overlay or copy.
-    pub snapshotter: Snapshotter,
-    /// Keep the container's directory after it ends.
-    pub keep: bool,
-    /// Print the container's changes after it ends.
-    pub diff: bool,
-    /// The checked limits.
-    pub limits: Limits,
-    /// Where the container's cgroup goes.
-    pub cgroup_parent: String,
-    /// Whether to print peak memory and CPU time at the end.
-    pub stats: bool,
-    /// The store: `MINIBOX_ROOT`, default /var/lib/minibox.
-    pub store: PathBuf,
+    /// The checked snapshot options.
+    pub snapshot: SnapshotOptions,
+    /// The checked resource flags, as in chapter 5.
+    pub resources: Resources,
+    /// minibox's directory: `MINIBOX_ROOT`, default /var/lib/minibox.
+    pub root: PathBuf,
 }
 
 /// What the command line asks for.
@@ -118,51 +151,39 @@ pub enum Action {
     Run(Config),
     /// `minibox diff ID`.
     Diff {
-        /// The store to look in.
-        store: PathBuf,
+        /// minibox's directory, where the containers are.
+        root: PathBuf,
         /// The container's ID or its start.
         id: String,
     },
 }
 
-/// The store: `$MINIBOX_ROOT`, or /var/lib/minibox.
-pub fn store() -> PathBuf {
-    std::env::var_os("MINIBOX_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
-}
-
-impl Cli {
+impl Command {
     /// Turns the parsed command line into an [`Action`], checking values on the
     /// way (bad input is minibox's error: 125, before anything is created).
     pub fn into_action(self) -> Result<Action> {
-        let args = match self.command {
-            Command::Diff { id } => return Ok(Action::Diff { store: store(), id }),
+        let args = match self {
+            Command::Diff { id } => {
+                let root = minibox_root();
+                return Ok(Action::Diff { root, id });
+            }
             Command::Run(args) => args,
         };
-        let limits = args.resources.limits()?;
-        if args.diff && args.snapshotter == Snapshotter::Copy {
-            anyhow::bail!(
-                "--diff needs the overlay snapshotter: a copy keeps no record of what changed"
-            );
-        }
+        let resources = args.resources.into_resources()?;
+        let snapshot = args.snapshot.into_options()?;
         let layers = if args.layers.is_empty() {
             vec![rootfs::resolve(None)?] // the busybox root, as a one-layer image
         } else {
             args.layers
         };
         Ok(Action::Run(Config {
-            command: args.command,
-            quiet: args.quiet,
-            hostname: args.hostname,
+            command: args.command.command,
+            quiet: args.command.quiet,
+            hostname: args.hostname.hostname,
             layers,
-            snapshotter: args.snapshotter,
-            keep: args.keep,
-            diff: args.diff,
-            limits,
-            cgroup_parent: args.resources.cgroup_parent,
-            stats: args.resources.stats,
-            store: store(),
+            snapshot,
+            resources,
+            root: minibox_root(),
         }))
     }
 }

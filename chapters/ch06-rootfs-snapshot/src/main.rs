@@ -3,12 +3,9 @@
 
 use std::process::ExitCode;
 
-use ch01_fork_exec::{cli::parse_or_exit, exit};
-use ch06_rootfs_snapshot::{cli, run};
+use ch01_fork_exec::cli;
+use ch06_rootfs_snapshot::{cli::Command, run};
 
 fn main() -> ExitCode {
-    let result = parse_or_exit::<cli::Cli>()
-        .into_action()
-        .and_then(|action| run::act(&action));
-    exit::finish(result)
+    cli::main(|command: Command| run::act(&command.into_action()?))
 }

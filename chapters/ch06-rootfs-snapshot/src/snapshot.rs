@@ -19,21 +19,74 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use ch01_fork_exec::narrate;
+use ch03_uts_namespace::id;
 use ch04_mount_namespace::mount;
 use nix::mount::MsFlags;
+use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::sys::statfs::{OVERLAYFS_SUPER_MAGIC, statfs};
 
-/// The store's default place, as Docker's is /var/lib/docker.
-pub const DEFAULT_STORE: &str = "/var/lib/minibox";
+use crate::changes;
 
-/// How a container's root filesystem is made from the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// minibox's own directory's default place (`MINIBOX_ROOT`), as Docker's is
+/// /var/lib/docker. Containers' snapshots are in `containers/` there; chapter
+/// 7's image store is in `images/` and `blobs/`.
+pub const DEFAULT_ROOT: &str = "/var/lib/minibox";
+
+/// minibox's own directory: `$MINIBOX_ROOT`, or [`DEFAULT_ROOT`].
+pub fn minibox_root() -> PathBuf {
+    std::env::var_os("MINIBOX_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
+}
+
+/// How a container's root filesystem is made from the image. (`--snapshotter`
+/// on the command line; the help text for each is in `cli.rs`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Snapshotter {
     /// overlayfs: the image's layers read-only, a writable layer of the
     /// container's own on top (copy-on-write).
     Overlay,
     /// A full copy of the image for every container: slow, for comparison.
     Copy,
+}
+
+impl Snapshotter {
+    /// The name, as `--snapshotter` and the snapshot's metadata spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Snapshotter::Overlay => "overlay",
+            Snapshotter::Copy => "copy",
+        }
+    }
+
+    /// The snapshotter called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Snapshotter> {
+        [Snapshotter::Overlay, Snapshotter::Copy]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+/// How a container's snapshot is made and what becomes of it: the snapshot
+/// options of `minibox run`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// overlay or copy.
+    pub snapshotter: Snapshotter,
+    /// Keep the snapshot after the container ends, or remove it.
+    pub afterwards: Afterwards,
+    /// List the container's changes after it ends (`--diff`).
+    pub show_changes: bool,
+}
+
+/// What becomes of a container's snapshot once the container has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Afterwards {
+    /// Remove it (`--rm`, the default).
+    Remove,
+    /// Keep it, and say where it is (`--keep`), for `minibox diff`.
+    Keep,
 }
 
 /// A container's filesystem in the store.
@@ -63,7 +116,7 @@ impl Snapshot {
     /// from the image's `layers` (bottom first). Nothing is mounted here; on
     /// failure, nothing is left.
     pub fn prepare(
-        store: &Path,
+        root: &Path,
         id: &str,
         layers: &[PathBuf],
         snapshotter: Snapshotter,
@@ -76,13 +129,13 @@ impl Snapshot {
                 );
             }
         }
-        let containers = store.join("containers");
+        let containers = root.join("containers");
         fs::create_dir_all(&containers)
             .with_context(|| format!("creating the store {}", containers.display()))?;
-        if snapshotter == Snapshotter::Overlay && on_overlayfs(store) {
+        if snapshotter == Snapshotter::Overlay && on_overlayfs(root) {
             bail!(
                 "the store {} is itself on overlayfs, which cannot hold an overlay's writable layer: use --snapshotter copy, or set MINIBOX_ROOT to a directory on another filesystem",
-                store.display()
+                root.display()
             );
         }
         let snapshot = Snapshot {
@@ -108,7 +161,9 @@ impl Snapshot {
             .iter()
             .map(|l| l.display().to_string())
             .collect();
+        // The metadata `open` reads back: the layers, and how it was made.
         fs::write(self.dir.join("layers"), list.join("\n") + "\n")?;
+        fs::write(self.dir.join("snapshotter"), self.snapshotter.name())?;
         fs::create_dir(self.rootfs())?;
         match self.snapshotter {
             Snapshotter::Overlay => {
@@ -159,8 +214,8 @@ impl Snapshot {
 
     // ANCHOR: open
     /// A kept container's snapshot, found by its ID or a unique prefix of it.
-    pub fn open(store: &Path, id: &str) -> Result<Snapshot> {
-        let containers = store.join("containers");
+    pub fn open(root: &Path, id: &str) -> Result<Snapshot> {
+        let containers = root.join("containers");
         let matches: Vec<PathBuf> = fs::read_dir(&containers)
             .map(|entries| {
                 entries
@@ -175,16 +230,14 @@ impl Snapshot {
             [] => bail!("no such container: {id}"),
             _ => bail!("container ID {id} is ambiguous: give more of it"),
         };
-        let layers = fs::read_to_string(dir.join("layers"))
-            .with_context(|| format!("reading {}", dir.join("layers").display()))?
-            .lines()
-            .map(PathBuf::from)
-            .collect();
-        let snapshotter = if dir.join("upper").is_dir() {
-            Snapshotter::Overlay
-        } else {
-            Snapshotter::Copy
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
         };
+        let layers = read("layers")?.lines().map(PathBuf::from).collect();
+        let name = read("snapshotter")?;
+        let snapshotter = Snapshotter::from_name(name.trim())
+            .with_context(|| format!("{}: unknown snapshotter {name:?}", dir.display()))?;
         Ok(Snapshot {
             dir,
             snapshotter,
@@ -192,6 +245,70 @@ impl Snapshot {
         })
     }
     // ANCHOR_END: open
+
+    // ANCHOR: lifecycle
+    /// The rest of the snapshot's life, around its container: runs `container`,
+    /// then lists what it changed (`--diff`, as `docker diff`), then keeps the
+    /// snapshot or removes it (`--keep`, `--rm`). It is removed on every other path too:
+    /// an error, and a panic (the removal runs as the stack unwinds).
+    pub fn lifecycle<T>(
+        &self,
+        options: &SnapshotOptions,
+        container: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let guard = RemoveOnDrop(Some(self));
+        // The container's own error, if any, is the one to report.
+        let result = container().and_then(|value| {
+            if options.show_changes {
+                changes::print(self)?;
+            }
+            Ok(value)
+        });
+        if options.afterwards == Afterwards::Keep && result.is_ok() {
+            guard.keep();
+            narrate::notice(format_args!(
+                "kept container {}: {}",
+                id::short(&self.id()),
+                self.dir.display()
+            ));
+            return result;
+        }
+        let removed = guard.remove();
+        let value = result?;
+        removed?;
+        Ok(value)
+    }
+    // ANCHOR_END: lifecycle
+
+    /// The container's ID: the name of its directory.
+    pub fn id(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// A snapshot removed when dropped, unless [`RemoveOnDrop::remove`] did it
+/// first (and said whether it worked) or it was forgotten (kept).
+struct RemoveOnDrop<'a>(Option<&'a Snapshot>);
+
+impl RemoveOnDrop<'_> {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+
+    fn remove(mut self) -> Result<()> {
+        self.0.take().map_or(Ok(()), Snapshot::remove)
+    }
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(snapshot) = self.0.take() {
+            let _ = snapshot.remove(); // unwinding from a panic: best effort
+        }
+    }
 }
 
 // ANCHOR: on_overlayfs
@@ -260,26 +377,14 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
 // ANCHOR_END: copy_layer
 
 // ANCHOR: is_whiteout
+/// The extended attribute that makes a directory *opaque* to overlayfs.
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
 /// An overlayfs *opaque* directory: one whose `trusted.overlay.opaque` extended
 /// attribute is `y`. It hides everything the layers below have at that path:
 /// overlayfs makes one when a container removes a directory and makes it again.
 pub fn is_opaque(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut value = [0u8; 1];
-    // SAFETY: both strings are NUL-terminated, and the kernel writes at most
-    // `value.len()` bytes into `value`.
-    let len = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    len == 1 && value[0] == b'y'
+    matches!(xattr::get(path, OPAQUE_XATTR), Ok(Some(value)) if value == b"y")
 }
 
 /// An overlayfs whiteout: a character device with device number 0/0.
@@ -354,6 +459,20 @@ fn mount_overlay(rootfs: &Path, lower: &[&Path], options: impl Fn(&str) -> Strin
     }
     mount::mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(&data))
         .context("mounting the container's overlay (if the store is on overlayfs or another filesystem overlay cannot write to, use --snapshotter copy)")
+}
+
+/// Makes `dir` opaque (see [`is_opaque`]): chapter 7 does, for a layer whose
+/// archive says so. Setting a `trusted.*` attribute needs CAP_SYS_ADMIN.
+pub fn mark_opaque(dir: &Path) -> Result<()> {
+    xattr::set(dir, OPAQUE_XATTR, b"y").with_context(|| format!("marking {} opaque", dir.display()))
+}
+
+/// Makes a whiteout at `path` (see [`is_whiteout`]), which hides the path in
+/// the layers below: chapter 7 does, for a layer whose archive deletes a file.
+/// Making a device node needs CAP_MKNOD.
+pub fn make_whiteout(path: &Path) -> Result<()> {
+    mknod(path, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
+        .with_context(|| format!("creating the whiteout {}", path.display()))
 }
 
 fn remove_path(path: &Path) -> std::io::Result<()> {

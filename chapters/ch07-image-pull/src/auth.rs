@@ -318,9 +318,21 @@ fn decode_entry(entry: &serde_json::Value) -> Option<Credentials> {
 }
 // ANCHOR_END: lookup
 
+/// Keeps `credentials` for `registry` in minibox's config file (replacing
+/// any it had), for later pulls: `minibox login`. Returns the file's path.
+pub fn save(registry: &str, credentials: &Credentials) -> Result<PathBuf> {
+    update(registry, Some(credentials))
+}
+
+/// Removes the credentials for `registry` from minibox's config file:
+/// `minibox logout`. Returns the file's path.
+pub fn forget(registry: &str) -> Result<PathBuf> {
+    update(registry, None)
+}
+
 /// Writes (or, with `None`, removes) `registry`'s entry in minibox's file,
 /// readable by its owner only, replaced atomically (temp file + rename).
-pub fn store(registry: &str, credentials: Option<&Credentials>) -> Result<PathBuf> {
+fn update(registry: &str, credentials: Option<&Credentials>) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = minibox_config().context("neither MINIBOX_CONFIG nor HOME is set")?;

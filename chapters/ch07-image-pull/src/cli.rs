@@ -5,35 +5,38 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use ch01_fork_exec::cli::Minibox;
+use ch03_uts_namespace::cli::HostnameArgs;
+use ch05_cgroups::cgroup::Resources;
 use ch05_cgroups::cli::ResourceArgs;
-use ch05_cgroups::limits::Limits;
-use ch06_rootfs_snapshot::snapshot::Snapshotter;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use ch06_rootfs_snapshot::cli::SnapshotArgs;
+use ch06_rootfs_snapshot::snapshot::{SnapshotOptions, minibox_root};
+use clap::builder::PossibleValue;
+use clap::{Args, Subcommand, ValueEnum};
 
-use crate::oci::Platform;
-use crate::platform;
+use crate::image::PullPolicy;
+use crate::platform::{self, WantedPlatform};
 use crate::reference::Reference;
 
-/// minibox, chapter 7: pull images from a registry and run containers from them
-#[derive(Debug, Parser)]
-#[command(
-    name = "minibox",
-    bin_name = "minibox",
-    version,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// Chapter 7's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 7.
 #[derive(Debug, Subcommand)]
+#[command(about = "minibox, chapter 7: pull images from a registry and run containers from them")]
 pub enum Command {
     /// Run a command in a new container made from an image (pulled if missing)
     Run(RunArgs),
+    /// The others.
+    #[command(flatten)]
+    Other(OtherCommand),
+}
+
+/// The subcommands other than `run`. Chapter 8 takes them as they are
+/// (`#[command(flatten)]`).
+#[derive(Debug, Subcommand)]
+pub enum OtherCommand {
     /// Download an image from a registry
     Pull(PullArgs),
     /// List the images in the store
@@ -52,15 +55,23 @@ pub enum Command {
     },
 }
 
-/// When `run` pulls the image, as Docker's `--pull` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PullPolicy {
-    /// Pull only when the store does not have the image
-    Missing,
-    /// Pull every time (layers the store has are not downloaded again)
-    Always,
-    /// Never pull: fail when the store does not have the image
-    Never,
+/// `--pull`'s values and their help: the command line's view of
+/// [`PullPolicy`], which knows nothing of clap.
+impl ValueEnum for PullPolicy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[PullPolicy::Missing, PullPolicy::Always, PullPolicy::Never]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            PullPolicy::Missing => PossibleValue::new("missing")
+                .help("Pull only when the store does not have the image"),
+            PullPolicy::Always => PossibleValue::new("always")
+                .help("Pull every time (layers the store has are not downloaded again)"),
+            PullPolicy::Never => PossibleValue::new("never")
+                .help("Never pull: fail when the store does not have the image"),
+        })
+    }
 }
 
 /// `minibox run [OPTIONS] IMAGE COMMAND [ARGS...]`
@@ -92,9 +103,9 @@ pub struct RunArgs {
 /// (`#[command(flatten)]`) and add their own.
 #[derive(Debug, Args)]
 pub struct RunOptions {
-    /// Container host name (default: the first 12 digits of the container ID)
-    #[arg(long, short = 'h', value_name = "NAME")]
-    pub hostname: Option<String>,
+    /// `--hostname`, as in chapter 3.
+    #[command(flatten)]
+    pub hostname: HostnameArgs,
 
     /// Pull the image before running: missing, always or never
     #[arg(long, value_enum, default_value = "missing")]
@@ -104,21 +115,9 @@ pub struct RunOptions {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 
-    /// How to make the container's root filesystem from the image
-    #[arg(long, value_enum, default_value = "overlay")]
-    pub snapshotter: Snapshotter,
-
-    /// Remove the container's filesystem when it ends (the default)
-    #[arg(long, conflicts_with = "keep")]
-    pub rm: bool,
-
-    /// Keep the container's filesystem when it ends, and print where it is
-    #[arg(long)]
-    pub keep: bool,
-
-    /// When the container ends, list what it added (A), changed (C) and deleted (D)
-    #[arg(long)]
-    pub diff: bool,
+    /// The snapshot options, as in chapter 6.
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
 
     /// Docker's resource flags, as in chapter 5.
     #[command(flatten)]
@@ -176,35 +175,36 @@ pub struct LoginArgs {
     pub server: Option<String>,
 }
 
-/// What `minibox run` was asked to do.
+/// What `minibox run` was asked to do but the command: the image and the
+/// container's options, checked. Chapter 8 takes it as it is.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Options {
     /// The image, parsed.
     pub image: Reference,
     /// When to pull it.
     pub pull: PullPolicy,
-    /// The platform to pull, and whether the user chose it.
-    pub platform: (Platform, bool),
-    /// The program and its arguments, looked up inside the container.
-    pub command: Vec<OsString>,
+    /// The platform to pull.
+    pub platform: WantedPlatform,
     /// Whether to keep quiet.
     pub quiet: bool,
     /// The hostname inside, if given; otherwise the short container ID.
     pub hostname: Option<String>,
-    /// overlay or copy.
-    pub snapshotter: Snapshotter,
-    /// Keep the container's directory after it ends.
-    pub keep: bool,
-    /// Print the container's changes after it ends.
-    pub diff: bool,
-    /// The checked limits.
-    pub limits: Limits,
-    /// Where the container's cgroup goes.
-    pub cgroup_parent: String,
-    /// Whether to print peak memory and CPU time at the end.
-    pub stats: bool,
-    /// The store: `MINIBOX_ROOT`, default /var/lib/minibox.
-    pub store: PathBuf,
+    /// The checked snapshot options, as in chapter 6.
+    pub snapshot: SnapshotOptions,
+    /// The checked resource flags, as in chapter 5.
+    pub resources: Resources,
+    /// minibox's directory (`MINIBOX_ROOT`, default /var/lib/minibox): the
+    /// image store and the containers.
+    pub root: PathBuf,
+}
+
+/// What `minibox run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The image and the container's options.
+    pub options: Options,
+    /// The program and its arguments, looked up inside the container.
+    pub command: Vec<OsString>,
 }
 
 /// What the command line asks for.
@@ -214,8 +214,8 @@ pub enum Action {
     Run(Box<Config>),
     /// `minibox pull`.
     Pull {
-        /// The store.
-        store: PathBuf,
+        /// minibox's directory, with the image store.
+        root: PathBuf,
         /// The image, as typed (parsed by `pull` itself: a bad one is a failed
         /// pull, exit status 1, as with `docker pull`).
         image: String,
@@ -226,8 +226,8 @@ pub enum Action {
     },
     /// `minibox images`.
     Images {
-        /// The store.
-        store: PathBuf,
+        /// minibox's directory, with the image store.
+        root: PathBuf,
         /// IDs only.
         quiet: bool,
         /// `REPOSITORY[:TAG]` to show.
@@ -251,81 +251,78 @@ pub enum Action {
     },
     /// `minibox diff ID`.
     Diff {
-        /// The store.
-        store: PathBuf,
+        /// minibox's directory, with the containers.
+        root: PathBuf,
         /// The container's ID or its start.
         id: String,
     },
 }
 
-impl Cli {
+impl Command {
     /// Turns the parsed command line into an [`Action`], checking values on the
     /// way (bad input is minibox's error: 125, before anything is created).
     pub fn into_action(self) -> Result<Action> {
-        let store = ch06_rootfs_snapshot::cli::store();
-        Ok(match self.command {
-            Command::Run(args) => Action::Run(Box::new(run_config(args, store)?)),
-            Command::Pull(args) => Action::Pull {
+        match self {
+            Command::Run(args) => {
+                let mut words = args.image_and_command.into_iter();
+                let image = words.next().expect("clap requires IMAGE");
+                let options = args.options.into_options(&image)?;
+                let command = words.collect();
+                Ok(Action::Run(Box::new(Config { options, command })))
+            }
+            Command::Other(other) => Ok(other.into_action()),
+        }
+    }
+}
+
+impl OtherCommand {
+    /// The [`Action`] for a command other than `run`.
+    pub fn into_action(self) -> Action {
+        let root = minibox_root();
+        match self {
+            OtherCommand::Pull(args) => Action::Pull {
                 image: args.image,
                 platform: args.platform,
                 quiet: args.quiet,
-                store,
+                root,
             },
-            Command::Images(args) => Action::Images {
-                store,
+            OtherCommand::Images(args) => Action::Images {
+                root,
                 quiet: args.quiet,
                 filter: args.filter,
             },
-            Command::Login(args) => Action::Login {
+            OtherCommand::Login(args) => Action::Login {
                 registry: registry_name(args.server.as_deref()),
                 username: args.username,
                 password: args.password,
                 password_stdin: args.password_stdin,
             },
-            Command::Logout { server } => Action::Logout {
+            OtherCommand::Logout { server } => Action::Logout {
                 registry: registry_name(server.as_deref()),
             },
-            Command::Diff { id } => Action::Diff { store, id },
-        })
+            OtherCommand::Diff { id } => Action::Diff { root, id },
+        }
     }
 }
 
-fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
-    let mut words = args.image_and_command.into_iter();
-    let image = words.next().expect("clap requires IMAGE");
-    args.options.into_config(&image, words.collect(), store)
-}
-
 impl RunOptions {
-    /// The checked [`Config`] for running `image` with `command` (bad input is
-    /// minibox's error: 125, before anything is created).
-    pub fn into_config(
-        self,
-        image: &std::ffi::OsStr,
-        command: Vec<OsString>,
-        store: PathBuf,
-    ) -> Result<Config> {
-        let limits = self.resources.limits()?;
-        if self.diff && self.snapshotter == Snapshotter::Copy {
-            bail!("--diff needs the overlay snapshotter: a copy keeps no record of what changed");
-        }
+    /// The checked [`Options`] for running `image` (bad input is minibox's
+    /// error: 125, before anything is created).
+    pub fn into_options(self, image: &std::ffi::OsStr) -> Result<Options> {
+        let resources = self.resources.into_resources()?;
+        let snapshot = self.snapshot.into_options()?;
         let image = image
             .to_str()
             .ok_or_else(|| anyhow::anyhow!("invalid reference format"))?;
-        Ok(Config {
+        Ok(Options {
             image: Reference::parse(image)?,
             pull: self.pull,
-            platform: chosen_platform(self.platform.as_deref())?,
-            command,
+            platform: platform::wanted(self.platform.as_deref())?,
             quiet: self.quiet,
-            hostname: self.hostname,
-            snapshotter: self.snapshotter,
-            keep: self.keep,
-            diff: self.diff,
-            limits,
-            cgroup_parent: self.resources.cgroup_parent,
-            stats: self.resources.stats,
-            store,
+            hostname: self.hostname.hostname,
+            snapshot,
+            resources,
+            root: minibox_root(),
         })
     }
 }
@@ -338,14 +335,6 @@ pub fn names_tag(typed: &str) -> bool {
             .rsplit('/')
             .next()
             .is_some_and(|last| last.contains(':'))
-}
-
-/// `--platform`, or this machine's.
-pub fn chosen_platform(text: Option<&str>) -> Result<(Platform, bool)> {
-    Ok(match text {
-        Some(text) => (platform::parse(text)?, true),
-        None => (platform::host(), false),
-    })
 }
 
 /// A `login`/`logout` server argument as a registry name: `docker.io` when

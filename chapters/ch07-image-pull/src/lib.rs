@@ -39,6 +39,8 @@
 //! - [`extract`]: unpacking a layer safely, whiteouts translated for overlayfs.
 //! - [`pull`]: a pull, start to finish, layers in parallel.
 //! - [`progress`]: what a pull shows, in Docker's words.
+//! - [`image`]: finding the image a container is made from: in the store, or
+//!   pulled.
 //! - [`images`]: `minibox images`, Docker's table.
 //! - [`run`]: the recipe, and the other commands.
 
@@ -46,6 +48,7 @@ pub mod auth;
 pub mod cli;
 pub mod digest;
 pub mod extract;
+pub mod image;
 pub mod images;
 pub mod oci;
 pub mod platform;

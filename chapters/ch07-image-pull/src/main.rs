@@ -4,12 +4,9 @@
 
 use std::process::ExitCode;
 
-use ch01_fork_exec::{cli::parse_or_exit, exit};
-use ch07_image_pull::{cli, run};
+use ch01_fork_exec::cli;
+use ch07_image_pull::{cli::Command, run};
 
 fn main() -> ExitCode {
-    let result = parse_or_exit::<cli::Cli>()
-        .into_action()
-        .and_then(|action| run::act(&action));
-    exit::finish(result)
+    cli::main(|command: Command| run::act(&command.into_action()?))
 }

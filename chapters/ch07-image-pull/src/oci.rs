@@ -13,8 +13,11 @@
 //! Each arrow is a [`Descriptor`]: a media type, a digest and a size. The
 //! registry serves every document and blob by its digest, and a digest is a
 //! promise: we check it.
+//!
+//! The types serialize as well as parse: chapter 11 (`build`, `push`) writes
+//! them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 // ANCHOR: media_types
 /// An OCI image manifest: one image for one platform.
@@ -43,7 +46,7 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 // ANCHOR_END: media_types
 
 /// A pointer to content: what it is, its digest, its size.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     /// What the content is (one of the media types above, or a layer type).
@@ -54,12 +57,12 @@ pub struct Descriptor {
     /// The content's length in bytes; a registry that sends more is lying.
     pub size: u64,
     /// In an index: which platform the manifest is for.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
 }
 
 /// The platform an image runs on, as an index entry or a config names it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Platform {
     /// `linux`, `windows`, ... (`unknown` for attestations).
     #[serde(default)]
@@ -68,16 +71,20 @@ pub struct Platform {
     #[serde(default)]
     pub architecture: String,
     /// `v7` for 32-bit ARM, `v8` for arm64, ...
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 
 /// An image manifest: a config and the layers, bottom first.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     /// 2 for OCI and Docker schema 2.
     pub schema_version: u32,
+    /// The manifest's own media type ([`OCI_MANIFEST`] or
+    /// [`DOCKER_MANIFEST`]); optional in OCI, where the `Content-Type` says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
     /// The image config.
     pub config: Descriptor,
     /// The layers, bottom first.
@@ -85,15 +92,26 @@ pub struct Manifest {
 }
 
 /// An index (or Docker manifest list): one manifest per platform.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Index {
+    /// 2.
+    #[serde(default = "schema_version_2")]
+    pub schema_version: u32,
+    /// The index's own media type ([`OCI_INDEX`] or [`DOCKER_MANIFEST_LIST`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
     /// The platform manifests.
     pub manifests: Vec<Descriptor>,
 }
 
-/// The parts of an image config this chapter needs. (Chapter 8 reads the
-/// startup command from the same document.)
-#[derive(Debug, Clone, Deserialize)]
+fn schema_version_2() -> u32 {
+    2
+}
+
+/// An image config: the platform, the layers' identities and the execution
+/// parameters. This chapter uses the first two; chapter 8 reads `config`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ImageConfig {
     /// The CPU architecture the image's programs are built for.
     #[serde(default)]
@@ -102,17 +120,24 @@ pub struct ImageConfig {
     #[serde(default)]
     pub os: String,
     /// The architecture's variant, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// When the image was built (RFC 3339), shown by `minibox images`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    /// The layers' digests once *uncompressed*.
+    /// The execution parameters (`Entrypoint`, `Cmd`, `Env`, `WorkingDir`,
+    /// `User`...), kept as the document has them: chapter 8 reads them.
+    /// Missing and `null` both mean the image says nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+    /// The layers' digests once *uncompressed*. (Missing reads as none, which
+    /// a pull refuses: the manifest's layers must match them.)
+    #[serde(default)]
     pub rootfs: RootFs,
 }
 
 /// `rootfs` in an image config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct RootFs {
     /// `layers`.
     #[serde(rename = "type")]
@@ -172,6 +197,11 @@ pub fn parse_manifest(content_type: &str, bytes: &[u8]) -> anyhow::Result<Fetche
 }
 // ANCHOR_END: classify
 
+/// Reads an image config document.
+pub fn parse_config(bytes: &[u8]) -> anyhow::Result<ImageConfig> {
+    serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("the image config is malformed: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +228,17 @@ mod tests {
             .to_string();
         assert!(error.contains("schema 1"), "{error}");
         assert!(parse_manifest("application/json", b"not json").is_err());
+    }
+
+    #[test]
+    fn documents_serialize_back_to_what_was_read() {
+        let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:00","size":1},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:11","size":2}]}"#;
+        let Fetched::Manifest(parsed) = parse_manifest("", manifest).unwrap() else {
+            panic!("a manifest")
+        };
+        assert_eq!(serde_json::to_vec(&parsed).unwrap(), manifest);
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:22"]}}"#;
+        let parsed = parse_config(config).unwrap();
+        assert_eq!(serde_json::to_vec(&parsed).unwrap(), config);
     }
 }

@@ -5,6 +5,31 @@ use anyhow::{Result, bail};
 
 use crate::oci::{Descriptor, Platform};
 
+/// The platform to pull: the one `--platform` names, or this machine's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedPlatform {
+    /// The platform.
+    pub platform: Platform,
+    /// Whether the user named it (`--platform`): then an image in the store
+    /// for another platform does not do; without it, a single-platform image
+    /// for another platform is pulled with Docker's warning.
+    pub named: bool,
+}
+
+/// `--platform`, or this machine's.
+pub fn wanted(text: Option<&str>) -> Result<WantedPlatform> {
+    Ok(match text {
+        Some(text) => WantedPlatform {
+            platform: parse(text)?,
+            named: true,
+        },
+        None => WantedPlatform {
+            platform: host(),
+            named: false,
+        },
+    })
+}
+
 /// This machine's platform, in OCI's names.
 pub fn host() -> Platform {
     let arm = || {

@@ -23,6 +23,14 @@ pub enum Output {
     Quiet,
 }
 
+impl Output {
+    /// Where `run` shows a pull: stderr, which keeps stdout for the container;
+    /// nothing with `--quiet`.
+    pub fn narration(quiet: bool) -> Output {
+        if quiet { Output::Quiet } else { Output::Stderr }
+    }
+}
+
 /// The progress of one pull: a line per layer.
 pub struct Progress {
     output: Output,

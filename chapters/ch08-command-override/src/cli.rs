@@ -8,46 +8,24 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use ch07_image_pull::cli::{self as ch07, ImagesArgs, LoginArgs, PullArgs};
-use clap::{Args, Parser, Subcommand};
+use ch01_fork_exec::cli::Minibox;
+use ch07_image_pull::cli::{self as ch07, OtherCommand};
+use clap::{Args, Subcommand};
 
 use crate::env;
 
-/// minibox, chapter 8: run an image's own startup command, or override it
-#[derive(Debug, Parser)]
-#[command(
-    name = "minibox",
-    bin_name = "minibox",
-    version,
-    arg_required_else_help = true
-)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+/// Chapter 8's command line.
+pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 8 (all but `run` are chapter 7's).
 #[derive(Debug, Subcommand)]
+#[command(about = "minibox, chapter 8: run an image's own startup command, or override it")]
 pub enum Command {
     /// Run a container from an image: its own command, or the one given
     Run(Box<RunArgs>),
-    /// Download an image from a registry
-    Pull(PullArgs),
-    /// List the images in the store
-    Images(ImagesArgs),
-    /// Log in to a registry (credentials are kept in ~/.minibox/config.json)
-    Login(LoginArgs),
-    /// Log out from a registry
-    Logout {
-        /// The registry (default: Docker Hub)
-        server: Option<String>,
-    },
-    /// Show what a kept container added (A), changed (C) and deleted (D)
-    Diff {
-        /// The container's ID (or the start of it), as `--keep` printed it
-        id: String,
-    },
+    /// Chapter 7's: pull, images, login, logout, diff.
+    #[command(flatten)]
+    Other(OtherCommand),
 }
 
 // ANCHOR: run_args
@@ -101,10 +79,12 @@ pub struct RunArgs {
 /// overrides of what the image says.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Chapter 7's: the image, the pull policy, the limits, the store... Its
-    /// `command` is the words after IMAGE, possibly none: the *arguments*,
-    /// which [`crate::command::effective`] combines with the image's.
-    pub base: ch07::Config,
+    /// Chapter 7's: the image, the pull policy, the limits, minibox's
+    /// directory...
+    pub options: ch07::Options,
+    /// The words after IMAGE, possibly none: the *arguments*, which
+    /// [`crate::command::effective`] combines with the image's entrypoint.
+    pub arguments: Vec<OsString>,
     /// `--entrypoint`, if given (`Some("")` clears the image's).
     pub entrypoint: Option<String>,
     /// The `--env-file` entries, then the `-e` ones, as Docker's client
@@ -126,24 +106,18 @@ pub enum Action {
     Other(ch07::Action),
 }
 
-impl Cli {
+impl Command {
     /// Turns the parsed command line into an [`Action`], checking values on the
     /// way (bad input is minibox's error: 125, before anything is created).
     pub fn into_action(self) -> Result<Action> {
-        let store = ch06_rootfs_snapshot::cli::store();
-        let other = |command| ch07::Cli { command }.into_action().map(Action::Other);
-        match self.command {
-            Command::Run(args) => Ok(Action::Run(Box::new(run_config(*args, store)?))),
-            Command::Pull(args) => other(ch07::Command::Pull(args)),
-            Command::Images(args) => other(ch07::Command::Images(args)),
-            Command::Login(args) => other(ch07::Command::Login(args)),
-            Command::Logout { server } => other(ch07::Command::Logout { server }),
-            Command::Diff { id } => other(ch07::Command::Diff { id }),
+        match self {
+            Command::Run(args) => Ok(Action::Run(Box::new(run_config(*args)?))),
+            Command::Other(other) => Ok(Action::Other(other.into_action())),
         }
     }
 }
 
-fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
+fn run_config(args: RunArgs) -> Result<Config> {
     if let Some(dir) = &args.workdir
         && !dir.starts_with('/')
     {
@@ -161,7 +135,8 @@ fn run_config(args: RunArgs, store: PathBuf) -> Result<Config> {
     let mut words = args.image_and_command.into_iter();
     let image = words.next().expect("clap requires IMAGE");
     Ok(Config {
-        base: args.options.into_config(&image, words.collect(), store)?,
+        options: args.options.into_options(&image)?,
+        arguments: words.collect(),
         entrypoint: args.entrypoint,
         env: environment,
         workdir: args.workdir,
@@ -174,8 +149,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Action> {
+        use clap::Parser;
         Cli::try_parse_from(["minibox"].iter().chain(args))
             .map_err(|e| anyhow::anyhow!("{e}"))?
+            .command
             .into_action()
     }
 
@@ -189,9 +166,9 @@ mod tests {
     #[test]
     fn the_command_is_optional_and_flags_after_the_image_are_its() {
         let config = run(&["run", "busybox"]);
-        assert!(config.base.command.is_empty());
+        assert!(config.arguments.is_empty());
         let config = run(&["run", "-u", "1000", "busybox", "ls", "-l", "-u"]);
-        assert_eq!(config.base.command, ["ls", "-l", "-u"]);
+        assert_eq!(config.arguments, ["ls", "-l", "-u"]);
         assert_eq!(config.user.as_deref(), Some("1000"));
         assert!(parse(&["run"]).is_err());
     }

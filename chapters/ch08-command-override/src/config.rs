@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow};
+use ch07_image_pull::oci;
 use ch07_image_pull::store::{ImageRecord, Store};
 use serde::{Deserialize, Deserializer};
 
@@ -66,13 +67,6 @@ pub struct RunConfig {
 }
 // ANCHOR_END: run_config
 
-/// The whole config document, of which only `config` matters here.
-#[derive(Deserialize)]
-struct Document {
-    #[serde(default, deserialize_with = "null_as_default")]
-    config: RunConfig,
-}
-
 /// `null` reads as the type's default, like a missing field.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
@@ -82,10 +76,16 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// Reads the runtime defaults from an image config document.
+/// Reads the runtime defaults from an image config document: its `config`
+/// object, which chapter 7's [`oci::ImageConfig`] keeps as it is.
 pub fn parse(bytes: &[u8]) -> Result<RunConfig> {
-    let document: Document = serde_json::from_slice(bytes).context("reading the image config")?;
-    Ok(document.config)
+    let document = oci::parse_config(bytes)?;
+    match document.config {
+        None => Ok(RunConfig::default()),
+        Some(object) => Ok(Option::<RunConfig>::deserialize(object)
+            .context("reading the image config's execution parameters")?
+            .unwrap_or_default()),
+    }
 }
 
 // ANCHOR: load

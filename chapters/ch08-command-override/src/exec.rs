@@ -17,14 +17,67 @@
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ch01_fork_exec::exit::StartError;
-use ch01_fork_exec::process::Command;
+use ch01_fork_exec::process::{self, Command};
 use nix::errno::Errno;
-use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd::AccessFlags;
+
+use crate::env;
+use crate::user::{self, User};
+
+// ANCHOR: process
+/// What the container's process is, once the image and the command line have
+/// been combined: everything the child needs, decided before clone.
+#[derive(Debug)]
+pub struct Process {
+    /// The effective command.
+    pub command: Command,
+    /// The environment, in Docker's order (`HOME` is added in the child).
+    pub env: Vec<String>,
+    /// `USER[:GROUP]`, resolved in the child through the image's files.
+    pub user: String,
+    /// The working directory (absolute).
+    pub workdir: PathBuf,
+}
+
+/// Who the process has become, and the environment it execs with: what
+/// [`Process::enter`] leaves for [`Process::exec`].
+#[derive(Debug)]
+pub struct Entered {
+    /// The user, group and supplementary groups it now runs as.
+    pub user: User,
+    /// The container's environment, as C strings for `execve`.
+    pub env: Vec<CString>,
+}
+
+impl Process {
+    /// In the child, inside the container (after `pivot_root`) and still
+    /// root: the process's last steps before exec. The names are the image's,
+    /// so the user is resolved through its /etc/passwd and /etc/group, now at
+    /// `/` (never the host's); the working directory is entered (and made)
+    /// while root may still do both; the user is switched last, because after
+    /// `setuid` the group calls are refused.
+    pub fn enter(&self) -> Result<Entered> {
+        let user = user::resolve_in(Path::new("/"), &self.user)?;
+        enter_workdir(&self.workdir)?;
+        let env = c_env(&env::with_home(self.env.clone(), &user.home))?;
+        // Chapter 12's hardening goes here, around the switch: keep only the
+        // allowed capabilities while still root, set no_new_privs, and, after
+        // the switch, install the seccomp filter, the last step before exec.
+        user::switch_to(&user)?;
+        Ok(Entered { user, env })
+    }
+
+    /// Replaces the child with the container's program (see [`exec`]).
+    /// Returns only why it could not.
+    pub fn exec(&self, entered: &Entered) -> StartError {
+        exec(&self.command, &entered.env)
+    }
+}
+// ANCHOR_END: process
 
 // ANCHOR: workdir
 /// Makes `dir` the working directory, creating it (and its parents) first if
@@ -107,9 +160,7 @@ pub fn exec(command: &Command, env: &[CString]) -> StartError {
         Ok(file) => file,
         Err(errno) => return failed(errno),
     };
-    // As in chapter 1: an ignored SIGPIPE would stay ignored across exec.
-    // SAFETY: SIG_DFL installs no handler; nothing else to uphold.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    process::restore_sigpipe(); // as in chapter 1
     match nix::unistd::execve(&file, command.argv(), env) {
         Err(errno) => failed(errno),
         Ok(never) => match never {},

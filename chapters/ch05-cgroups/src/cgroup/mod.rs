@@ -14,12 +14,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ch02_pid_namespace::namespace::privileged;
+use ch01_fork_exec::exit::Exit;
+use ch01_fork_exec::narrate::{self, Narrator};
+use ch02_pid_namespace::namespace::denied;
+use ch02_pid_namespace::sync::ParentEnd;
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, statfs};
 use nix::unistd::Pid;
 
-use crate::limits::Limits;
+use crate::limits::{Limits, format_bytes};
+use crate::signals::{self, Interrupts};
 
 /// Where the cgroup filesystems are mounted on every distribution.
 pub const ROOT: &str = "/sys/fs/cgroup";
@@ -112,6 +117,132 @@ pub fn create(root: &Path, parent: &str, id: &str, limits: &Limits) -> Result<Bo
 }
 // ANCHOR_END: create
 
+/// Reopens the cgroup of a running container `id` from any minibox process
+/// (chapter 10's `ps`, `stats` and `exec` need it): the directories [`create`]
+/// made for the same `parent` and `id`, found again, nothing created. Its
+/// [`Cgroup::destroy`] removes the container's own directory, not the parents.
+///
+/// SIMPLIFICATION: a relative `parent` is relative to *this* process's cgroup,
+/// which is only the creator's when both run in the same cgroup; chapter 10
+/// records the paths in the container's state instead.
+pub fn open(root: &Path, parent: &str, id: &str) -> Result<Box<dyn Cgroup>> {
+    let own = OwnCgroups::of_this_process()?;
+    Ok(match detect(root)? {
+        Layout::Unified => Box::new(v2::V2Cgroup::open(root, &own, parent, id)?),
+        Layout::Legacy | Layout::Hybrid => {
+            let hierarchies = v1::Hierarchies::discover(root)?;
+            Box::new(v1::V1Cgroup::open(&hierarchies, &own, parent, id)?)
+        }
+    })
+}
+
+/// What a container asks of its cgroup: Docker's resource flags, checked.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    /// The limits, in the units cgroup files use.
+    pub limits: Limits,
+    /// Where the container's cgroup goes (`--cgroup-parent`).
+    pub parent: String,
+    /// Whether to print peak memory and CPU time at the end (`--stats`).
+    pub show_stats: bool,
+}
+
+// ANCHOR: with_cgroup
+/// The cgroup's lifecycle around a container: creates it below `root` (see
+/// [`create`]), runs `container` with it, and destroys it on every path:
+/// success, an error, and a panic too (the destroy runs as the stack unwinds).
+/// A failed destroy is reported unless the container's own error comes first.
+pub fn with_cgroup<T>(
+    root: &Path,
+    resources: &Resources,
+    id: &str,
+    container: impl FnOnce(&dyn Cgroup) -> Result<T>,
+) -> Result<T> {
+    let created = create(root, &resources.parent, id, &resources.limits)?;
+    let cgroup = DestroyOnDrop(Some(created));
+    let result = container(cgroup.get());
+    let destroyed = cgroup.destroy();
+    let value = result?;
+    destroyed?;
+    Ok(value)
+}
+
+/// A cgroup destroyed when dropped, unless [`DestroyOnDrop::destroy`] did it
+/// first (and said whether it worked).
+struct DestroyOnDrop(Option<Box<dyn Cgroup>>);
+
+impl DestroyOnDrop {
+    fn get(&self) -> &dyn Cgroup {
+        self.0.as_deref().expect("not destroyed yet")
+    }
+
+    fn destroy(mut self) -> Result<()> {
+        self.0.take().map_or(Ok(()), |cgroup| cgroup.destroy())
+    }
+}
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        if let Some(cgroup) = self.0.take() {
+            let _ = cgroup.destroy(); // unwinding from a panic: best effort
+        }
+    }
+}
+// ANCHOR_END: with_cgroup
+
+// ANCHOR: start
+/// The parent's side of a container's start, from this chapter on, between
+/// clone and the container's end: forwards signals to the child, moves it into
+/// `cgroup` while it waits (then calls `joined`: the place for narration),
+/// releases it, learns whether its exec worked, and waits for its end
+/// (chapter 2's [`ParentEnd::start`]).
+///
+/// The child joins *before* it is released, so that not one instruction of the
+/// container's program runs outside its limits.
+pub fn start(
+    cgroup: &dyn Cgroup,
+    child: Pid,
+    parent: ParentEnd,
+    program: &str,
+    narrator: &Narrator,
+    joined: impl FnOnce(),
+) -> Result<Exit> {
+    // From here, minibox must outlive the container to clean up after it.
+    let _forwarding = signals::forward_to(child, Interrupts::KillOnThird)?;
+    if let Err(error) = cgroup.join(child) {
+        drop(parent); // the child reads end-of-file and gives up
+        ch01_fork_exec::process::wait_for(child)?;
+        return Err(error);
+    }
+    joined();
+    parent.start(child, program, narrator)
+}
+// ANCHOR_END: start
+
+// ANCHOR: report
+/// Says what the cgroup saw: an OOM kill (one line, always), and with
+/// `show_stats` the peak memory and CPU time. Read before the cgroup is removed.
+pub fn report(cgroup: &dyn Cgroup, resources: &Resources, exit: Exit) -> Result<()> {
+    if exit == Exit::Signal(Signal::SIGKILL) && cgroup.oom_kills()? > 0 {
+        let limit = resources.limits.memory.map(format_bytes);
+        narrate::notice(format_args!(
+            "killed: out of memory (limit {})",
+            limit.as_deref().unwrap_or("none")
+        ));
+    }
+    if resources.show_stats {
+        let stats = cgroup.stats()?;
+        let peak = stats.peak_memory.map(format_bytes);
+        narrate::notice(format_args!(
+            "stats: peak memory {}, CPU time {:.2}s",
+            peak.as_deref().unwrap_or("unknown"),
+            stats.cpu_time.as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+// ANCHOR_END: report
+
 /// The cgroups this process is in, from `/proc/self/cgroup`: one line per v1
 /// hierarchy (`4:memory:/some/path`) and one for v2 (`0::/some/path`).
 #[derive(Debug, Clone, Default)]
@@ -181,6 +312,9 @@ pub fn cgroup_base(mount: &Path, own: &str, parent: &str) -> PathBuf {
 }
 // ANCHOR_END: placement
 
+/// What creating a cgroup needs, for its EPERM (and EACCES) message.
+pub const NEEDS_WRITE_ACCESS: &str = "this needs write access to the cgroup tree: run minibox as root or with sudo, or give --cgroup-parent a cgroup delegated to you";
+
 /// Creates `dir` and any missing parents below `base`; returns every directory
 /// from below `base` down to `dir`, top first: the container's cgroup and its
 /// parent path, which [`remove_dirs`] removes again once they are empty, whoever
@@ -199,7 +333,7 @@ pub fn create_dirs(base: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut attempt = 0;
     loop {
         match try_create_dirs(dir).map(|_| chain.clone()) {
-            Err(e) if attempt < 5 && e.root_cause().to_string().contains("ENOENT") => {
+            Err(e) if attempt < 5 && e.root_cause().downcast_ref() == Some(&Errno::ENOENT) => {
                 attempt += 1;
             }
             result => return result,
@@ -227,9 +361,10 @@ fn try_create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
                 } else {
                     errno
                 };
-                return Err(privileged(
+                return Err(denied(
                     errno,
                     format!("creating cgroup {}", path.display()),
+                    NEEDS_WRITE_ACCESS,
                 ));
             }
         }

@@ -125,6 +125,29 @@ impl V1Cgroup {
         Ok(cgroup)
     }
 
+    /// The cgroup [`V1Cgroup::create`] made for `parent` and `id`, found again
+    /// (see [`super::open`]). Fails if it is not there.
+    pub fn open(
+        hierarchies: &Hierarchies,
+        own: &OwnCgroups,
+        parent: &str,
+        id: &str,
+    ) -> Result<Self> {
+        let mut dirs = Vec::new();
+        for (controller, mount) in &hierarchies.mounts {
+            let path = cgroup_dir(mount, own.path(Some(controller)), parent, id);
+            if !path.is_dir() {
+                bail!("container {id} has no cgroup at {}", path.display());
+            }
+            dirs.push(Dir {
+                controller,
+                path,
+                created: Vec::new(),
+            });
+        }
+        Ok(V1Cgroup { dirs })
+    }
+
     fn write_limits(&self, limits: &Limits) -> Result<()> {
         let memory = self.dir("memory");
         if let Some(bytes) = limits.memory {

@@ -136,6 +136,16 @@ impl V2Cgroup {
     }
     // ANCHOR_END: v2_create
 
+    /// The cgroup [`V2Cgroup::create`] made for `parent` and `id`, found again
+    /// (see [`super::open`]). Fails if it is not there.
+    pub fn open(root: &Path, own: &OwnCgroups, parent: &str, id: &str) -> Result<Self> {
+        let dir = cgroup_dir(root, own.path(None), parent, id);
+        if !dir.is_dir() {
+            bail!("container {id} has no cgroup at {}", dir.display());
+        }
+        Ok(V2Cgroup::at(dir))
+    }
+
     /// A cgroup at `dir` that this process did not create and will not remove
     /// parents of: for tests on the real unified tree.
     pub fn at(dir: PathBuf) -> Self {
