@@ -17,9 +17,11 @@
 //! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
 //! - [`exercise`]: running exercise checkers, and proving each one fails on the
 //!   shipped code and passes with its reference solution.
+//! - [`tidy`]: the chapters' own rules, read from their sources (no recipe
+//!   imported from another chapter, short functions, no body written twice).
 //!
-//! `check-book` and `codegen --check` also run as ordinary `#[test]`s, so plain
-//! `cargo test` catches a book that lags the code.
+//! `check-book`, `codegen --check` and `tidy` also run as ordinary `#[test]`s,
+//! so plain `cargo test` catches a book that lags the code, or a slip in it.
 
 mod bench;
 mod book;
@@ -31,6 +33,7 @@ mod fixtures;
 mod prereqs;
 mod registry;
 mod shell;
+mod tidy;
 mod tour;
 mod v2;
 
@@ -89,8 +92,11 @@ enum Task {
     CheckBook,
     /// Render every figure at the book's width in headless Chromium (screenshots in target/figures)
     Figures,
-    /// cargo fmt --check and cargo clippy -D warnings
+    /// cargo fmt --check, cargo clippy -D warnings, and tidy
     Lint,
+    /// The chapters' own rules: no recipe imported from another chapter, no clap
+    /// in concept modules, short functions, no function body in two chapters
+    Tidy,
     /// Prepare what the tests and demos need
     Fixtures,
     /// The exercises: status of each (no CHAPTER), check a chapter, hints, watch, reset
@@ -163,6 +169,7 @@ fn run(task: Task) -> Result<()> {
         Task::CheckBook => check_book::check(&root),
         Task::Figures => figures::render(&root),
         Task::Lint => lint(&root),
+        Task::Tidy => tidy::check(&root),
         Task::Fixtures => fixtures::prepare(&root),
         Task::Exercise {
             chapter,
@@ -224,7 +231,8 @@ fn lint(root: &std::path::Path) -> Result<()> {
             "-D",
             "warnings",
         ],
-    )
+    )?;
+    tidy::check(root)
 }
 
 /// `cargo xtask ci`: what `.ci/run` runs, in the same order.

@@ -213,57 +213,37 @@ mod tests {
     #[test]
     fn values_are_checked_with_dockers_rules() {
         let err = |r: Result<Limits>| r.unwrap_err().to_string();
+        let none = Requested::default();
+        let memory = Requested {
+            memory: Some(4 << 20),
+            ..none
+        };
         assert_eq!(
-            err(Limits::new(
-                Requested {
-                    memory: Some(4 << 20),
-                    ..Requested::default()
-                },
-                2
-            )),
+            err(Limits::new(memory, 2)),
             "minimum memory limit allowed is 6MB"
         );
+        let cpus = |n| Requested {
+            cpus: Some(n),
+            ..none
+        };
         assert_eq!(
-            err(Limits::new(
-                Requested {
-                    cpus: Some(3.0),
-                    ..Requested::default()
-                },
-                2
-            )),
+            err(Limits::new(cpus(3.0), 2)),
             "range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"
         );
-        assert!(
-            Limits::new(
-                Requested {
-                    cpus: Some(0.001),
-                    ..Requested::default()
-                },
-                2
-            )
-            .is_err()
-        );
-        assert!(
-            Limits::new(
-                Requested {
-                    cpu_shares: Some(1),
-                    ..Requested::default()
-                },
-                2
-            )
-            .is_err()
-        );
+        assert!(Limits::new(cpus(0.001), 2).is_err());
+        let shares = Requested {
+            cpu_shares: Some(1),
+            ..none
+        };
+        assert!(Limits::new(shares, 2).is_err());
 
-        let limits = Limits::new(
-            Requested {
-                memory: Some(32 << 20),
-                pids: Some(10),
-                cpus: Some(0.5),
-                cpu_shares: Some(512),
-            },
-            2,
-        )
-        .unwrap();
+        let all = Requested {
+            memory: Some(32 << 20),
+            pids: Some(10),
+            cpus: Some(0.5),
+            cpu_shares: Some(512),
+        };
+        let limits = Limits::new(all, 2).unwrap();
         assert_eq!(limits.memory, Some(32 << 20));
         assert_eq!(limits.pids, Some(10));
         assert_eq!(
@@ -278,19 +258,13 @@ mod tests {
             "memory 32MiB, pids 10, cpus 0.5, cpu-shares 512"
         );
         // Zero (and -1 for pids) means "no limit", as in Docker.
-        assert!(
-            Limits::new(
-                Requested {
-                    memory: Some(0),
-                    pids: Some(-1),
-                    cpus: Some(0.0),
-                    cpu_shares: Some(0)
-                },
-                2
-            )
-            .unwrap()
-            .is_empty()
-        );
+        let zeros = Requested {
+            memory: Some(0),
+            pids: Some(-1),
+            cpus: Some(0.0),
+            cpu_shares: Some(0),
+        };
+        assert!(Limits::new(zeros, 2).unwrap().is_empty());
     }
 
     #[test]

@@ -36,6 +36,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use ch06_rootfs_snapshot::snapshot;
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags, makedev, mknod, utimensat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
@@ -224,8 +225,7 @@ fn unpack_entry<R: Read>(
 
     // Whiteouts: OCI's marker files become overlayfs's markers.
     if name == OPAQUE_MARKER.as_bytes() {
-        xattr::set(&parent, "trusted.overlay.opaque", b"y")
-            .with_context(|| format!("marking {} opaque", parent.display()))?;
+        snapshot::mark_opaque(&parent)?;
         return Ok(0);
     }
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
@@ -234,8 +234,7 @@ fn unpack_entry<R: Read>(
         }
         let target = parent.join(OsStr::from_bytes(hidden));
         remove_existing(&target)?;
-        mknod(&target, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
-            .with_context(|| format!("creating the whiteout {}", target.display()))?;
+        snapshot::make_whiteout(&target)?;
         return Ok(0);
     }
 

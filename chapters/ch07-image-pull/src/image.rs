@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use ch01_fork_exec::narrate::Narrator;
 
 use crate::platform::{self, WantedPlatform};
 use crate::progress::Output;
@@ -67,6 +68,36 @@ pub fn find_or_pull(
     }
 }
 // ANCHOR_END: find_or_pull
+
+/// An image found in the store (or pulled into it), ready to run.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Its record in the store's index: config digest (the image ID), layers.
+    pub record: ImageRecord,
+    /// The directories of its unpacked layers, bottom first: chapter 6's layers.
+    pub layers: Vec<PathBuf>,
+}
+
+/// [`find_or_pull`], then the image's layer directories, and a narration line
+/// that says what was found.
+pub fn find_layers(
+    store: &Store,
+    reference: &Reference,
+    policy: PullPolicy,
+    wanted: &WantedPlatform,
+    narrator: &Narrator,
+    output: Output,
+) -> Result<Found> {
+    let record = find_or_pull(store, reference, policy, wanted, output)?;
+    let layers = layer_dirs(store, &record)?;
+    narrator.say(format_args!(
+        "image {reference} (ID {}) is {} layer(s) in {}",
+        crate::digest::short(&record.config),
+        layers.len(),
+        store.root.display()
+    ));
+    Ok(Found { record, layers })
+}
 
 /// The directories of the image's unpacked layers in the store, bottom first:
 /// chapter 6's layers.

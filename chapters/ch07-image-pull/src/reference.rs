@@ -22,6 +22,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::digest;
+
 /// Docker Hub's name in references.
 pub const DOCKER_HUB: &str = "docker.io";
 /// The host that serves Docker Hub's registry API (docker.io itself does not).
@@ -192,17 +194,11 @@ impl fmt::Display for Reference {
     }
 }
 
+/// A reference's digest, checked as every digest is ([`digest::hex_part`]).
 fn parse_digest(digest: &str) -> Result<String, ReferenceError> {
-    match digest.split_once(':') {
-        Some(("sha256", hex))
-            if hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
-        {
-            Ok(digest.to_string())
-        }
-        _ => Err(ReferenceError::Digest(digest.to_string())),
+    match digest::hex_part(digest) {
+        Ok(_) => Ok(digest.to_string()),
+        Err(_) => Err(ReferenceError::Digest(digest.to_string())),
     }
 }
 

@@ -115,29 +115,22 @@ pub fn run(config: &Config) -> Result<Exit> {
     // New in this chapter: the image's layers come from the store, which
     // pulls what it lacks from the registry.
     let store = Store::open(&options.root)?;
-    let output = Output::narration(options.quiet);
-    let found = image::find_or_pull(
+    let (reference, output) = (&options.image, Output::narration(options.quiet));
+    let image = image::find_layers(
         &store,
-        &options.image,
+        reference,
         options.pull,
         &options.platform,
+        &narrator,
         output,
     )?;
-    let layers = image::layer_dirs(&store, &found)?;
-    narrator.say(format_args!(
-        "image {} (ID {}) is {} layer(s) in {}",
-        options.image,
-        crate::digest::short(&found.config),
-        layers.len(),
-        store.root.display()
-    ));
 
     // From here on, chapter 6's recipe: a snapshot of those layers, a cgroup,
     // the container.
     let id = id::new_id()?;
     let hostname = uts::hostname_for(options.hostname.as_deref(), &id);
     let snapshotter = options.snapshot.snapshotter;
-    let snapshot = Snapshot::prepare(&options.root, &id, &layers, snapshotter)?;
+    let snapshot = Snapshot::prepare(&options.root, &id, &image.layers, snapshotter)?;
     let rootfs = snapshot.rootfs();
     snapshot.lifecycle(&options.snapshot, || {
         let cgroups = Path::new(cgroup::ROOT);

@@ -25,6 +25,7 @@ use ch01_fork_exec::process::{self, Command};
 use nix::errno::Errno;
 use nix::unistd::AccessFlags;
 
+use crate::config::RunConfig;
 use crate::env;
 use crate::user::{self, User};
 
@@ -54,6 +55,31 @@ pub struct Entered {
 }
 
 impl Process {
+    /// The process of a container whose image says `image`, with the command
+    /// line's `-e` (`env`), `-u` (`user`) and `-w` (`workdir`) over it, by
+    /// Docker's rules: a flag wins, and the environment is merged (see
+    /// [`env::merge`]).
+    pub fn new(
+        command: Command,
+        image: &RunConfig,
+        env: &[String],
+        user: Option<&str>,
+        workdir: Option<&str>,
+        hostname: &str,
+    ) -> Process {
+        let workdir = match (workdir, image.working_dir.as_str()) {
+            (Some(dir), _) => dir,
+            (None, "") => "/",
+            (None, dir) => dir,
+        };
+        Process {
+            command,
+            env: env::merge(&image.env, env, hostname),
+            user: user.unwrap_or(&image.user).to_string(),
+            workdir: PathBuf::from(workdir),
+        }
+    }
+
     /// In the child, inside the container (after `pivot_root`) and still
     /// root: the process's last steps before exec. The names are the image's,
     /// so the user is resolved through its /etc/passwd and /etc/group, now at

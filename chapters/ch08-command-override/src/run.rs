@@ -3,7 +3,7 @@
 //! working directory set in the child, inside the container, just before
 //! `execve`. The other commands are chapter 7's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use ch01_fork_exec::exit::Exit;
@@ -21,7 +21,7 @@ use nix::unistd::getpid;
 
 use crate::cli::{Action, Config};
 use crate::exec::Process;
-use crate::{command, config, env};
+use crate::{command, config};
 
 /// Does what the command line asked for: `run` here, the rest in chapter 7.
 pub fn act(action: &Action) -> Result<Exit> {
@@ -40,59 +40,40 @@ pub fn run(config: &Config) -> Result<Exit> {
 
     // Chapter 7: the image's layers come from the store, pulled if missing.
     let store = Store::open(&options.root)?;
-    let output = if options.quiet {
-        Output::Quiet
-    } else {
-        Output::Stderr
-    };
-    let found = image::find_or_pull(
+    let (reference, output) = (&options.image, Output::narration(options.quiet));
+    let image = image::find_layers(
         &store,
-        &options.image,
+        reference,
         options.pull,
         &options.platform,
+        &narrator,
         output,
     )?;
-    let layers = image::layer_dirs(&store, &found)?;
-    narrator.say(format_args!(
-        "image {} (ID {}) is {} layer(s) in {}",
-        options.image,
-        ch07_image_pull::digest::short(&found.config),
-        layers.len(),
-        store.root.display()
-    ));
 
     // New in this chapter: the image's config says what to run, as whom,
     // where, with which variables; the command line overrides it.
-    let defaults = config::load(&store, &found)?;
     // SIMPLIFICATION: StopSignal and ExposedPorts are read but not used yet:
     // `stop` is chapter 10's, publishing ports chapter 9's.
+    let defaults = config::load(&store, &image.record)?;
     let words = command::effective(&defaults, config.entrypoint.as_deref(), &config.arguments)?;
     let command = Command::new(&words)?;
     narrator.say(format_args!(
-        "image {} says Entrypoint {:?}, Cmd {:?}: the container runs {}",
-        options.image,
+        "image {reference} says Entrypoint {:?}, Cmd {:?}: the container runs {}",
         defaults.entrypoint,
         defaults.cmd,
         command.argv_for_display()
     ));
     let id = id::new_id()?;
     let hostname = uts::hostname_for(options.hostname.as_deref(), &id);
-    let process = Process {
-        command,
-        env: env::merge(&defaults.env, &config.env, &hostname),
-        user: config.user.clone().unwrap_or(defaults.user),
-        workdir: PathBuf::from(match (&config.workdir, defaults.working_dir.as_str()) {
-            (Some(dir), _) => dir.as_str(),
-            (None, "") => "/",
-            (None, dir) => dir,
-        }),
-    };
+    let user = config.user.as_deref();
+    let workdir = config.workdir.as_deref();
+    let process = Process::new(command, &defaults, &config.env, user, workdir, &hostname);
 
     // From here on, chapter 7's recipe: a snapshot of the layers, a cgroup,
     // the container, whose child now enters the process's user, directory
     // and environment before it execs.
     let snapshotter = options.snapshot.snapshotter;
-    let snapshot = Snapshot::prepare(&options.root, &id, &layers, snapshotter)?;
+    let snapshot = Snapshot::prepare(&options.root, &id, &image.layers, snapshotter)?;
     let rootfs = snapshot.rootfs();
     snapshot.lifecycle(&options.snapshot, || {
         let cgroups = Path::new(cgroup::ROOT);
