@@ -39,8 +39,16 @@ pub type Cli = Minibox<Command>;
 #[command(about = "minibox, chapter 1: run a command as a child process (fork, exec, wait)")]
 pub enum Command {
     /// Run a command in a child process and exit with its exit status
-    #[command(mut_arg("quiet", |arg| arg.help("Do not narrate fork, exec and wait on stderr")))]
-    Run(CommandArgs),
+    Run(RunArgs),
+}
+
+/// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
+#[derive(Debug, Args)]
+#[command(mut_arg("quiet", |arg| arg.help("Do not narrate fork, exec and wait on stderr")))]
+pub struct RunArgs {
+    /// `-q` and the command.
+    #[command(flatten)]
+    pub command: CommandArgs,
 }
 
 /// The end of every chapter's `minibox run`: `-q` and the command to run, then
@@ -66,21 +74,13 @@ pub struct Config {
     pub quiet: bool,
 }
 
-impl CommandArgs {
-    /// The command and `-q`, as chapter 1's [`Config`].
-    pub fn into_config(self) -> Config {
-        Config {
-            command: self.command,
-            quiet: self.quiet,
-        }
-    }
-}
-
 impl Command {
     /// Turns the parsed command line into the chapter's [`Config`].
     pub fn into_config(self) -> Config {
-        match self {
-            Command::Run(args) => args.into_config(),
+        let Command::Run(args) = self;
+        Config {
+            command: args.command.command,
+            quiet: args.command.quiet,
         }
     }
 }

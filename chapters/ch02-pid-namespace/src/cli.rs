@@ -2,7 +2,7 @@
 //! descriptions changed, because `run` now starts the command in a new PID
 //! namespace.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 pub use ch01_fork_exec::cli::{CommandArgs, Config, Minibox};
 
@@ -14,16 +14,26 @@ pub type Cli = Minibox<Command>;
 #[command(about = "minibox, chapter 2: run a command as PID 1 of a new PID namespace")]
 pub enum Command {
     /// Run a command as PID 1 of a new PID namespace and exit with its exit status
-    #[command(mut_arg("quiet", |arg| arg.help("Do not narrate clone, exec and wait on stderr")))]
-    Run(CommandArgs),
+    Run(RunArgs),
+}
+
+/// `minibox run [OPTIONS] [--] COMMAND [ARGS...]`
+#[derive(Debug, Args)]
+#[command(mut_arg("quiet", |arg| arg.help("Do not narrate clone, exec and wait on stderr")))]
+pub struct RunArgs {
+    /// `-q` and the command, as in chapter 1.
+    #[command(flatten)]
+    pub command: CommandArgs,
 }
 
 impl Command {
     /// Turns the parsed command line into the [`Config`] of chapter 1, which is
     /// all this chapter needs.
     pub fn into_config(self) -> Config {
-        match self {
-            Command::Run(args) => args.into_config(),
+        let Command::Run(args) = self;
+        Config {
+            command: args.command.command,
+            quiet: args.command.quiet,
         }
     }
 }
