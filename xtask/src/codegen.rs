@@ -119,9 +119,15 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
 /// Chapter 5's table: what each flag becomes in each cgroup version, with the
 /// values computed by chapter 5's own parsing, checking and conversion.
 fn limits_table() -> Result<String> {
-    use ch05_cgroups::limits::{self, Limits};
+    use ch05_cgroups::limits::{self, Limits, Requested};
     let memory = limits::parse_size("32m").map_err(anyhow::Error::msg)?;
-    let checked = Limits::new(Some(memory), Some(10), Some(0.5), Some(512), 2)?;
+    let requested = Requested {
+        memory: Some(memory),
+        pids: Some(10),
+        cpus: Some(0.5),
+        cpu_shares: Some(512),
+    };
+    let checked = Limits::new(requested, 2)?;
     let memory = checked.memory.context("a memory limit")?;
     let pids = checked.pids.context("a pids limit")?;
     let quota = checked.cpu_quota.context("a CPU quota")?;
