@@ -71,6 +71,12 @@ impl<R: Read> HashingReader<R> {
     pub fn digest(&self) -> String {
         format!("sha256:{}", hex(&self.hasher.clone().finalize()))
     }
+
+    /// The wrapped reader, to read on without hashing (what follows a gzip
+    /// stream in a blob, say).
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {

@@ -1,0 +1,311 @@
+//! Measuring: rounds of runs, each peer once per round in a fresh directory,
+//! each run timed from spawn to exit with its peak RSS; the checks that a pull
+//! really extracted the image; and the working directory, which leaves nothing
+//! behind (no files, no mounts).
+
+use std::fs::{self, File};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::{LayerFile, RUNS};
+use crate::shell;
+
+/// One measured run of one tool.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sample {
+    /// From starting the first command to the last one's exit.
+    pub(super) time: Duration,
+    /// The largest peak RSS of the commands, when they ran as child processes.
+    pub(super) rss: Option<u64>,
+}
+
+/// Pulls once, with the directory given (fresh and empty) for everything it
+/// writes.
+pub(super) type PullOnce<'a> = Box<dyn Fn(&Path) -> Result<Sample> + 'a>;
+
+/// A tool being measured: how to pull once into a fresh directory, and what it
+/// measured so far.
+pub(super) struct Peer<'a> {
+    pub(super) name: &'static str,
+    pub(super) pull: PullOnce<'a>,
+    /// Whether a failure is a finding (minibox) or only means this peer cannot
+    /// run on this machine (podman, say), in which case it is left out.
+    pub(super) required: bool,
+    pub(super) samples: Vec<Sample>,
+}
+
+/// The warm-up round and the measured ones: each peer once per round, each in a
+/// fresh directory below `work`. Peers that cannot run here are dropped after
+/// the warm-up, saying why.
+pub(super) fn rounds(peers: &mut Vec<Peer>, work: &WorkDir) -> Result<()> {
+    for round in 0..=RUNS {
+        let warm_up = round == 0;
+        eprintln!(
+            "xtask: {}",
+            if warm_up {
+                "warm-up round".to_string()
+            } else {
+                format!("round {round} of {RUNS}")
+            }
+        );
+        let mut failed = Vec::new();
+        for (index, peer) in peers.iter_mut().enumerate() {
+            let dir = work.path.join(format!("{index}-{round}"));
+            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let result = (peer.pull)(&dir);
+            work.remove(&dir)?;
+            // What the run wrote and what removing it freed (blocks to discard,
+            // on a filesystem mounted with `discard`) goes to disk now, untimed,
+            // so the next tool does not pay for this one's leftovers.
+            sync_filesystem(&work.path)?;
+            match result {
+                Ok(sample) if !warm_up => peer.samples.push(sample),
+                Ok(_) => {}
+                // A peer that cannot run here at all says why once and is left
+                // out; one that worked before and fails now is a real failure.
+                Err(err) if warm_up && !peer.required => {
+                    println!("{}: cannot run here, left out: {err:#}", peer.name);
+                    failed.push(index);
+                }
+                Err(err) => return Err(err.context(format!("{} failed", peer.name))),
+            }
+        }
+        for index in failed.into_iter().rev() {
+            peers.remove(index);
+        }
+    }
+    Ok(())
+}
+
+/// syncfs(2) on the filesystem that holds `dir`.
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let handle = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    // SAFETY: the descriptor is open for the duration of the call.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("syncing the filesystem of {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Runs `command` to completion with stdin from /dev/null and its output in
+/// files in `dir`; returns the time from spawn to exit and the peak RSS
+/// (`ru_maxrss` of the rusage wait4(2) reports for the child). Fails, showing
+/// the output, unless it exits 0.
+///
+/// std starts children with posix_spawn(3), whose child shares this process's
+/// memory until it execs; at exec the kernel records this process's peak RSS as
+/// the child's starting peak. So our own peak is first reset to what we use now
+/// (small: the image is on disk, not in memory), and the benchmark reports that
+/// inherited amount, measured with `true`, beside the table.
+pub(super) fn run_measured(command: &mut Command, dir: &Path, name: &str) -> Result<Sample> {
+    fs::write("/proc/self/clear_refs", "5").context("resetting our own peak RSS")?;
+    let stdout_path = dir.join(format!("{name}.stdout"));
+    let stderr_path = dir.join(format!("{name}.stderr"));
+    let stdout = File::create(&stdout_path).context("creating the stdout file")?;
+    let stderr = File::create(&stderr_path).context("creating the stderr file")?;
+    command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    let shown = shell::show(command);
+    let start = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
+    let mut raw_status = 0;
+    // SAFETY: rusage is a plain C struct of integers, for which all zeroes is a
+    // valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are to live locals of the right types, and `pid`
+        // is our own child, which nothing else waits for (std's Child does not
+        // wait on drop).
+        let ret = unsafe { libc::wait4(pid, &mut raw_status, 0, &mut usage) };
+        if ret == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).with_context(|| format!("waiting for `{shown}`"));
+        }
+    }
+    let time = start.elapsed();
+    let status = ExitStatus::from_raw(raw_status);
+    if !status.success() {
+        let out = fs::read_to_string(&stdout_path).unwrap_or_default();
+        let err = fs::read_to_string(&stderr_path).unwrap_or_default();
+        bail!("`{shown}` failed ({status})\n--- stdout\n{out}--- stderr\n{err}");
+    }
+    // Linux reports ru_maxrss in KiB.
+    let rss = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+    Ok(Sample {
+        time,
+        rss: Some(rss),
+    })
+}
+
+/// How many regular files an image or a directory tree holds, and their bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Contents {
+    pub(super) files: u64,
+    pub(super) bytes: u64,
+}
+
+impl Contents {
+    /// The regular files in `dir` and below, symlinks not followed.
+    pub(super) fn on_disk(dir: &Path) -> Result<Contents> {
+        let mut total = Contents::default();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            let entries =
+                fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            for entry in entries {
+                let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+                let kind = entry.file_type().context("file type")?;
+                if kind.is_dir() {
+                    dirs.push(entry.path());
+                } else if kind.is_file() {
+                    total.files += 1;
+                    total.bytes += entry.metadata().context("metadata")?.len();
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Fails unless `found` has at least these files and bytes. At least, not
+    /// exactly: a store may keep files of its own beside the layers' (markers,
+    /// metadata), but a pull that did not extract everything has fewer.
+    pub(super) fn check(&self, found: &Contents, what: &str) -> Result<()> {
+        // Said once per place checked, not once per run.
+        static NOTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut noted = NOTED.lock().unwrap_or_else(|e| e.into_inner());
+        if (found.files != self.files || found.bytes != self.bytes)
+            && !noted.iter().any(|w| w == what)
+        {
+            noted.push(what.to_string());
+            eprintln!(
+                "xtask: note: {what} holds {} regular files of {} bytes, the image {} of {}",
+                found.files, found.bytes, self.files, self.bytes
+            );
+        }
+        ensure!(
+            found.files >= self.files && found.bytes >= self.bytes,
+            "{what} holds {} regular files of {} bytes, the image {} of {} bytes: \
+             the pull did not extract the image",
+            found.files,
+            found.bytes,
+            self.files,
+            self.bytes
+        );
+        Ok(())
+    }
+}
+
+/// The regular files the image's layers hold, read from the layers themselves.
+pub(super) fn contents(layers: &[LayerFile]) -> Result<Contents> {
+    let mut total = Contents::default();
+    for layer in layers {
+        let file =
+            File::open(&layer.path).with_context(|| format!("opening {}", layer.path.display()))?;
+        let mut tar = tar::Archive::new(flate2::bufread::GzDecoder::new(std::io::BufReader::new(
+            file,
+        )));
+        for entry in tar.entries().context("reading a layer")? {
+            let entry = entry.context("reading a layer entry")?;
+            if entry.header().entry_type().is_file() {
+                total.files += 1;
+                total.bytes += entry.size();
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The benchmark's working directory, emptied when created and removed when
+/// dropped, whatever happened in between.
+pub(super) struct WorkDir {
+    pub(super) path: PathBuf,
+}
+
+impl WorkDir {
+    pub(super) fn create(path: PathBuf) -> Result<WorkDir> {
+        let work = WorkDir { path };
+        work.remove(&work.path)?;
+        fs::create_dir_all(&work.path)
+            .with_context(|| format!("creating {}", work.path.display()))?;
+        Ok(work)
+    }
+
+    /// Removes `dir` (inside the working directory), unmounting first whatever
+    /// is mounted below it: only mounts a tool we started made there (podman's
+    /// overlay driver may leave its storage directory bind-mounted), never any
+    /// other.
+    fn remove(&self, dir: &Path) -> Result<()> {
+        assert!(dir.starts_with(&self.path), "only our own directories");
+        for mount in mounts_below(dir)? {
+            let path = std::ffi::CString::new(mount.as_os_str().as_encoded_bytes())
+                .context("a mount point with a NUL byte")?;
+            // SAFETY: `path` is a valid NUL-terminated string for the call's
+            // duration. MNT_DETACH, because a busy mount must still go.
+            if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("unmounting {}", mount.display()));
+            }
+        }
+        match fs::remove_dir_all(dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("removing {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if let Err(err) = self.remove(&self.path) {
+            eprintln!("xtask: cleaning up: {err:#}");
+        }
+    }
+}
+
+/// The mount points at or below `dir`, deepest first (the order to unmount
+/// them in), from /proc/self/mountinfo.
+fn mounts_below(dir: &Path) -> Result<Vec<PathBuf>> {
+    let info = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    let mut mounts: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|mount| mount.starts_with(dir))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+    Ok(mounts)
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|digits| u8::from_str_radix(std::str::from_utf8(digits).ok()?, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
