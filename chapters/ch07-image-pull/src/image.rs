@@ -44,14 +44,7 @@ pub fn find_or_pull(
     let pull = |store: &Store| -> Result<ImageRecord> {
         let store = open_for_pull(&store.root)?;
         let client = Client::new(None);
-        let (record, _) = pull::pull(
-            &store,
-            &client,
-            reference,
-            &wanted.platform,
-            wanted.named,
-            output,
-        )?;
+        let (record, _) = pull::pull(&store, &client, reference, wanted, output)?;
         Ok(record)
     };
     match (policy, local) {

@@ -46,22 +46,32 @@ pub struct Progress {
     retrying: Vec<AtomicBool>,
 }
 
+/// One layer of a pull, as its progress shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerLine {
+    /// The layer's short ID (12 hex digits of its digest).
+    pub short_id: String,
+    /// Its compressed size, in bytes: what there is to download.
+    pub size: u64,
+    /// Whether the store has it already ("Already exists"): nothing to fetch.
+    pub present: bool,
+}
+
 impl Progress {
-    /// Starts showing `layers` (short IDs and sizes; `true` where the store
-    /// has the layer already).
-    pub fn start(output: Output, layers: &[(String, u64, bool)]) -> Progress {
+    /// Starts showing `layers`.
+    pub fn start(output: Output, layers: &[LayerLine]) -> Progress {
         let terminal = match output {
             Output::Stdout => std::io::stdout().is_terminal(),
             Output::Stderr => std::io::stderr().is_terminal(),
             Output::Quiet => false,
         };
-        let ids: Vec<String> = layers.iter().map(|(id, _, _)| id.clone()).collect();
+        let ids: Vec<String> = layers.iter().map(|l| l.short_id.clone()).collect();
         let mut progress = Progress {
             output,
             bars: None,
-            plain: Mutex::new((layers.iter().map(|(_, _, have)| *have).collect(), 0)),
+            plain: Mutex::new((layers.iter().map(|l| l.present).collect(), 0)),
             ids,
-            present: layers.iter().map(|(_, _, have)| *have).collect(),
+            present: layers.iter().map(|l| l.present).collect(),
             retrying: layers.iter().map(|_| AtomicBool::new(false)).collect(),
         };
         if terminal {
@@ -72,10 +82,10 @@ impl Progress {
             let multi = MultiProgress::with_draw_target(target);
             let bars = layers
                 .iter()
-                .map(|(id, size, have)| {
-                    let bar = multi.add(ProgressBar::new(*size));
-                    bar.set_prefix(id.clone());
-                    if *have {
+                .map(|layer| {
+                    let bar = multi.add(ProgressBar::new(layer.size));
+                    bar.set_prefix(layer.short_id.clone());
+                    if layer.present {
                         bar.set_style(done_style());
                         bar.finish_with_message("Already exists");
                     } else {
@@ -94,7 +104,12 @@ impl Progress {
             progress.bars = Some((multi, bars));
             return progress;
         }
-        for (id, _, have) in layers {
+        for LayerLine {
+            short_id: id,
+            present: have,
+            ..
+        } in layers
+        {
             let status = if *have {
                 "Already exists"
             } else {

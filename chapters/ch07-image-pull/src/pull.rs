@@ -22,7 +22,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::digest::{self, HashingReader};
 use crate::oci::{self, Descriptor, Fetched, ImageConfig, Manifest, Platform};
-use crate::progress::{Output, Progress, say};
+use crate::platform::WantedPlatform;
+use crate::progress::{LayerLine, Output, Progress, say};
 use crate::reference::Reference;
 use crate::registry::{Client, Endpoint, endpoint};
 use crate::store::{ImageRecord, Store};
@@ -46,8 +47,7 @@ pub fn pull(
     store: &Store,
     client: &Client,
     image: &Reference,
-    wanted: &Platform,
-    platform_given: bool,
+    wanted: &WantedPlatform,
     output: Output,
 ) -> Result<(ImageRecord, Outcome)> {
     store.clean_abandoned();
@@ -77,7 +77,7 @@ pub fn pull(
     let (manifest, manifest_digest) = match oci::parse_manifest(&content_type, &bytes)? {
         Fetched::Manifest(manifest) => (manifest, digest.clone()),
         Fetched::Index(index) => {
-            let entry = platform::choose(&index.manifests, wanted)?;
+            let entry = platform::choose(&index.manifests, &wanted.platform)?;
             let (bytes, content_type, digest) =
                 fetch_manifest(store, client, &endpoint, image, &entry.digest, &notice)?;
             documents.push((digest.clone(), bytes.clone()));
@@ -104,13 +104,16 @@ pub fn pull(
         architecture: config.architecture.clone(),
         variant: config.variant.clone(),
     };
-    if !platform_given && !config.architecture.is_empty() && !platform::matches(wanted, &offered) {
+    if !wanted.named
+        && !config.architecture.is_empty()
+        && !platform::matches(&wanted.platform, &offered)
+    {
         say(
             output,
             &format!(
                 "WARNING: The requested image's platform ({}) does not match the detected host platform ({}) and no specific platform was requested",
                 platform::display(&offered),
-                platform::display(wanted)
+                platform::display(&wanted.platform)
             ),
         );
     }
@@ -215,14 +218,14 @@ fn fetch_layers(
     for (descriptor, diff_id) in &layers {
         digest::hex_part(&descriptor.digest).context("a layer in the manifest")?;
         let have = store.has_layer(diff_id)?;
-        listing.push((
-            digest::short(&descriptor.digest).to_string(),
-            descriptor.size,
-            have,
-        ));
+        listing.push(LayerLine {
+            short_id: digest::short(&descriptor.digest).to_string(),
+            size: descriptor.size,
+            present: have,
+        });
     }
     let progress = Progress::start(output, &listing);
-    let todo: Vec<usize> = (0..layers.len()).filter(|&i| !listing[i].2).collect();
+    let todo: Vec<usize> = (0..layers.len()).filter(|&i| !listing[i].present).collect();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let errors = std::sync::Mutex::new(Vec::new());
@@ -248,7 +251,7 @@ fn fetch_layers(
     let mut errors = errors.into_inner().expect("lock");
     errors.sort_by_key(|(i, _)| *i);
     match errors.into_iter().next() {
-        Some((i, error)) => Err(error.context(format!("layer {}", listing[i].0))),
+        Some((i, error)) => Err(error.context(format!("layer {}", listing[i].short_id))),
         None => Ok(todo.len()),
     }
 }

@@ -58,14 +58,7 @@ fn act_other(action: &Action) -> Result<Exit> {
                 say(output, "Using default tag: latest");
             }
             let client = Client::new(None);
-            pull::pull(
-                &store,
-                &client,
-                image,
-                &wanted.platform,
-                wanted.named,
-                output,
-            )?;
+            pull::pull(&store, &client, image, &wanted, output)?;
             narrate::print(image.canonical())?;
             Ok(Exit::Code(0))
         }
