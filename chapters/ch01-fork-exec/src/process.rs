@@ -110,16 +110,25 @@ pub fn fork() -> Result<Forked> {
 /// held stays locked forever there). Reads `Threads:` in `/proc/self/status`.
 pub fn assert_single_threaded() {
     if cfg!(debug_assertions) {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let threads = status
-            .lines()
-            .find_map(|line| line.strip_prefix("Threads:"))
-            .and_then(|n| n.trim().parse::<u32>().ok());
-        // Unreadable (no /proc): nothing to check against.
-        assert!(
-            threads.is_none_or(|n| n == 1),
-            "fork/clone with {threads:?} threads: every other thread must be joined first"
-        );
+        let threads = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse::<u32>().ok())
+        };
+        // A thread that was just joined may still be counted for a moment: it
+        // has woken its joiner on its way out of the kernel, which removes it
+        // from the count a little later. So wait briefly for the count to drop.
+        let mut count = threads();
+        for _ in 0..200 {
+            if count.is_none_or(|n| n == 1) {
+                return; // one thread (or no /proc to ask)
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            count = threads();
+        }
+        panic!("fork/clone with {count:?} threads: every other thread must be joined first");
     }
 }
 
