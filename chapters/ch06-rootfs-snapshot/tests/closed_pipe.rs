@@ -4,31 +4,26 @@
 //! Now the listing stops, minibox exits with the container's status, and the
 //! directory is removed as after any run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch06-rootfs-snapshot");
+use std::io::{BufRead, BufReader};
+
+use common::MINIBOX;
+use harness::env::Env;
 
 #[test]
 fn a_diff_into_a_closed_pipe_ends_quietly_and_leaves_nothing() {
     if !harness::require_root("ch06 diff into a closed pipe") {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
+    // A store and a cgroup parent of the test's own; no cgroup may be left.
+    let env = Env::builder(MINIBOX, "ch06", "closed-pipe").build();
     // 5000 added files: about 90 KB of `A /many/file1234` lines, more than a
     // pipe's 64 KiB, so minibox is still writing when the reader goes away.
-    let mut child = Command::new(MINIBOX)
-        .args(["run", "--quiet", "--diff", "--", "sh", "-c"])
+    let mut child = env
+        .command(&["run", "--quiet", "--diff", "--", "sh", "-c"])
         .arg("mkdir /many && cd /many && i=0; while [ $i -lt 5000 ]; do : > file$i; i=$((i+1)); done")
         .env("MINIBOX_ROOTFS", harness::fixtures::busybox_rootfs())
-        .env("MINIBOX_ROOT", store.path())
-        .env(
-            "MINIBOX_CGROUP_PARENT",
-            format!("minibox-test-{}", std::process::id()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("start minibox");
     // `head -1`: read one line, then close the pipe.
@@ -41,7 +36,7 @@ fn a_diff_into_a_closed_pipe_ends_quietly_and_leaves_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "minibox panicked:\n{stderr}");
     assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
-    let left: Vec<_> = std::fs::read_dir(store.path().join("containers"))
+    let left: Vec<_> = std::fs::read_dir(env.root().join("containers"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
