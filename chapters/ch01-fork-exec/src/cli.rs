@@ -87,34 +87,40 @@ impl Command {
 
 /// Every chapter's `main`: parses the command line, gives the chapter's
 /// subcommand to `run` (which resolves it into a plain config and runs it),
-/// and exits through [`exit::finish`], the one way out.
+/// and exits through [`exit::finish`], the one way out. Help and usage errors
+/// end before `run`, with their own status (see [`parse`]).
 pub fn main<C: Subcommand>(run: impl FnOnce(C) -> anyhow::Result<Exit>) -> ExitCode {
-    exit::finish(run(parse_or_exit::<Minibox<C>>().command))
-}
-
-// ANCHOR: parse_or_exit
-/// Parses the command line of any chapter. Help and version go to stdout with exit
-/// status 0; a usage error becomes one line on stderr and exit status 125 (clap
-/// would exit 2 and print a page, but 2 could be the container's own status).
-pub fn parse_or_exit<T: Parser>() -> T {
-    match T::try_parse() {
-        Ok(parsed) => parsed,
-        Err(err) => match err.kind() {
-            ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                // Help asked for, or `minibox` alone: print it and succeed, like `docker`.
-                let _ = err.print();
-                std::process::exit(0)
-            }
-            _ => {
-                crate::narrate::notice(format_args!("{} (see 'minibox --help')", one_line(&err)));
-                std::process::exit(i32::from(MINIBOX_FAILED))
-            }
-        },
+    match parse::<Minibox<C>>() {
+        Ok(cli) => exit::finish(run(cli.command)),
+        Err(status) => status,
     }
 }
-// ANCHOR_END: parse_or_exit
+
+// ANCHOR: parse
+/// Parses the command line of any chapter, or says why not and with which exit
+/// status to end. Help and version go to stdout with status 0; a usage error
+/// becomes one line on stderr and status 125 (clap would exit 2 and print a
+/// page, but 2 could be the container's own status).
+pub fn parse<T: Parser>() -> Result<T, ExitCode> {
+    let err = match T::try_parse() {
+        Ok(parsed) => return Ok(parsed),
+        Err(err) => err,
+    };
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Help asked for, or `minibox` alone: print it and succeed, like `docker`.
+            let _ = err.print();
+            Err(ExitCode::SUCCESS)
+        }
+        _ => {
+            crate::narrate::notice(format_args!("{} (see 'minibox --help')", one_line(&err)));
+            Err(ExitCode::from(MINIBOX_FAILED))
+        }
+    }
+}
+// ANCHOR_END: parse
 
 /// Clap's message without its `error:` prefix, its usage block and its tips,
 /// folded onto one line.
