@@ -73,6 +73,12 @@ fn stub_name(stub: &Path) -> String {
 pub fn verify(root: &Path, chapter: Option<&str>) -> Result<()> {
     check_patches_apply(root)?; // seconds, before minutes of building
     let exercises = find(root, chapter)?;
+    if exercises.iter().any(|e| e.chapter.needs_root)
+        && let Some(why) = learner::cannot_get_root()
+    {
+        let count = exercises.iter().filter(|e| e.chapter.needs_root).count();
+        bail!("{}", learner::nothing_checked(count, Some(&why)));
+    }
     let scratch = tempfile::Builder::new()
         .prefix("minibox-exercises-")
         .tempdir()?;

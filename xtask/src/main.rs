@@ -15,8 +15,9 @@
 //! - [`registry`]: the fixture images on a registry of their own, for classrooms.
 //! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
 //! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
-//! - [`exercise`]: running exercise checkers, and proving each one fails on the
-//!   shipped code and passes with its reference solution.
+//! - [`exercise`]: the learner's exercise runner (status, checks in plain words,
+//!   hints, watch, reset, solutions), and proving each checker fails on the
+//!   shipped code and on its stubs, and passes with its reference solution.
 //! - [`tidy`]: the chapters' own rules, read from their sources (no recipe
 //!   imported from another chapter, short functions, no body written twice).
 //!

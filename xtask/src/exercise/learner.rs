@@ -237,6 +237,8 @@ fn run_checkers(root: &Path, exercises: &[Exercise], verbose: bool) -> Result<Ou
             }
             continue;
         }
+        // On stderr, so that what the checkers said stands alone on stdout.
+        eprintln!("checking {} ...", chapter.package);
         build(root, chapter, verbose)?;
         let output = test(root, chapter, &mine, verbose)?;
         let found = outcome::parse(&output);
