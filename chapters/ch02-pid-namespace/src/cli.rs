@@ -2,6 +2,7 @@
 //! descriptions changed, because `run` now starts the command in a new PID
 //! namespace.
 
+use ch01_fork_exec::cli as ch01;
 use clap::{Args, Subcommand};
 
 pub use ch01_fork_exec::cli::{CommandArgs, Config, Minibox};
@@ -28,12 +29,12 @@ pub struct RunArgs {
 
 impl Command {
     /// Turns the parsed command line into the [`Config`] of chapter 1, which is
-    /// all this chapter needs.
+    /// all this chapter needs: the options are chapter 1's.
     pub fn into_config(self) -> Config {
         let Command::Run(args) = self;
-        Config {
-            command: args.command.command,
-            quiet: args.command.quiet,
-        }
+        let run = ch01::RunArgs {
+            command: args.command,
+        };
+        ch01::Command::Run(run).into_config()
     }
 }
