@@ -250,25 +250,29 @@ fn exercise_init() {
     let init = minibox.host_pid();
     next_line_starting_with(&minibox.stdout, "ready", "stdout");
     let deadline = Instant::now() + LIMIT;
+    // The last parent the orphan was seen with: the subshell at first, then
+    // whoever adopted it.
+    let mut last_seen = None;
     let orphan = loop {
-        // The subshell may not have exited yet: wait for the re-parenting.
-        let found = process_with_marker(&marker).map(|pid| (pid, stat_fields(pid)));
-        match found {
+        match process_with_marker(&marker).map(|pid| (pid, stat_fields(pid))) {
             Some((pid, Some(fields))) if fields[1] == init.to_string() => break pid,
-            other if Instant::now() > deadline => panic!(
+            Some((pid, Some(fields))) => last_seen = Some((pid, fields[1].clone())),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            panic!(
                 "expected the orphan `sleep 1` to be re-parented to the init (host PID \
                  {init}), but {}",
-                match other {
-                    Some((pid, Some(fields))) => format!(
-                        "its parent is host PID {}: is the container in a PID namespace of \
-                         its own? (orphan: host PID {pid})",
-                        fields[1]
+                match &last_seen {
+                    Some((pid, parent)) => format!(
+                        "its parent was host PID {parent}: is the container in a PID \
+                         namespace of its own? (orphan: host PID {pid})"
                     ),
-                    _ => "it was not found running".to_string(),
+                    None => "it was not found running".to_string(),
                 }
-            ),
-            _ => std::thread::sleep(Duration::from_millis(20)),
+            );
         }
+        std::thread::sleep(Duration::from_millis(20));
     };
     // The orphan ends after 1 s; the init must reap it at once.
     let deadline = Instant::now() + LIMIT;
