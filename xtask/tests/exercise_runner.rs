@@ -5,9 +5,9 @@
 //! failing checker, a solved one, hints, a reset, and a run without root; and
 //! watch mode is shown to re-check after a file changes.
 //!
-//! The tests share one scratch copy and take turns (a lock); each starts from
-//! the copy's last commit. The checkers build into `target/exercise-verify`,
-//! which `--verify` uses too.
+//! The tests share one scratch copy (in `target/exercise-runner`) and take
+//! turns (a lock); each starts from the copy's last commit. The checkers build
+//! into `target/exercise-verify`, which `--verify` uses too.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,9 +18,11 @@ use std::time::Duration;
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
-/// The scratch copy, made once.
+/// The scratch copy, made once per run of these tests in
+/// `target/exercise-runner/workspace` (a temporary directory held in a static
+/// would never be removed: statics are not dropped), replacing the last run's.
 struct Scratch {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -42,10 +44,11 @@ fn root() -> PathBuf {
 fn scratch() -> MutexGuard<'static, Scratch> {
     static SCRATCH: OnceLock<Mutex<Scratch>> = OnceLock::new();
     let scratch = SCRATCH.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("minibox-runner-")
-            .tempdir()
-            .expect("a scratch directory");
+        let dir = root().join("target/exercise-runner/workspace");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("removing the last run's scratch copy");
+        }
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
         // The files git knows of, tracked or new, as `--verify` copies them.
         let files = git(
             &root(),
@@ -60,15 +63,15 @@ fn scratch() -> MutexGuard<'static, Scratch> {
         for name in files.split('\0').filter(|n| !n.is_empty()) {
             let from = root().join(name);
             if from.is_file() {
-                let to = dir.path().join(name);
+                let to = dir.join(name);
                 std::fs::create_dir_all(to.parent().unwrap()).unwrap();
                 std::fs::copy(&from, &to).unwrap();
             }
         }
-        git(dir.path(), &["init", "-q"]);
-        git(dir.path(), &["add", "-A"]);
+        git(&dir, &["init", "-q"]);
+        git(&dir, &["add", "-A"]);
         git(
-            dir.path(),
+            &dir,
             &[
                 "-c",
                 "user.name=learner",
@@ -91,7 +94,7 @@ fn scratch() -> MutexGuard<'static, Scratch> {
 
 impl Scratch {
     fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// `cargo xtask exercise ARGS...` in the scratch copy.
