@@ -86,6 +86,36 @@ pub fn wait_for_init(minibox: &mut Child, program: &str) -> i32 {
     }
 }
 
+/// Sends `signal` to process `pid` (a minibox this test started) and waits
+/// (5 s at most) until the process has taken it: the signal is no longer
+/// pending, process-wide or for its main thread, in `/proc/PID/status`. Two
+/// signals of one kind sent before the first is delivered merge into one, so
+/// a test that counts deliveries (Docker's "the third SIGINT kills") sends the
+/// next one only after this returns. A fixed sleep instead fails on a busy
+/// machine.
+pub fn signal_delivered(pid: u32, signal: i32) {
+    // SAFETY: kill(2) of a process this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0, "kill({pid})");
+    let bit = 1u64 << (signal - 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let pending = status
+            .lines()
+            .filter(|line| line.starts_with("ShdPnd:") || line.starts_with("SigPnd:"))
+            .filter_map(|line| u64::from_str_radix(line[7..].trim(), 16).ok())
+            .any(|mask| mask & bit != 0);
+        if !pending {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} did not take signal {signal} within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// What a finished minibox printed, and its status, as text.
 #[derive(Debug)]
 pub struct Run {
