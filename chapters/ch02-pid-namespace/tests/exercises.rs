@@ -168,14 +168,6 @@ fn process_with_marker(marker: &str) -> Option<i32> {
     })
 }
 
-/// What a run did, in a few words, for a checker's message.
-fn seen((status, stdout, stderr): &(ExitStatus, String, String)) -> String {
-    format!(
-        "it exited with {} and printed {stdout:?} on stdout and {stderr:?} on stderr",
-        harness::transcript::exit_status(*status)
-    )
-}
-
 /// Exercise `init`: `minibox run --init` keeps PID 1 as a minimal init that
 /// forks the command as PID 2, forwards SIGINT and SIGTERM to it, reaps every
 /// child (orphans included), and exits with the command's status.
@@ -191,7 +183,7 @@ fn exercise_init() {
         out.0.code() == Some(0) && out.1 == "2\n",
         "expected `minibox run --init sh -c 'echo $$'` to print 2 (the init is PID 1, the \
          command PID 2), but {}",
-        seen(&out)
+        harness::transcript::seen_parts(out.0, &out.1, &out.2)
     );
 
     // Its exit status passes through the init.
@@ -200,7 +192,7 @@ fn exercise_init() {
         out.0.code() == Some(3),
         "expected `minibox run --init sh -c 'exit 3'` to exit with 3, the command's status, \
          but {}",
-        seen(&out)
+        harness::transcript::seen_parts(out.0, &out.1, &out.2)
     );
 
     // PID 2 is an ordinary process: a signal without a handler kills it, and
@@ -210,7 +202,7 @@ fn exercise_init() {
         out.0.code() == Some(143),
         "expected `minibox run --init sh -c 'kill -TERM $$'` to exit with 143: SIGTERM kills \
          the command as PID 2 (it would not kill PID 1); but {}",
-        seen(&out)
+        harness::transcript::seen_parts(out.0, &out.1, &out.2)
     );
 
     // SIGTERM sent to the init from the host (as `docker stop` does) reaches the
@@ -290,7 +282,7 @@ fn exercise_init() {
     assert!(
         out.0.code() == Some(0),
         "expected the command to exit with 0 after the orphan ended, but {}",
-        seen(&out)
+        harness::transcript::seen_parts(out.0, &out.1, &out.2)
     );
 }
 

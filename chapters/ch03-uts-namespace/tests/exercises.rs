@@ -35,16 +35,6 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// What a run did, in a few words, for a checker's message.
-fn seen(out: &Output) -> String {
-    format!(
-        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
-        harness::transcript::exit_status(out.status),
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The namespace of `kind` (`uts`, `ipc`) this process is in: the link in
 /// /proc/self/ns, such as `uts:[4026531838]`. Two processes share a namespace
 /// exactly when their links are equal.
@@ -179,7 +169,7 @@ fn exercise_domainname() {
         out.status.success() && stdout(&out) == "example.org\n",
         "expected `minibox {}` to print example.org, the container's domain name, but {}",
         args.join(" "),
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     host.assert_unchanged("after `run --domainname example.org`");
 }
@@ -217,14 +207,14 @@ fn exercise_share_host_namespaces() {
         "expected `minibox {}` to print the host's UTS namespace {host_uts}: no new namespace \
          with --uts host; but {}",
         args.join(" "),
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let out = minibox(&["run", "--quiet", "--uts", "host", "hostname"]);
     assert!(
         out.status.success() && stdout(&out).trim_end() == host.before,
         "expected `minibox run --uts host hostname` to print the host's hostname {:?}, but {}",
         host.before,
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     host.assert_unchanged("after `run --uts host`");
 
@@ -249,7 +239,7 @@ fn exercise_share_host_namespaces() {
         "expected `minibox {}` to print box, then a UTS namespace other than the host's \
          {host_uts}; but {}",
         args.join(" "),
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     host.assert_unchanged("after `run --uts private --hostname box`");
 
@@ -262,7 +252,7 @@ fn exercise_share_host_namespaces() {
         "expected `minibox run --uts host --hostname box true` to refuse with status 125 and \
          the one line `minibox: --hostname cannot be used with --uts host`, before anything \
          starts; but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     host.assert_unchanged("after `run --uts host --hostname box`");
 
@@ -282,7 +272,7 @@ fn exercise_share_host_namespaces() {
             && (lines[1] == before.to_string() || lines[1] == after.to_string()),
         "expected `minibox run --ipc host` to run in the host's IPC namespace {host_ipc} and \
          see the host's {before} message queue(s); but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     // --ipc private (the default) still starts empty while the host has one.
     let args = ["run", "--quiet", "--ipc", "private", "sh", "-c", &script];
@@ -293,7 +283,7 @@ fn exercise_share_host_namespaces() {
         out.status.success() && lines.len() == 2 && lines[0] != host_ipc && lines[1] == "0",
         "expected `minibox run --ipc private` to run in an IPC namespace of its own, which \
          starts with no message queues; but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     drop(queue);
 }

@@ -36,16 +36,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// What a run did, in a few words, for a checker's message.
-fn seen(out: &Output) -> String {
-    format!(
-        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
-        harness::transcript::exit_status(out.status),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
 /// Removes a path that a checker may have caused to exist in the fixture, when
 /// dropped, so that it also happens when an assertion fails.
 struct RemoveOnDrop(PathBuf);
@@ -95,7 +85,7 @@ fn exercise_read_only() {
         !out.status.success() && text(&out.stderr).contains("Read-only file system"),
         "expected `touch /x` to fail with \"Read-only file system\" in a container run with \
          --read-only, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert!(
         !written,
@@ -110,7 +100,7 @@ fn exercise_read_only() {
         text(&out.stdout) == "ok\n",
         "expected /dev/null, /dev/shm and /proc to keep working with --read-only (the script \
          prints ok), but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
 }
 
@@ -152,7 +142,7 @@ fn exercise_volume() {
                 && stderr.lines().count() == 1,
             "expected `minibox run -v {spec} true` to be refused with status 125 and one line \
              `minibox: ...`, but {}",
-            seen(&out)
+            harness::transcript::seen(&out)
         );
         assert!(
             !missing.exists(),
@@ -172,7 +162,7 @@ fn exercise_volume() {
         out.status.success() && text(&out.stdout) == "hello from the host\n",
         "expected `minibox run -v {volume} cat /home/data/file` to print the host's file, \
          \"hello from the host\", but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
 
     // Not a copy: what the container writes is on the host afterwards.
@@ -181,7 +171,7 @@ fn exercise_volume() {
     assert!(
         out.status.success(),
         "expected the container to write /home/data/new with --volume {volume}, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert!(
         std::fs::read_to_string(dir.path().join("new"))
@@ -202,7 +192,7 @@ fn exercise_volume() {
             && text(&out.stderr).contains("Read-only file system"),
         "expected a `:ro` volume to be readable, and `touch` in it to fail with \"Read-only \
          file system\", but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert!(
         !dir.path().join("y").exists(),

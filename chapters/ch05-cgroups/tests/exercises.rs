@@ -110,16 +110,6 @@ fn highest_possible_cpu() -> u32 {
         .expect("at least CPU 0")
 }
 
-/// What a run did, in a few words, for a checker's message.
-fn seen(out: &Output) -> String {
-    format!(
-        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
-        harness::transcript::exit_status(out.status),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
 /// Exercise `cpuset-cpus`: `minibox run --cpuset-cpus LIST` pins the container to
 /// the CPUs in LIST with the cpuset controller (v1: `cpuset.cpus`, with
 /// `cpuset.mems` filled in; v2: `cpuset.cpus`), so that the container cannot widen
@@ -158,7 +148,7 @@ fn exercise_cpuset_cpus() {
     assert!(
         out.status.success() && lines.len() == 2,
         "expected `minibox run --cpuset-cpus 0 -- sh -c '{script}'` to run, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let name = p.trim_start_matches('/');
     assert!(
@@ -197,7 +187,7 @@ fn exercise_cpuset_cpus() {
         text(&out.stdout) == "Cpus_allowed_list:\t0\n",
         "expected the container to stay on CPU 0 after `taskset -p 0xffffffff $$` asked for \
          every CPU (a cgroup's limit, not an affinity set before exec), but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert_nothing_left(&p);
 
@@ -213,7 +203,7 @@ fn exercise_cpuset_cpus() {
                 && stderr.starts_with("minibox: "),
             "expected `minibox run --cpuset-cpus {list} -- true` to refuse the list with status \
              125 and one line `minibox: ...`, but {}",
-            seen(&out)
+            harness::transcript::seen(&out)
         );
         assert_nothing_left(&p);
     }
@@ -228,7 +218,7 @@ fn stats_fields(out: &Output) -> Vec<String> {
         .unwrap_or_else(|| {
             panic!(
                 "expected a line `minibox: stats: ...` on stderr with --stats, but {}",
-                seen(out)
+                harness::transcript::seen(out)
             )
         });
     line.split(", ").map(str::to_string).collect()
@@ -261,7 +251,7 @@ fn exercise_oom_kill_count() {
         out.status.code() == Some(0),
         "expected the container whose two dd were OOM-killed to exit with 0 (its shell, \
          PID 1, survives), but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let fields = stats_fields(&out);
     assert!(
@@ -300,7 +290,7 @@ fn exercise_oom_kill_count() {
     assert!(
         out.status.code() == Some(0),
         "expected `dd bs=1M count=8` to run under --memory 32m, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let fields = stats_fields(&out);
     assert!(

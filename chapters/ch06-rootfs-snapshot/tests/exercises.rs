@@ -66,16 +66,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// What a run did, in a few words, for a checker's message.
-fn seen(out: &Output) -> String {
-    format!(
-        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
-        harness::transcript::exit_status(out.status),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
 /// Exercise `read-only`: `minibox run --read-only` gives the container a root
 /// filesystem it cannot write, with both snapshotters, like
 /// `docker run --read-only`; /dev, /dev/shm and /proc keep working; nothing is
@@ -106,7 +96,7 @@ fn exercise_read_only() {
             !out.status.success() && text(&out.stderr).contains("Read-only file system"),
             "expected `touch /x` to fail with \"Read-only file system\" with --snapshotter \
              {snapshotter} --read-only, but {}",
-            seen(&out)
+            harness::transcript::seen(&out)
         );
         assert!(
             !image.join("x").exists(),
@@ -135,7 +125,7 @@ fn exercise_read_only() {
             "expected the image to be readable and /dev/null, /dev/shm and /proc to work with \
              --snapshotter {snapshotter} --read-only (the script prints the release line, then \
              ok), but {}",
-            seen(&out)
+            harness::transcript::seen(&out)
         );
         store.assert_empty(&format!("--snapshotter {snapshotter} --read-only"));
     }
@@ -169,19 +159,19 @@ fn exercise_tmpfs() {
     assert!(
         out.status.success() && stdout.lines().next() == Some("x"),
         "expected the container to write and read /scratch/f with --tmpfs /scratch, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert!(
         stdout.lines().any(|l| l == "A /scratch"),
         "expected --diff to list the mount point `A /scratch`, created in the writable layer, \
          but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert!(
         !stdout.contains("/scratch/f"),
         "expected /scratch/f to stay out of the writable layer (/scratch is a tmpfs), but \
          --diff lists it: {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     store.assert_empty("--tmpfs /scratch");
 
@@ -198,7 +188,7 @@ fn exercise_tmpfs() {
         out.status.success() && text(&out.stdout) == "/scratch\n/tmp\nA /scratch\n",
         "expected --tmpfs /scratch --tmpfs /tmp to give two tmpfs mounts, and only \
          `A /scratch` in the diff (/tmp is in the image), but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     store.assert_empty("--tmpfs /scratch --tmpfs /tmp");
 
@@ -211,7 +201,7 @@ fn exercise_tmpfs() {
             && stderr.lines().count() == 1,
         "expected `minibox run --tmpfs scratch -- true` (a relative path) to be refused with \
          status 125 and one line `minibox: ...`, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     store.assert_empty("--tmpfs scratch");
 }

@@ -66,7 +66,7 @@ impl Store {
         assert!(
             out.status.success(),
             "expected `minibox pull {image}` to work, but {}",
-            seen(&out)
+            harness::transcript::seen(&out)
         );
         text(&out.stdout)
             .lines()
@@ -74,7 +74,7 @@ impl Store {
             .unwrap_or_else(|| {
                 panic!(
                     "expected `minibox pull {image}` to print a `Digest:` line, but {}",
-                    seen(&out)
+                    harness::transcript::seen(&out)
                 )
             })
             .to_string()
@@ -121,16 +121,6 @@ impl Store {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// What a run did, in a few words, for a checker's message.
-fn seen(out: &Output) -> String {
-    format!(
-        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
-        harness::transcript::exit_status(out.status),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
 }
 
 /// The cells of one line of Docker's table: columns are at least three spaces
@@ -180,7 +170,7 @@ fn exercise_images_digests() {
     assert!(
         out.status.success(),
         "expected `minibox images --digests` to work, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
@@ -219,7 +209,7 @@ fn exercise_images_digests() {
     assert!(
         out.status.success(),
         "expected `minibox images` to work, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();
@@ -269,14 +259,14 @@ fn exercise_rmi() {
         out.status.success() && stdout.lines().next() == Some("Untagged: minibox/layered:latest"),
         "expected `minibox rmi minibox/layered` to say first `Untagged: \
          minibox/layered:latest`, as Docker does, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let config = layered["config"].as_str().expect("a config digest");
     assert!(
         stdout.lines().any(|l| l == format!("Deleted: {config}")),
         "expected `minibox rmi minibox/layered` to say `Deleted: {config}` (the image's ID, \
          its config's digest), but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let index = store.index();
     let names: Vec<&String> = index.keys().collect();
@@ -309,7 +299,7 @@ fn exercise_rmi() {
         out.status.success() && !text(&out.stderr).contains("Unable to find image"),
         "expected busybox to still run from the store, without a pull, after `rmi \
          minibox/layered`, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
 
     // The last image goes: nothing is left.
@@ -318,7 +308,7 @@ fn exercise_rmi() {
         out.status.success()
             && text(&out.stdout).lines().next() == Some("Untagged: busybox:latest"),
         "expected `minibox rmi busybox` to say first `Untagged: busybox:latest`, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let left = store.index();
     assert!(
@@ -344,6 +334,6 @@ fn exercise_rmi() {
             && stderr.lines().count() == 1,
         "expected `minibox rmi hello-world` (not pulled) to fail with status 1 and one line \
          `No such image: hello-world...`, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
 }

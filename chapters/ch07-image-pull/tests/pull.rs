@@ -279,42 +279,14 @@ fn whiteouts_and_opaque_directories_show_the_merged_view() {
         whiteout.file_type().is_char_device() && whiteout.rdev() == 0,
         "a 0/0 whiteout"
     );
-    assert_eq!(xattr_value(&layer.join("opaque")), Some(b"y".to_vec()));
+    assert_eq!(
+        common::xattr(&layer.join("opaque"), "trusted.overlay.opaque"),
+        Some(b"y".to_vec())
+    );
     assert!(
         !layer.join("etc/.wh.deleted").exists() && !layer.join("opaque/.wh..wh..opq").exists(),
         "OCI markers are translated, not copied"
     );
-}
-
-fn xattr_value(path: &std::path::Path) -> Option<Vec<u8>> {
-    let output = std::process::Command::new("getfattr")
-        .args(["--only-values", "-n", "trusted.overlay.opaque"])
-        .arg(path)
-        .output()
-        .ok();
-    match output {
-        Some(o) if o.status.success() => Some(o.stdout),
-        _ => {
-            // getfattr may be missing: read it through the same crate the chapter uses.
-            ch07_xattr(path)
-        }
-    }
-}
-
-fn ch07_xattr(path: &std::path::Path) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut value = [0u8; 16];
-    // SAFETY: NUL-terminated strings; the kernel writes at most value.len() bytes.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    (n >= 0).then(|| value[..n as usize].to_vec())
 }
 
 /// A layer corrupted in the registry's own storage: the pull fails with a

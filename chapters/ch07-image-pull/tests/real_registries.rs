@@ -216,27 +216,10 @@ fn an_extended_attribute_the_filesystem_refuses_is_skipped_with_a_warning() {
     let file = dirs[0].join("notes");
     assert_eq!(fs::read_to_string(&file).unwrap(), "notes\n");
     assert_eq!(
-        xattr_of(&file, "user.kept").as_deref(),
+        common::xattr(&file, "user.kept").as_deref(),
         Some(&b"yes"[..]),
         "the attributes the filesystem takes are set"
     );
-}
-
-fn xattr_of(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let name = std::ffi::CString::new(name).unwrap();
-    let mut value = [0u8; 256];
-    // SAFETY: NUL-terminated strings; the kernel writes at most value.len() bytes.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    (n >= 0).then(|| value[..n as usize].to_vec())
 }
 
 /// podman and buildah's `zstd:chunked` layers are zstd frames followed by

@@ -75,7 +75,7 @@ impl Store {
         assert!(
             out.status.success(),
             "expected `minibox pull {image}` to work, but {}",
-            seen(&out)
+            harness::transcript::seen(&out)
         );
     }
 
@@ -93,16 +93,6 @@ impl Store {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// What a run did, in a few words, for a checker's message.
-fn seen(out: &Output) -> String {
-    format!(
-        "it exited with {} and printed {:?} on stdout and {:?} on stderr",
-        harness::transcript::exit_status(out.status),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
 }
 
 /// Fails the checker when clap refused the command line `command`: the
@@ -181,7 +171,7 @@ fn exercise_group_add() {
         out.status.success(),
         "expected `minibox {}` to work, but {}",
         args.join(" "),
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let got = groups(&out);
     assert!(
@@ -216,7 +206,7 @@ fn exercise_group_add() {
         out.status.success(),
         "expected `minibox {}` to work, but {}",
         args.join(" "),
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let got = groups(&out);
     assert!(
@@ -247,7 +237,7 @@ fn exercise_group_add() {
             && stderr.lines().count() == 1,
         "expected `--group-add minibox-nope` (no such group in the image) to fail with status \
          125 and one line naming the group, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
 }
 
@@ -271,7 +261,7 @@ fn exercise_image_config() {
     assert!(
         out.status.success(),
         "expected `minibox image-config minibox/echo` to work, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -317,7 +307,7 @@ fn exercise_image_config() {
     assert!(
         out.status.success(),
         "expected `minibox image-config hello-world` to work, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -336,7 +326,7 @@ fn exercise_image_config() {
             && stderr.lines().count() == 1,
         "expected `minibox image-config minibox/layered` (not pulled) to fail with status 1 \
          and one line `No such image: minibox/layered...`, but {}",
-        seen(&out)
+        harness::transcript::seen(&out)
     );
     assert!(
         !store.has("docker.io/minibox/layered:latest"),

@@ -190,6 +190,24 @@ pub fn run_merged_with(bin: &Path, args: &[&str], env: &[(&str, String)]) -> (St
     (output, exit_status(status))
 }
 
+/// What a run did, in a few words, for an exercise checker's message: "it
+/// exited with 1 and printed \"\" on stdout and \"minibox: ...\" on stderr".
+pub fn seen(out: &std::process::Output) -> String {
+    seen_parts(
+        out.status,
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// [`seen`], for a run whose output was read piece by piece.
+pub fn seen_parts(status: std::process::ExitStatus, stdout: &str, stderr: &str) -> String {
+    format!(
+        "it exited with {} and printed {stdout:?} on stdout and {stderr:?} on stderr",
+        exit_status(status)
+    )
+}
+
 /// The shell's view of an exit status: the code, or 128 + the signal number.
 pub fn exit_status(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;

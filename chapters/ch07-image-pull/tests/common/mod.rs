@@ -31,3 +31,23 @@ pub fn printed_digest(stdout: &str) -> String {
         .unwrap_or_else(|| panic!("no Digest line in:\n{stdout}"))
         .to_string()
 }
+
+/// The value of the extended attribute `name` of `path` (not following a
+/// symlink), or `None` when it has none. Read with lgetxattr(2) directly, not
+/// through the chapter's code, so a test does not trust what it checks.
+pub fn xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    let mut value = [0u8; 256];
+    // SAFETY: NUL-terminated strings; the kernel writes at most value.len() bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    (n >= 0).then(|| value[..n as usize].to_vec())
+}
