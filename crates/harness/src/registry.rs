@@ -24,6 +24,20 @@ use crate::registry_auth::{self, TokenServer};
 /// Where Debian installs the registry.
 pub const SERVER: &str = "/usr/bin/docker-registry";
 
+/// Starts the registry server on `config`, its output going to
+/// `registry.log` in `dir` (read it when a test fails).
+pub(crate) fn serve(config: &std::path::Path, dir: &std::path::Path) -> Child {
+    let log = std::fs::File::create(dir.join("registry.log")).expect("log file");
+    Command::new(SERVER)
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log)
+        .spawn()
+        .expect("start docker-registry")
+}
+
 /// A running registry of our own.
 pub struct Registry {
     server: Child,
@@ -163,15 +177,7 @@ impl Registry {
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write the registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
-        let server = Command::new(SERVER)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
+        let server = serve(&config_path, dir.path());
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()

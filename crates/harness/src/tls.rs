@@ -8,12 +8,12 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
-use crate::registry::{Registry, SERVER};
+use crate::registry::Registry;
 
 /// A running HTTPS registry; stopped when dropped.
 pub struct TlsRegistry {
@@ -79,15 +79,7 @@ impl TlsRegistry {
             key.display()
         );
         let config_path = write("config.yml", &config);
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log file");
-        let server = Command::new(SERVER)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
+        let server = crate::registry::serve(&config_path, dir.path());
         let mut registry = TlsRegistry {
             server,
             dir,
