@@ -4,6 +4,7 @@
 //! `book/exercises/ch01-fork-exec/`.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -72,12 +73,25 @@ fn exercise_forward_signals() {
         let script = format!(
             "trap 'echo caught {name}; exit 42' {name}; echo $$; while :; do sleep 0.1; done"
         );
-        let mut minibox = Command::new(MINIBOX)
+        let mut command = Command::new(MINIBOX);
+        command
             .args(["run", "--quiet", "sh", "-c", &script])
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run minibox");
+            .stdout(Stdio::piped());
+        // A shell started in the background (`cargo xtask ... &`, some CI
+        // runners) ignores SIGINT, and an ignored signal is inherited through
+        // fork and exec: the child `sh` could then not trap it at all (POSIX:
+        // a signal ignored on entry stays ignored). Start minibox with the
+        // defaults, as a terminal would.
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            })
+        };
+        let mut minibox = command.spawn().expect("run minibox");
         let mut stdout = BufReader::new(minibox.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
