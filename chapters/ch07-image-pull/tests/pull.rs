@@ -668,7 +668,7 @@ fn zstd_layers_in_several_frames_are_unpacked() {
 /// never shows the CDN the registry's credentials.
 #[test]
 fn blob_redirects_are_followed_without_the_registrys_authorization() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Read;
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
@@ -684,44 +684,7 @@ fn blob_redirects_are_followed_without_the_registrys_authorization() {
         .build()
         .into();
 
-    // One HTTP/1.1 request per connection: method, path and headers. (A TLS
-    // hello, minibox trying HTTPS first, is not one: None.)
-    fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<(String, String)>)> {
-        let mut reader = BufReader::new(stream);
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let mut headers = Vec::new();
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).ok()?;
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = header.split_once(':') {
-                headers.push((k.trim().to_lowercase(), v.trim().to_string()));
-            }
-        }
-        Some((path, headers))
-    }
-    fn respond(
-        mut stream: std::net::TcpStream,
-        status: u16,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) {
-        let mut head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let _ = stream.write_all(head.as_bytes());
-        let _ = stream.write_all(body);
-    }
+    use harness::http::{read_request, respond};
 
     let cdn = TcpListener::bind("127.0.0.1:0").unwrap();
     let cdn_port = cdn.local_addr().unwrap().port();
@@ -744,7 +707,7 @@ fn blob_redirects_are_followed_without_the_registrys_authorization() {
                     break;
                 }
                 let stream = stream.unwrap();
-                let Some((path, headers)) = read_request(&stream) else {
+                let Some((_, path, headers)) = read_request(&stream) else {
                     continue;
                 };
                 seen.lock().unwrap().push(headers);
@@ -780,7 +743,7 @@ fn blob_redirects_are_followed_without_the_registrys_authorization() {
                     break;
                 }
                 let stream = stream.unwrap();
-                let Some((path, headers)) = read_request(&stream) else {
+                let Some((_, path, headers)) = read_request(&stream) else {
                     continue;
                 };
                 if path.contains("/blobs/") {

@@ -11,13 +11,14 @@
 //! headers that matter.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::http::{read_request, respond};
 use crate::registry::Registry;
 
 /// Blob requests waiting, per path, and the paths whose requests met.
@@ -165,45 +166,4 @@ fn serve(
         return;
     }
     respond(stream, status, &kept, &body);
-}
-
-/// Header names (in lower case) and values.
-type Headers = Vec<(String, String)>;
-
-/// Method, path and headers of one HTTP/1.1 request.
-fn read_request(stream: &TcpStream) -> Option<(String, String, Headers)> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut words = line.split_whitespace();
-    let (method, path) = (words.next()?.to_string(), words.next()?.to_string());
-    if !path.starts_with('/') {
-        return None;
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.push((k.trim().to_lowercase(), v.trim().to_string()));
-        }
-    }
-    Some((method, path, headers))
-}
-
-fn respond(mut stream: TcpStream, status: u16, headers: &[(String, String)], body: &[u8]) {
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
 }

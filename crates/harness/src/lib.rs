@@ -15,6 +15,8 @@
 //!   clients ask for it at once, so concurrent pulls really overlap.
 //! - [`registry_auth`]: the registry's two logins for tests: a token server
 //!   signing ES256 JWTs (Docker Hub's scheme), and htpasswd files (Basic auth).
+//! - [`http`]: one HTTP/1.1 request read, one response written, for the
+//!   test servers in front of the registry.
 //! - [`proxy`]: an HTTP front for the registry that drops, stalls or
 //!   rate-limits once on purpose, and counts what it saw.
 //! - [`tls`]: the registry over HTTPS with a CA of the test's own (and mutual
@@ -38,6 +40,7 @@ pub mod env;
 pub mod filters;
 pub mod fixtures;
 pub mod gate;
+pub mod http;
 pub mod images;
 pub mod privilege;
 pub mod process;
