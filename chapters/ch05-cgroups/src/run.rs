@@ -54,7 +54,8 @@ pub fn run(config: &Config) -> Result<Exit> {
         let exit = cgroup::start(cgroup, child, parent, &program, &narrator, || {
             narrator.say(format_args!(
                 "parent moved the child (host PID {child}) into the cgroup and releases it"
-            ))
+            ));
+            Ok(())
         })?;
         cgroup::report(cgroup, resources, exit)?;
         Ok(exit)

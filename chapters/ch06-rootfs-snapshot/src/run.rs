@@ -65,7 +65,7 @@ pub fn run(config: &Config) -> Result<Exit> {
             })?;
             drop(child_end);
             let program = command.program_name();
-            let exit = cgroup::start(cgroup, child, parent, &program, &narrator, || {})?;
+            let exit = cgroup::start(cgroup, child, parent, &program, &narrator, || Ok(()))?;
             cgroup::report(cgroup, &config.resources, exit)?;
             Ok(exit)
         })

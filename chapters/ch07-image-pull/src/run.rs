@@ -141,7 +141,7 @@ pub fn run(config: &Config) -> Result<Exit> {
             })?;
             drop(child_end);
             let program = command.program_name();
-            let exit = cgroup::start(cgroup, child, parent, &program, &narrator, || {})?;
+            let exit = cgroup::start(cgroup, child, parent, &program, &narrator, || Ok(()))?;
             cgroup::report(cgroup, &options.resources, exit)?;
             Ok(exit)
         })

@@ -33,25 +33,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
-    /// Overwrite the image's default ENTRYPOINT (and drop its CMD)
-    #[arg(long, value_name = "PROGRAM")]
-    pub entrypoint: Option<String>,
-
-    /// Set an environment variable (KEY alone: the value from minibox's environment)
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-
-    /// Read environment variables from a file (KEY=VALUE lines, # comments)
-    #[arg(long, value_name = "FILE")]
-    pub env_file: Vec<PathBuf>,
-
-    /// Working directory inside the container (created if missing)
-    #[arg(short = 'w', long, value_name = "DIR")]
-    pub workdir: Option<String>,
-
-    /// User to run as: name or UID, optionally :group (name or GID), from the image's files
-    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
+    /// This chapter's: what the container runs, as whom, where, with which
+    /// variables.
+    #[command(flatten)]
+    pub command: CommandArgs,
 
     /// Chapter 7's options: the pull, the snapshot, the resources.
     #[command(flatten)]
@@ -71,6 +56,31 @@ pub struct RunArgs {
         value_names = ["IMAGE", "COMMAND"]
     )]
     pub image_and_command: Vec<OsString>,
+}
+
+/// The flags that override what the image says to run: Docker's
+/// `--entrypoint`, `-e`, `--env-file`, `-w` and `-u`.
+#[derive(Debug, Args)]
+pub struct CommandArgs {
+    /// Overwrite the image's default ENTRYPOINT (and drop its CMD)
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+
+    /// Set an environment variable (KEY alone: the value from minibox's environment)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Read environment variables from a file (KEY=VALUE lines, # comments)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container (created if missing)
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// User to run as: name or UID, optionally :group (name or GID), from the image's files
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
 }
 // ANCHOR_END: run_args
 
@@ -118,30 +128,44 @@ impl Command {
 }
 
 fn run_config(args: RunArgs) -> Result<Config> {
-    if let Some(dir) = &args.workdir
-        && !dir.starts_with('/')
-    {
-        bail!("the working directory '{dir}' is invalid, it needs to be an absolute path");
+    Config::new(args.command, args.options, args.image_and_command)
+}
+
+impl Config {
+    /// Resolves the command line's overrides, chapter 7's options and the
+    /// words from IMAGE on into a [`Config`] (bad input fails here, before
+    /// anything is created). Later chapters call it with their own flags
+    /// beside.
+    pub fn new(
+        command: CommandArgs,
+        options: ch07::RunOptions,
+        image_and_command: Vec<OsString>,
+    ) -> Result<Config> {
+        if let Some(dir) = &command.workdir
+            && !dir.starts_with('/')
+        {
+            bail!("the working directory '{dir}' is invalid, it needs to be an absolute path");
+        }
+        // Docker's client reads the files first, then the flags: a flag wins.
+        let lookup = |name: &str| std::env::var(name).ok();
+        let mut environment = Vec::new();
+        for file in &command.env_file {
+            environment.extend(env::read_env_file(file, lookup)?);
+        }
+        for flag in &command.env {
+            environment.push(env::from_flag(flag, lookup)?);
+        }
+        let mut words = image_and_command.into_iter();
+        let image = words.next().expect("clap requires IMAGE");
+        Ok(Config {
+            options: options.into_options(&image)?,
+            arguments: words.collect(),
+            entrypoint: command.entrypoint,
+            env: environment,
+            workdir: command.workdir,
+            user: command.user,
+        })
     }
-    // Docker's client reads the files first, then the flags: a flag wins.
-    let lookup = |name: &str| std::env::var(name).ok();
-    let mut environment = Vec::new();
-    for file in &args.env_file {
-        environment.extend(env::read_env_file(file, lookup)?);
-    }
-    for flag in &args.env {
-        environment.push(env::from_flag(flag, lookup)?);
-    }
-    let mut words = args.image_and_command.into_iter();
-    let image = words.next().expect("clap requires IMAGE");
-    Ok(Config {
-        options: args.options.into_options(&image)?,
-        arguments: words.collect(),
-        entrypoint: args.entrypoint,
-        env: environment,
-        workdir: args.workdir,
-        user: args.user,
-    })
 }
 
 #[cfg(test)]

@@ -193,28 +193,28 @@ impl Drop for DestroyOnDrop {
 // ANCHOR: start
 /// The parent's side of a container's start, from this chapter on, between
 /// clone and the container's end: forwards signals to the child, moves it into
-/// `cgroup` while it waits (then calls `joined`: the place for narration),
-/// releases it, learns whether its exec worked, and waits for its end
-/// (chapter 2's [`ParentEnd::start`]).
+/// `cgroup` while it waits, then calls `joined` (the place for the rest of
+/// the parent's setup, and for narration), releases it, learns whether its
+/// exec worked, and waits for its end (chapter 2's [`ParentEnd::start`]).
 ///
 /// The child joins *before* it is released, so that not one instruction of the
-/// container's program runs outside its limits.
+/// container's program runs outside its limits. If joining or `joined` fails,
+/// the child is never released: it reads end-of-file, gives up, and is reaped.
 pub fn start(
     cgroup: &dyn Cgroup,
     child: Pid,
     parent: ParentEnd,
     program: &str,
     narrator: &Narrator,
-    joined: impl FnOnce(),
+    joined: impl FnOnce() -> Result<()>,
 ) -> Result<Exit> {
     // From here, minibox must outlive the container to clean up after it.
     let _forwarding = signals::forward_to(child, Interrupts::KillOnThird)?;
-    if let Err(error) = cgroup.join(child) {
+    if let Err(error) = cgroup.join(child).and_then(|()| joined()) {
         drop(parent); // the child reads end-of-file and gives up
         ch01_fork_exec::process::wait_for(child)?;
         return Err(error);
     }
-    joined();
     parent.start(child, program, narrator)
 }
 // ANCHOR_END: start

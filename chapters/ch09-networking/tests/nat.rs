@@ -12,9 +12,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use ch09_networking_draft::ipam::Subnet;
-use ch09_networking_draft::netlink::Netlink;
-use ch09_networking_draft::{nat, netns};
+use ch09_networking::ipam::Subnet;
+use ch09_networking::netlink::Netlink;
+use ch09_networking::{nat, netns};
 
 const HOST_UPLINK: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const INTERNET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);

@@ -9,9 +9,9 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::process::Command;
 
-use ch09_networking_draft::ipam::{Holder, Ipam, Subnet, check_overlap};
-use ch09_networking_draft::netlink::Netlink;
-use ch09_networking_draft::netns;
+use ch09_networking::ipam::{Holder, Ipam, Subnet, check_overlap};
+use ch09_networking::netlink::Netlink;
+use ch09_networking::netns;
 
 fn ipam(dir: &tempfile::TempDir, subnet: &str) -> Ipam {
     Ipam::new(dir.path(), subnet.parse().unwrap()).unwrap()

@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use ch09_networking_draft::netns;
-use ch09_networking_draft::proxy::{self, Proxy};
+use ch09_networking::netns;
+use ch09_networking::proxy::{self, Proxy};
 use common::{CONTAINER, GATEWAY};
 
 const LOCALHOST: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -92,10 +92,17 @@ where
 ///
 /// Used by tests to run `ip` and `ping` where the test's links are.
 pub fn command_in(netns: BorrowedFd<'_>, program: &str) -> Result<Command> {
+    let mut cmd = Command::new(program);
+    enter_before_exec(&mut cmd, netns)?;
+    Ok(cmd)
+}
+
+/// Makes `cmd`'s child join the network namespace `netns` between fork and
+/// exec: how tests run minibox itself in the namespace that plays the host.
+pub fn enter_before_exec(cmd: &mut Command, netns: BorrowedFd<'_>) -> Result<()> {
     let fd = netns
         .try_clone_to_owned()
         .context("dup network namespace fd")?;
-    let mut cmd = Command::new(program);
     // SAFETY: the closure runs in the child between fork and exec; it calls
     // only setns(2), which is async-signal-safe, and touches no locks or
     // allocations. `fd` is moved into the closure and stays open until exec.
@@ -107,7 +114,7 @@ pub fn command_in(netns: BorrowedFd<'_>, program: &str) -> Result<Command> {
             Ok(())
         });
     }
-    Ok(cmd)
+    Ok(())
 }
 
 /// Runs `f` on a fresh thread and turns a panic into an error.

@@ -237,6 +237,7 @@ struct LeaseFile {
 }
 
 /// The allocator for one subnet, with its leases under `state_dir`.
+#[derive(Debug, Clone)]
 pub struct Ipam {
     /// The subnet addresses come from.
     subnet: Subnet,

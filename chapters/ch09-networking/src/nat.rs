@@ -102,9 +102,10 @@ pub fn setup(subnet: &Subnet, bridge: &str) -> Result<()> {
 }
 
 /// Removes every rule and chain [`setup`] made: the jumps from the built-in
-/// chains, then minibox's chains themselves. Running it when nothing is set
-/// up is not an error.
-pub fn teardown() -> Result<()> {
+/// chains, then minibox's chains themselves, and says whether there was
+/// anything to remove. Running it when nothing is set up is not an error.
+pub fn teardown() -> Result<bool> {
+    let mut removed = false;
     for (table, chain, from) in [
         ("nat", NAT_CHAIN, "POSTROUTING"),
         ("filter", FILTER_CHAIN, "FORWARD"),
@@ -112,13 +113,15 @@ pub fn teardown() -> Result<()> {
         // The jump may have been added more than once by hand; remove all.
         while iptables(&["-t", table, "-C", from, "-j", chain])?.success {
             run(&["-t", table, "-D", from, "-j", chain])?;
+            removed = true;
         }
         if iptables(&["-t", table, "-S", chain])?.success {
             run(&["-t", table, "-F", chain])?;
             run(&["-t", table, "-X", chain])?;
+            removed = true;
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// Creates `chain` in `table` and the jump to it from `from`, each only if

@@ -11,8 +11,8 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 
-use ch09_networking_draft::netlink::Netlink;
-use ch09_networking_draft::netns;
+use ch09_networking::netlink::Netlink;
+use ch09_networking::netns;
 
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(172, 29, 0, 1);
 const CONTAINER: Ipv4Addr = Ipv4Addr::new(172, 29, 0, 2);
@@ -234,7 +234,7 @@ fn racing_starts_share_one_bridge() {
     // Other refusals are still errors, and the kind can be told apart.
     let err = nl.set_up("mbxnothere").unwrap_err();
     assert!(
-        ch09_networking_draft::netlink::is_errno(&err, nix::errno::Errno::ENODEV),
+        ch09_networking::netlink::is_errno(&err, nix::errno::Errno::ENODEV),
         "{err:#}"
     );
     drop((nl, host));

@@ -20,8 +20,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ch09_networking_draft::netlink::Netlink;
-use ch09_networking_draft::netns;
+use ch09_networking::netlink::Netlink;
+use ch09_networking::netns;
 
 fn main() -> Result<()> {
     let runs: usize = std::env::args()

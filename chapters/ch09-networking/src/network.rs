@@ -1,0 +1,429 @@
+//! The concept of this chapter: a container's network, from the command line's
+//! `--network`, `-p`, `--dns` and `--add-host` to the links, the address, the
+//! proxies and the three `/etc` files, in the order a start needs them.
+//!
+//! A start goes through three stages, one per place in the recipe:
+//!
+//! 1. [`prepare`], in the parent before clone: everything that can fail on bad
+//!    input fails here, before anything exists to clean up. The published
+//!    ports are bound (a taken port is Docker's "port is already allocated"),
+//!    the subnet is checked against the host's routes, and the bridge and its
+//!    NAT rules are made if this is the first container to need them.
+//! 2. [`Prepared::attach`], in the parent once the child is cloned into its new
+//!    network namespace and waits to be released: an address is leased, a
+//!    veth pair is created with its container end born inside the namespace as
+//!    `eth0`, the inside is configured, the `/etc` files are written and the
+//!    proxies start.
+//! 3. [`Attached::detach`], when the container has ended: the proxies stop,
+//!    the host end of the veth is deleted (which deletes both), the lease is
+//!    given back. Dropping an [`Attached`] does the same, so an error or a
+//!    panic in between leaves nothing either.
+//!
+//! In the child, [`mount_etc_files`] bind-mounts the files over the image's
+//! before `pivot_root`.
+// SIMPLIFICATION: Docker's daemon keeps networks as objects (`docker network
+// create`), with a driver per network and an embedded DNS server on
+// user-defined ones; one default bridge is what `docker run` uses out of the
+// box and all this chapter builds.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use ch01_fork_exec::narrate;
+use ch04_mount_namespace::mount;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+use crate::etc_files::{self, DnsOverrides, EtcFiles, ExtraHost};
+use crate::ipam::{self, Holder, Ipam, Subnet};
+use crate::netlink::{self, Netlink};
+use crate::proxy::{self, Proxy};
+use crate::publish::{PortMapping, Protocol};
+use crate::{nat, netns};
+
+/// The bridge every container of the default network is plugged into, as
+/// Docker's is `docker0`.
+pub const BRIDGE: &str = "minibox0";
+
+/// The environment variable that chooses the bridge's subnet.
+pub const SUBNET_VARIABLE: &str = "MINIBOX_BRIDGE_SUBNET";
+
+/// Which network a container gets (`--network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Its own namespace, plugged into [`BRIDGE`] (Docker's default).
+    Bridge,
+    /// Its own namespace with only `lo`: no way in or out.
+    None,
+    /// No namespace of its own: the host's links, addresses and ports.
+    Host,
+}
+
+impl FromStr for Mode {
+    type Err = anyhow::Error;
+
+    /// Docker's names; anything else is, as Docker puts it, a network that
+    /// does not exist.
+    fn from_str(name: &str) -> Result<Mode> {
+        match name {
+            "bridge" | "default" => Ok(Mode::Bridge),
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            other => bail!("network {other} not found"),
+        }
+    }
+}
+
+impl Mode {
+    /// The namespaces this mode adds to the chapters before: a new network
+    /// namespace, except with `host`.
+    pub fn namespaces(self) -> CloneFlags {
+        match self {
+            Mode::Host => CloneFlags::empty(),
+            Mode::Bridge | Mode::None => CloneFlags::CLONE_NEWNET,
+        }
+    }
+}
+
+/// What the command line says about the container's network.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// `--network`.
+    pub mode: Mode,
+    /// `-p`, one mapping per container port.
+    pub publish: Vec<PortMapping>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: DnsOverrides,
+    /// `--add-host`.
+    pub extra_hosts: Vec<ExtraHost>,
+}
+
+// ANCHOR: prepare
+/// Stage 1, before clone: binds the published ports, checks the subnet, and
+/// makes sure the bridge and the NAT rules exist. `state` is where leases
+/// are kept. Fails with nothing left behind.
+pub fn prepare(config: &NetworkConfig, state: &Path) -> Result<Prepared> {
+    let mut prepared = Prepared {
+        config: config.clone(),
+        bridge: None,
+        listeners: Vec::new(),
+    };
+    if config.mode != Mode::Bridge {
+        if !config.publish.is_empty() {
+            let mode = if config.mode == Mode::Host { "host" } else { "none" };
+            narrate::notice(format_args!(
+                "WARNING: Published ports are discarded when using {mode} network mode"
+            ));
+        }
+        return Ok(prepared);
+    }
+    for mapping in &config.publish {
+        let listener = Listener::bind(mapping)?; // a taken port fails here
+        prepared.listeners.push((*mapping, listener));
+    }
+    let subnet = configured_subnet()?;
+    let mut host = Netlink::open()?;
+    let bridge_index = host.link_index(BRIDGE)?;
+    ipam::check_overlap(&subnet, &host.ipv4_routes()?, bridge_index)?;
+    if host.ensure_bridge(BRIDGE, subnet.gateway(), subnet.prefix_len)? {
+        // First use: outbound traffic needs forwarding and source NAT.
+        nat::setup(&subnet, BRIDGE)?;
+    }
+    nat::enable_ip_forward()?;
+    prepared.bridge = Some((Ipam::new(&state.join("network"), subnet)?, host));
+    Ok(prepared)
+}
+// ANCHOR_END: prepare
+
+/// The bridge's subnet: [`SUBNET_VARIABLE`], or [`ipam::DEFAULT_SUBNET`].
+pub fn configured_subnet() -> Result<Subnet> {
+    let value = std::env::var(SUBNET_VARIABLE).unwrap_or_else(|_| ipam::DEFAULT_SUBNET.into());
+    value
+        .parse()
+        .with_context(|| format!("{SUBNET_VARIABLE}={value}"))
+}
+
+/// A network made ready before clone, waiting for the container to attach to.
+pub struct Prepared {
+    /// The command line's choices.
+    config: NetworkConfig,
+    /// With `bridge`: the allocator, and a netlink socket in the host's
+    /// namespace.
+    bridge: Option<(Ipam, Netlink)>,
+    /// With `bridge`: the host side of each published port, bound.
+    listeners: Vec<(PortMapping, Listener)>,
+}
+
+/// The host side of one published port.
+enum Listener {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+impl Listener {
+    fn bind(mapping: &PortMapping) -> Result<Listener> {
+        let (ip, ports) = (mapping.host_ip, mapping.host_ports);
+        Ok(match mapping.protocol {
+            Protocol::Tcp => Listener::Tcp(proxy::bind_tcp(ip, ports)?),
+            Protocol::Udp => Listener::Udp(proxy::bind_udp(ip, ports)?),
+        })
+    }
+
+    fn start(self, target: SocketAddr) -> Result<Proxy> {
+        match self {
+            Listener::Tcp(listener) => Proxy::start_tcp(listener, target),
+            Listener::Udp(socket) => Proxy::start_udp(socket, target),
+        }
+    }
+}
+
+/// The files [`Prepared::attach`] writes into the container's directory, and
+/// where [`mount_etc_files`] mounts them inside.
+const ETC_FILES: [(&str, &str); 3] = [
+    ("hostname", "etc/hostname"),
+    ("hosts", "etc/hosts"),
+    ("resolv.conf", "etc/resolv.conf"),
+];
+
+impl Prepared {
+    // ANCHOR: attach
+    /// Stage 2, after clone, while the child waits: gives the container
+    /// `child` (its PID 1, on the host) its network, and writes its `/etc`
+    /// files into `dir`.
+    pub fn attach(mut self, child: Pid, id: &str, hostname: &str, dir: &Path) -> Result<Attached> {
+        let mut attached = Attached::default();
+        let mut own_address = None;
+        if self.config.mode != Mode::Host {
+            let container = netns::of_process(child.as_raw())?;
+            let mut inside = Netlink::open_in(container.as_fd())?;
+            inside.set_up("lo")?;
+            if let Some((ipam, host)) = &mut self.bridge {
+                // The lease is held by the container's PID 1: when it is gone,
+                // so is the namespace with the veth, and the address is free.
+                let address = ipam.allocate(id, Holder::of(child.as_raw())?.context("no child")?)?;
+                attached.lease = Some((ipam.clone(), address));
+                let veth = format!("veth{}", &id[..7]);
+                host.create_veth_into(&veth, "eth0", container.as_fd())?;
+                attached.veth = Some(veth.clone());
+                host.set_master(&veth, BRIDGE)?;
+                host.set_up(&veth)?;
+                let subnet = ipam.subnet();
+                inside.add_address("eth0", address, subnet.prefix_len)?;
+                inside.set_up("eth0")?;
+                inside.add_default_route(subnet.gateway())?;
+                own_address = Some(address);
+                attached.summary = format!(
+                    "eth0 {address}/{} via {veth} on {BRIDGE}, default route via {}",
+                    subnet.prefix_len,
+                    subnet.gateway()
+                );
+            } else {
+                attached.summary = "only lo".into();
+            }
+        } else {
+            attached.summary = "the host's own".into();
+        }
+        self.etc_files(own_address, hostname)?.write(dir)?;
+        for (mapping, listener) in self.listeners {
+            let address = own_address.expect("ports are only bound with a bridge");
+            let target = SocketAddr::new(IpAddr::V4(address), mapping.container_port);
+            let proxy = listener.start(target)?;
+            if mapping.host_ports.is_none() {
+                // The kernel chose the port: say which, as `docker port` does.
+                narrate::notice(format_args!(
+                    "{}/{} -> {}",
+                    mapping.container_port,
+                    mapping.protocol,
+                    proxy.local_addr()
+                ));
+            }
+            attached.proxies.push(proxy);
+        }
+        Ok(attached)
+    }
+    // ANCHOR_END: attach
+
+    /// The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`.
+    /// With `host` networking the host's own hosts and resolver files are
+    /// used as they are, as Docker does.
+    fn etc_files(&self, address: Option<Ipv4Addr>, hostname: &str) -> Result<EtcFiles> {
+        let (_, host_resolv) = etc_files::host_resolv_conf(
+            Path::new("/etc/resolv.conf"),
+            Path::new("/run/systemd/resolve/resolv.conf"),
+        )?;
+        let own = address.map(|a| (IpAddr::V4(a), hostname));
+        let (hosts, resolv_conf) = match self.config.mode {
+            Mode::Host => (
+                read_host_file(Path::new("/etc/hosts"))?,
+                etc_files::resolv_conf(&host_resolv, &self.config.dns_for_host()),
+            ),
+            _ => (
+                etc_files::hosts(own, &self.config.extra_hosts),
+                etc_files::resolv_conf(&host_resolv, &self.config.dns),
+            ),
+        };
+        Ok(EtcFiles {
+            hostname: etc_files::hostname(hostname),
+            hosts,
+            resolv_conf,
+        })
+    }
+}
+
+impl NetworkConfig {
+    /// With `host` networking, loopback name servers work (the container's
+    /// `lo` is the host's): only the overrides apply.
+    fn dns_for_host(&self) -> DnsOverrides {
+        self.dns.clone()
+    }
+}
+
+/// The host's `/etc/hosts`, or the default lines when it has none.
+fn read_host_file(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(content) => Ok(content),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(etc_files::hosts(None, &[])),
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
+}
+
+/// A container's network while it runs: what [`Attached::detach`] undoes.
+#[derive(Default)]
+pub struct Attached {
+    /// The host end of the veth pair, once created.
+    veth: Option<String>,
+    /// The leased address and its allocator.
+    lease: Option<(Ipam, Ipv4Addr)>,
+    /// One proxy per published port.
+    proxies: Vec<Proxy>,
+    /// What the container got, in words, for the narration.
+    summary: String,
+}
+
+impl std::fmt::Display for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+impl Attached {
+    // ANCHOR: detach
+    /// Stage 3, after the container's end: stops the proxies (freeing the
+    /// host's ports), deletes the veth pair, gives the address back. Each step
+    /// runs even if one before it failed; the first failure is returned.
+    pub fn detach(mut self) -> Result<()> {
+        self.undo()
+    }
+    // ANCHOR_END: detach
+
+    fn undo(&mut self) -> Result<()> {
+        let mut first_error = None;
+        let mut keep = |result: Result<()>| {
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+        };
+        for proxy in self.proxies.drain(..) {
+            keep(proxy.stop());
+        }
+        if let Some(veth) = self.veth.take() {
+            // Gone already if the namespace died first: that is fine.
+            keep(Netlink::open().and_then(|mut host| match host.delete_link(&veth) {
+                Err(e) if netlink::is_errno(&e, nix::errno::Errno::ENODEV) => Ok(()),
+                other => other,
+            }));
+        }
+        if let Some((ipam, address)) = self.lease.take() {
+            keep(ipam.release(address));
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = self.undo(); // an error or a panic on the way: best effort
+    }
+}
+
+// ANCHOR: mount_etc_files
+/// In the child, before `pivot_root`: bind-mounts the files
+/// [`Prepared::attach`] wrote into `dir` over the image's `/etc/hostname`,
+/// `/etc/hosts` and `/etc/resolv.conf` in `rootfs`. A missing target, or one
+/// that is a symlink (which a bind mount would follow), becomes an empty file
+/// in the container's writable layer first; the image is never changed.
+pub fn mount_etc_files(dir: &Path, rootfs: &Path) -> Result<()> {
+    for (name, target) in ETC_FILES {
+        let target = rootfs.join(target);
+        let is_file = target.symlink_metadata().is_ok_and(|m| m.is_file());
+        if !is_file {
+            replace_with_empty_file(&target)?;
+        }
+        let source = dir.join(name);
+        let source = source.to_str().context("a container directory that is not UTF-8")?;
+        mount::mount(Some(source), &target, None, MsFlags::MS_BIND, None)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: mount_etc_files
+
+/// Makes `path` an empty regular file (its directory created if missing),
+/// removing a symlink that was there.
+fn replace_with_empty_file(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    if path.symlink_metadata().is_ok() {
+        std::fs::remove_file(path).with_context(|| format!("remove {}", path.display()))?;
+    }
+    std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    Ok(())
+}
+
+// ANCHOR: prune
+/// `minibox network prune`: removes the bridge and minibox's NAT chains when
+/// no container holds an address any more. Returns what it removed.
+pub fn prune(state: &Path) -> Result<Vec<String>> {
+    let subnet = configured_subnet()?;
+    let ipam = Ipam::new(&state.join("network"), subnet)?;
+    let living: Vec<_> = ipam
+        .leases()?
+        .into_iter()
+        .filter(|l| l.holder.is_alive())
+        .collect();
+    if let Some(lease) = living.first() {
+        bail!(
+            "{BRIDGE} is in use by {} container(s), e.g. {} ({})",
+            living.len(),
+            &lease.owner[..12.min(lease.owner.len())],
+            lease.address
+        );
+    }
+    let mut removed = Vec::new();
+    let mut host = Netlink::open()?;
+    if host.link_index(BRIDGE)?.is_some() {
+        host.delete_link(BRIDGE)?;
+        removed.push(BRIDGE.to_string());
+    }
+    if nat::teardown()? {
+        removed.push(format!("iptables chains {} and {}", nat::NAT_CHAIN, nat::FILTER_CHAIN));
+    }
+    Ok(removed)
+}
+// ANCHOR_END: prune
+
+/// The container's hostname: `--hostname` if given; else, with `host`
+/// networking, the host's own name (as Docker does: the container shares the
+/// host's addresses, so it answers to its name); else chapter 3's short ID.
+pub fn hostname(mode: Mode, requested: Option<&str>, id: &str) -> Result<String> {
+    if mode == Mode::Host && requested.is_none() {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .context("read /proc/sys/kernel/hostname")?;
+        return Ok(name.trim_end().to_string());
+    }
+    Ok(ch03_uts_namespace::uts::hostname_for(requested, id))
+}
