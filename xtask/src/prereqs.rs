@@ -50,6 +50,21 @@ const PREREQS: &[Prereq] = &[
         why: "the by-hand sections and demos list processes with ps",
     },
     Prereq {
+        package: "iproute2",
+        provides: "/usr/bin/ip",
+        why: "chapter 9's tests and by-hand section look at links and routes with ip",
+    },
+    Prereq {
+        package: "iptables",
+        provides: "/usr/sbin/iptables",
+        why: "chapter 9's outbound NAT (a MASQUERADE rule in minibox's own chain)",
+    },
+    Prereq {
+        package: "iputils-ping",
+        provides: "/usr/bin/ping",
+        why: "chapter 9's by-hand section pings the container from the host",
+    },
+    Prereq {
         package: "util-linux",
         provides: "/usr/bin/nsenter",
         why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",
