@@ -210,10 +210,12 @@ impl Holder {
         Ok(Some(Holder { pid, start_time }))
     }
 
+    // ANCHOR: is_alive
     /// Whether this exact process still runs (same PID, same start time).
     pub fn is_alive(&self) -> bool {
         matches!(Holder::of(self.pid), Ok(Some(now)) if now == *self)
     }
+    // ANCHOR_END: is_alive
 }
 
 /// One leased address.
@@ -266,6 +268,7 @@ impl Ipam {
         self.subnet
     }
 
+    // ANCHOR: allocate
     /// Leases the lowest free address to `owner`, held while `holder` lives.
     /// Leases whose holder died are reclaimed first.
     pub fn allocate(&self, owner: &str, holder: Holder) -> Result<Ipv4Addr> {
@@ -286,6 +289,7 @@ impl Ipam {
             Ok(address)
         })
     }
+    // ANCHOR_END: allocate
 
     /// Gives `address` back. Releasing an address that is not leased is not
     /// an error, so cleanup can run twice.

@@ -58,6 +58,7 @@ pub const NAT_CHAIN: &str = "MINIBOX-POSTROUTING";
 /// minibox's chain in the `filter` table.
 pub const FILTER_CHAIN: &str = "MINIBOX-FORWARD";
 
+// ANCHOR: ip_forward
 /// Sets `net.ipv4.ip_forward` to 1 in the calling thread's network namespace
 /// and returns the previous value (`true` if it was already on).
 pub fn enable_ip_forward() -> Result<bool> {
@@ -71,6 +72,7 @@ pub fn enable_ip_forward() -> Result<bool> {
     }
     Ok(before.trim() == "1")
 }
+// ANCHOR_END: ip_forward
 
 /// Creates minibox's chains and rules for `subnet` behind `bridge`, unless
 /// they exist already.

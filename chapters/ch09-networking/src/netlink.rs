@@ -189,6 +189,7 @@ impl Netlink {
         self.new_veth(name, peer, Some(peer_netns))
     }
 
+    // ANCHOR: new_veth
     /// Sends the `RTM_NEWLINK` of kind veth; the peer is described by a whole
     /// nested link message (`VETH_INFO_PEER`), which may carry its own
     /// `IFLA_NET_NS_FD`.
@@ -220,6 +221,7 @@ impl Netlink {
             &format!("{name} (veth peer {peer})"),
         )
     }
+    // ANCHOR_END: new_veth
 
     /// Attaches link `name` to the bridge `bridge`
     /// (`ip link set NAME master BRIDGE`).
@@ -408,6 +410,7 @@ impl Netlink {
         }
     }
 
+    // ANCHOR: request
     /// Sends `payload` with `NLM_F_REQUEST | NLM_F_ACK | extra_flags` and
     /// waits for the kernel's acknowledgement; `op` and `subject` name the
     /// request in the error.
@@ -442,6 +445,7 @@ impl Netlink {
             }
         }
     }
+    // ANCHOR_END: request
 
     /// Sends a dump request and collects the answers until `NLMSG_DONE`.
     fn dump(&mut self, payload: RouteNetlinkMessage, op: &str) -> Result<Vec<RouteNetlinkMessage>> {

@@ -63,6 +63,7 @@ pub fn of_process(pid: i32) -> Result<OwnedFd> {
     Ok(OwnedFd::from(file))
 }
 
+// ANCHOR: run_in
 /// Runs `f` on a new thread that has first joined the network namespace
 /// `netns`, and returns what `f` returned.
 ///
@@ -86,6 +87,7 @@ where
         f()
     })
 }
+// ANCHOR_END: run_in
 
 /// Builds a [`Command`] that runs in the network namespace `netns` (what
 /// `ip netns exec` does): the child joins it between fork and exec.

@@ -219,6 +219,7 @@ fn tcp_accept_loop(listener: TcpListener, target: SocketAddr, stop: OwnedFd) {
     }
 }
 
+// ANCHOR: copy_both_ways
 /// Copies `a` -> `b` on a helper thread and `b` -> `a` here. When one side
 /// finishes sending, the other is told so with a half-close
 /// (`shutdown(SHUT_WR)`), which is how a request/response protocol learns
@@ -236,6 +237,7 @@ fn copy_both_ways(a: TcpStream, b: TcpStream) {
     let _ = a_write.shutdown(Shutdown::Write);
     let _ = forward.join();
 }
+// ANCHOR_END: copy_both_ways
 
 /// The UDP proxy's main thread: a socket towards the target per client, and
 /// a thread per client carrying the replies back.
