@@ -82,7 +82,12 @@ pub struct RunArgs {
 pub struct NetworkArgs {
     /// Connect the container to a network: bridge (its own namespace on the
     /// minibox0 bridge), none (only lo), host (the host's network)
-    #[arg(long = "network", alias = "net", value_name = "NETWORK", default_value = "bridge")]
+    #[arg(
+        long = "network",
+        alias = "net",
+        value_name = "NETWORK",
+        default_value = "bridge"
+    )]
     pub network: String,
 
     /// Publish a container's port to the host: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]
@@ -163,7 +168,9 @@ impl NetworkArgs {
         for dns in &self.dns {
             match dns.parse::<IpAddr>() {
                 Ok(ip) => nameservers.push(ip),
-                Err(_) => bail!("invalid argument \"{dns}\" for \"--dns\" flag: {dns} is not an ip address"),
+                Err(_) => bail!(
+                    "invalid argument \"{dns}\" for \"--dns\" flag: {dns} is not an ip address"
+                ),
             }
         }
         let extra_hosts = self
@@ -206,7 +213,10 @@ mod tests {
     #[test]
     fn bridge_is_the_default_and_unknown_networks_are_refused_as_docker_does() {
         assert_eq!(network(&["run", "busybox"]).mode, Mode::Bridge);
-        assert_eq!(network(&["run", "--network", "none", "busybox"]).mode, Mode::None);
+        assert_eq!(
+            network(&["run", "--network", "none", "busybox"]).mode,
+            Mode::None
+        );
         assert_eq!(network(&["run", "--net=host", "busybox"]).mode, Mode::Host);
         let error = parse(&["run", "--network", "nope", "busybox"]).unwrap_err();
         assert_eq!(error.to_string(), "network nope not found");
@@ -215,12 +225,25 @@ mod tests {
     #[test]
     fn publish_dns_and_hosts_are_parsed_with_dockers_messages() {
         let config = network(&[
-            "run", "-p", "8080:80", "-p", "53:53/udp", "--dns", "9.9.9.9", "--add-host",
-            "db:10.0.0.5", "busybox", "-p", "ignored",
+            "run",
+            "-p",
+            "8080:80",
+            "-p",
+            "53:53/udp",
+            "--dns",
+            "9.9.9.9",
+            "--add-host",
+            "db:10.0.0.5",
+            "busybox",
+            "-p",
+            "ignored",
         ]);
         assert_eq!(config.publish.len(), 2);
         assert_eq!(config.publish[1].to_string(), "53/udp -> 0.0.0.0:53");
-        assert_eq!(config.dns.nameservers, ["9.9.9.9".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            config.dns.nameservers,
+            ["9.9.9.9".parse::<IpAddr>().unwrap()]
+        );
         assert_eq!(config.extra_hosts[0].name, "db");
         let error = parse(&["run", "-p", "80:abc", "busybox"]).unwrap_err();
         assert_eq!(error.to_string(), "invalid containerPort: abc");
@@ -240,6 +263,9 @@ mod tests {
             }
             other => panic!("not a run: {other:?}"),
         }
-        assert!(matches!(parse(&["network", "prune"]).unwrap(), Action::NetworkPrune { .. }));
+        assert!(matches!(
+            parse(&["network", "prune"]).unwrap(),
+            Action::NetworkPrune { .. }
+        ));
     }
 }

@@ -168,7 +168,7 @@ impl Netlink {
     /// container's end is then moved with [`Netlink::move_to_netns`] and
     /// renamed with [`Netlink::rename`].
     pub fn create_veth(&mut self, name: &str, peer: &str) -> Result<()> {
-        self.new_veth(name, peer, None)
+        self.new_veth(name, peer, None, None)
     }
 
     /// Creates a veth pair whose `peer` end is born inside the network
@@ -186,18 +186,33 @@ impl Netlink {
         peer: &str,
         peer_netns: BorrowedFd<'_>,
     ) -> Result<()> {
-        self.new_veth(name, peer, Some(peer_netns))
+        self.new_veth(name, peer, Some(peer_netns), None)
+    }
+
+    /// [`Netlink::create_veth_into`], with this end attached to `bridge` by
+    /// the same message (`IFLA_MASTER`): one request for the whole cable
+    /// (`ip link add NAME master BRIDGE type veth peer name eth0 netns NS`).
+    pub fn create_veth_on_bridge(
+        &mut self,
+        name: &str,
+        bridge: &str,
+        peer: &str,
+        peer_netns: BorrowedFd<'_>,
+    ) -> Result<()> {
+        let master = self.require_index(bridge)?;
+        self.new_veth(name, peer, Some(peer_netns), Some(master))
     }
 
     // ANCHOR: new_veth
     /// Sends the `RTM_NEWLINK` of kind veth; the peer is described by a whole
     /// nested link message (`VETH_INFO_PEER`), which may carry its own
-    /// `IFLA_NET_NS_FD`.
+    /// `IFLA_NET_NS_FD`; this end may carry `IFLA_MASTER`, its bridge.
     fn new_veth(
         &mut self,
         name: &str,
         peer: &str,
         peer_netns: Option<BorrowedFd<'_>>,
+        master: Option<u32>,
     ) -> Result<()> {
         let mut peer_msg = LinkMessage::default();
         peer_msg
@@ -210,6 +225,9 @@ impl Netlink {
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        if let Some(master) = master {
+            msg.attributes.push(LinkAttribute::Controller(master));
+        }
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),

@@ -114,7 +114,11 @@ pub fn prepare(config: &NetworkConfig, state: &Path) -> Result<Prepared> {
     };
     if config.mode != Mode::Bridge {
         if !config.publish.is_empty() {
-            let mode = if config.mode == Mode::Host { "host" } else { "none" };
+            let mode = if config.mode == Mode::Host {
+                "host"
+            } else {
+                "none"
+            };
             narrate::notice(format_args!(
                 "WARNING: Published ports are discarded when using {mode} network mode"
             ));
@@ -200,20 +204,20 @@ impl Prepared {
         if self.config.mode != Mode::Host {
             let container = netns::of_process(child.as_raw())?;
             let mut inside = Netlink::open_in(container.as_fd())?;
-            inside.set_up("lo")?;
             if let Some((ipam, host)) = &mut self.bridge {
                 // The lease is held by the container's PID 1: when it is gone,
                 // so is the namespace with the veth, and the address is free.
-                let address = ipam.allocate(id, Holder::of(child.as_raw())?.context("no child")?)?;
+                let address =
+                    ipam.allocate(id, Holder::of(child.as_raw())?.context("no child")?)?;
                 attached.lease = Some((ipam.clone(), address));
                 let veth = format!("veth{}", &id[..7]);
-                host.create_veth_into(&veth, "eth0", container.as_fd())?;
+                host.create_veth_on_bridge(&veth, BRIDGE, "eth0", container.as_fd())?;
                 attached.veth = Some(veth.clone());
-                host.set_master(&veth, BRIDGE)?;
                 host.set_up(&veth)?;
                 let subnet = ipam.subnet();
                 inside.add_address("eth0", address, subnet.prefix_len)?;
                 inside.set_up("eth0")?;
+                inside.set_up("lo")?;
                 inside.add_default_route(subnet.gateway())?;
                 own_address = Some(address);
                 attached.summary = format!(
@@ -222,6 +226,7 @@ impl Prepared {
                     subnet.gateway()
                 );
             } else {
+                inside.set_up("lo")?;
                 attached.summary = "only lo".into();
             }
         } else {
@@ -332,10 +337,12 @@ impl Attached {
         }
         if let Some(veth) = self.veth.take() {
             // Gone already if the namespace died first: that is fine.
-            keep(Netlink::open().and_then(|mut host| match host.delete_link(&veth) {
-                Err(e) if netlink::is_errno(&e, nix::errno::Errno::ENODEV) => Ok(()),
-                other => other,
-            }));
+            keep(
+                Netlink::open().and_then(|mut host| match host.delete_link(&veth) {
+                    Err(e) if netlink::is_errno(&e, nix::errno::Errno::ENODEV) => Ok(()),
+                    other => other,
+                }),
+            );
         }
         if let Some((ipam, address)) = self.lease.take() {
             keep(ipam.release(address));
@@ -364,7 +371,9 @@ pub fn mount_etc_files(dir: &Path, rootfs: &Path) -> Result<()> {
             replace_with_empty_file(&target)?;
         }
         let source = dir.join(name);
-        let source = source.to_str().context("a container directory that is not UTF-8")?;
+        let source = source
+            .to_str()
+            .context("a container directory that is not UTF-8")?;
         mount::mount(Some(source), &target, None, MsFlags::MS_BIND, None)?;
     }
     Ok(())
@@ -410,7 +419,11 @@ pub fn prune(state: &Path) -> Result<Vec<String>> {
         removed.push(BRIDGE.to_string());
     }
     if nat::teardown()? {
-        removed.push(format!("iptables chains {} and {}", nat::NAT_CHAIN, nat::FILTER_CHAIN));
+        removed.push(format!(
+            "iptables chains {} and {}",
+            nat::NAT_CHAIN,
+            nat::FILTER_CHAIN
+        ));
     }
     Ok(removed)
 }

@@ -28,7 +28,9 @@ use crate::network::{self, Attached};
 pub fn act(action: &Action) -> Result<Exit> {
     match action {
         Action::Run(config) => run(config),
-        Action::NetworkPrune { root } => prune(root).map_err(|error| FailsWith { status: 1, error }.into()),
+        Action::NetworkPrune { root } => {
+            prune(root).map_err(|error| FailsWith { status: 1, error }.into())
+        }
         Action::Other(action) => ch07_image_pull::run::act(action),
     }
 }
@@ -43,7 +45,14 @@ pub fn run(Config { run, network }: &Config) -> Result<Exit> {
     // Chapters 7 and 8: the image's layers, its config, the command.
     let store = Store::open(&options.root)?;
     let (reference, output) = (&options.image, Output::narration(options.quiet));
-    let image = image::find_layers(&store, reference, options.pull, &options.platform, &narrator, output)?;
+    let image = image::find_layers(
+        &store,
+        reference,
+        options.pull,
+        &options.platform,
+        &narrator,
+        output,
+    )?;
     let defaults = config::load(&store, &image.record)?;
     let words = command::effective(&defaults, run.entrypoint.as_deref(), &run.arguments)?;
     let command = Command::new(&words)?;
@@ -83,7 +92,9 @@ pub fn run(Config { run, network }: &Config) -> Result<Exit> {
             let program = process.command.program_name();
             let exit = cgroup::start(cgroup, child, parent, &program, &narrator, || {
                 let network = prepared.attach(child, &id, &hostname, &snapshot.dir)?;
-                narrator.say(format_args!("parent gave the child (host PID {child}) its network: {network}"));
+                narrator.say(format_args!(
+                    "parent gave the child (host PID {child}) its network: {network}"
+                ));
                 attached = Some(network);
                 Ok(())
             })?;

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::fd::AsFd;
-use std::process::Stdio;
 use std::time::Duration;
 
 use ch09_networking::netlink::Netlink;
@@ -33,18 +32,40 @@ fn none_has_only_lo_and_bridge_has_eth0_a_route_and_a_gateway() {
     let registry = registry();
     let host = Host::new("modes", &registry, &["busybox"]);
     let none = host
-        .minibox(&["run", "--quiet", "--network", "none", "busybox", "ip", "-o", "link"])
+        .minibox(&[
+            "run",
+            "--quiet",
+            "--network",
+            "none",
+            "busybox",
+            "ip",
+            "-o",
+            "link",
+        ])
         .expect(0);
-    let names: Vec<&str> = none.stdout.lines().map(|l| l.split(": ").nth(1).unwrap()).collect();
+    let names: Vec<&str> = none
+        .stdout
+        .lines()
+        .map(|l| l.split(": ").nth(1).unwrap())
+        .collect();
     assert_eq!(names, ["lo"], "{}", none.stdout);
     assert!(none.stdout.contains("UP"), "lo is up: {}", none.stdout);
-    assert!(host.links().iter().all(|l| l != "minibox0"), "none made no bridge");
+    assert!(
+        host.links().iter().all(|l| l != "minibox0"),
+        "none made no bridge"
+    );
 
     let script = "ip -o -4 addr show eth0; ip route; ping -c 1 -W 5 172.29.0.1 >/dev/null && echo gateway answers";
-    let bridge = host.minibox(&["run", "--quiet", "busybox", "sh", "-c", script]).expect(0);
+    let bridge = host
+        .minibox(&["run", "--quiet", "busybox", "sh", "-c", script])
+        .expect(0);
     let lines: Vec<&str> = bridge.stdout.lines().collect();
     assert!(lines[0].contains("inet 172.29.0.2/16"), "{}", bridge.stdout);
-    assert!(bridge.stdout.contains("default via 172.29.0.1 dev eth0"), "{}", bridge.stdout);
+    assert!(
+        bridge.stdout.contains("default via 172.29.0.1 dev eth0"),
+        "{}",
+        bridge.stdout
+    );
     assert_eq!(lines.last(), Some(&"gateway answers"), "{}", bridge.stdout);
     // The bridge stays for the next container, with the gateway's address.
     let bridge_addr = host.run(&["ip", "-o", "-4", "addr", "show", "minibox0"]);
@@ -64,11 +85,24 @@ fn host_mode_shares_the_hosts_links() {
     let mut nl = Netlink::open_in(host.ns.as_fd()).unwrap();
     nl.create_bridge("mbxhostonly").unwrap();
     let run = host
-        .minibox(&["run", "--quiet", "--network", "host", "busybox", "sh", "-c", "ip -o link; hostname"])
+        .minibox(&[
+            "run",
+            "--quiet",
+            "--network",
+            "host",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o link; hostname",
+        ])
         .expect(0);
     assert!(run.stdout.contains("mbxhostonly"), "{}", run.stdout);
     let own = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(run.stdout.lines().last(), Some(own.trim()), "the host's name");
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(own.trim()),
+        "the host's name"
+    );
     host.assert_clean();
 }
 
@@ -95,9 +129,16 @@ fn two_containers_get_different_addresses_and_reach_each_other() {
     let client = format!(
         "ip -o -4 addr show eth0 >&2; for i in $(seq 50); do nc {a_addr} 7000 && exit 0; sleep 0.1; done; exit 1"
     );
-    let b = host.minibox(&["run", "--quiet", "busybox", "sh", "-c", &client]).expect(0);
+    let b = host
+        .minibox(&["run", "--quiet", "busybox", "sh", "-c", &client])
+        .expect(0);
     assert_eq!(b.stdout, "hello-from-a\n");
-    assert_eq!(address_in(&b.stderr), Ipv4Addr::new(172, 29, 0, 3), "{}", b.stderr);
+    assert_eq!(
+        address_in(&b.stderr),
+        Ipv4Addr::new(172, 29, 0, 3),
+        "{}",
+        b.stderr
+    );
     let a = harness::process::wait_with_deadline(a, "container a", Duration::from_secs(30));
     assert!(a.status.success(), "{a:?}");
     drop(out);
@@ -106,7 +147,11 @@ fn two_containers_get_different_addresses_and_reach_each_other() {
 
 /// The address in an `ip -o -4 addr` line.
 fn address_in(line: &str) -> Ipv4Addr {
-    let word = line.split_whitespace().skip_while(|w| *w != "inet").nth(1).expect(line);
+    let word = line
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .expect(line);
     word.split('/').next().unwrap().parse().unwrap()
 }
 
@@ -122,11 +167,14 @@ fn outbound_traffic_leaves_with_the_hosts_address() {
     let host = Host::new("nat", &registry, &["busybox"]);
     let internet = netns::create().unwrap();
     let mut nl = Netlink::open_in(host.ns.as_fd()).unwrap();
-    nl.create_veth_into("mbxup", "eth0", internet.as_fd()).unwrap();
-    nl.add_address("mbxup", Ipv4Addr::new(198, 51, 100, 1), 24).unwrap();
+    nl.create_veth_into("mbxup", "eth0", internet.as_fd())
+        .unwrap();
+    nl.add_address("mbxup", Ipv4Addr::new(198, 51, 100, 1), 24)
+        .unwrap();
     nl.set_up("mbxup").unwrap();
     let mut inl = Netlink::open_in(internet.as_fd()).unwrap();
-    inl.add_address("eth0", Ipv4Addr::new(198, 51, 100, 2), 24).unwrap();
+    inl.add_address("eth0", Ipv4Addr::new(198, 51, 100, 2), 24)
+        .unwrap();
     inl.set_up("eth0").unwrap();
     inl.set_up("lo").unwrap();
     // The server answers each client with the source address it saw.
@@ -142,9 +190,15 @@ fn outbound_traffic_leaves_with_the_hosts_address() {
         .minibox(&["run", "--quiet", "busybox", "nc", "198.51.100.2", "9000"])
         .expect(0);
     server.join().unwrap();
-    assert_eq!(run.stdout, "you are 198.51.100.1\n", "masqueraded to the host's address");
+    assert_eq!(
+        run.stdout, "you are 198.51.100.1\n",
+        "masqueraded to the host's address"
+    );
     let rules = host.run(&["iptables", "-t", "nat", "-S", "MINIBOX-POSTROUTING"]);
-    assert!(rules.contains("-s 172.29.0.0/16 ! -o minibox0 -j MASQUERADE"), "{rules}");
+    assert!(
+        rules.contains("-s 172.29.0.0/16 ! -o minibox0 -j MASQUERADE"),
+        "{rules}"
+    );
     assert_eq!(host.run(&["cat", "/proc/sys/net/ipv4/ip_forward"]), "1\n");
     // `network prune` takes the bridge and the chains away.
     let prune = host.minibox(&["network", "prune"]).expect(0);
@@ -166,18 +220,29 @@ fn bad_network_input_fails_with_one_line_and_leaves_nothing() {
     let taken = netns::run_in(host.ns.as_fd(), || Ok(TcpListener::bind("0.0.0.0:18080")?)).unwrap();
     let mut nl = Netlink::open_in(host.ns.as_fd()).unwrap();
     nl.create_bridge("mbxlan").unwrap();
-    nl.add_address("mbxlan", Ipv4Addr::new(10, 77, 3, 1), 24).unwrap();
+    nl.add_address("mbxlan", Ipv4Addr::new(10, 77, 3, 1), 24)
+        .unwrap();
     nl.set_up("mbxlan").unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    // (flags, environment, the line minibox must print)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         (&["-p", "80:abc"], &[], "invalid containerPort: abc"),
-        (&["-p", "18080:80"], &[], "Bind for 0.0.0.0:18080 failed: port is already allocated"),
+        (
+            &["-p", "18080:80"],
+            &[],
+            "Bind for 0.0.0.0:18080 failed: port is already allocated",
+        ),
         (&["--network", "nope"], &[], "network nope not found"),
         (
             &[],
             &[("MINIBOX_BRIDGE_SUBNET", "10.77.0.0/16")],
             "subnet 10.77.0.0/16 overlaps the host's route to 10.77.3.0/24",
         ),
-        (&["--dns", "8.8"], &[], "invalid argument \"8.8\" for \"--dns\" flag: 8.8 is not an ip address"),
+        (
+            &["--dns", "8.8"],
+            &[],
+            "invalid argument \"8.8\" for \"--dns\" flag: 8.8 is not an ip address",
+        ),
     ];
     for (flags, vars, message) in cases {
         let mut args = vec!["run", "--quiet"];
@@ -205,11 +270,17 @@ fn a_killed_containers_address_is_reclaimed_by_the_next_run() {
     }
     let registry = registry();
     let host = Host::new("reclaim", &registry, &["busybox"]);
-    let mut minibox = host.command(&["run", "--quiet", "busybox", "sleep", "600"]).spawn().unwrap();
+    let mut minibox = host
+        .command(&["run", "--quiet", "busybox", "sleep", "600"])
+        .spawn()
+        .unwrap();
     let init = harness::process::wait_for_init(&mut minibox, "sleep");
     let leases = host.leases();
     assert_eq!(leases.len(), 1, "{leases:?}");
-    assert_eq!(leases[0].holder.pid, init, "the lease is held by the container's PID 1");
+    assert_eq!(
+        leases[0].holder.pid, init,
+        "the lease is held by the container's PID 1"
+    );
     // minibox dies first, then its container, as a machine's OOM killer or
     // an impatient user might do it: no cleanup code runs.
     minibox.kill().unwrap();
@@ -219,14 +290,28 @@ fn a_killed_containers_address_is_reclaimed_by_the_next_run() {
     // The kernel takes the veth pair away with the container's namespace.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while host.links().iter().any(|l| l.starts_with("veth")) {
-        assert!(std::time::Instant::now() < deadline, "veth left: {:?}", host.links());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "veth left: {:?}",
+            host.links()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(host.leases().len(), 1, "the dead lease is still in the file");
+    assert_eq!(
+        host.leases().len(),
+        1,
+        "the dead lease is still in the file"
+    );
     let next = host
-        .minibox(&["run", "--quiet", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"])
+        .minibox(&[
+            "run", "--quiet", "busybox", "ip", "-o", "-4", "addr", "show", "eth0",
+        ])
         .expect(0);
-    assert_eq!(address_in(&next.stdout), Ipv4Addr::new(172, 29, 0, 2), "reclaimed");
+    assert_eq!(
+        address_in(&next.stdout),
+        Ipv4Addr::new(172, 29, 0, 2),
+        "reclaimed"
+    );
     // What only chapter 10 cleans up after a killed minibox: its container's
     // directory and cgroups. The test removes them itself.
     remove_killed_container(&host);
@@ -237,7 +322,10 @@ fn a_killed_containers_address_is_reclaimed_by_the_next_run() {
 fn wait_until_gone(pid: i32) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(std::time::Instant::now() < deadline, "PID {pid} still there");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PID {pid} still there"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

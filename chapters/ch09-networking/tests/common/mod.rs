@@ -185,16 +185,29 @@ impl Host {
     pub fn assert_clean(&self) {
         let links = self.links();
         assert!(
-            links.iter().all(|l| l == "lo" || l == "minibox0" || l.starts_with("mbx")),
+            links
+                .iter()
+                .all(|l| l == "lo" || l == "minibox0" || l.starts_with("mbx")),
             "links left: {links:?}\n{}",
-            { use std::os::fd::AsFd; ip_o_link(self.ns.as_fd()) }
+            {
+                use std::os::fd::AsFd;
+                ip_o_link(self.ns.as_fd())
+            }
         );
         assert_eq!(self.leases(), [], "leases left");
-        assert_eq!(self.env.leftovers(), Vec::<std::path::PathBuf>::new(), "temp files left");
+        assert_eq!(
+            self.env.leftovers(),
+            Vec::<std::path::PathBuf>::new(),
+            "temp files left"
+        );
         let containers: Vec<_> = std::fs::read_dir(self.env.root().join("containers"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        assert_eq!(containers, Vec::<std::path::PathBuf>::new(), "containers left");
+        assert_eq!(
+            containers,
+            Vec::<std::path::PathBuf>::new(),
+            "containers left"
+        );
         assert_host_has_no_link("minibox0");
     }
 }
