@@ -42,6 +42,15 @@ pub struct RunArgs {
     #[command(flatten)]
     pub options: ch07::RunOptions,
 
+    /// `--help`, then IMAGE and the command.
+    #[command(flatten)]
+    pub image_and_command: ImageAndCommand,
+}
+
+/// The end of `run`'s command line, from this chapter on: `--help`, then the
+/// image and, optionally, the command that replaces the image's.
+#[derive(Debug, Args)]
+pub struct ImageAndCommand {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -55,7 +64,7 @@ pub struct RunArgs {
         trailing_var_arg = true,
         value_names = ["IMAGE", "COMMAND"]
     )]
-    pub image_and_command: Vec<OsString>,
+    pub words: Vec<OsString>,
 }
 
 /// The flags that override what the image says to run: Docker's
@@ -128,7 +137,7 @@ impl Command {
 }
 
 fn run_config(args: RunArgs) -> Result<Config> {
-    Config::new(args.command, args.options, args.image_and_command)
+    Config::new(args.command, args.options, args.image_and_command.words)
 }
 
 impl Config {

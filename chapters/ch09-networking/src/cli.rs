@@ -4,7 +4,6 @@
 //! the NAT rules. `pull`, `images`, `login`, `logout` and `diff` are chapter
 //! 7's, handed to it unchanged.
 
-use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -12,7 +11,7 @@ use anyhow::{Result, bail};
 use ch01_fork_exec::cli::Minibox;
 use ch06_rootfs_snapshot::snapshot;
 use ch07_image_pull::cli::{self as ch07, OtherCommand};
-use ch08_command_override::cli::{self as ch08, CommandArgs};
+use ch08_command_override::cli::{self as ch08, CommandArgs, ImageAndCommand};
 use clap::{Args, Subcommand};
 
 use crate::etc_files::{self, DnsOverrides};
@@ -61,20 +60,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub options: ch07::RunOptions,
 
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-
-    /// The image (e.g. busybox, redis, localhost:5000/team/app:v1), then
-    /// optionally a command to run instead of the image's and its arguments
-    /// (options after IMAGE belong to the command)
-    #[arg(
-        required = true,
-        num_args = 1..,
-        trailing_var_arg = true,
-        value_names = ["IMAGE", "COMMAND"]
-    )]
-    pub image_and_command: Vec<OsString>,
+    /// Chapter 8's: `--help`, then IMAGE and the command.
+    #[command(flatten)]
+    pub image_and_command: ImageAndCommand,
 }
 
 /// Docker's network flags of `docker run`.
@@ -145,7 +133,7 @@ impl Command {
             Command::Run(args) => {
                 let args = *args;
                 let network = args.network.into_config()?;
-                let run = ch08::Config::new(args.command, args.options, args.image_and_command)?;
+                let run = ch08::Config::new(args.command, args.options, args.image_and_command.words)?;
                 Ok(Action::Run(Box::new(Config { run, network })))
             }
             Command::Network(NetworkCommand::Prune) => Ok(Action::NetworkPrune {
