@@ -73,7 +73,7 @@ enum Auth {
 /// A free port of 127.0.0.1: bind port 0, read what we got, and let it go for
 /// the server. (Another process could take it in between; on a test machine
 /// nothing does.)
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
