@@ -35,6 +35,16 @@ const PREREQS: &[Prereq] = &[
         why: "the real registry server the image tests push to and pull from",
     },
     Prereq {
+        package: "redis-server",
+        provides: harness::images::HOST_REDIS_SERVER,
+        why: "the redis fixture image is built from the host's redis-server and its libraries",
+    },
+    Prereq {
+        package: "redis-tools",
+        provides: harness::images::HOST_REDIS_CLI,
+        why: "the redis image carries redis-cli, and chapter 9's tests ping redis with it",
+    },
+    Prereq {
         package: "libc6-dev",
         provides: "/usr/include/stdio.h",
         why: "static fixture programs link the C library statically",

@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,30 +114,47 @@ fn build_busybox_rootfs(rootfs: &Path) -> Result<(), String> {
 /// Whether an ELF executable has no program interpreter (PT_INTERP), i.e. needs
 /// no dynamic loader and no shared libraries.
 pub fn is_static(path: &Path) -> Result<bool, String> {
+    Ok(interpreter(path)?.is_none())
+}
+
+/// The program interpreter an ELF executable names (PT_INTERP): the dynamic
+/// loader the kernel starts to load it and its shared libraries
+/// (`/lib64/ld-linux-x86-64.so.2` on x86_64, `/lib/ld-linux-aarch64.so.1` on
+/// aarch64); `None` for a static executable. Only 64-bit little-endian ELF, what
+/// the machines minibox runs on have.
+pub fn interpreter(path: &Path) -> Result<Option<PathBuf>, String> {
     let mut bytes = Vec::new();
     fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let field = |at: usize, len: usize| -> Result<u64, String> {
-        let slice = bytes
-            .get(at..at + len)
-            .ok_or(format!("{}: not a 64-bit ELF file", path.display()))?;
-        Ok(slice
+    let not_elf = || format!("{}: not a 64-bit ELF file", path.display());
+    let slice = |at: u64, len: u64| -> Result<&[u8], String> {
+        usize::try_from(at)
+            .ok()
+            .and_then(|at| bytes.get(at..at.checked_add(usize::try_from(len).ok()?)?))
+            .ok_or_else(not_elf)
+    };
+    let field = |at: u64, len: u64| -> Result<u64, String> {
+        Ok(slice(at, len)?
             .iter()
             .rev()
             .fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
     };
     if bytes.get(..5) != Some(b"\x7fELF\x02") {
-        return Err(format!("{}: not a 64-bit ELF file", path.display()));
+        return Err(not_elf());
     }
     let (phoff, phentsize, phnum) = (field(0x20, 8)?, field(0x36, 2)?, field(0x38, 2)?);
     const PT_INTERP: u64 = 3;
     for i in 0..phnum {
-        if field((phoff + i * phentsize) as usize, 4)? == PT_INTERP {
-            return Ok(false);
+        let header = phoff + i * phentsize;
+        if field(header, 4)? == PT_INTERP {
+            // p_offset and p_filesz: where the NUL-terminated path is.
+            let name = slice(field(header + 8, 8)?, field(header + 32, 8)?)?;
+            let name = name.split(|b| *b == 0).next().unwrap_or_default();
+            return Ok(Some(PathBuf::from(std::ffi::OsStr::from_bytes(name))));
         }
     }
-    Ok(true)
+    Ok(None)
 }
 
 /// Builds the static fixture programs (once per process) and returns the path of
@@ -188,5 +206,15 @@ mod tests {
         let me = std::env::current_exe().unwrap();
         assert!(!is_static(&me).unwrap());
         assert!(is_static(Path::new("/etc/passwd")).is_err());
+        // Its interpreter is the loader that this very process was started by.
+        let loader = interpreter(&me).unwrap().expect("an interpreter");
+        assert!(loader.is_absolute(), "{}", loader.display());
+        assert!(
+            fs::read_to_string("/proc/self/maps")
+                .unwrap()
+                .contains(loader.file_name().unwrap().to_str().unwrap()),
+            "{} is not mapped in this process",
+            loader.display()
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -334,6 +335,180 @@ pub fn echo() -> std::io::Result<Image> {
     ))
 }
 
+/// Where Debian's `redis-server` package puts the server: a symlink to
+/// `redis-check-rdb`, the one binary that is both (it looks at the name it was
+/// started by).
+pub const HOST_REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// Where Debian's `redis-tools` package puts the client.
+pub const HOST_REDIS_CLI: &str = "/usr/bin/redis-cli";
+
+/// The port redis listens on, and the one its image exposes.
+pub const REDIS_PORT: u16 = 6379;
+
+/// Bump when [`redis`]'s layer recipe changes, so a cached layer is rebuilt.
+const REDIS_LAYER_VERSION: &str = "redis-layer 1";
+
+/// The `redis` image, for chapter 9's `minibox run -p 6379:6379 redis`: like
+/// Docker Hub's, it runs `redis-server` in `/data` and exposes 6379/tcp. Two
+/// layers, as a real image has: busybox below (a shell, for `sh -c` and for
+/// looking around), and above it the host's `redis-server` and `redis-cli`
+/// (a regular file each, in `/usr/bin`), the dynamic loader and the libraries
+/// they need (see [`crate::dynamic`]), a `redis` user (999, as Docker Hub's)
+/// and `/data`.
+///
+/// `--protected-mode no`: redis without a password otherwise answers only
+/// connections from the loopback interface, and a published port's
+/// connections reach the container from the outside. (Docker Hub's image
+/// turns it off the same way, in its config file.)
+///
+/// SIMPLIFICATION: the container runs redis as root; Docker Hub's entrypoint
+/// script changes to the `redis` user first.
+pub fn redis() -> Result<Image, String> {
+    let mut layers = busybox().map_err(|e| format!("busybox image: {e}"))?.layers;
+    layers.push(redis_layer()?);
+    Ok(with_config(
+        image(layers, &["redis-server", "--protected-mode", "no"]),
+        serde_json::json!({
+            "ExposedPorts": { format!("{REDIS_PORT}/tcp"): {} },
+            "WorkingDir": "/data",
+        }),
+    ))
+}
+
+/// The host programs in the redis image, with the Debian package of each.
+const REDIS_PROGRAMS: [(&str, &str); 2] = [
+    (HOST_REDIS_SERVER, "redis-server"),
+    (HOST_REDIS_CLI, "redis-tools"),
+];
+
+/// The redis layer of [`redis`], from the cache when the host's files are the
+/// ones it was built from.
+fn redis_layer() -> Result<Layer, String> {
+    let (passwd, group) = redis_etc()?;
+    let key = redis_layer_key()? + &passwd + &group;
+    cached_layer("redis-layer", &key, || build_redis_layer(&passwd, &group))
+}
+
+/// The redis layer's `/etc/passwd` and `/etc/group`: busybox's, and a `redis`
+/// user and group.
+fn redis_etc() -> Result<(String, String), String> {
+    let busybox_etc = crate::fixtures::busybox_rootfs().join("etc");
+    let etc = |file: &str| {
+        fs::read_to_string(busybox_etc.join(file))
+            .map_err(|e| format!("busybox's /etc/{file}: {e}"))
+    };
+    Ok((
+        etc("passwd")? + "redis:x:999:999:redis:/data:/bin/false\n",
+        etc("group")? + "redis:x:999:\n",
+    ))
+}
+
+/// `program`, when the host has it; otherwise the one line that says which
+/// package to install.
+fn host_program<'a>(program: &'a str, package: &str) -> Result<&'a Path, String> {
+    let path = Path::new(program);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{program} is missing: install {package} (cargo xtask test does)"
+        ))
+    }
+}
+
+/// What the redis layer is built from, as text: the recipe's version, then
+/// each host file it copies (the programs, their loader and libraries), with
+/// the file it resolves to, its size and its modification time. A package
+/// upgrade changes it. Fails with what to install when a program is missing.
+fn redis_layer_key() -> Result<String, String> {
+    let mut key = format!("{REDIS_LAYER_VERSION}\n");
+    for (program, package) in REDIS_PROGRAMS {
+        let program = host_program(program, package)?;
+        let needed = crate::dynamic::needed_files(program)?;
+        for file in std::iter::once(program.to_path_buf()).chain(needed) {
+            let error = |e: std::io::Error| format!("{}: {e}", file.display());
+            let meta = fs::metadata(&file).map_err(error)?;
+            let real = fs::canonicalize(&file).map_err(error)?;
+            key += &format!(
+                "{} {} {} {}.{:09}\n",
+                file.display(),
+                real.display(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            );
+        }
+    }
+    Ok(key)
+}
+
+/// Builds the redis layer: the programs with what their loader needs, the
+/// `/etc/passwd` and `/etc/group` given (busybox's, and redis), and `/data`.
+fn build_redis_layer(passwd: &str, group: &str) -> Result<Layer, String> {
+    let io = |e: std::io::Error| format!("the redis layer: {e}");
+    let dir = tempfile::tempdir().map_err(io)?;
+    let root = dir.path();
+    for (program, _) in REDIS_PROGRAMS {
+        crate::dynamic::install(root, Path::new(program), Path::new(program))?;
+    }
+    fs::create_dir_all(root.join("etc")).map_err(io)?;
+    fs::create_dir_all(root.join("data")).map_err(io)?;
+    fs::write(root.join("etc/passwd"), passwd).map_err(io)?;
+    fs::write(root.join("etc/group"), group).map_err(io)?;
+    layer_from_dir(root).map_err(io)
+}
+
+/// A layer kept between runs in `target/fixtures` (`NAME.tar.gz`, and
+/// `NAME.json` with the `key` it was built for and its digests), so that a
+/// large layer is built once instead of once a test: gzip in a debug build
+/// takes seconds for the redis layer's 17 MB, and every test that pushes the
+/// fixtures would wait for it. Built by `build` when the key differs or the
+/// bytes do not match their digest (another process wrote in between);
+/// written to temporary files first and renamed into place. Tests of one
+/// process that ask at once wait for one build.
+fn cached_layer(
+    name: &str,
+    key: &str,
+    build: impl FnOnce() -> Result<Layer, String>,
+) -> Result<Layer, String> {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = crate::fixtures::fixtures_dir();
+    let (blob_path, meta_path) = (
+        dir.join(format!("{name}.tar.gz")),
+        dir.join(format!("{name}.json")),
+    );
+    let meta: Option<serde_json::Value> = fs::read(&meta_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    if let Some(meta) = meta.filter(|m| m["key"] == key)
+        && let Ok(bytes) = fs::read(&blob_path)
+    {
+        let blob = Blob::new(LAYER_GZIP, bytes);
+        if meta["digest"] == blob.digest.as_str()
+            && let Some(diff_id) = meta["diff_id"].as_str()
+        {
+            return Ok(Layer {
+                blob,
+                diff_id: diff_id.to_string(),
+            });
+        }
+    }
+    let layer = build()?;
+    let meta =
+        serde_json::json!({ "key": key, "digest": layer.blob.digest, "diff_id": layer.diff_id });
+    let io = |e: std::io::Error| format!("caching {name} in {}: {e}", dir.display());
+    fs::create_dir_all(&dir).map_err(io)?;
+    let meta = serde_json::to_vec(&meta).expect("JSON");
+    for (path, bytes) in [(&blob_path, &layer.blob.bytes), (&meta_path, &meta)] {
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        fs::write(&tmp, bytes).map_err(io)?;
+        fs::rename(&tmp, path).map_err(io)?;
+    }
+    Ok(layer)
+}
+
 /// A two-layer image whose upper layer deletes a file (`/etc/deleted`) with a
 /// whiteout and replaces a directory (`/opaque`) with an opaque marker.
 pub fn layered() -> Image {
@@ -510,4 +685,28 @@ pub fn docker_multi_platform() -> (Blob, Vec<Image>) {
         ),
         images,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_redis_says_which_package_to_install() {
+        assert_eq!(
+            host_program("/nonexistent/redis-server", "redis-server").unwrap_err(),
+            "/nonexistent/redis-server is missing: install redis-server (cargo xtask test does)"
+        );
+    }
+
+    #[test]
+    fn the_redis_layer_built_again_is_the_cached_one() {
+        // From the cache if an earlier run built it, so this compares two builds
+        // (perhaps on two days); the digests prove the build deterministic.
+        let cached = redis_layer().unwrap();
+        let (passwd, group) = redis_etc().unwrap();
+        let fresh = build_redis_layer(&passwd, &group).unwrap();
+        assert_eq!(fresh.diff_id, cached.diff_id);
+        assert_eq!(fresh.blob.digest, cached.blob.digest);
+    }
 }

@@ -10,6 +10,8 @@
 //! - [`fixtures`]: the busybox root filesystem and the static fixture programs,
 //!   built from what the host has.
 //! - [`images`]: fixture images in the OCI format, built from what the host has.
+//! - [`dynamic`]: a dynamically linked host program copied into a root
+//!   filesystem with its loader and libraries (for the redis image).
 //! - [`registry`]: the real registry server on 127.0.0.1, and pushing to it.
 //! - [`gate`]: a front for it that holds each blob download until several
 //!   clients ask for it at once, so concurrent pulls really overlap.
@@ -36,6 +38,7 @@
 
 pub mod cgroups;
 pub mod chapters;
+pub mod dynamic;
 pub mod env;
 pub mod filters;
 pub mod fixtures;

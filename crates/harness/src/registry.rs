@@ -73,7 +73,7 @@ enum Auth {
 /// A free port of 127.0.0.1: bind port 0, read what we got, and let it go for
 /// the server. (Another process could take it in between; on a test machine
 /// nothing does.)
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -346,8 +346,10 @@ impl Registry {
     /// chapter 7 demos use (Docker Hub names, served through
     /// `MINIBOX_REGISTRY_MIRROR`): `library/busybox`, `library/hello-world`,
     /// `minibox/layered` (busybox plus a whiteout and an opaque directory) and
-    /// `minibox/multi` (a multi-platform index) and `minibox/echo` (an
-    /// Entrypoint and a Cmd, for chapter 8). Returns the names.
+    /// `minibox/multi` (a multi-platform index), `minibox/echo` (an
+    /// Entrypoint and a Cmd, for chapter 8) and `library/redis` (a server
+    /// built from the host's `redis-server`, for chapter 9's published
+    /// ports). Returns the names.
     pub fn push_fixtures(&self) -> Result<Vec<&'static str>, String> {
         let busybox = crate::images::busybox().map_err(|e| format!("busybox image: {e}"))?;
         self.push("library/busybox", "latest", &busybox);
@@ -363,12 +365,14 @@ impl Registry {
         self.push_index("minibox/multi", "latest", &index, &platforms);
         let echo = crate::images::echo().map_err(|e| format!("echo image: {e}"))?;
         self.push("minibox/echo", "latest", &echo);
+        self.push("library/redis", "latest", &crate::images::redis()?);
         Ok(vec![
             "busybox",
             "hello-world",
             "minibox/layered",
             "minibox/multi",
             "minibox/echo",
+            "redis",
         ])
     }
 
