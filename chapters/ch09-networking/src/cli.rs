@@ -133,7 +133,8 @@ impl Command {
             Command::Run(args) => {
                 let args = *args;
                 let network = args.network.into_config()?;
-                let run = ch08::Config::new(args.command, args.options, args.image_and_command.words)?;
+                let run =
+                    ch08::Config::new(args.command, args.options, args.image_and_command.words)?;
                 Ok(Action::Run(Box::new(Config { run, network })))
             }
             Command::Network(NetworkCommand::Prune) => Ok(Action::NetworkPrune {

@@ -348,3 +348,60 @@ fn remove_killed_container(host: &Host) {
         let _ = std::fs::remove_dir(&parent); // minibox removes it when it empties it
     }
 }
+
+/// The seed's story: `run -p 16379:6379 redis` in the background; on the
+/// host side the real `redis-cli` gets PONG and a SET/GET round trip through
+/// the published port; SIGTERM to minibox ends redis cleanly and frees the
+/// port.
+#[test]
+fn redis_answers_through_a_published_port() {
+    if !harness::require_root("ch09 redis") {
+        return;
+    }
+    let registry = registry();
+    let host = Host::new("redis", &registry, &["redis"]);
+    let mut minibox = host
+        .command(&["run", "--quiet", "-p", "16379:6379", "redis"])
+        .spawn()
+        .unwrap();
+    let cli = |args: &[&str]| -> std::process::Output {
+        let mut command = netns::command_in(host.ns.as_fd(), "redis-cli").unwrap();
+        command.args(["-p", "16379"]).args(args).output().unwrap()
+    };
+    // The proxy listens from the start; redis answers once it has started.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cli(&["ping"]);
+        if String::from_utf8_lossy(&out.stdout) == "PONG\n" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && minibox.try_wait().unwrap().is_none(),
+            "redis never answered PONG: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&cli(&["set", "greeting", "hello"]).stdout),
+        "OK\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&cli(&["get", "greeting"]).stdout),
+        "hello\n"
+    );
+    // The client the container saw was the proxy, on the gateway's address.
+    let clients = String::from_utf8_lossy(&cli(&["client", "list"]).stdout).into_owned();
+    assert!(clients.contains("addr=172.29.0.1:"), "{clients}");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(minibox.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let run = harness::process::wait(minibox, &["run", "redis"]);
+    assert_eq!(run.status, 0, "redis ends cleanly on SIGTERM: {run:?}");
+    let freed = netns::run_in(host.ns.as_fd(), || Ok(TcpListener::bind("0.0.0.0:16379")?));
+    assert!(freed.is_ok(), "port 16379 still taken: {freed:?}");
+    drop(freed);
+    host.assert_clean();
+}
