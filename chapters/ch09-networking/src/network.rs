@@ -134,8 +134,13 @@ pub fn prepare(config: &NetworkConfig, state: &Path) -> Result<Prepared> {
     let bridge_index = host.link_index(BRIDGE)?;
     ipam::check_overlap(&subnet, &host.ipv4_routes()?, bridge_index)?;
     if host.ensure_bridge(BRIDGE, subnet.gateway(), subnet.prefix_len)? {
-        // First use: outbound traffic needs forwarding and source NAT.
-        nat::setup(&subnet, BRIDGE)?;
+        // First use: outbound traffic needs source NAT. Without it, the bridge
+        // goes again, so that the next start tries again rather than reuse a
+        // bridge that leads nowhere.
+        if let Err(error) = nat::setup(&subnet, BRIDGE) {
+            let _ = host.delete_link(BRIDGE);
+            return Err(error);
+        }
     }
     nat::enable_ip_forward()?;
     prepared.bridge = Some((Ipam::new(&state.join("network"), subnet)?, host));
