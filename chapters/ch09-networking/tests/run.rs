@@ -225,7 +225,7 @@ fn bad_network_input_fails_with_one_line_and_leaves_nothing() {
     nl.set_up("mbxlan").unwrap();
     // (flags, environment, the line minibox must print)
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         (&["-p", "80:abc"], &[], "invalid containerPort: abc"),
         (
             &["-p", "18080:80"],
@@ -242,6 +242,12 @@ fn bad_network_input_fails_with_one_line_and_leaves_nothing() {
             &["--dns", "8.8"],
             &[],
             "invalid argument \"8.8\" for \"--dns\" flag: 8.8 is not an ip address",
+        ),
+        // No iptables to set up NAT with: the new bridge is removed again.
+        (
+            &[],
+            &[("PATH", "/nonexistent")],
+            "run iptables (Debian package iptables)",
         ),
     ];
     for (flags, vars, message) in cases {
