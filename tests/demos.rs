@@ -5,6 +5,7 @@
 //! minibox, or the kernel and its tools, prints shows up here first.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use harness::chapters::ByHand;
 use harness::{CHAPTERS, transcript};
@@ -32,9 +33,10 @@ fn every_chapter_demo_transcript() {
 }
 
 /// Each chapter's concept by hand, with standard tools, as root. The session
-/// runs in a scratch directory and a private mount namespace of its own; its
-/// cleanup runs on every path, and the test then checks that nothing is left:
-/// no mount below the scratch directory, no cgroup.
+/// runs in a scratch directory and a private mount namespace of its own (and,
+/// for a networking chapter, a network namespace made for it); its cleanup
+/// runs on every path, and the test then checks that nothing is left: no
+/// mount below the scratch directory, no cgroup.
 #[test]
 fn every_chapter_by_hand_transcript() {
     if !harness::require_root("the chapters' by-hand sessions") {
@@ -42,7 +44,7 @@ fn every_chapter_by_hand_transcript() {
     }
     let rootfs = harness::fixtures::busybox_rootfs();
     for chapter in CHAPTERS {
-        let session = transcript::DemoSession::start(chapter);
+        let session = transcript::DemoSession::by_hand(chapter);
         let scratch = Scratch::new(chapter.number());
         let cgroup = by_hand_cgroup(chapter.number());
         let mut env = vec![
@@ -53,18 +55,15 @@ fn every_chapter_by_hand_transcript() {
         if let Some(registry) = &session.registry {
             env.push(("REGISTRY", registry.host()));
         }
-        let (output, _) = transcript::run_merged_with(
-            Path::new("/usr/bin/unshare"),
-            &[
-                "--mount",
-                "--propagation",
-                "private",
-                "/bin/sh",
-                "-c",
-                &script(&chapter.by_hand),
-            ],
-            &env,
-        );
+        let mut shell = Command::new("/usr/bin/unshare");
+        shell
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg(script(&chapter.by_hand))
+            .envs(env);
+        // A networking chapter's session runs in a fresh network namespace
+        // too, the one its demos would run in, which vanishes with it.
+        session.enter(&mut shell);
+        let (output, _) = transcript::run_merged_command(shell);
         let leaked_mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
             .expect("mountinfo")
             .lines()

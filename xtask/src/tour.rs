@@ -1,13 +1,21 @@
 //! `cargo xtask tour`: the main way in. Builds everything, prepares the fixtures,
 //! then runs every chapter's demos in story order, each under a banner that says
 //! what the chapter shows. Output goes straight to your terminal.
+//!
+//! A networking chapter's demos run in a network namespace made for the tour
+//! to play the host (as its tests do): the bridge, the NAT rules and the
+//! published ports they make never touch this machine's own network, and
+//! vanish with the namespace. Only root can make one, so without root those
+//! chapters are skipped, saying so.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use harness::transcript::{display_command, exit_status};
-use harness::{CHAPTERS, Chapter};
+use harness::transcript::{
+    DemoSession, STOP_BACKGROUND, display_background, display_command, exit_status,
+};
+use harness::{CHAPTERS, Chapter, Demo, Network};
 
 use crate::{fixtures, shell};
 
@@ -16,19 +24,37 @@ pub fn tour(root: &Path) -> Result<()> {
     fixtures::prepare(root)?; // installs missing prerequisites first
     shell::cargo(root, &["build", "--quiet", "--workspace", "--bins"])?;
     let mut wrong = Vec::new();
+    let mut skipped = Vec::new();
     for chapter in CHAPTERS {
         banner(chapter);
-        let session = harness::transcript::DemoSession::start(chapter);
+        if matches!(chapter.network, Network::Namespace { .. }) && !harness::privilege::is_root() {
+            println!(
+                "(skipped: these demos run in a network namespace made for them, and only root can make one; run the tour as root to see them)"
+            );
+            skipped.push(chapter.number().to_string());
+            continue;
+        }
+        let session = DemoSession::start(chapter);
         if let Some(registry) = &session.registry {
             println!(
                 "(the fixture registry stands in for Docker Hub: MINIBOX_REGISTRY_MIRROR={})",
                 registry.host()
             );
         }
+        if session.netns.is_some() {
+            println!(
+                "(the host here is a network namespace made for the tour, with only lo in it)"
+            );
+        }
         for demo in chapter.demos {
             println!("\n# {}", demo.about);
-            println!("$ {}", display_command(demo.args));
-            let status = run_demo(root, chapter, demo.args, &session)?;
+            let status = match &demo.alongside {
+                None => {
+                    println!("$ {}", display_command(demo.args));
+                    run_demo(root, chapter, demo.args, &session)?
+                }
+                Some(_) => run_alongside(root, chapter, demo, &session)?,
+            };
             if demo.show_status {
                 println!("$ echo $?\n{status}");
             }
@@ -45,6 +71,12 @@ pub fn tour(root: &Path) -> Result<()> {
     println!();
     if !wrong.is_empty() {
         bail!("the tour went wrong:\n  {}", wrong.join("\n  "));
+    }
+    if !skipped.is_empty() {
+        println!(
+            "Without root, the tour skipped chapter(s) {}: run it as root to see them.",
+            skipped.join(", ")
+        );
     }
     println!(
         "That was the tour: {} chapter(s). Each chapter's page in the book explains its demo; run `cargo xtask book --open`.",
@@ -66,12 +98,17 @@ fn banner(chapter: &Chapter) {
 
 /// Runs one demo on the terminal, through the privileged runner when the chapter
 /// needs root (the runner elevates only when we are not root already).
-fn run_demo(
-    root: &Path,
-    chapter: &Chapter,
-    args: &[&str],
-    session: &harness::transcript::DemoSession,
-) -> Result<i32> {
+fn run_demo(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession) -> Result<i32> {
+    let mut command = demo_command(root, chapter, args, session);
+    let status = command
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {}", chapter.package))?;
+    Ok(exit_status(status))
+}
+
+/// The command that runs `minibox ARGS` of `chapter`, where its demos run.
+fn demo_command(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession) -> Command {
     let bin = harness::transcript::bin_dir().join(chapter.package);
     let mut command = if chapter.needs_root {
         let mut c = Command::new(root.join(".cargo/privileged-runner"));
@@ -83,9 +120,35 @@ fn run_demo(
     if chapter.needs_registry {
         command.envs(session.env()); // the fixture registry and a fresh store
     }
-    command.args(args).stdin(Stdio::null());
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {}", bin.display()))?;
-    Ok(exit_status(status))
+    command.args(args);
+    session.enter(&mut command); // a networking chapter's namespace
+    command
+}
+
+/// Runs a demo with a host side on the terminal: minibox in the background,
+/// its output in `target/tour/`, the host's commands, then SIGTERM to
+/// minibox. Returns minibox's exit status.
+fn run_alongside(
+    root: &Path,
+    chapter: &Chapter,
+    demo: &Demo,
+    session: &DemoSession,
+) -> Result<i32> {
+    let alongside = demo.alongside.as_ref().context("a demo with a host side")?;
+    let logs = root.join("target/tour");
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+    let log = format!("target/tour/{}.log", demo.name);
+    println!("$ {}", display_background(demo.args, &log));
+    let minibox = demo_command(root, chapter, demo.args, session);
+    let show = |command: &str, mut shell: Command| {
+        println!("$ {command}");
+        if let Err(e) = shell.stdin(Stdio::null()).status() {
+            println!("(cannot run sh: {e})");
+        }
+    };
+    let status =
+        harness::transcript::run_alongside(session, minibox, alongside, &root.join(&log), show)
+            .map_err(anyhow::Error::msg)?;
+    println!("$ {STOP_BACKGROUND}");
+    Ok(status)
 }

@@ -23,6 +23,8 @@ pub struct Chapter {
     /// registry (as `MINIBOX_REGISTRY_MIRROR`) with a store of their own,
     /// emptied first, so the first pull really downloads.
     pub needs_registry: bool,
+    /// Where the demos (and the by-hand session) run, network-wise.
+    pub network: Network,
     /// The demos, in order.
     pub demos: &'static [Demo],
     /// The chapter's concept done with standard tools, before the Rust code.
@@ -32,8 +34,10 @@ pub struct Chapter {
 /// A chapter's concept done by hand: commands a reader types into one shell
 /// session, as root, in an empty scratch directory. `tests/demos.rs` runs them
 /// with `/bin/sh` in that directory, inside a private mount namespace of their
-/// own (so no mount outlives them, whatever happens), and records the session
-/// as the transcript `<package>-by-hand`. The commands may use:
+/// own (so no mount outlives them, whatever happens), and, for a chapter whose
+/// demos run in a network namespace of their own ([`Network::Namespace`]), in
+/// a fresh one of those too; it records the session as the transcript
+/// `<package>-by-hand`. The commands may use:
 ///
 /// - `$ROOTFS`: the busybox root filesystem (read only: never write into it);
 /// - `$CG`: a cgroup directory that does not exist yet, in the `pids` hierarchy
@@ -46,6 +50,25 @@ pub struct ByHand {
     /// Runs at the end on every path, unshown: undoes whatever the commands
     /// may have left (a cgroup, a process) if one of them failed half-way.
     pub cleanup: &'static str,
+}
+
+/// Where a chapter's demos run, network-wise.
+#[derive(Debug)]
+pub enum Network {
+    /// In the machine's own network namespace: the chapter's containers have
+    /// no network of their own, so nothing is made there (chapters 1 to 8).
+    Machine,
+    /// In a network namespace made for the session to play "the host", with
+    /// `lo` up, as DESIGN.md's networking rules ask of tests and of the tour:
+    /// the bridge, veths, NAT rules and published ports the demos make exist
+    /// only there, and vanish with it. The fixture registry listens on the
+    /// machine's 127.0.0.1, out of reach from inside, so the images the demos
+    /// run are pulled first, from the machine's namespace, into the demos'
+    /// emptied store (their pull output is not shown).
+    Namespace {
+        /// The images to pull first (`busybox`, `redis`).
+        pulled: &'static [&'static str],
+    },
 }
 
 /// One demo: a `minibox` command line and what it shows.
@@ -61,6 +84,33 @@ pub struct Demo {
     pub status: i32,
     /// Whether the transcript ends with `$ echo $?` and the status.
     pub show_status: bool,
+    /// For a demo with a host side (a server in a container, a client on the
+    /// host): what runs beside minibox, which then runs in the background.
+    pub alongside: Option<Alongside>,
+}
+
+/// The host's side of a demo whose container serves something: minibox runs
+/// in the background, its own output going to `<demo>.log` (not shown: a
+/// server's log has times and PIDs), while these commands run on the host (in
+/// the session's network namespace, for a networking chapter). Then minibox
+/// gets SIGTERM, by its PID, and is waited for; its exit status is the demo's.
+/// The transcript reads as the shell session that does the same:
+///
+/// ```text
+/// $ minibox run --quiet -p 6379:6379 redis > redis.log 2>&1 &
+/// $ redis-cli -p 6379 ping
+/// PONG
+/// $ kill $!; wait $!
+/// ```
+#[derive(Debug)]
+pub struct Alongside {
+    /// A shell command that succeeds once the container is ready, retried
+    /// (unshown) until it does; after a deadline, or if minibox ends first,
+    /// the demo fails.
+    pub ready: &'static str,
+    /// The host's commands, in order, each run with `sh -c` and shown as
+    /// `$ command` followed by its output.
+    pub commands: &'static [&'static str],
 }
 
 impl Chapter {
@@ -85,6 +135,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "minibox runs a host command as a child process and exits with its status",
         needs_root: false,
         needs_registry: false,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "echo",
@@ -92,6 +143,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "echo", "hello from a child process"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "exit-code",
@@ -99,6 +151,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "sh", "-c", "exit 3"],
                 status: 3,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "killed",
@@ -106,6 +159,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "sh", "-c", "kill -9 $$"],
                 status: 137,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "not-found",
@@ -113,6 +167,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "no-such-command"],
                 status: 127,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "not-executable",
@@ -120,6 +175,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "/etc/passwd"],
                 status: 126,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -138,6 +194,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child is PID 1 of a new PID namespace, with PID 1's special rules; /proc is still the host's",
         needs_root: true,
         needs_registry: false,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "pid-1",
@@ -145,6 +202,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "sh", "-c", "echo \"my PID is $$\""],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "proc-is-the-hosts",
@@ -158,6 +216,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "signals",
@@ -171,6 +230,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "orphans",
@@ -184,6 +244,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "not-found",
@@ -191,6 +252,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "no-such-command"],
                 status: 127,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -208,6 +270,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child gets its own hostname and its own System V IPC objects; the host keeps its own",
         needs_root: true,
         needs_registry: false,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "hostname",
@@ -215,6 +278,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--hostname", "box", "--", "hostname"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "default-hostname",
@@ -228,6 +292,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "ipc",
@@ -241,6 +306,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "bad-hostname",
@@ -254,6 +320,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 125,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -273,6 +340,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child gets its own root filesystem (busybox), its own /proc, /dev and /sys; the host's files are out of reach",
         needs_root: true,
         needs_registry: false,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "rootfs",
@@ -288,6 +356,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "dev",
@@ -295,6 +364,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "ls", "/dev"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "zombie",
@@ -308,6 +378,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "pivot-root-holds",
@@ -321,6 +392,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "chroot-escapes",
@@ -335,6 +407,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 1,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "not-found",
@@ -342,6 +415,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "bash"],
                 status: 127,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "bad-rootfs",
@@ -349,6 +423,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--rootfs", "/no/such/rootfs", "sh"],
                 status: 125,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -365,6 +440,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the parent puts the child in a cgroup before it runs: memory, pids and CPU limits, enforced by the kernel",
         needs_root: true,
         needs_registry: false,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "oom",
@@ -382,6 +458,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 137,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "pids",
@@ -398,6 +475,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "cpus",
@@ -415,6 +493,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "bad-memory",
@@ -422,6 +501,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--memory", "4m", "--", "true"],
                 status: 125,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -441,6 +521,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "an image is a read-only stack of layers; each container gets its own writable layer (overlayfs), and the image never changes",
         needs_root: true,
         needs_registry: false,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "first-container",
@@ -454,6 +535,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "second-container",
@@ -461,6 +543,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "--", "cat", "/hello.txt"],
                 status: 1,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "diff",
@@ -476,6 +559,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "copy",
@@ -491,6 +575,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "bad-layer",
@@ -498,6 +583,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--layer", "/no/such/layer", "--", "true"],
                 status: 125,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -519,6 +605,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "images come from a registry: manifests, a config and layers, each checked against its sha256 digest, unpacked once into a shared store",
         needs_root: true,
         needs_registry: true,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "pull",
@@ -526,6 +613,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["pull", "busybox"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "run-pulls",
@@ -533,6 +621,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "hello-world", "/hello"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "cached",
@@ -546,6 +635,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "pull-again",
@@ -553,6 +643,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["pull", "busybox"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "whiteouts",
@@ -567,6 +658,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "platform",
@@ -574,6 +666,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["pull", "--platform", "linux/arm64", "minibox/multi"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "images",
@@ -581,6 +674,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["images"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "not-found",
@@ -588,6 +682,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "busybox:nosuch", "true"],
                 status: 125,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "bad-reference",
@@ -595,6 +690,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["pull", "Busybox"],
                 status: 1,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -616,6 +712,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "an image is a filesystem snapshot plus a startup command: the image's config says what to run, as whom, where, with which variables; the command line overrides it, by Docker's rules",
         needs_root: true,
         needs_registry: true,
+        network: Network::Machine,
         demos: &[
             Demo {
                 name: "hello-world",
@@ -623,6 +720,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "hello-world"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "default-command",
@@ -630,6 +728,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "busybox"],
                 status: 0,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "override",
@@ -637,6 +736,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "busybox", "echo", "hi"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "no-shell",
@@ -644,6 +744,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "hello-world", "ls"],
                 status: 127,
                 show_status: true,
+                alongside: None,
             },
             Demo {
                 name: "entrypoint-and-cmd",
@@ -651,6 +752,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "minibox/echo", "there"],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "entrypoint-flag",
@@ -665,6 +767,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "env-user-workdir",
@@ -685,6 +788,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 0,
                 show_status: false,
+                alongside: None,
             },
             Demo {
                 name: "cannot-invoke",
@@ -692,6 +796,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 args: &["run", "--quiet", "busybox", "/etc/passwd"],
                 status: 126,
                 show_status: true,
+                alongside: None,
             },
         ],
         by_hand: ByHand {
@@ -703,6 +808,156 @@ pub const CHAPTERS: &[Chapter] = &[
                 "chroot $ROOTFS echo hello there",
             ],
             cleanup: "",
+        },
+    },
+    Chapter {
+        package: "ch09-networking",
+        title: "networking",
+        shows: "the child gets a network namespace of its own, wired to the host by a veth pair on the minibox0 bridge: an address, a default route, NAT on the way out, published ports on the way in (here, the host is a network namespace made for the tour)",
+        needs_root: true,
+        needs_registry: true,
+        network: Network::Namespace {
+            pulled: &["busybox", "redis"],
+        },
+        demos: &[
+            Demo {
+                name: "narration",
+                about: "clone(CLONE_NEWNET), then, while the child waits, the parent wires its network: a veth pair, eth0 in the child's namespace, the other end on minibox0",
+                args: &["run", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "none",
+                about: "--network none: a network namespace with nothing in it but lo, so no packet can leave",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "ip link; ping -c 1 172.29.0.1",
+                ],
+                status: 1,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "bridge",
+                about: "the default network, bridge: eth0 with the first free address of 172.29.0.0/16, and a default route through the bridge",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "ip -o -4 addr show eth0; ip route",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "etc-files",
+                about: "--add-host and --dns: minibox writes the container's own /etc/hosts and /etc/resolv.conf and mounts them over the image's (the rest of resolv.conf is the host's)",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "--add-host",
+                    "db:10.0.0.5",
+                    "--dns",
+                    "9.9.9.9",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "cat /etc/hosts; grep nameserver /etc/resolv.conf",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "host",
+                about: "--network host: no network namespace of its own; the container sees the host's links, minibox0 among them",
+                args: &[
+                    "run",
+                    "--quiet",
+                    "--network",
+                    "host",
+                    "busybox",
+                    "ls",
+                    "/sys/class/net",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "redis",
+                about: "-p 6379:6379: minibox listens on the host's port 6379 and forwards each connection into the container; then minibox passes SIGTERM on to redis, which saves its data and exits 0",
+                args: &["run", "--quiet", "-p", "6379:6379", "redis"],
+                status: 0,
+                show_status: true,
+                alongside: Some(Alongside {
+                    ready: "redis-cli -p 6379 ping",
+                    commands: &[
+                        "redis-cli -p 6379 ping",
+                        "redis-cli -p 6379 set greeting hello",
+                        "redis-cli -p 6379 get greeting",
+                    ],
+                }),
+            },
+            Demo {
+                name: "port-taken",
+                about: "one host port for two container ports: the second bind fails, in Docker's words, exit 125, before anything is created",
+                args: &[
+                    "run", "--quiet", "-p", "8080:80", "-p", "8080:81", "busybox", "true",
+                ],
+                status: 125,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "bad-port",
+                about: "a port that is not a number: Docker's message, exit 125",
+                args: &["run", "--quiet", "-p", "80:abc", "busybox", "true"],
+                status: 125,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "unknown-network",
+                about: "a network minibox does not have: one line, exit 125",
+                args: &["run", "--quiet", "--network", "nope", "busybox", "true"],
+                status: 125,
+                show_status: true,
+                alongside: None,
+            },
+        ],
+        by_hand: ByHand {
+            commands: &[
+                "ip link add br-byhand type bridge",
+                "ip addr add 10.200.0.1/24 dev br-byhand",
+                "ip link set br-byhand up",
+                "unshare --net sleep 60 &",
+                "PID=$!; echo $PID > sleep.pid",
+                "while [ \"$(readlink /proc/$PID/ns/net)\" = \"$(readlink /proc/$$/ns/net)\" ]; do sleep 0.1; done",
+                "ip link add veth-byhand type veth peer name eth0 netns $PID",
+                "ip link set veth-byhand master br-byhand",
+                "ip link set veth-byhand up",
+                "nsenter --net --target $PID ip addr add 10.200.0.2/24 dev eth0",
+                "nsenter --net --target $PID ip link set eth0 up",
+                "nsenter --net --target $PID ip link set lo up",
+                "nsenter --net --target $PID ip route add default via 10.200.0.1",
+                "nsenter -n -t $PID ping -c 1 -W 2 10.200.0.1 > /dev/null && echo \"the gateway answers\"",
+                "nsenter -n -t $PID ip -o -4 addr",
+                "nsenter -n -t $PID ip route",
+                "kill $PID",
+            ],
+            cleanup: "P=$(cat sleep.pid 2>/dev/null) && grep -q \"^PPid:[[:space:]]*$$\\$\" /proc/$P/status 2>/dev/null && { kill $P; wait $P; } 2>/dev/null; true",
         },
     },
 ];

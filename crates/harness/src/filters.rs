@@ -19,6 +19,10 @@ pub const FILTERS: &[(&str, &str)] = &[
         "${1}[IMAGE ID]${2}  ",
     ),
     (r"\b[0-9a-f]{12}\b", "[ID]"),
+    // The host end of a container's veth pair is named after the start of
+    // its random ID (chapter 9); the addresses beside it are what the
+    // chapter teaches, and stay.
+    (r"\bveth[0-9a-f]{7}\b", "veth[ID]"),
     // The SIZE of an image in a table row: the fixture images are built from
     // the host's own busybox and libc, so their sizes differ from machine to
     // machine. Chapter 7's tests check the number against the image's layers
@@ -68,6 +72,17 @@ mod tests {
             child (host PID [PID], PID 1 inside) in [TMP]/x
             container [ID] is called box
             "
+            );
+        });
+    }
+
+    #[test]
+    fn veth_names_are_redacted_but_addresses_are_not() {
+        let settings = settings();
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "its network: eth0 172.29.0.2/16 via vethf6ed6b1 on minibox0, default route via 172.29.0.1",
+                @"its network: eth0 172.29.0.2/16 via veth[ID] on minibox0, default route via 172.29.0.1"
             );
         });
     }

@@ -31,8 +31,11 @@
 //!   a cgroup parent of the test's own, and the registry mirror.
 //! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
 //!   runs, the demo snapshots record and the book shows.
+//! - [`netns`]: a network namespace of the session's own, for a networking
+//!   chapter's demos to play "the host" in.
 //! - [`process`]: waiting for a binary a test started, with a deadline and a
-//!   stop that lets minibox clean up.
+//!   stop that lets minibox clean up; a minibox in the background, stopped on
+//!   every path.
 //! - [`transcript`]: find a chapter's binary, run a demo, and record what a
 //!   terminal would have shown.
 
@@ -45,6 +48,7 @@ pub mod fixtures;
 pub mod gate;
 pub mod http;
 pub mod images;
+pub mod netns;
 pub mod privilege;
 pub mod process;
 pub mod proxy;
@@ -53,5 +57,5 @@ pub mod registry_auth;
 pub mod tls;
 pub mod transcript;
 
-pub use chapters::{CHAPTERS, Chapter, Demo};
+pub use chapters::{Alongside, CHAPTERS, Chapter, Demo, Network};
 pub use privilege::{require, require_root, skip};

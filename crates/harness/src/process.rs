@@ -3,24 +3,86 @@
 //! killed first (minibox's only child), so minibox still removes the cgroup
 //! and the container's directory; only if minibox itself does not end then is
 //! it killed too. Everything is killed by PID, and only processes this test
-//! started.
+//! started. A minibox left in the background ([`Background`]) is stopped the
+//! same way if the test ends early.
 
-use std::process::{Child, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 /// Waits for `child` (started with piped stdout and stderr) and returns its
 /// output. Still running after `limit`, it is stopped (see [`stop`]) and the
 /// test fails, naming `what`.
 pub fn wait_with_deadline(mut child: Child, what: &str, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait for minibox").is_none() {
+    if wait_until(&mut child, Instant::now() + limit).is_none() {
+        stop(&mut child);
+        panic!("{what} was still running after {} s", limit.as_secs());
+    }
+    child.wait_with_output().expect("read minibox's output")
+}
+
+/// Waits for `child` to end until `deadline`: its status, or `None` if it
+/// still runs then (it is left running).
+pub fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for minibox") {
+            return Some(status);
+        }
         if Instant::now() > deadline {
-            stop(&mut child);
-            panic!("{what} was still running after {} s", limit.as_secs());
+            return None;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    child.wait_with_output().expect("read minibox's output")
+}
+
+/// A minibox running in the background while a test or a demo does
+/// something else (talks to its container's published port). Dropped while
+/// it still runs (a panic, a deadline), it is [`stop`]ped, container first:
+/// nothing is left behind on any path.
+#[derive(Debug)]
+pub struct Background(Option<Child>);
+
+impl Background {
+    /// Starts `command` in the background.
+    pub fn spawn(command: &mut Command) -> std::io::Result<Background> {
+        command.spawn().map(|child| Background(Some(child)))
+    }
+
+    /// Its exit status if it has ended, without waiting. Once it has been
+    /// reaped so, its PID is no longer ours to signal: nothing is sent to it
+    /// again, and the next call says `None`.
+    pub fn ended(&mut self) -> Option<ExitStatus> {
+        let status = self.0.as_mut()?.try_wait().expect("wait for minibox")?;
+        self.0 = None;
+        Some(status)
+    }
+
+    /// Sends it SIGTERM, by its PID, and waits for it (`limit` at most):
+    /// returns its exit status (128 + N for signal N), or an error if it was
+    /// still running then (it is stopped first).
+    pub fn terminate(mut self, limit: Duration) -> Result<i32, String> {
+        let mut child = self.0.take().expect("a running minibox");
+        // SAFETY: kill(2) of the minibox this test started; it has not been
+        // reaped (we hold its `Child` and have not waited for it to the end).
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        match wait_until(&mut child, Instant::now() + limit) {
+            Some(status) => Ok(crate::transcript::exit_status(status)),
+            None => {
+                stop(&mut child);
+                Err(format!(
+                    "minibox was still running {} s after SIGTERM",
+                    limit.as_secs()
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            stop(&mut child);
+        }
+    }
 }
 
 /// Stops a hung minibox: its children (the container's PID 1) first, then

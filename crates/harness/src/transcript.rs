@@ -1,13 +1,18 @@
 //! Finding a chapter's binary, and recording a demo the way a terminal shows it:
 //! the command line, then stdout and stderr interleaved as they were written,
-//! then (for some demos) `$ echo $?` and the exit status.
+//! then (for some demos) `$ echo $?` and the exit status. A demo with a host
+//! side ([`Alongside`]) shows minibox started in the background, the host's
+//! commands and their output, and minibox stopped.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use crate::chapters::{Chapter, Demo};
+use crate::chapters::{Alongside, Chapter, Demo, Network};
+use crate::netns::NetNs;
+use crate::process::Background;
 
 /// The workspace's root directory (this crate lives in `crates/harness`).
 pub fn workspace_root() -> PathBuf {
@@ -92,36 +97,96 @@ pub struct Recorded {
 /// What a chapter's demos run with. Every chapter's containers get their
 /// cgroups below the test's own cgroup and their files in the workspace; a
 /// chapter that pulls images also gets the fixture registry, as the mirror of
-/// Docker Hub, and a store of its own, emptied first.
+/// Docker Hub, and a store of its own, emptied first; a chapter whose
+/// containers have a network runs its demos in a network namespace made for
+/// the session ([`Network::Namespace`]).
 pub struct DemoSession {
     /// The fixture registry, for chapters that pull; stopped on drop.
     pub registry: Option<crate::registry::Registry>,
     /// The demos' `MINIBOX_ROOT`.
     pub store: PathBuf,
+    /// The network namespace playing the host, for a chapter whose demos
+    /// have one; dropped with the session, it vanishes with everything the
+    /// demos made in it.
+    pub netns: Option<NetNs>,
 }
 
 impl DemoSession {
-    /// Prepares what `chapter`'s demos need.
+    /// Prepares what `chapter`'s demos need. Making a network namespace
+    /// needs root.
     pub fn start(chapter: &Chapter) -> DemoSession {
-        if !chapter.needs_registry {
-            return DemoSession {
-                registry: None,
-                store: workspace_root().join("target/demo-store"),
-            };
+        DemoSession::prepare(chapter, true)
+    }
+
+    /// Prepares what `chapter`'s by-hand session needs: the registry and
+    /// the network namespace its demos would get, but not their store,
+    /// which it leaves alone (the demos may be using it).
+    pub fn by_hand(chapter: &Chapter) -> DemoSession {
+        DemoSession::prepare(chapter, false)
+    }
+
+    /// [`DemoSession::start`], with the store emptied and filled only
+    /// `for_demos`.
+    fn prepare(chapter: &Chapter, for_demos: bool) -> DemoSession {
+        let mut session = DemoSession {
+            registry: None,
+            store: workspace_root().join("target/demo-store"),
+            netns: None,
+        };
+        if chapter.needs_registry {
+            session.store = workspace_root().join(format!("target/demo-store-{}", chapter.package));
+            if for_demos && session.store.exists() {
+                std::fs::remove_dir_all(&session.store)
+                    .unwrap_or_else(|e| panic!("emptying {}: {e}", session.store.display()));
+            }
+            let registry = crate::registry::Registry::start();
+            registry
+                .push_fixtures()
+                .unwrap_or_else(|e| panic!("pushing the fixture images: {e}"));
+            session.registry = Some(registry);
         }
-        let store = workspace_root().join(format!("target/demo-store-{}", chapter.package));
-        if store.exists() {
-            std::fs::remove_dir_all(&store)
-                .unwrap_or_else(|e| panic!("emptying {}: {e}", store.display()));
+        if let Network::Namespace { pulled } = chapter.network {
+            // Pulled here, in the machine's namespace, where the registry is.
+            for image in pulled.iter().filter(|_| for_demos) {
+                session.pull(chapter, image);
+            }
+            let netns = NetNs::new().unwrap_or_else(|e| {
+                panic!("a network namespace for {}'s demos: {e}", chapter.package)
+            });
+            session.netns = Some(netns);
         }
-        let registry = crate::registry::Registry::start();
-        registry
-            .push_fixtures()
-            .unwrap_or_else(|e| panic!("pushing the fixture images: {e}"));
-        DemoSession {
-            registry: Some(registry),
-            store,
+        session
+    }
+
+    /// Pulls `image` into the demos' store with `chapter`'s binary, quietly.
+    fn pull(&self, chapter: &Chapter, image: &str) {
+        let mut pull = Command::new(chapter_bin(chapter.package));
+        pull.args(["pull", "--quiet", image]).envs(self.env());
+        let (output, status) = run_merged_command(pull);
+        assert_eq!(
+            status, 0,
+            "pulling {image} for {}'s demos:\n{output}",
+            chapter.package
+        );
+    }
+
+    /// Makes `command` run where the demos run: inside the session's network
+    /// namespace, if it has one.
+    pub fn enter(&self, command: &mut Command) {
+        if let Some(netns) = &self.netns {
+            netns
+                .enter(command)
+                .expect("a descriptor of the session's network namespace");
         }
+    }
+
+    /// `sh -c SCRIPT` where the demos run, with their environment: a
+    /// command on the host's side of a demo.
+    pub fn shell(&self, script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]).envs(self.env());
+        self.enter(&mut command);
+        command
     }
 
     /// The environment the demos run with.
@@ -146,15 +211,122 @@ impl DemoSession {
 }
 
 /// Runs `demo` of `chapter` with stdout and stderr on one pipe, as a terminal
-/// would interleave them, and records the transcript.
+/// would interleave them, and records the transcript. A demo with a host
+/// side runs minibox in the background and records the host's commands (see
+/// [`Alongside`]); its minibox output goes to a file that is not shown.
 pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded {
-    let (output, status) =
-        run_merged_with(&chapter_bin(chapter.package), demo.args, &session.env());
-    let mut transcript = format!("$ {}\n{output}", display_command(demo.args));
+    let mut minibox = Command::new(chapter_bin(chapter.package));
+    minibox.args(demo.args).envs(session.env());
+    session.enter(&mut minibox);
+    let (mut transcript, status) = match &demo.alongside {
+        None => {
+            let (output, status) = run_merged_command(minibox);
+            (
+                format!("$ {}\n{output}", display_command(demo.args)),
+                status,
+            )
+        }
+        Some(alongside) => {
+            let log_name = format!("{}.log", demo.name);
+            let mut transcript = format!("$ {}\n", display_background(demo.args, &log_name));
+            let logs = tempfile::tempdir().expect("a directory for minibox's log");
+            let show = |command: &str, shell: Command| {
+                let (output, _) = run_merged_command(shell);
+                transcript.push_str(&format!("$ {command}\n{output}"));
+            };
+            let status = run_alongside(
+                session,
+                minibox,
+                alongside,
+                &logs.path().join(log_name),
+                show,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", chapter.snapshot_name(demo)));
+            transcript.push_str(&format!("$ {STOP_BACKGROUND}\n"));
+            (transcript, status)
+        }
+    };
     if demo.show_status {
         transcript.push_str(&format!("$ echo $?\n{status}\n"));
     }
     Recorded { transcript, status }
+}
+
+/// `minibox run ... > redis.log 2>&1 &`: how a demo with a host side starts,
+/// as shown, its output going to `log`.
+pub fn display_background(args: &[&str], log: &str) -> String {
+    format!("{} > {log} 2>&1 &", display_command(args))
+}
+
+/// How a demo with a host side ends, as shown: SIGTERM to minibox (the last
+/// job started in the background, `$!`), then its exit status, which `echo
+/// $?` shows after this.
+pub const STOP_BACKGROUND: &str = "kill $!; wait $!";
+
+/// How long a container with a host side has to become ready.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs a demo with a host side ([`Alongside`]): `minibox` (a command made
+/// where the demos run, not started yet) in the background, its output in the
+/// file `log`; `alongside.ready` retried until it succeeds; each of
+/// `alongside.commands` handed to `show`, as written and as a `sh -c` command
+/// where the demos run; then SIGTERM to minibox, by its PID. Returns minibox's
+/// exit status; an error, with minibox's log, if the container never became
+/// ready or minibox did not end. minibox is stopped on every path, a panic in
+/// `show` included.
+pub fn run_alongside(
+    session: &DemoSession,
+    mut minibox: Command,
+    alongside: &Alongside,
+    log: &Path,
+    mut show: impl FnMut(&str, Command),
+) -> Result<i32, String> {
+    let with_log = |what: String| {
+        let output = std::fs::read_to_string(log).unwrap_or_default();
+        format!("{what}; minibox's output:\n{output}")
+    };
+    let file = std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
+    let copy = file
+        .try_clone()
+        .map_err(|e| format!("dup {}: {e}", log.display()))?;
+    minibox
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(copy)
+        .stderr(file);
+    let mut background =
+        Background::spawn(&mut minibox).map_err(|e| format!("spawn minibox: {e}"))?;
+    let deadline = Instant::now() + READY_LIMIT;
+    loop {
+        if let Some(status) = background.ended() {
+            return Err(with_log(format!(
+                "minibox ended ({status}) before `{}` succeeded",
+                alongside.ready
+            )));
+        }
+        let mut ready = session.shell(alongside.ready);
+        ready
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if ready.status().is_ok_and(|s| s.success()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(with_log(format!(
+                "`{}` still failed after {} s",
+                alongside.ready,
+                READY_LIMIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for command in alongside.commands {
+        show(command, session.shell(command));
+    }
+    background
+        .terminate(Duration::from_secs(30))
+        .map_err(with_log)
 }
 
 /// Runs `bin args...` with stdin from /dev/null and stdout and stderr on one pipe;
@@ -163,24 +335,29 @@ pub fn run_merged(bin: &Path, args: &[&str]) -> (String, i32) {
     let session = DemoSession {
         registry: None,
         store: workspace_root().join("target/demo-store"),
+        netns: None,
     };
     run_merged_with(bin, args, &session.env())
 }
 
 /// [`run_merged`] with the environment `env` added.
 pub fn run_merged_with(bin: &Path, args: &[&str], env: &[(&str, String)]) -> (String, i32) {
-    let (mut reader, writer) = std::io::pipe().expect("pipe");
     let mut command = Command::new(bin);
+    command.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    run_merged_command(command)
+}
+
+/// Runs `command` (with `LC_ALL=C`) as [`run_merged`] does.
+pub fn run_merged_command(mut command: Command) -> (String, i32) {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
     command
-        .args(args)
         .env("LC_ALL", "C")
-        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(writer.try_clone().expect("dup pipe"))
         .stderr(writer);
     let mut child = command
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", command.get_program()));
     // The Command holds copies of the pipe's write end: drop them, or the read
     // below never sees end-of-file.
     drop(command);

@@ -1,0 +1,95 @@
+//! A network namespace for a networking chapter's demos to play "the host"
+//! in (DESIGN.md, *Networking rules for tests*): whatever the demos make there
+//! (minibox's bridge and veths, its NAT rules, its published ports) exists
+//! only inside, and the kernel tears it all down when the last reference to
+//! the namespace goes. Nothing touches the machine's own network.
+//!
+//! Chapter 9's `netns` module is the taught version of this; the harness
+//! depends on no chapter, so it has its own few lines, with the one difference
+//! a session needs: `lo` is up from the start, as on a real host.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// A network namespace made by this process and held by a descriptor (no
+/// name under `/run/netns`, no process inside): dropping it drops the
+/// namespace, unless a process still runs in it.
+#[derive(Debug)]
+pub struct NetNs(OwnedFd);
+
+impl NetNs {
+    /// Makes a new network namespace, with `lo` up.
+    pub fn new() -> io::Result<NetNs> {
+        // unshare(2) moves only the calling thread into the new namespace: a
+        // thread of its own does it, opens its namespace and ends, so the rest
+        // of the process (the registry's clients among it) stays where it was.
+        let made = std::thread::spawn(|| -> io::Result<OwnedFd> {
+            // SAFETY: unshare(2) with CLONE_NEWNET changes only this
+            // short-lived thread's namespace; it reads no memory of ours.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(File::open("/proc/thread-self/ns/net")?.into())
+        });
+        let fd = made
+            .join()
+            .map_err(|_| io::Error::other("the namespace thread panicked"))??;
+        let netns = NetNs(fd);
+        let mut lo_up = Command::new("ip");
+        lo_up.args(["link", "set", "lo", "up"]).stdin(Stdio::null());
+        netns.enter(&mut lo_up)?;
+        let status = lo_up.status()?;
+        if !status.success() {
+            return Err(io::Error::other(format!("ip link set lo up: {status}")));
+        }
+        Ok(netns)
+    }
+
+    /// Makes `command`'s child join this namespace between fork and exec
+    /// (what `ip netns exec` and `nsenter --net` do).
+    pub fn enter(&self, command: &mut Command) -> io::Result<()> {
+        // The closure keeps a descriptor of its own (close-on-exec), so the
+        // command may outlive `self`.
+        let fd = self.0.try_clone()?;
+        // SAFETY: the closure runs in the child between fork and exec, and
+        // only calls setns(2), which is async-signal-safe and allocates
+        // nothing; `fd` is open until the closure is dropped.
+        unsafe {
+            command.pre_exec(
+                move || match libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) {
+                    -1 => Err(io::Error::last_os_error()),
+                    _ => Ok(()),
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session's namespace has `lo` up and nothing else, and what runs in
+    /// it sees no link of the machine's.
+    #[test]
+    fn a_new_namespace_has_only_lo_and_it_is_up() {
+        if !crate::require_root("harness netns") {
+            return;
+        }
+        let netns = NetNs::new().unwrap();
+        let mut ip = Command::new("ip");
+        ip.args(["-o", "link"]);
+        netns.enter(&mut ip).unwrap();
+        let out = ip.output().unwrap();
+        let links = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(links.lines().count(), 1, "{links}");
+        assert!(
+            links.starts_with("1: lo: <LOOPBACK,UP,LOWER_UP>"),
+            "{links}"
+        );
+    }
+}
