@@ -10,6 +10,11 @@
 //!   `podman pull`, and the floor (gunzip + sha256 of the same layers in
 //!   process). Targets: minibox ≤ 0.5× podman, ≤ 1.5× the floor, and a peak RSS
 //!   under 64 MiB. See [`pull`].
+//!
+//! The pieces the benchmarks share: [`measure`] (rounds of runs, timed and
+//! checked, in a working directory that leaves nothing behind), [`report`]
+//! (milliseconds, ratios, verdicts) and [`podman`] (podman with everything of
+//! its own).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::{fixtures, shell};
 
+mod measure;
+mod podman;
 mod pull;
+mod report;
 
 /// Runs the named benchmark.
 pub fn bench(root: &Path, which: &str) -> Result<()> {
@@ -122,4 +130,50 @@ fn generated_layer(dir: &Path, files: usize, size: usize) -> Result<PathBuf> {
     }
     fs::write(&stamp, "")?;
     Ok(dir.to_path_buf())
+}
+
+/// Builds chapter `package`'s binary in release mode (the peers are optimized
+/// builds too); `None` while the chapter does not exist yet.
+fn build_release(root: &Path, package: &str) -> Result<Option<PathBuf>> {
+    if !root
+        .join("chapters")
+        .join(package)
+        .join("Cargo.toml")
+        .exists()
+    {
+        return Ok(None);
+    }
+    shell::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            package,
+            "--bin",
+            package,
+        ],
+    )?;
+    Ok(Some(target_dir().join("release").join(package)))
+}
+
+/// The target directory this xtask was built in (and builds into): the parent
+/// of `debug/` or `release/`.
+fn target_dir() -> PathBuf {
+    let bin = harness::transcript::bin_dir();
+    bin.parent().map(Path::to_path_buf).unwrap_or(bin)
+}
+
+/// Whether every program is on `PATH`; says which is not, if one is not.
+fn installed(programs: &[&str]) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut all = true;
+    for program in programs {
+        if !std::env::split_paths(&path).any(|dir| dir.join(program).is_file()) {
+            println!("{program}: not installed");
+            all = false;
+        }
+    }
+    all
 }

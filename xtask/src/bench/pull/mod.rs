@@ -40,8 +40,7 @@
 //!
 //! - [`image`]: the benchmark image, generated (deterministically) and cached.
 //! - [`peers`]: each tool's pull, and the floor, each checked afterwards.
-//! - [`measure`]: rounds of runs, each timed with its peak RSS, in a working
-//!   directory that leaves nothing behind.
+//! - [`contents`]: the image's files and bytes, to check each pull against.
 //! - [`report`]: the table and the targets.
 
 use std::fs;
@@ -52,12 +51,13 @@ use anyhow::{Context, Result};
 
 use crate::{prereqs, shell};
 
+mod contents;
 mod image;
-mod measure;
 mod peers;
 mod report;
 
-use measure::{Peer, WorkDir};
+use super::measure::{self, Peer, WorkDir};
+use super::{build_release, installed, target_dir};
 
 /// Measured rounds; the median is reported.
 const RUNS: usize = 5;
@@ -88,7 +88,7 @@ pub fn pull(root: &Path) -> Result<()> {
     }
     prereqs::ensure()?;
     let bench = root.join("target/bench");
-    let minibox = build_minibox(root)?;
+    let minibox = build_release(root, "ch07-image-pull")?;
 
     let cache = bench.join(image::CACHE);
     let image = image::cached(&cache)?;
@@ -109,7 +109,7 @@ pub fn pull(root: &Path) -> Result<()> {
     drop(image);
     // SAFETY: malloc_trim only returns free memory to the kernel.
     unsafe { libc::malloc_trim(0) };
-    let contents = measure::contents(&layers)?;
+    let contents = contents::contents(&layers)?;
     let compressed = layers
         .iter()
         .map(|l| fs::metadata(&l.path).map(|m| m.len()))
@@ -129,23 +129,19 @@ pub fn pull(root: &Path) -> Result<()> {
     let mut peers = Vec::new();
     match &minibox {
         Some(bin) => {
-            peers.push(Peer {
-                name: "minibox",
-                pull: Box::new(|dir| peers::pull_minibox(bin, &reference, &contents, dir)),
-                required: true,
-                samples: Vec::new(),
-            });
+            peers.push(Peer::new(
+                "minibox",
+                true,
+                Box::new(|dir| peers::pull_minibox(bin, &reference, &contents, dir)),
+            ));
             // The same pull with the store in memory: what the client itself
             // costs, apart from the disk (the floor writes nothing either).
             if Path::new(peers::TMPFS).is_dir() {
-                peers.push(Peer {
-                    name: peers::TMPFS_PEER,
-                    pull: Box::new(|dir| {
-                        peers::pull_minibox_tmpfs(bin, &reference, &contents, dir)
-                    }),
-                    required: false,
-                    samples: Vec::new(),
-                });
+                peers.push(Peer::new(
+                    peers::TMPFS_PEER,
+                    false,
+                    Box::new(|dir| peers::pull_minibox_tmpfs(bin, &reference, &contents, dir)),
+                ));
             }
         }
         None => println!(
@@ -153,89 +149,43 @@ pub fn pull(root: &Path) -> Result<()> {
         ),
     }
     if installed(&["skopeo", "umoci"]) {
-        peers.push(Peer {
-            name: "skopeo copy + umoci unpack",
-            pull: Box::new(|dir| peers::pull_skopeo_umoci(&reference, &contents, dir)),
-            required: false,
-            samples: Vec::new(),
-        });
+        peers.push(Peer::new(
+            "skopeo copy + umoci unpack",
+            false,
+            Box::new(|dir| peers::pull_skopeo_umoci(&reference, &contents, dir)),
+        ));
     }
     if installed(&["podman"]) {
-        peers.push(Peer {
-            name: "podman pull",
-            pull: Box::new(|dir| peers::pull_podman(&reference, dir)),
-            required: false,
-            samples: Vec::new(),
-        });
+        peers.push(Peer::new(
+            "podman pull",
+            false,
+            Box::new(|dir| peers::pull_podman(&reference, dir)),
+        ));
     }
-    peers.push(Peer {
-        name: "floor: sha256 + gunzip + sha256",
-        pull: Box::new(|_| peers::floor(&layers)),
-        required: true,
-        samples: Vec::new(),
-    });
+    peers.push(Peer::new(
+        "floor: sha256 + gunzip + sha256",
+        true,
+        Box::new(|_| peers::floor(&layers)),
+    ));
     if installed(&["bash", "gzip", "sha256sum"]) {
-        peers.push(Peer {
-            name: "gzip -dc | sha256sum",
-            pull: Box::new(|dir| peers::shell_floor(&layers, dir)),
-            required: false,
-            samples: Vec::new(),
-        });
+        peers.push(Peer::new(
+            "gzip -dc | sha256sum",
+            false,
+            Box::new(|dir| peers::shell_floor(&layers, dir)),
+        ));
     }
     if installed(&["tar", "gzip"]) {
-        peers.push(Peer {
-            name: "tar -xzf (no digests)",
-            pull: Box::new(|dir| peers::tar_extract(&layers, &contents, dir)),
-            required: false,
-            samples: Vec::new(),
-        });
+        peers.push(Peer::new(
+            "tar -xzf (no digests)",
+            false,
+            Box::new(|dir| peers::tar_extract(&layers, &contents, dir)),
+        ));
     }
 
-    measure::rounds(&mut peers, &work)?;
+    measure::rounds(&mut peers, &work, RUNS)?;
     drop(registry);
     drop(work);
 
     report::report(&reference, &summary, &peers, inherited);
     Ok(())
-}
-
-/// Builds chapter 7's binary in release mode; `None` while the chapter does not
-/// exist yet.
-fn build_minibox(root: &Path) -> Result<Option<PathBuf>> {
-    if !root.join("chapters/ch07-image-pull/Cargo.toml").exists() {
-        return Ok(None);
-    }
-    shell::cargo(
-        root,
-        &[
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "ch07-image-pull",
-            "--bin",
-            "ch07-image-pull",
-        ],
-    )?;
-    Ok(Some(target_dir().join("release/ch07-image-pull")))
-}
-
-/// The target directory this xtask was built in (and builds into): the parent
-/// of `debug/` or `release/`.
-fn target_dir() -> PathBuf {
-    let bin = harness::transcript::bin_dir();
-    bin.parent().map(Path::to_path_buf).unwrap_or(bin)
-}
-
-/// Whether every program is on `PATH`; says which is not, if one is not.
-fn installed(programs: &[&str]) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut all = true;
-    for program in programs {
-        if !std::env::split_paths(&path).any(|dir| dir.join(program).is_file()) {
-            println!("{program}: not installed");
-            all = false;
-        }
-    }
-    all
 }

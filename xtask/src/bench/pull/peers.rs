@@ -11,8 +11,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, ensure};
 use ch07_image_pull::digest::HashingReader;
 
-use super::measure::{Contents, Sample, run_measured};
+use super::contents::Contents;
 use super::{LayerFile, TAG};
+use crate::bench::measure::{Sample, run_measured};
+use crate::bench::podman::Podman;
 
 /// `ch07-image-pull pull REFERENCE` into an empty store, then a check that the
 /// store holds the image's files.
@@ -115,55 +117,11 @@ pub(super) fn pull_skopeo_umoci(
 }
 
 /// `podman pull` with storage, state and configuration of its own in `dir`.
+/// Pulling needs no cgroups, so the hybrid layout does not matter, and no
+/// container runs, so neither do the ulimits.
 pub(super) fn pull_podman(reference: &str, dir: &Path) -> Result<Sample> {
-    // Everything podman would otherwise keep in /run/libpod, /dev/shm,
-    // /etc/cni/net.d or /var/tmp goes below `dir`, so a run leaves nothing on
-    // the host. Pulling needs no cgroups, so the hybrid layout does not matter,
-    // and no container runs, so neither do the ulimits.
-    for sub in ["tmp", "networks", "copy"] {
-        fs::create_dir_all(dir.join(sub)).context("creating podman's directories")?;
-    }
-    let d = dir.display();
-    let conf = format!(
-        "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\n\
-         lock_type = \"file\"\ntmp_dir = \"{d}/tmp\"\nimage_copy_tmp_dir = \"{d}/copy\"\n\
-         [network]\nnetwork_config_dir = \"{d}/networks\"\n"
-    );
-    fs::write(dir.join("containers.conf"), conf).context("writing containers.conf")?;
-    fs::write(
-        dir.join("registries.conf"),
-        "unqualified-search-registries = []\n",
-    )
-    .context("writing registries.conf")?;
-    fs::write(
-        dir.join("storage.conf"),
-        format!(
-            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{d}/root\"\nrunroot = \"{d}/run\"\n"
-        ),
-    )
-    .context("writing storage.conf")?;
-    fs::write(
-        dir.join("policy.json"),
-        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    )
-    .context("writing the signature policy")?;
-    run_measured(
-        Command::new("podman")
-            .arg("--root")
-            .arg(dir.join("root"))
-            .arg("--runroot")
-            .arg(dir.join("run"))
-            .args(["--storage-driver", "overlay", "pull", "--tls-verify=false"])
-            .arg("--signature-policy")
-            .arg(dir.join("policy.json"))
-            .arg(reference)
-            .env("CONTAINERS_CONF", dir.join("containers.conf"))
-            .env("CONTAINERS_REGISTRIES_CONF", dir.join("registries.conf"))
-            .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf"))
-            .env("TMPDIR", dir.join("copy")),
-        dir,
-        "podman",
-    )
+    let podman = Podman::configure(dir)?;
+    run_measured(&mut podman.pull(reference)?, dir, "podman")
 }
 
 /// The floor: for each layer, sha256 of the compressed bytes, gunzip, sha256 of

@@ -1,7 +1,9 @@
-//! Measuring: rounds of runs, each peer once per round in a fresh directory,
-//! each run timed from spawn to exit with its peak RSS; the checks that a pull
-//! really extracted the image; and the working directory, which leaves nothing
-//! behind (no files, no mounts).
+//! Measuring, for every benchmark that runs commands: rounds of runs (each
+//! peer once per round, in a fresh directory, so that a change in background
+//! load hits them all alike), each run timed from spawn to exit with its peak
+//! RSS and checked to have exited 0; what the samples add up to (median and
+//! percentiles); and the working directory, which leaves nothing behind (no
+//! files, no mounts).
 
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt;
@@ -9,9 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 
-use super::{LayerFile, RUNS};
 use crate::shell;
 
 /// One measured run of one tool.
@@ -23,40 +24,71 @@ pub(super) struct Sample {
     pub(super) rss: Option<u64>,
 }
 
-/// Pulls once, with the directory given (fresh and empty) for everything it
-/// writes.
-pub(super) type PullOnce<'a> = Box<dyn Fn(&Path) -> Result<Sample> + 'a>;
+/// Runs the tool once, with the directory given (fresh and empty) for
+/// everything the run writes.
+pub(super) type RunOnce<'a> = Box<dyn Fn(&Path) -> Result<Sample> + 'a>;
 
-/// A tool being measured: how to pull once into a fresh directory, and what it
+/// A tool being measured: how to run it once in a fresh directory, and what it
 /// measured so far.
 pub(super) struct Peer<'a> {
     pub(super) name: &'static str,
-    pub(super) pull: PullOnce<'a>,
+    pub(super) run: RunOnce<'a>,
     /// Whether a failure is a finding (minibox) or only means this peer cannot
     /// run on this machine (podman, say), in which case it is left out.
     pub(super) required: bool,
     pub(super) samples: Vec<Sample>,
 }
 
-/// The warm-up round and the measured ones: each peer once per round, each in a
-/// fresh directory below `work`. Peers that cannot run here are dropped after
-/// the warm-up, saying why.
-pub(super) fn rounds(peers: &mut Vec<Peer>, work: &WorkDir) -> Result<()> {
-    for round in 0..=RUNS {
+impl Peer<'_> {
+    /// A peer with no samples yet.
+    pub(super) fn new<'a>(name: &'static str, required: bool, run: RunOnce<'a>) -> Peer<'a> {
+        Peer {
+            name,
+            run,
+            required,
+            samples: Vec::new(),
+        }
+    }
+
+    /// The median of the measured times (the upper one of an even count).
+    pub(super) fn median(&self) -> Duration {
+        self.percentile(50)
+    }
+
+    /// The `p`th percentile of the measured times, by nearest rank: 0 is the
+    /// fastest run, 100 the slowest.
+    pub(super) fn percentile(&self, p: usize) -> Duration {
+        let mut times: Vec<Duration> = self.samples.iter().map(|s| s.time).collect();
+        times.sort();
+        let last = times.len().saturating_sub(1);
+        times
+            .get((last * p).div_ceil(100).min(last))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// The warm-up round and `runs` measured ones: each peer once per round, each
+/// in a fresh directory below `work`, in an order shuffled each round (see
+/// [`order`]). Peers that cannot run here are dropped after the warm-up,
+/// saying why.
+pub(super) fn rounds(peers: &mut Vec<Peer>, work: &WorkDir, runs: usize) -> Result<()> {
+    for round in 0..=runs {
         let warm_up = round == 0;
         eprintln!(
             "xtask: {}",
             if warm_up {
                 "warm-up round".to_string()
             } else {
-                format!("round {round} of {RUNS}")
+                format!("round {round} of {runs}")
             }
         );
         let mut failed = Vec::new();
-        for (index, peer) in peers.iter_mut().enumerate() {
+        for index in order(peers.len(), round) {
+            let peer = &mut peers[index];
             let dir = work.path.join(format!("{index}-{round}"));
             fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let result = (peer.pull)(&dir);
+            let result = (peer.run)(&dir);
             work.remove(&dir)?;
             // What the run wrote and what removing it freed (blocks to discard,
             // on a filesystem mounted with `discard`) goes to disk now, untimed,
@@ -74,11 +106,31 @@ pub(super) fn rounds(peers: &mut Vec<Peer>, work: &WorkDir) -> Result<()> {
                 Err(err) => return Err(err.context(format!("{} failed", peer.name))),
             }
         }
+        failed.sort();
         for index in failed.into_iter().rev() {
             peers.remove(index);
         }
     }
     Ok(())
+}
+
+/// The order of `count` peers in round `round`, shuffled: what a run leaves
+/// the machine busy with after it exits (the kernel tearing down its
+/// namespaces and mounts, a helper process finishing) falls on whichever peer
+/// runs next, so no peer may always run right after the same one. A
+/// Fisher–Yates shuffle driven by xorshift from a fixed seed: the same orders
+/// every time the benchmark runs.
+fn order(count: usize, round: usize) -> Vec<usize> {
+    let mut state =
+        0x9E37_79B9_7F4A_7C15_u64 ^ (round as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut order: Vec<usize> = (0..count).collect();
+    for i in (1..count).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 /// syncfs(2) on the filesystem that holds `dir`.
@@ -145,84 +197,6 @@ pub(super) fn run_measured(command: &mut Command, dir: &Path, name: &str) -> Res
         time,
         rss: Some(rss),
     })
-}
-
-/// How many regular files an image or a directory tree holds, and their bytes.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Contents {
-    pub(super) files: u64,
-    pub(super) bytes: u64,
-}
-
-impl Contents {
-    /// The regular files in `dir` and below, symlinks not followed.
-    pub(super) fn on_disk(dir: &Path) -> Result<Contents> {
-        let mut total = Contents::default();
-        let mut dirs = vec![dir.to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            let entries =
-                fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
-            for entry in entries {
-                let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-                let kind = entry.file_type().context("file type")?;
-                if kind.is_dir() {
-                    dirs.push(entry.path());
-                } else if kind.is_file() {
-                    total.files += 1;
-                    total.bytes += entry.metadata().context("metadata")?.len();
-                }
-            }
-        }
-        Ok(total)
-    }
-
-    /// Fails unless `found` has at least these files and bytes. At least, not
-    /// exactly: a store may keep files of its own beside the layers' (markers,
-    /// metadata), but a pull that did not extract everything has fewer.
-    pub(super) fn check(&self, found: &Contents, what: &str) -> Result<()> {
-        // Said once per place checked, not once per run.
-        static NOTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-        let mut noted = NOTED.lock().unwrap_or_else(|e| e.into_inner());
-        if (found.files != self.files || found.bytes != self.bytes)
-            && !noted.iter().any(|w| w == what)
-        {
-            noted.push(what.to_string());
-            eprintln!(
-                "xtask: note: {what} holds {} regular files of {} bytes, the image {} of {}",
-                found.files, found.bytes, self.files, self.bytes
-            );
-        }
-        ensure!(
-            found.files >= self.files && found.bytes >= self.bytes,
-            "{what} holds {} regular files of {} bytes, the image {} of {} bytes: \
-             the pull did not extract the image",
-            found.files,
-            found.bytes,
-            self.files,
-            self.bytes
-        );
-        Ok(())
-    }
-}
-
-/// The regular files the image's layers hold, read from the layers themselves.
-pub(super) fn contents(layers: &[LayerFile]) -> Result<Contents> {
-    let mut total = Contents::default();
-    for layer in layers {
-        let file =
-            File::open(&layer.path).with_context(|| format!("opening {}", layer.path.display()))?;
-        let mut tar = tar::Archive::new(flate2::bufread::GzDecoder::new(std::io::BufReader::new(
-            file,
-        )));
-        for entry in tar.entries().context("reading a layer")? {
-            let entry = entry.context("reading a layer entry")?;
-            if entry.header().entry_type().is_file() {
-                total.files += 1;
-                total.bytes += entry.size();
-            }
-        }
-    }
-    Ok(total)
 }
 
 /// The benchmark's working directory, emptied when created and removed when
@@ -308,4 +282,30 @@ fn unescape_mountinfo(field: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order;
+
+    #[test]
+    fn each_round_runs_every_peer_once_and_no_peer_always_follows_the_same_one() {
+        for round in 0..=30 {
+            let mut seen = order(7, round);
+            seen.sort();
+            assert_eq!(seen, (0..7).collect::<Vec<_>>(), "round {round}");
+        }
+        let mut before_first: Vec<usize> = (1..=30)
+            .filter_map(|round| {
+                let order = order(7, round);
+                let at = order.iter().position(|&peer| peer == 0)?;
+                Some(order[at.checked_sub(1)?])
+            })
+            .collect();
+        before_first.sort();
+        before_first.dedup();
+        assert!(before_first.len() >= 4, "{before_first:?}");
+        assert_eq!(order(1, 5), [0]);
+        assert_eq!(order(0, 5), Vec::<usize>::new());
+    }
 }

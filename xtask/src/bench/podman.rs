@@ -1,0 +1,155 @@
+//! Podman as the benchmarks run it: with storage, state and configuration of
+//! its own in one directory, so that a run touches nothing of the host's.
+//!
+//! Two kinds of place cannot be moved by configuration, so each podman
+//! command runs in a mount namespace of its own (see [`Podman::command`]):
+//!
+//! - the mounts it makes: the overlay mounts of its storage and of each
+//!   container's root, and, for a container on a bridge, the bind mount that
+//!   keeps the container's network namespace (`/run/netns/netns-…`);
+//! - what it, conmon, crun and netavark write where root's files go whatever
+//!   the configuration says: `/run/netns`, crun's state in `/run/crun`,
+//!   netavark's address leases in `/run/containers/networks`, and the cache
+//!   of what a pull learned about blobs in `/var/lib/containers/cache`.
+//!
+//! The namespace gets a tmpfs of its own on `/run` and on `/var/lib`; the
+//! mounts and the files there vanish with the namespace, when the last
+//! process in it (conmon, the last to leave) exits. `HOME` is podman's own
+//! directory, for what it keeps in `~/.config/containers`.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+/// Podman with everything below `dir`.
+pub(super) struct Podman {
+    dir: PathBuf,
+}
+
+impl Podman {
+    /// Writes podman's configuration into `dir` (which exists): the engine's,
+    /// the registries', the storage's and a signature policy.
+    ///
+    /// Everything podman would otherwise keep in /var/lib/containers,
+    /// /run/containers, /run/libpod, /dev/shm, /etc/containers/networks or
+    /// /var/tmp goes below `dir`. The engine settings are the ones this
+    /// machine needs to run containers at all: cgroupfs (there is no
+    /// systemd), events in a file (no journald), file locks (not a shared
+    /// memory segment in /dev/shm), and `default_ulimits` within the hard
+    /// limits (podman's default asks for more than this machine allows).
+    pub(super) fn configure(dir: &Path) -> Result<Podman> {
+        for sub in ["tmp", "networks", "copy"] {
+            fs::create_dir_all(dir.join(sub)).context("creating podman's directories")?;
+        }
+        let d = dir.display();
+        let conf = format!(
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n\
+             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             lock_type = \"file\"\ntmp_dir = \"{d}/tmp\"\nimage_copy_tmp_dir = \"{d}/copy\"\n\
+             [network]\nnetwork_config_dir = \"{d}/networks\"\n"
+        );
+        fs::write(dir.join("containers.conf"), conf).context("writing containers.conf")?;
+        fs::write(
+            dir.join("registries.conf"),
+            "unqualified-search-registries = []\n",
+        )
+        .context("writing registries.conf")?;
+        fs::write(
+            dir.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"overlay\"\ngraphroot = \"{d}/root\"\nrunroot = \"{d}/run\"\n"
+            ),
+        )
+        .context("writing storage.conf")?;
+        fs::write(
+            dir.join("policy.json"),
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .context("writing the signature policy")?;
+        Ok(Podman {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `podman --root … --runroot … --storage-driver overlay`, with the
+    /// configuration in its environment, in a mount namespace of its own
+    /// (see the module's documentation). Arguments follow.
+    pub(super) fn command(&self) -> Result<Command> {
+        let mut command = Command::new("podman");
+        own_mount_namespace(&mut command)?;
+        command
+            .arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("run"))
+            .args(["--storage-driver", "overlay"])
+            .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                self.dir.join("registries.conf"),
+            )
+            .env("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf"))
+            .env("TMPDIR", self.dir.join("copy"))
+            .env("HOME", &self.dir)
+            .env_remove("XDG_CONFIG_HOME");
+        Ok(command)
+    }
+
+    /// `podman pull` of `reference` from a registry of ours, over plain HTTP.
+    pub(super) fn pull(&self, reference: &str) -> Result<Command> {
+        let mut command = self.command()?;
+        command
+            .args(["pull", "--tls-verify=false"])
+            .arg("--signature-policy")
+            .arg(self.dir.join("policy.json"))
+            .arg(reference);
+        Ok(command)
+    }
+}
+
+/// Makes `command`'s child enter a new mount namespace between fork and exec,
+/// with every mount private (nothing it mounts propagates back to the host's
+/// namespace) and a tmpfs of its own on `/run` and on `/var/lib`.
+fn own_mount_namespace(command: &mut Command) -> Result<()> {
+    let (root, tmpfs) = (c_string("/")?, c_string("tmpfs")?);
+    let (run, var_lib) = (c_string("/run")?, c_string("/var/lib")?);
+    let options = c_string("mode=0755")?;
+    // SAFETY: the closure runs in the child between fork and exec; it only
+    // makes system calls (unshare(2), mount(2)), which are async-signal-safe,
+    // on strings allocated before the fork, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            let checked = |ret: libc::c_int| match ret {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            };
+            checked(libc::unshare(libc::CLONE_NEWNS))?;
+            checked(libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            for target in [&run, &var_lib] {
+                checked(libc::mount(
+                    tmpfs.as_ptr(),
+                    target.as_ptr(),
+                    tmpfs.as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast(),
+                ))?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+fn c_string(text: &str) -> Result<CString> {
+    CString::new(text).context("a string with a NUL byte")
+}

@@ -1,0 +1,42 @@
+//! What every benchmark's report is made of: times in milliseconds, ratios
+//! against what a peer measured in the same run, and a target's verdict.
+//! Targets are ratios; no benchmark passes or fails on an absolute time.
+
+use std::time::Duration;
+
+/// A time in milliseconds, with a decimal below 100 ms (container starts)
+/// and none above (pulls).
+pub(super) fn ms(time: Duration) -> String {
+    let ms = time.as_secs_f64() * 1000.0;
+    if ms < 100.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// `a / b`, when `b` was measured.
+pub(super) fn ratio(a: Duration, b: Option<Duration>) -> Option<f64> {
+    b.map(|b| a.as_secs_f64() / b.as_secs_f64())
+}
+
+/// A ratio for a table's column: two decimals, or `-` when there is none.
+pub(super) fn ratio_cell(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}"))
+}
+
+/// A target's line: `PASS (value)`, `MISS (value)`, or `not measured` when
+/// one side of it could not run.
+pub(super) fn verdict(met: Option<bool>, value: &str) -> String {
+    match met {
+        Some(true) => format!("PASS ({value})"),
+        Some(false) => format!("MISS ({value})"),
+        None => "not measured".to_string(),
+    }
+}
+
+/// The verdict on `ratio ≤ target`, the ratio shown as `1.23×`.
+pub(super) fn at_most(ratio: Option<f64>, target: f64) -> String {
+    let value = ratio.map(|r| format!("{r:.2}×")).unwrap_or_default();
+    verdict(ratio.map(|r| r <= target), &value)
+}
