@@ -10,6 +10,12 @@
 //!   `podman pull`, and the floor (gunzip + sha256 of the same layers in
 //!   process). Targets: minibox ≤ 0.5× podman, ≤ 1.5× the floor, and a peak RSS
 //!   under 64 MiB. See [`pull`].
+//! - `start` (chapter 9): start a busybox container that runs `true`, with
+//!   `--network none` and `--network bridge`, beside chapter 8 (no network
+//!   namespace at all), `crun run`, `runc run` and podman, interleaved, 30
+//!   runs each. Targets: none ≤ 1.0× crun, bridge ≤ 1.5× crun. With
+//!   `--record`, the medians go to `book/src/data/bench-start.json`. See
+//!   [`start`].
 //!
 //! The pieces the benchmarks share: [`measure`] (rounds of runs, timed and
 //! checked, in a working directory that leaves nothing behind), [`report`]
@@ -29,13 +35,21 @@ mod measure;
 mod podman;
 mod pull;
 mod report;
+mod start;
 
-/// Runs the named benchmark.
-pub fn bench(root: &Path, which: &str) -> Result<()> {
+/// Runs the named benchmark; `record` writes its medians into the book's data
+/// (only `start` records itself; the others' are copied there by hand).
+pub fn bench(root: &Path, which: &str, record: bool) -> Result<()> {
+    if record && which != "start" {
+        bail!(
+            "--record is only for `start` (the medians of {which:?} are copied into book/src/data by hand)"
+        );
+    }
     match which {
         "snapshot" => snapshot(root),
         "pull" => pull::pull(root),
-        other => bail!("no benchmark called {other:?} (there are: snapshot, pull)"),
+        "start" => start::start(root, record),
+        other => bail!("no benchmark called {other:?} (there are: snapshot, pull, start)"),
     }
 }
 

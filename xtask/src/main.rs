@@ -72,10 +72,13 @@ enum Task {
         #[command(subcommand)]
         action: RegistryAction,
     },
-    /// Run a benchmark (snapshot, pull) and print ratios
+    /// Run a benchmark (snapshot, pull, start) and print ratios
     Bench {
-        /// Which one: snapshot, pull
+        /// Which one: snapshot (chapter 6), pull (chapter 7), start (chapter 9)
         which: String,
+        /// Write the medians to book/src/data/bench-WHICH.json (start only)
+        #[arg(long)]
+        record: bool,
     },
     /// Build the book into target/book
     Book {
@@ -160,7 +163,7 @@ fn run(task: Task) -> Result<()> {
         Task::Tour => tour::tour(&root),
         Task::Test { args } => test(&root, &args),
         Task::TestV2 { require } => v2::test(&root, require),
-        Task::Bench { which } => bench::bench(&root, &which),
+        Task::Bench { which, record } => bench::bench(&root, &which, record),
         Task::Registry {
             action: RegistryAction::Start { address, port },
         } => registry::start(&root, &address, port),

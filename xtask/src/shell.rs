@@ -35,3 +35,18 @@ pub fn show(command: &Command) -> String {
         .collect::<Vec<_>>();
     words.join(" ")
 }
+
+/// The command as a person would type it, with the variables it sets
+/// in front (`NAME=value command ...`).
+pub fn show_with_env(command: &Command) -> String {
+    let mut words: Vec<String> = command
+        .get_envs()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .map(|(name, value)| {
+            let value = harness::transcript::shell_quote(&value.to_string_lossy());
+            format!("{}={value}", name.to_string_lossy())
+        })
+        .collect();
+    words.push(show(command));
+    words.join(" ")
+}

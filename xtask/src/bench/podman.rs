@@ -19,6 +19,7 @@
 
 use std::ffi::CString;
 use std::fs;
+use std::os::fd::BorrowedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,9 +78,13 @@ impl Podman {
 
     /// `podman --root … --runroot … --storage-driver overlay`, with the
     /// configuration in its environment, in a mount namespace of its own
-    /// (see the module's documentation). Arguments follow.
-    pub(super) fn command(&self) -> Result<Command> {
+    /// (see the module's documentation), and in the network namespace
+    /// `netns` when one is given. Arguments follow.
+    pub(super) fn command(&self, netns: Option<BorrowedFd<'_>>) -> Result<Command> {
         let mut command = Command::new("podman");
+        if let Some(netns) = netns {
+            ch09_networking::netns::enter_before_exec(&mut command, netns)?;
+        }
         own_mount_namespace(&mut command)?;
         command
             .arg("--root")
@@ -99,14 +104,23 @@ impl Podman {
         Ok(command)
     }
 
-    /// `podman pull` of `reference` from a registry of ours, over plain HTTP.
+    /// `podman pull` of `reference` from a registry of ours, over plain HTTP,
+    /// in this process's network namespace (where the registry listens).
     pub(super) fn pull(&self, reference: &str) -> Result<Command> {
-        let mut command = self.command()?;
+        let mut command = self.command(None)?;
         command
             .args(["pull", "--tls-verify=false"])
             .arg("--signature-policy")
             .arg(self.dir.join("policy.json"))
             .arg(reference);
+        Ok(command)
+    }
+
+    /// `podman system reset -f`: removes every container, image and layer
+    /// from podman's storage, unmounting what it mounted there.
+    pub(super) fn reset(&self) -> Result<Command> {
+        let mut command = self.command(None)?;
+        command.args(["system", "reset", "--force"]);
         Ok(command)
     }
 }

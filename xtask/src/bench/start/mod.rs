@@ -1,0 +1,329 @@
+//! `cargo xtask bench start` (chapter 9): how long a container takes to start
+//! and exit, on each network, against the runtimes people compare with.
+//!
+//! The container is busybox running `true`, its image already in each tool's
+//! store (pulled once, untimed, from a registry of our own on 127.0.0.1). The
+//! variants, in rounds (one warm-up round, then [`RUNS`] measured ones, each
+//! variant once per round, so that a change in background load hits them all
+//! alike):
+//!
+//! - **chapter 8** (`ch08-command-override run --quiet busybox true`): the
+//!   same start with no network namespace at all, the reference for what the
+//!   network costs.
+//! - **chapter 9** with `--network none` (a namespace with only `lo`) and with
+//!   `--network bridge` (a veth on the `minibox0` bridge, an address, a
+//!   route; the bridge and its NAT rules are made by the warm-up round's run,
+//!   as by the first container on a host).
+//! - **crun run** and **runc run** on an OCI bundle of the same busybox root
+//!   filesystem, with each runtime's default configuration, which includes a
+//!   network namespace (see [`oci`]).
+//! - **podman run --rm**, with `--network none` and with its default bridge
+//!   network (netavark), where podman is installed (see
+//!   [`crate::bench::podman`]).
+//!
+//! Everything runs in a network namespace the benchmark makes (with `lo` up),
+//! so the bridges, veths and NAT rules of minibox and podman exist only there
+//! and vanish when it is closed, and every variant is started the same way.
+//! minibox is a release build, since the runtimes are optimized builds too.
+//! Each run must exit 0: a failing variant fails the benchmark (minibox) or is
+//! left out with its reason after the warm-up (a peer that cannot run here).
+//! The targets are ratios to crun's median: `none` ≤ 1.0×, `bridge` ≤ 1.5×.
+//!
+//! ## Layout
+//!
+//! - [`cgroups`]: the benchmark's cgroup parents and their removal; the
+//!   hugetlb hierarchy crun needs on a hybrid layout.
+//! - [`oci`]: crun and runc on a bundle.
+//! - [`report`]: the table, the targets, and `--record`'s JSON.
+
+use std::fs;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+use ch09_networking::netlink::Netlink;
+use ch09_networking::netns;
+
+use super::measure::{self, Peer, WorkDir, run_measured};
+use super::podman::Podman;
+use super::{build_release, installed};
+use crate::{prereqs, shell};
+
+mod cgroups;
+mod oci;
+mod report;
+
+use cgroups::{BenchCgroups, Hugetlb, Parents};
+use oci::Runtime;
+
+/// Measured rounds; the median and the spread of these are reported.
+const RUNS: usize = 30;
+
+/// A way to start the container: the peer that measures it, and the command
+/// it runs, as shown before the table.
+struct Variant<'a> {
+    peer: Peer<'a>,
+    shown: String,
+}
+
+/// Runs the benchmark, prints the commands, the table and the targets, and
+/// with `record` writes the medians to `book/src/data/bench-start.json`.
+pub fn start(root: &Path, record: bool) -> Result<()> {
+    ensure!(
+        harness::privilege::is_root(),
+        "cargo xtask bench start needs root (namespaces, mounts, cgroups): run it with sudo"
+    );
+    prereqs::ensure()?;
+    let ch09 = build(root, "ch09-networking")?;
+    let ch08 = build(root, "ch08-command-override")?;
+    let rootfs = harness::fixtures::busybox_rootfs();
+    let load_at_start = load_average()?;
+    println!("load average at the start: {load_at_start}");
+
+    // Dropped in the reverse order: podman's storage is reset, the network
+    // namespace closed, the cgroups removed, hugetlb unmounted, and the
+    // working directory removed last.
+    let work = WorkDir::create(root.join("target/bench/start"))?;
+    let _hugetlb = Hugetlb::prepare()?;
+    let parents = Parents::new(&format!("minibox-bench-start-{}", std::process::id()))?;
+    let _cgroups = BenchCgroups::new(&parents)?;
+    let netns = netns::create()?;
+    Netlink::open_in(netns.as_fd())?.set_up("lo")?;
+    let minibox = Minibox {
+        store: work.path.join("store"),
+        parent: parents.relative.clone(),
+        netns: netns.as_fd(),
+    };
+    let podman = podman_storage(&work.path)?;
+    let podman_image = pull_images(&minibox, &ch09, podman.as_ref().map(|p| &p.0))?;
+    let podman_parent = format!("{}/podman", parents.absolute);
+
+    let mut variants = vec![
+        minibox.variant("ch08 run (no network namespace)", &ch08, &[])?,
+        minibox.variant(report::NONE, &ch09, &["--network", "none"])?,
+        minibox.variant(report::BRIDGE, &ch09, &["--network", "bridge"])?,
+    ];
+    for name in ["crun", "runc"] {
+        variants.extend(oci_variant(
+            name,
+            &work.path,
+            &rootfs,
+            &parents,
+            netns.as_fd(),
+        )?);
+    }
+    if let (Some(podman), Some(image)) = (&podman, &podman_image) {
+        variants.extend(podman_variants(
+            &podman.0,
+            image,
+            &podman_parent,
+            netns.as_fd(),
+        )?);
+    }
+
+    println!();
+    println!(
+        "commands (each started in a network namespace of the benchmark's, with lo up; podman also in a \
+         mount namespace of its own with tmpfs on /run and /var/lib; RUN is the run's own directory):"
+    );
+    let mut peers = Vec::new();
+    for variant in variants {
+        println!("  {}: {}", variant.peer.name, variant.shown);
+        peers.push(variant.peer);
+    }
+    measure::rounds(&mut peers, &work, RUNS)?;
+    let load_at_end = load_average()?;
+    report::report(&peers, RUNS);
+    println!("load average at the end: {load_at_end}");
+    if record {
+        let written = report::record(root, &peers, RUNS, &load_at_start, &load_at_end)?;
+        println!("recorded the medians in {}", written.display());
+    }
+    Ok(())
+}
+
+/// Chapter `package`'s binary, built in release mode.
+fn build(root: &Path, package: &str) -> Result<PathBuf> {
+    build_release(root, package)?.with_context(|| {
+        format!("chapter {package} does not exist yet (no chapters/{package}/Cargo.toml)")
+    })
+}
+
+/// minibox's environment: a store and a cgroup parent of the benchmark's,
+/// and the network namespace it is started in.
+struct Minibox<'a> {
+    store: PathBuf,
+    parent: String,
+    netns: BorrowedFd<'a>,
+}
+
+impl Minibox<'_> {
+    /// `BIN ARGS` with the store and the cgroup parent, in the benchmark's
+    /// network namespace.
+    fn command(&self, bin: &Path, args: &[&str]) -> Result<Command> {
+        let mut command = Command::new(bin);
+        netns::enter_before_exec(&mut command, self.netns)?;
+        command
+            .env("MINIBOX_ROOT", &self.store)
+            .env("MINIBOX_CGROUP_PARENT", &self.parent)
+            .args(args);
+        Ok(command)
+    }
+
+    /// `BIN run --quiet NETWORK busybox true`.
+    fn variant<'a>(
+        &'a self,
+        name: &'static str,
+        bin: &'a Path,
+        network: &'a [&str],
+    ) -> Result<Variant<'a>> {
+        let args = move || [&["run", "--quiet"], network, &["busybox", "true"]].concat();
+        let shown = shell::show_with_env(&self.command(bin, &args())?);
+        let run = move |dir: &Path| run_measured(&mut self.command(bin, &args())?, dir, "minibox");
+        Ok(Variant {
+            peer: Peer::new(name, true, Box::new(run)),
+            shown,
+        })
+    }
+}
+
+/// crun's or runc's variant, or none (saying why) where it is not installed
+/// or cannot make its default configuration.
+fn oci_variant<'a>(
+    name: &'static str,
+    work: &Path,
+    rootfs: &Path,
+    parents: &Parents,
+    netns: BorrowedFd<'a>,
+) -> Result<Option<Variant<'a>>> {
+    if !installed(&[name]) {
+        return Ok(None);
+    }
+    let runtime = match Runtime::new(name, work, rootfs, &parents.absolute, netns) {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            println!("{name}: cannot run here, left out: {err:#}");
+            return Ok(None);
+        }
+    };
+    let shown = shell::show(&runtime.command(Path::new("RUN"))?);
+    let peer_name = if name == "crun" {
+        report::BASELINE
+    } else {
+        "runc run"
+    };
+    let run = move |dir: &Path| runtime.run_once(dir);
+    Ok(Some(Variant {
+        peer: Peer::new(peer_name, false, Box::new(run)),
+        shown,
+    }))
+}
+
+/// Podman with everything below `work/podman`, and what resets its storage
+/// when dropped; none where podman is not installed.
+fn podman_storage(work: &Path) -> Result<Option<PodmanStorage>> {
+    if !installed(&["podman"]) {
+        return Ok(None);
+    }
+    let dir = work.join("podman");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(Some(PodmanStorage(Podman::configure(&dir)?)))
+}
+
+/// Podman, whose storage is emptied when this is dropped: `podman system
+/// reset` removes its containers, images and layers, and unmounts what it
+/// mounted there.
+struct PodmanStorage(Podman);
+
+impl Drop for PodmanStorage {
+    fn drop(&mut self) {
+        let reset = self
+            .0
+            .reset()
+            .and_then(|mut reset| shell::run(reset.stdout(std::io::stderr())));
+        if let Err(err) = reset {
+            eprintln!("xtask: cleaning up: {err:#}");
+        }
+    }
+}
+
+/// `podman run --rm` with `--network none` and with podman's default bridge
+/// network, containers' cgroups below `parent`.
+fn podman_variants<'a>(
+    podman: &'a Podman,
+    image: &'a str,
+    parent: &'a str,
+    netns: BorrowedFd<'a>,
+) -> Result<Vec<Variant<'a>>> {
+    let mut variants = Vec::new();
+    for (name, network) in [
+        ("podman run --rm --network none", &["--network", "none"][..]),
+        ("podman run --rm (default bridge)", &[][..]),
+    ] {
+        let command = move || -> Result<Command> {
+            let mut command = podman.command(Some(netns))?;
+            command
+                .args(["run", "--rm", "--cgroup-parent", parent])
+                .args(network)
+                .args([image, "true"]);
+            Ok(command)
+        };
+        let shown = shell::show_with_env(&command()?);
+        // conmon outlives `podman run`: once the container is gone it runs
+        // podman's cleanup command, which the next run must not share the
+        // machine with. So the run ends, untimed, when conmon's cgroup is
+        // empty.
+        let conmon = format!("{parent}/conmon");
+        let run = move |dir: &Path| {
+            let sample = run_measured(&mut command()?, dir, "podman")?;
+            cgroups::wait_until_empty(&conmon)?;
+            Ok(sample)
+        };
+        variants.push(Variant {
+            peer: Peer::new(name, false, Box::new(run)),
+            shown,
+        });
+    }
+    Ok(variants)
+}
+
+/// Starts a registry of our own with the busybox fixture image, pulls it
+/// into minibox's store (with chapter 9's `pull`) and into podman's, untimed,
+/// then stops the registry. Returns podman's name for the image, or none
+/// when podman could not pull it (saying why).
+fn pull_images(minibox: &Minibox, ch09: &Path, podman: Option<&Podman>) -> Result<Option<String>> {
+    let registry = harness::registry::Registry::start();
+    let busybox = harness::images::busybox().context("building the busybox image")?;
+    registry.push("library/busybox", "latest", &busybox);
+    // In this process's network namespace, where the registry listens.
+    let mut pull = Command::new(ch09);
+    pull.args(["pull", "--quiet", "busybox"])
+        .env("MINIBOX_ROOT", &minibox.store)
+        .env("MINIBOX_REGISTRY_MIRROR", registry.host());
+    shell::run(pull.stdout(std::io::stderr()))?;
+    let Some(podman) = podman else {
+        return Ok(None);
+    };
+    let image = format!("{}/library/busybox", registry.host());
+    match podman
+        .pull(&image)
+        .and_then(|mut pull| shell::run(pull.stdout(std::io::stderr())))
+    {
+        Ok(()) => Ok(Some(image)),
+        Err(err) => {
+            println!("podman: cannot run here, left out: {err:#}");
+            Ok(None)
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, from /proc/loadavg.
+fn load_average() -> Result<String> {
+    let text = fs::read_to_string("/proc/loadavg").context("reading /proc/loadavg")?;
+    Ok(text
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" "))
+}

@@ -1,0 +1,118 @@
+//! crun and runc, the OCI runtimes, started as `RUNTIME run` on a bundle: the
+//! runtime's own default configuration (`RUNTIME spec`, which includes a
+//! network namespace) running `true` in the busybox root filesystem, with a
+//! cgroup of the benchmark's, a container ID of its own per run and a state
+//! directory of the benchmark's (`--root`).
+
+use std::fs;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::bench::measure::{Sample, run_measured};
+use crate::shell;
+
+/// An OCI runtime, ready to run the benchmark's container.
+pub(super) struct Runtime<'a> {
+    /// `crun` or `runc`.
+    pub(super) name: &'static str,
+    /// Its state directory (`--root`).
+    state: PathBuf,
+    /// Its default `config.json`, with our process, root and no terminal.
+    config: serde_json::Value,
+    /// The cgroup parent (absolute) of its containers' cgroups.
+    cgroups: String,
+    /// The network namespace it is started in.
+    netns: BorrowedFd<'a>,
+}
+
+impl<'a> Runtime<'a> {
+    /// Asks runtime `name` for its default configuration (in a directory of
+    /// its own below `work`), and makes it run `true` in `rootfs` without a
+    /// terminal; containers get cgroups below `cgroups`.
+    pub(super) fn new(
+        name: &'static str,
+        work: &Path,
+        rootfs: &Path,
+        cgroups: &str,
+        netns: BorrowedFd<'a>,
+    ) -> Result<Runtime<'a>> {
+        let spec = work.join(format!("{name}-spec"));
+        let state = work.join(format!("{name}-state"));
+        for dir in [&spec, &state] {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        shell::run(
+            Command::new(name)
+                .arg("spec")
+                .current_dir(&spec)
+                .stdin(Stdio::null()),
+        )?;
+        let path = spec.join("config.json");
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        fs::remove_dir_all(&spec).with_context(|| format!("removing {}", spec.display()))?;
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(["true"]);
+        config["root"]["path"] = json!(rootfs);
+        Ok(Runtime {
+            name,
+            state,
+            config,
+            cgroups: cgroups.to_string(),
+            netns,
+        })
+    }
+
+    /// The container ID of the run whose directory is `dir` (the directory's
+    /// name is unique per run).
+    fn id(&self, dir: &Path) -> String {
+        let run = dir.file_name().unwrap_or_default().to_string_lossy();
+        format!("minibox-bench-{}-{run}", std::process::id())
+    }
+
+    /// `RUNTIME --root STATE run --bundle DIR ID`, started in the
+    /// benchmark's network namespace.
+    pub(super) fn command(&self, dir: &Path) -> Result<Command> {
+        let mut command = Command::new(self.name);
+        ch09_networking::netns::enter_before_exec(&mut command, self.netns)?;
+        command
+            .arg("--root")
+            .arg(&self.state)
+            .args(["run", "--bundle"])
+            .arg(dir)
+            .arg(self.id(dir));
+        Ok(command)
+    }
+
+    /// One run in `dir`, which becomes the bundle: its `config.json` (with the
+    /// run's own cgroup) is written first, untimed. `RUNTIME run` deletes the
+    /// container when it exits; should a container be left (a failed run),
+    /// it is deleted by force, also untimed.
+    pub(super) fn run_once(&self, dir: &Path) -> Result<Sample> {
+        let id = self.id(dir);
+        let mut config = self.config.clone();
+        config["linux"]["cgroupsPath"] = json!(format!("{}/{}-{id}", self.cgroups, self.name));
+        let text = serde_json::to_string_pretty(&config).context("encoding config.json")?;
+        fs::write(dir.join("config.json"), text).context("writing config.json")?;
+        let sample = run_measured(&mut self.command(dir)?, dir, self.name);
+        if self.state.join(&id).exists() {
+            let deleted = Command::new(self.name)
+                .arg("--root")
+                .arg(&self.state)
+                .args(["delete", "--force", &id])
+                .stdin(Stdio::null())
+                .status()
+                .with_context(|| format!("cannot start `{} delete`", self.name))?;
+            if !deleted.success() {
+                bail!("`{} delete --force {id}` failed ({deleted})", self.name);
+            }
+        }
+        sample
+    }
+}

@@ -1,0 +1,153 @@
+//! The report: a table of medians, spreads and ratios to crun's median, then
+//! each target with PASS or MISS; and, with `--record`, the medians as JSON in
+//! `book/src/data/bench-start.json`, in the shape of the other benchmarks'
+//! data there (`rows` of medians in milliseconds, the ratios left to whoever
+//! reads them: `cargo xtask codegen` computes them for the book's tables).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::bench::measure::Peer;
+use crate::bench::report::{at_most, ms, ratio, ratio_cell};
+
+/// The variant every ratio is taken against.
+pub(super) const BASELINE: &str = "crun run";
+/// Chapter 9's variants, which the targets are about.
+pub(super) const NONE: &str = "ch09 run --network none";
+pub(super) const BRIDGE: &str = "ch09 run --network bridge";
+
+/// The targets: each variant's median at most this many times crun's.
+const TARGETS: [(&str, f64); 2] = [(NONE, 1.0), (BRIDGE, 1.5)];
+
+/// Where `--record` writes, in the workspace.
+const RECORD: &str = "book/src/data/bench-start.json";
+
+/// Prints the table and the targets.
+pub(super) fn report(peers: &[Peer], runs: usize) {
+    let baseline = median_of(peers, BASELINE);
+    println!();
+    println!(
+        "start a busybox container running `true`, the image in the store: median and spread of \
+         {runs} runs after a warm-up round, the variants interleaved"
+    );
+    println!(
+        "{:<34} {:>9} {:>19} {:>19} {:>7}",
+        "", "median", "p10 – p90", "min – max", "× crun"
+    );
+    for peer in peers {
+        let spread = |low, high| {
+            format!(
+                "{} – {}",
+                ms(peer.percentile(low)),
+                ms(peer.percentile(high))
+            )
+        };
+        println!(
+            "{:<34} {:>9} {:>19} {:>19} {:>7}",
+            peer.name,
+            ms(peer.median()),
+            spread(10, 90),
+            spread(0, 100),
+            ratio_cell(ratio(peer.median(), baseline))
+        );
+    }
+    println!();
+    for (name, target) in TARGETS {
+        let r = median_of(peers, name).and_then(|median| ratio(median, baseline));
+        println!("{name} ≤ {target:.1}× crun: {}", at_most(r, target));
+    }
+}
+
+/// The median of the variant called `name`, if it ran.
+fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
+    peers.iter().find(|p| p.name == name).map(Peer::median)
+}
+
+/// Writes the medians (and the 10th and 90th percentiles) to
+/// [`RECORD`] in `root`; returns the file's path.
+pub(super) fn record(
+    root: &Path,
+    peers: &[Peer],
+    runs: usize,
+    load_at_start: &str,
+    load_at_end: &str,
+) -> Result<PathBuf> {
+    let quote = |text: &str| serde_json::Value::from(text).to_string();
+    let millis = |time: Duration| {
+        let ms = (time.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+        serde_json::Value::from(ms).to_string()
+    };
+    let rows: Vec<String> = peers
+        .iter()
+        .map(|peer| {
+            format!(
+                "    {{ \"variant\": {}, \"median_ms\": {}, \"p10_ms\": {}, \"p90_ms\": {} }}",
+                quote(peer.name),
+                millis(peer.median()),
+                millis(peer.percentile(10)),
+                millis(peer.percentile(90)),
+            )
+        })
+        .collect();
+    let targets: Vec<String> = TARGETS
+        .iter()
+        .map(|(name, at_most)| {
+            format!(
+                "    {{ \"variant\": {}, \"at_most\": {at_most:.1} }}",
+                quote(name)
+            )
+        })
+        .collect();
+    let text = format!(
+        "{{\n  \"about\": {},\n  \"machine\": {},\n  \"runs\": {runs},\n  \"baseline\": {},\n  \
+         \"targets\": [\n{}\n  ],\n  \"rows\": [\n{}\n  ]\n}}\n",
+        quote(
+            "cargo xtask bench start --record: the medians (and 10th and 90th percentiles) of its run; \
+             ratios are computed by whoever reads them, against the baseline's median"
+        ),
+        quote(&machine(load_at_start, load_at_end)),
+        quote(BASELINE),
+        targets.join(",\n"),
+        rows.join(",\n"),
+    );
+    serde_json::from_str::<serde_json::Value>(&text).context("the record is not valid JSON")?;
+    let path = root.join(RECORD);
+    let temporary = path.with_extension("json.tmp");
+    fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
+    fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// This machine and the day, as the record says where it was measured:
+/// kernel, CPUs, the date (UTC) and the load averages around the run.
+fn machine(load_at_start: &str, load_at_end: &str) -> String {
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "Linux {}, {cpus} CPUs, {} (UTC); load average {load_at_start} at the start, {load_at_end} at the end",
+        kernel.trim(),
+        today()
+    )
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+fn today() -> String {
+    // SAFETY: time(2) with a null pointer only returns the time.
+    let now = unsafe { libc::time(std::ptr::null_mut()) };
+    // SAFETY: tm is a plain C struct of integers (and a pointer gmtime_r
+    // sets), for which all zeroes is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals of the right types.
+    if unsafe { libc::gmtime_r(&now, &mut tm) }.is_null() {
+        return "an unknown date".to_string();
+    }
+    format!(
+        "{}-{:02}-{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday
+    )
+}
