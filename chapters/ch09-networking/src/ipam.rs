@@ -31,10 +31,8 @@
 // for one default bridge.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions};
 use std::net::Ipv4Addr;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -327,11 +325,15 @@ impl Ipam {
         };
         file.subnet = self.subnet.to_string();
         let out = change(&mut file)?;
+        let mut bytes = serde_json::to_vec_pretty(&file).context("serialize leases")?;
+        bytes.push(b'\n');
+        // One write, and no fsync: the rename makes the change atomic for
+        // every other minibox, which is what matters. After a crash of the
+        // machine every holder is dead and every lease is free anyway, so a
+        // write lost with the page cache loses nothing (and an fsync costs
+        // milliseconds per start on a busy disk).
         let tmp = self.file.with_extension("json.tmp");
-        let mut f = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        serde_json::to_writer_pretty(&mut f, &file).context("serialize leases")?;
-        f.write_all(b"\n")?;
-        nix::unistd::fsync(f.as_fd()).with_context(|| format!("fsync {}", tmp.display()))?;
+        fs::write(&tmp, &bytes).with_context(|| format!("write {}", tmp.display()))?;
         fs::rename(&tmp, &self.file)
             .with_context(|| format!("rename {} to {}", tmp.display(), self.file.display()))?;
         Ok(out)

@@ -168,7 +168,7 @@ impl Netlink {
     /// container's end is then moved with [`Netlink::move_to_netns`] and
     /// renamed with [`Netlink::rename`].
     pub fn create_veth(&mut self, name: &str, peer: &str) -> Result<()> {
-        self.new_veth(name, peer, None, None)
+        self.new_veth(name, (peer, None), None, None)
     }
 
     /// Creates a veth pair whose `peer` end is born inside the network
@@ -186,31 +186,43 @@ impl Netlink {
         peer: &str,
         peer_netns: BorrowedFd<'_>,
     ) -> Result<()> {
-        self.new_veth(name, peer, Some(peer_netns), None)
+        self.new_veth(name, (peer, None), Some(peer_netns), None)
     }
 
     /// [`Netlink::create_veth_into`], with this end attached to `bridge` by
-    /// the same message (`IFLA_MASTER`): one request for the whole cable
-    /// (`ip link add NAME master BRIDGE type veth peer name eth0 netns NS`).
+    /// the same message (`IFLA_MASTER`), and the peer's MAC address derived
+    /// from the address it will have (`IFLA_ADDRESS`): one request for the
+    /// whole cable (`ip link add NAME master BRIDGE type veth peer name eth0
+    /// address 02:42:ac:1d:00:02 netns NS`).
+    ///
+    /// The MAC address follows from the IP address, as Docker makes them
+    /// (`02:42` and the four bytes of the IPv4 address), so that when an
+    /// address is leased again to a new container, the host's neighbour
+    /// (ARP) cache, which still maps it to the old container's MAC address
+    /// for a while, is already right.
     pub fn create_veth_on_bridge(
         &mut self,
         name: &str,
         bridge: &str,
         peer: &str,
         peer_netns: BorrowedFd<'_>,
+        peer_ip: Ipv4Addr,
     ) -> Result<()> {
         let master = self.require_index(bridge)?;
-        self.new_veth(name, peer, Some(peer_netns), Some(master))
+        let [a, b, c, d] = peer_ip.octets();
+        let mac = vec![0x02, 0x42, a, b, c, d];
+        self.new_veth(name, (peer, Some(mac)), Some(peer_netns), Some(master))
     }
 
     // ANCHOR: new_veth
     /// Sends the `RTM_NEWLINK` of kind veth; the peer is described by a whole
     /// nested link message (`VETH_INFO_PEER`), which may carry its own
-    /// `IFLA_NET_NS_FD`; this end may carry `IFLA_MASTER`, its bridge.
+    /// `IFLA_NET_NS_FD` and `IFLA_ADDRESS`; this end may carry `IFLA_MASTER`,
+    /// its bridge.
     fn new_veth(
         &mut self,
         name: &str,
-        peer: &str,
+        (peer, peer_mac): (&str, Option<Vec<u8>>),
         peer_netns: Option<BorrowedFd<'_>>,
         master: Option<u32>,
     ) -> Result<()> {
@@ -218,6 +230,9 @@ impl Netlink {
         peer_msg
             .attributes
             .push(LinkAttribute::IfName(peer.to_owned()));
+        if let Some(mac) = peer_mac {
+            peer_msg.attributes.push(LinkAttribute::Address(mac));
+        }
         if let Some(netns) = peer_netns {
             peer_msg
                 .attributes

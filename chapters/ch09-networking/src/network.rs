@@ -40,7 +40,7 @@ use nix::unistd::Pid;
 
 use crate::etc_files::{self, DnsOverrides, EtcFiles, ExtraHost};
 use crate::ipam::{self, Holder, Ipam, Subnet};
-use crate::netlink::{self, Netlink};
+use crate::netlink::Netlink;
 use crate::proxy::{self, Proxy};
 use crate::publish::{PortMapping, Protocol};
 use crate::{nat, netns};
@@ -216,8 +216,7 @@ impl Prepared {
                     ipam.allocate(id, Holder::of(child.as_raw())?.context("no child")?)?;
                 attached.lease = Some((ipam.clone(), address));
                 let veth = format!("veth{}", &id[..7]);
-                host.create_veth_on_bridge(&veth, BRIDGE, "eth0", container.as_fd())?;
-                attached.veth = Some(veth.clone());
+                host.create_veth_on_bridge(&veth, BRIDGE, "eth0", container.as_fd(), address)?;
                 host.set_up(&veth)?;
                 let subnet = ipam.subnet();
                 inside.add_address("eth0", address, subnet.prefix_len)?;
@@ -302,10 +301,17 @@ fn read_host_file(path: &Path) -> Result<String> {
 }
 
 /// A container's network while it runs: what [`Attached::detach`] undoes.
+///
+/// The veth pair is not on the list: it belongs to the container's network
+/// namespace, and the kernel removes both ends when the namespace dies with
+/// the container's last process. Deleting it ourselves would only make minibox
+/// wait: `RTM_DELLINK` of a veth blocks for RCU grace periods, 15 to 25 ms on
+/// this book's machines, more than the whole rest of a start.
+// SIMPLIFICATION: a process that entered the namespace from outside (`nsenter
+// -n -t PID`, still running after the container's end) keeps it, and so its
+// veth, alive until it exits; Docker's daemon deletes the veth itself.
 #[derive(Default)]
 pub struct Attached {
-    /// The host end of the veth pair, once created.
-    veth: Option<String>,
     /// The leased address and its allocator.
     lease: Option<(Ipam, Ipv4Addr)>,
     /// One proxy per published port.
@@ -323,8 +329,9 @@ impl std::fmt::Display for Attached {
 impl Attached {
     // ANCHOR: detach
     /// Stage 3, after the container's end: stops the proxies (freeing the
-    /// host's ports), deletes the veth pair, gives the address back. Each step
-    /// runs even if one before it failed; the first failure is returned.
+    /// host's ports) and gives the address back; the veth pair goes with the
+    /// container's namespace. Each step runs even if the one before it failed;
+    /// the first failure is returned.
     pub fn detach(mut self) -> Result<()> {
         self.undo()
     }
@@ -339,15 +346,6 @@ impl Attached {
         };
         for proxy in self.proxies.drain(..) {
             keep(proxy.stop());
-        }
-        if let Some(veth) = self.veth.take() {
-            // Gone already if the namespace died first: that is fine.
-            keep(
-                Netlink::open().and_then(|mut host| match host.delete_link(&veth) {
-                    Err(e) if netlink::is_errno(&e, nix::errno::Errno::ENODEV) => Ok(()),
-                    other => other,
-                }),
-            );
         }
         if let Some((ipam, address)) = self.lease.take() {
             keep(ipam.release(address));

@@ -123,6 +123,14 @@ impl Host {
     /// bridge (kept for the next container), no lease, no container
     /// directory, and no bridge in the real host's namespace.
     fn assert_clean(&self, what: &str) {
+        // The kernel removes a container's veth pair with its namespace, in
+        // the background, moments after the container's end.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.links().iter().any(|l| l.starts_with("veth"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let links = self.links();
         assert!(
             links.iter().all(|l| l == "lo" || l == "minibox0"),

@@ -55,7 +55,7 @@ fn none_has_only_lo_and_bridge_has_eth0_a_route_and_a_gateway() {
         "none made no bridge"
     );
 
-    let script = "ip -o -4 addr show eth0; ip route; ping -c 1 -W 5 172.29.0.1 >/dev/null && echo gateway answers";
+    let script = "ip -o -4 addr show eth0; ip route; cat /sys/class/net/eth0/address; ping -c 1 -W 5 172.29.0.1 >/dev/null && echo gateway answers";
     let bridge = host
         .minibox(&["run", "--quiet", "busybox", "sh", "-c", script])
         .expect(0);
@@ -67,6 +67,13 @@ fn none_has_only_lo_and_bridge_has_eth0_a_route_and_a_gateway() {
         bridge.stdout
     );
     assert_eq!(lines.last(), Some(&"gateway answers"), "{}", bridge.stdout);
+    // The MAC address is made from the IP address, as Docker does: a lease
+    // that passes to a new container keeps the host's ARP cache right.
+    assert!(
+        bridge.stdout.contains("\n02:42:ac:1d:00:02\n"),
+        "{}",
+        bridge.stdout
+    );
     // The bridge stays for the next container, with the gateway's address.
     let bridge_addr = host.run(&["ip", "-o", "-4", "addr", "show", "minibox0"]);
     assert!(bridge_addr.contains("inet 172.29.0.1/16"), "{bridge_addr}");

@@ -183,6 +183,14 @@ impl Host {
     /// bridge, which is kept for the next container), no lease, no container
     /// directory, and nothing on the real host.
     pub fn assert_clean(&self) {
+        // The kernel removes a container's veth pair with its namespace, in
+        // the background, moments after the container's end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.links().iter().any(|l| l.starts_with("veth"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let links = self.links();
         assert!(
             links
