@@ -113,6 +113,10 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
         PathBuf::from("ch07-image-pull/bench-pull.md"),
         bench_pull(&read_json(root, "bench-pull.json")?)?,
     );
+    files.insert(
+        PathBuf::from("ch09-networking/bench-start.md"),
+        bench_start(&read_json(root, "bench-start.json")?)?,
+    );
     Ok(files)
 }
 
@@ -248,6 +252,53 @@ fn bench_pull(data: &serde_json::Value) -> Result<String> {
             string(row, "tool")?,
             median / base,
             median / floor,
+        ));
+    }
+    Ok(table)
+}
+
+/// Chapter 9's benchmark table: each variant's median and spread, its ratio
+/// to the baseline's median, and the targets' verdicts, computed here.
+fn bench_start(data: &serde_json::Value) -> Result<String> {
+    let rows = data["rows"].as_array().context("benchmark data: no rows")?;
+    let baseline = string(data, "baseline")?;
+    let base = rows
+        .iter()
+        .find(|r| r["variant"] == baseline)
+        .with_context(|| format!("benchmark data: no row for {baseline:?}"))
+        .and_then(|row| number(row, "median_ms"))?;
+    let mut table = format!(
+        "Measured on {}; median of {} interleaved runs after a warm-up round.\n\n\
+         | start of a busybox container running `true` | median | 10th – 90th percentile | × {baseline} |\n|---|---:|---:|---:|\n",
+        string(data, "machine")?,
+        number(data, "runs")?,
+    );
+    for row in rows {
+        let median = number(row, "median_ms")?;
+        table.push_str(&format!(
+            "| {} | {median:.1} ms | {:.1} – {:.1} ms | {:.2} |\n",
+            string(row, "variant")?,
+            number(row, "p10_ms")?,
+            number(row, "p90_ms")?,
+            median / base,
+        ));
+    }
+    table.push('\n');
+    for target in data["targets"]
+        .as_array()
+        .context("benchmark data: no targets")?
+    {
+        let variant = string(target, "variant")?;
+        let at_most = number(target, "at_most")?;
+        let median = rows
+            .iter()
+            .find(|r| r["variant"] == variant)
+            .with_context(|| format!("benchmark data: no row for {variant:?}"))
+            .and_then(|row| number(row, "median_ms"))?;
+        let ratio = median / base;
+        let verdict = if ratio <= at_most { "met" } else { "missed" };
+        table.push_str(&format!(
+            "- Target for {variant}: ≤ {at_most}× {baseline}; measured {ratio:.2}×, {verdict}.\n"
         ));
     }
     Ok(table)
