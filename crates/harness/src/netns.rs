@@ -48,6 +48,33 @@ impl NetNs {
         Ok(netns)
     }
 
+    /// Waits (10 s at most) until no veth is left in the namespace: the kernel
+    /// removes a finished container's veth pair with the container's own
+    /// namespace, in the background, moments after the container's end, and
+    /// the next demo should find the host as a reader's would, a while later.
+    pub fn settle(&self) -> io::Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut links = Command::new("ip");
+            links.args(["-o", "link"]).stdin(Stdio::null());
+            self.enter(&mut links)?;
+            let out = links.output()?;
+            let listed = String::from_utf8_lossy(&out.stdout);
+            if !listed
+                .lines()
+                .any(|l| l.split(": ").nth(1).is_some_and(|n| n.starts_with("veth")))
+            {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "a veth is still there after 10 s:\n{listed}"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Makes `command`'s child join this namespace between fork and exec
     /// (what `ip netns exec` and `nsenter --net` do).
     pub fn enter(&self, command: &mut Command) -> io::Result<()> {

@@ -249,6 +249,11 @@ pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded
     if demo.show_status {
         transcript.push_str(&format!("$ echo $?\n{status}\n"));
     }
+    if let Some(netns) = &session.netns {
+        netns
+            .settle()
+            .unwrap_or_else(|e| panic!("{}: {e}", chapter.snapshot_name(demo)));
+    }
     Recorded { transcript, status }
 }
 
