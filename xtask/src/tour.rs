@@ -58,6 +58,9 @@ pub fn tour(root: &Path) -> Result<()> {
             if demo.show_status {
                 println!("$ echo $?\n{status}");
             }
+            if let Some(netns) = &session.netns {
+                netns.settle()?; // the finished container's veth, as tests/demos.rs waits
+            }
             if status != demo.status {
                 wrong.push(format!(
                     "{}: `{}` exited {status}, expected {}",
