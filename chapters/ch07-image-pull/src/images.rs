@@ -71,7 +71,9 @@ pub fn rows(store: &Store, filter: Option<&str>) -> Result<Vec<Row>> {
 /// Prints the table (or, with `quiet`, the IDs alone) to `out`.
 pub fn print(rows: &[Row], quiet: bool, out: impl Write) -> Result<()> {
     // Docker's table writer: columns at least 10 wide, 3 spaces between.
-    let mut table = tabwriter::TabWriter::new(out).minwidth(10).padding(3);
+    // Go's tabwriter makes a column max(minwidth, widest cell + padding) wide,
+    // the crate max(minwidth, widest cell) + padding: 7 + 3 is Docker's 10.
+    let mut table = tabwriter::TabWriter::new(out).minwidth(7).padding(3);
     if quiet {
         let mut seen = Vec::new();
         for row in rows {
@@ -127,21 +129,24 @@ pub fn human_size(bytes: u64) -> String {
     format!("{text}{}", units[unit])
 }
 
-/// Docker's "how long ago": `Less than a second`, `About a minute`, `3 weeks`.
+/// Docker's "how long ago": `Less than a second`, `About a minute`, `3 weeks`,
+/// with go-units' `HumanDuration` thresholds: hours are rounded to the
+/// nearest (1 h 45 min is `2 hours`), days, weeks and months count from the
+/// rounded hours (a month is 30 days), years from the hours before rounding.
 pub fn human_duration(seconds: u64) -> String {
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    let (minute, hour, day) = (60, 3600, 86_400);
+    let hours = (seconds + 1800) / 3600; // Go's int(d.Hours() + 0.5)
     match seconds {
         0 => "Less than a second".into(),
-        s if s < minute => plural(s, "second"),
-        s if s < 2 * minute => "About a minute".into(),
-        s if s < hour => plural(s / minute, "minute"),
-        s if s < 2 * hour => "About an hour".into(),
-        s if s < 2 * day => plural(s / hour, "hour"),
-        s if s < 14 * day => plural(s / day, "day"),
-        s if s < 60 * day => plural(s / (7 * day), "week"),
-        s if s < 2 * 365 * day => plural(s / (30 * day), "month"),
-        s => plural(s / (365 * day), "year"),
+        s if s < 60 => plural(s, "second"),
+        s if s / 60 == 1 => "About a minute".into(),
+        s if s / 60 < 60 => plural(s / 60, "minute"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => plural(hours, "hour"),
+        _ if hours < 24 * 7 * 2 => plural(hours / 24, "day"),
+        _ if hours < 24 * 30 * 2 => plural(hours / 24 / 7, "week"),
+        _ if hours < 24 * 365 * 2 => plural(hours / 24 / 30, "month"),
+        s => plural(s / 3600 / 24 / 365, "year"),
     }
 }
 
@@ -198,6 +203,10 @@ mod tests {
         assert_eq!(human_duration(3 * 86_400), "3 days");
         assert_eq!(human_duration(21 * 86_400), "3 weeks");
         assert_eq!(human_duration(800 * 86_400), "2 years");
+        // go-units rounds hours: 1 h 45 min is 2 hours, 3 h 59 min is 4.
+        assert_eq!(human_duration(3600 + 45 * 60), "2 hours");
+        assert_eq!(human_duration(3 * 3600 + 59 * 60), "4 hours");
+        assert_eq!(human_duration(3600 + 29 * 60), "About an hour");
     }
 
     #[test]
