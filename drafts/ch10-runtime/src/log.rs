@@ -48,8 +48,8 @@
 // max-size=10m --log-opt max-file=3`, optionally compressing old files) and
 // its reader follows across rotations; it also records `attrs` (labels, env,
 // a tag) in every record. The file here grows until the container is
-// removed, and records carry no attrs. Docker's newer default on Docker
-// Desktop, the `local` driver (protobuf records), is not written either.
+// removed, and records carry no attrs. Docker's other drivers (`local`,
+// `journald`, `syslog`, ...) have no counterpart.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};

@@ -76,14 +76,16 @@
 //! the fork, so not a byte of output is missed. The monitor streams the
 //! container's output to it and takes its input from it ([`Session`]); the
 //! caller copies them to and from the user's terminal and exits with the
-//! status the monitor sends at the end. A later `minibox attach` connects to
-//! the monitor's attach socket ([`Options::attach_socket`]) and speaks the
-//! same protocol.
+//! status the monitor sends at the end, after its cleanup (so a foreground
+//! `run --rm` returns once the container is removed, as Docker's does). A
+//! later `minibox attach` connects to the monitor's attach socket
+//! ([`Options::attach_socket`]) and speaks the same protocol.
 //!
 //! The alternative was for the foreground `run` to *be* the monitor, just not
 //! detaching. That is simpler (no socket, no protocol, one process fewer, one
-//! copy less per byte), but then the container dies with the terminal, or with
-//! a `kill -9` of minibox; `attach` and Ctrl-P Ctrl-Q (detaching from a
+//! copy less per byte), but then the container is in the terminal's session
+//! (a hang-up reaches it), a `kill -9` of minibox leaves it with nobody to
+//! record its end, and `attach` and Ctrl-P Ctrl-Q (detaching from a
 //! foreground container and leaving it running) are impossible; and a
 //! foreground container would be a different kind of process tree than a
 //! detached one, which `ps`, `stop` and `logs` would have to tell apart.
@@ -112,12 +114,13 @@
 //! SIGKILL cannot be caught. A `kill -9` of the monitor leaves the container
 //! running, re-parented (it lost its parent) to the nearest subreaper or
 //! PID 1; its output pipes have no reader any more, so its next write to them
-//! gets SIGPIPE. Nobody records its end. That is why the state records the
+//! gets SIGPIPE (which ends it, unless it ignores the signal), and nobody
+//! records its end. That is why the state records the
 //! monitor's PID *and start time* ([`Started::monitor`], a [`Holder`]): `ps`
 //! checks [`Holder::is_alive`] and shows a container whose monitor is gone as
-//! dead, and `rm -f` stops it. (conmon has the same hole; containerd
-//! reconnects to a surviving shim after a daemon restart, but not to a
-//! container whose shim was killed.)
+//! dead, and `rm -f` stops it. (containerd watches its shims: when one dies,
+//! it has the runtime delete the container and reports it exited with 137.
+//! minibox has no daemon to watch, so the next command that looks finds out.)
 // SIMPLIFICATION: conmon and containerd-shim are separate, small programs
 // started with exec (conmon is C, the shim Go); a forked copy of minibox
 // carries minibox's whole memory along. They also handle OOM notifications
@@ -528,6 +531,7 @@ where
         Ok(container) => container,
         Err(error) => {
             send_ready(&ready, &Ready::failed(&error));
+            remove_attach_socket(&options);
             return Ok(());
         }
     };
@@ -541,9 +545,7 @@ where
     drop(ready);
 
     let ended = events.run(container)?;
-    if let Some(socket) = &options.attach_socket {
-        let _ = std::fs::remove_file(socket);
-    }
+    remove_attach_socket(&options);
     if let Err(error) = (closures.on_exit)(&ended) {
         note(format_args!("recording the container's end: {error:#}"));
     }
@@ -555,6 +557,14 @@ where
     Ok(())
 }
 // ANCHOR_END: monitor
+
+/// Removes the attach socket the monitor made, so that no client connects
+/// to a monitor that is going away.
+fn remove_attach_socket(options: &Options) {
+    if let Some(socket) = &options.attach_socket {
+        let _ = std::fs::remove_file(socket);
+    }
+}
 
 // ANCHOR: become_monitor
 /// Turns the freshly forked process into a monitor: subreaper, its own
@@ -580,6 +590,9 @@ fn become_monitor(
 
     let signals = install_signal_handlers()?;
     let log = log::Writer::open(&options.log)?;
+    let (stdio, outputs, input, terminal) = container_stdio(options)?;
+    // Last, so that nothing fails once the socket exists: the monitor removes
+    // it when it exits, and an earlier failure would leave it behind.
     let listener = match &options.attach_socket {
         Some(path) => Some(
             UnixListener::bind(path).with_context(|| format!("listen on {}", path.display()))?,
@@ -587,7 +600,6 @@ fn become_monitor(
         None => None,
     };
     nix::unistd::chdir("/").context("chdir /")?;
-    let (stdio, outputs, input, terminal) = container_stdio(options)?;
     let clients = client.into_iter().map(Client::new).collect();
     let events = EventLoop {
         log,
@@ -598,6 +610,7 @@ fn become_monitor(
         listener,
         signals,
         ended: None,
+        log_failed: false,
     };
     Ok((events, stdio))
 }
@@ -800,6 +813,12 @@ fn install_signal_handlers() -> Result<File> {
         // SAFETY: `on_signal` only calls async-signal-safe functions.
         unsafe { sigaction(signal, &action) }.with_context(|| format!("sigaction({signal})"))?;
     }
+    // A client that hung up must be an EPIPE for the monitor, not its death.
+    // (Rust programs start with SIGPIPE ignored already; this says so. The
+    // container gets it back from chapter 1's `exec`, which restores it.)
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN installs no code.
+    unsafe { sigaction(Signal::SIGPIPE, &ignore) }.context("sigaction(SIGPIPE)")?;
     Ok(File::from(read))
 }
 
@@ -864,6 +883,10 @@ impl Input {
 /// The size of one read from the container's output.
 const CHUNK: usize = 32 * 1024;
 
+/// How many reads of each stream, at most, once the container has ended:
+/// a full pipe of the largest default size (1 MiB) takes 32.
+const DRAIN_READS: usize = 64;
+
 /// What poll(2) watches, by index.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -887,6 +910,8 @@ struct EventLoop {
     signals: File,
     /// The container's end, once reaped.
     ended: Option<Ended>,
+    /// Whether writing the log has failed (said once).
+    log_failed: bool,
 }
 
 impl EventLoop {
@@ -899,11 +924,18 @@ impl EventLoop {
         while self.ended.is_none() {
             self.once(container)?;
         }
+        // What the container wrote before it ended is in the pipes now. A
+        // process it left behind may still hold them and write on: take what
+        // is there, a bounded amount, and stop.
         for index in 0..self.outputs.len() {
-            while self.outputs[index].open && self.read_output(index)? {}
+            let mut reads = DRAIN_READS;
+            while reads > 0 && self.outputs[index].open && self.read_output(index)? {
+                reads -= 1;
+            }
         }
-        for output in &self.outputs {
-            self.log.finish(output.stream)?;
+        for index in 0..self.outputs.len() {
+            let finished = self.log.finish(self.outputs[index].stream);
+            self.log_result(finished);
         }
         self.ended
             .ok_or_else(|| anyhow!("the container's end was lost"))
@@ -1003,9 +1035,10 @@ impl EventLoop {
         match output.file.read(&mut buffer) {
             Ok(0) => {}
             Ok(count) => {
-                let data = &buffer[..count];
-                self.log.write(output.stream, data)?;
-                let frame = encode_frame(output_kind(output.stream), data);
+                let (data, stream) = (&buffer[..count], output.stream);
+                let logged = self.log.write(stream, data);
+                self.log_result(logged);
+                let frame = encode_frame(output_kind(stream), data);
                 for client in &mut self.clients {
                     client.send(&frame);
                 }
@@ -1021,8 +1054,23 @@ impl EventLoop {
             )),
         }
         output.open = false;
-        self.log.finish(output.stream)?;
+        let finished = self.log.finish(output.stream);
+        self.log_result(finished);
         Ok(false)
+    }
+
+    /// A log that cannot be written (a full disk) costs the log, not the
+    /// container nor the record of its end: the monitor says so once, in its
+    /// own log, and goes on.
+    fn log_result(&mut self, result: Result<()>) {
+        if let Err(error) = result
+            && !self.log_failed
+        {
+            note(format_args!(
+                "{error:#}; output may be missing from the log"
+            ));
+            self.log_failed = true;
+        }
     }
 
     /// Writes what clients sent to the container's stdin, as far as it
@@ -1350,13 +1398,14 @@ impl Session {
             drop(fds);
             if stdin_ready && let Some(fd) = stdin {
                 let mut buffer = [0u8; CHUNK];
-                match nix::unistd::read(fd, &mut buffer) {
+                // A monitor that went away is noticed below, by its hang-up.
+                let _ = match nix::unistd::read(fd, &mut buffer) {
                     Ok(0) | Err(_) => {
-                        self.close_stdin()?;
                         stdin = None;
+                        self.close_stdin()
                     }
-                    Ok(count) => self.send_stdin(&buffer[..count])?,
-                }
+                    Ok(count) => self.send_stdin(&buffer[..count]),
+                };
             }
             if !monitor_ready {
                 continue;

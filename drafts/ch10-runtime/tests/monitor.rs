@@ -222,7 +222,7 @@ fn run_d_returns_at_once_and_the_detached_monitor_records_the_end() {
     let began_at = time::OffsetDateTime::now_utc();
     let started = as_caller(|| {
         let began = Instant::now();
-        let start = program(&["sh", "-c", "sleep 1; echo out; echo err >&2; exit 3"]);
+        let start = program(&["sh", "-c", "sleep 2; echo out; echo err >&2; exit 3"]);
         let result = monitor::spawn_detached(Options::new(&log_path), start, on_exit, cleanup);
         let mut report = report(result, began);
         // While the caller still lives: the monitor is not its child either
@@ -239,7 +239,7 @@ fn run_d_returns_at_once_and_the_detached_monitor_records_the_end() {
 
     assert_eq!(started["monitor_parent_is_caller"], false, "{started}");
     // The caller was back while the program still slept.
-    assert!(started["elapsed_ms"].as_u64().unwrap() < 900, "{started}");
+    assert!(started["elapsed_ms"].as_u64().unwrap() < 1800, "{started}");
     assert!(
         started["container_start"].is_u64(),
         "the container ran: {started}"
@@ -283,7 +283,7 @@ fn run_d_returns_at_once_and_the_detached_monitor_records_the_end() {
     let (status, finished_at) = record.split_once(' ').unwrap();
     assert_eq!(status, "3");
     let finished_at = log::parse_time(finished_at).unwrap();
-    assert!(finished_at > began_at + Duration::from_secs(1), "{record}");
+    assert!(finished_at > began_at + Duration::from_secs(2), "{record}");
     assert_eq!(
         fs::read_to_string(dir.path().join("cleanups")).unwrap(),
         "cleanup\n"
@@ -363,6 +363,7 @@ fn orphans_of_the_container_become_the_monitors_children_and_are_reaped() {
 fn a_failed_start_reaches_the_caller_as_an_error_and_leaves_no_monitor() {
     let _turn = serial();
     let (dir, log_path) = temp();
+    let socket = dir.path().join("attach.sock");
     let cases: [(&str, &[&str], &str, Option<u8>); 3] = [
         (
             "not found",
@@ -388,7 +389,11 @@ fn a_failed_start_reaches_the_caller_as_an_error_and_leaves_no_monitor() {
                 fs::write(&pid_file_in_monitor, std::process::id().to_string())?;
                 start(stdio)
             };
-            let result = monitor::spawn_detached(Options::new(&log_path), start, on_exit, cleanup);
+            let options = Options {
+                attach_socket: Some(socket.clone()),
+                ..Options::new(&log_path)
+            };
+            let result = monitor::spawn_detached(options, start, on_exit, cleanup);
             report(result, Instant::now())
         });
         let _reap = holders(&failed);
@@ -406,6 +411,7 @@ fn a_failed_start_reaches_the_caller_as_an_error_and_leaves_no_monitor() {
             !dir.path().join("cleanups").exists(),
             "{case}: the caller cleans up"
         );
+        assert!(!socket.exists(), "{case}: the attach socket is removed");
     }
     // A start closure's own error comes back as it was said.
     let setup = as_caller(|| {
@@ -573,6 +579,19 @@ fn a_foreground_run_is_a_client_attached_from_the_start() {
         json!({"status": ended.map(|e| e.status()), "out": String::from_utf8_lossy(&out)})
     });
     assert_eq!(interactive, json!({"status": 0, "out": "hello\nworld\n"}));
+
+    // Without -i, stdin is /dev/null: cat reads end-of-file at once.
+    let without_stdin = as_caller(|| {
+        let (on_exit, cleanup) = recorders(dir.path());
+        let options = Options::new(dir.path().join("null.log"));
+        let (_, session) =
+            monitor::spawn_attached(options, program(&["cat"]), on_exit, cleanup).unwrap();
+        let ended = session
+            .pump(None, &mut Vec::new(), &mut Vec::new())
+            .unwrap();
+        json!({"status": ended.map(|e| e.status())})
+    });
+    assert_eq!(without_stdin, json!({"status": 0}));
 }
 
 #[test]
