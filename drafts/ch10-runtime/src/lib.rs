@@ -16,7 +16,9 @@
 //! - [`log`]: the json-file log, written and read.
 //! - [`terminal`]: pseudo-terminals, raw mode, resizing, detaching.
 //! - [`init`]: `--init`, a PID 1 run from a sealed copy.
+//! - [`exec`]: `exec`, a process joining a running container's namespaces and cgroup.
 
+pub mod exec;
 pub mod human;
 pub mod init;
 pub mod log;
