@@ -16,6 +16,7 @@
 //! - [`log`]: the json-file log, written and read.
 //! - [`terminal`]: pseudo-terminals, raw mode, resizing, detaching.
 //! - [`init`]: `--init`, a PID 1 run from a sealed copy.
+//! - [`volumes`]: `-v` bind mounts, named volumes seeded from the image, `--tmpfs`.
 
 pub mod human;
 pub mod init;
@@ -25,3 +26,4 @@ pub mod names;
 pub mod ps;
 pub mod state;
 pub mod terminal;
+pub mod volumes;
