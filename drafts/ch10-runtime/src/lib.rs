@@ -17,6 +17,7 @@
 //! - [`terminal`]: pseudo-terminals, raw mode, resizing, detaching.
 //! - [`init`]: `--init`, a PID 1 run from a sealed copy.
 //! - [`exec`]: `exec`, a process joining a running container's namespaces and cgroup.
+//! - [`volumes`]: `-v` bind mounts, named volumes seeded from the image, `--tmpfs`.
 
 pub mod exec;
 pub mod human;
@@ -27,3 +28,4 @@ pub mod names;
 pub mod ps;
 pub mod state;
 pub mod terminal;
+pub mod volumes;
