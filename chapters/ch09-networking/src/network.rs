@@ -212,8 +212,11 @@ impl Prepared {
             if let Some((ipam, host)) = &mut self.bridge {
                 // The lease is held by the container's PID 1: when it is gone,
                 // so is the namespace with the veth, and the address is free.
-                let address =
-                    ipam.allocate(id, Holder::of(child.as_raw())?.context("no child")?)?;
+                let address = ipam.allocate(
+                    id,
+                    Holder::of(child.as_raw())?
+                        .context("the container's process ended before it had a network")?,
+                )?;
                 attached.lease = Some((ipam.clone(), address));
                 let veth = format!("veth{}", &id[..7]);
                 host.create_veth_on_bridge(&veth, BRIDGE, "eth0", container.as_fd(), address)?;
@@ -257,23 +260,32 @@ impl Prepared {
     // ANCHOR_END: attach
 
     /// The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`.
-    /// With `host` networking the host's own hosts and resolver files are
-    /// used as they are, as Docker does.
+    /// With `host` networking the host's own `/etc/hosts` and
+    /// `/etc/resolv.conf` are used as they are, as Docker does: the
+    /// container's `lo` is the host's, so even a loopback name server works;
+    /// only `--dns` and its kin change the resolver file.
     fn etc_files(&self, address: Option<Ipv4Addr>, hostname: &str) -> Result<EtcFiles> {
-        let (_, host_resolv) = etc_files::host_resolv_conf(
-            Path::new("/etc/resolv.conf"),
-            Path::new("/run/systemd/resolve/resolv.conf"),
-        )?;
-        let own = address.map(|a| (IpAddr::V4(a), hostname));
-        let (hosts, resolv_conf) = match self.config.mode {
-            Mode::Host => (
-                read_host_file(Path::new("/etc/hosts"))?,
-                etc_files::resolv_conf(&host_resolv, &self.config.dns_for_host()),
-            ),
-            _ => (
+        let dns = &self.config.dns;
+        let overridden =
+            !(dns.nameservers.is_empty() && dns.search.is_empty() && dns.options.is_empty());
+        let (hosts, resolv_conf) = if self.config.mode == Mode::Host {
+            let resolv = read_host_file(Path::new("/etc/resolv.conf"))?;
+            let resolv = if overridden {
+                etc_files::resolv_conf(&resolv, dns)
+            } else {
+                resolv
+            };
+            (read_host_file(Path::new("/etc/hosts"))?, resolv)
+        } else {
+            let (_, host_resolv) = etc_files::host_resolv_conf(
+                Path::new("/etc/resolv.conf"),
+                Path::new("/run/systemd/resolve/resolv.conf"),
+            )?;
+            let own = address.map(|a| (IpAddr::V4(a), hostname));
+            (
                 etc_files::hosts(own, &self.config.extra_hosts),
-                etc_files::resolv_conf(&host_resolv, &self.config.dns),
-            ),
+                etc_files::resolv_conf(&host_resolv, dns),
+            )
         };
         Ok(EtcFiles {
             hostname: etc_files::hostname(hostname),
@@ -283,19 +295,15 @@ impl Prepared {
     }
 }
 
-impl NetworkConfig {
-    /// With `host` networking, loopback name servers work (the container's
-    /// `lo` is the host's): only the overrides apply.
-    fn dns_for_host(&self) -> DnsOverrides {
-        self.dns.clone()
-    }
-}
-
-/// The host's `/etc/hosts`, or the default lines when it has none.
+/// A file of the host's, or, when it has none, an empty one for
+/// `resolv.conf` and the default lines for `hosts`.
 fn read_host_file(path: &Path) -> Result<String> {
     match std::fs::read_to_string(path) {
         Ok(content) => Ok(content),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(etc_files::hosts(None, &[])),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.ends_with("hosts") => {
+            Ok(etc_files::hosts(None, &[]))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
     }
 }
@@ -411,7 +419,7 @@ pub fn prune(state: &Path) -> Result<Vec<String>> {
         bail!(
             "{BRIDGE} is in use by {} container(s), e.g. {} ({})",
             living.len(),
-            &lease.owner[..12.min(lease.owner.len())],
+            ch03_uts_namespace::id::short(&lease.owner),
             lease.address
         );
     }

@@ -110,6 +110,37 @@ fn host_mode_shares_the_hosts_links() {
         Some(own.trim()),
         "the host's name"
     );
+    // The host's resolver file as it is: with the host's lo, even a
+    // loopback name server works, where the bridge drops it. minibox runs in
+    // a private mount namespace whose /etc/resolv.conf names only one.
+    let stub = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(stub.path(), "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+    let with_stub = |network: &str| {
+        let args = [
+            "run",
+            "--quiet",
+            "--network",
+            network,
+            "busybox",
+            "cat",
+            "/etc/resolv.conf",
+        ];
+        let mut command = host.command(&args);
+        over_resolv_conf(&mut command, stub.path());
+        harness::process::wait(command.spawn().unwrap(), &args)
+            .expect(0)
+            .stdout
+    };
+    assert_eq!(with_stub("host"), "nameserver 127.0.0.53\noptions edns0\n");
+    let bridged = with_stub("bridge");
+    assert!(
+        !bridged.contains("127.0.0.53"),
+        "the bridge drops a loopback server: {bridged}"
+    );
+    assert!(
+        bridged.contains("nameserver 8.8.8.8"),
+        "Docker's fallback: {bridged}"
+    );
     host.assert_clean();
 }
 
@@ -417,4 +448,41 @@ fn redis_answers_through_a_published_port() {
     assert!(freed.is_ok(), "port 16379 still taken: {freed:?}");
     drop(freed);
     host.assert_clean();
+}
+
+/// Makes `command` run in a private mount namespace of its own where `file`
+/// is bind-mounted over /etc/resolv.conf: a host resolver file for one run,
+/// without touching the machine's.
+fn over_resolv_conf(command: &mut std::process::Command, file: &std::path::Path) {
+    use std::os::unix::process::CommandExt;
+    let source = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only unshare(2) and mount(2), which are async-signal-safe, on C strings
+    // made before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            let check = |r: libc::c_int| {
+                if r == -1 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            };
+            check(libc::unshare(libc::CLONE_NEWNS))?;
+            check(libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                source.as_ptr(),
+                c"/etc/resolv.conf".as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))
+        });
+    }
 }
