@@ -146,7 +146,9 @@ pub fn human_duration(seconds: u64) -> String {
         _ if hours < 24 * 7 * 2 => plural(hours / 24, "day"),
         _ if hours < 24 * 30 * 2 => plural(hours / 24 / 7, "week"),
         _ if hours < 24 * 365 * 2 => plural(hours / 24 / 30, "month"),
-        s => plural(s / 3600 / 24 / 365, "year"),
+        // go-units writes "%d years" even for 1: in the half hour before a
+        // second anniversary the rounded hours say two years, the whole ones one.
+        s => format!("{} years", s / 3600 / 24 / 365),
     }
 }
 
@@ -207,6 +209,7 @@ mod tests {
         assert_eq!(human_duration(3600 + 45 * 60), "2 hours");
         assert_eq!(human_duration(3 * 3600 + 59 * 60), "4 hours");
         assert_eq!(human_duration(3600 + 29 * 60), "About an hour");
+        assert_eq!(human_duration(2 * 365 * 86_400 - 1200), "1 years");
     }
 
     #[test]

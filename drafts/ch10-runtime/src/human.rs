@@ -37,35 +37,8 @@ pub use ch07_image_pull::images::human_size as size;
 /// days. Years count from the hours *before* rounding, so for the half hour
 /// before a second anniversary go-units says `1 years`; we say it too.
 pub fn duration(d: Duration) -> String {
-    const HOUR: u128 = 3_600_000_000_000;
-    let seconds = d.as_secs();
-    let minutes = seconds / 60;
-    // `int(d.Hours() + 0.5)`, in integers so that 1 h 30 min is exactly 2.
-    let hours = (d.as_nanos() + HOUR / 2) / HOUR;
-    let whole_hours = d.as_nanos() / HOUR;
-    if seconds < 1 {
-        "Less than a second".to_string()
-    } else if seconds == 1 {
-        "1 second".to_string()
-    } else if seconds < 60 {
-        format!("{seconds} seconds")
-    } else if minutes == 1 {
-        "About a minute".to_string()
-    } else if minutes < 60 {
-        format!("{minutes} minutes")
-    } else if hours == 1 {
-        "About an hour".to_string()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", whole_hours / 24 / 365)
-    }
+    // Chapter 7's `images` says it the same way: one place for go-units' rules.
+    ch07_image_pull::images::human_duration(d.as_secs())
 }
 // ANCHOR_END: duration
 
