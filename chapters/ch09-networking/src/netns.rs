@@ -48,13 +48,6 @@ pub fn create() -> Result<OwnedFd> {
     })
 }
 
-/// Opens the network namespace of the calling thread, to come back to it or
-/// to hand it to [`run_in`].
-pub fn current() -> Result<OwnedFd> {
-    let file = File::open("/proc/thread-self/ns/net").context("open /proc/thread-self/ns/net")?;
-    Ok(OwnedFd::from(file))
-}
-
 /// Opens the network namespace of process `pid` (`/proc/PID/ns/net`): how a
 /// recipe gets hold of the namespace its container was cloned into.
 pub fn of_process(pid: i32) -> Result<OwnedFd> {
