@@ -121,6 +121,23 @@ impl Snapshot {
         layers: &[PathBuf],
         snapshotter: Snapshotter,
     ) -> Result<Snapshot> {
+        let containers = root.join("containers");
+        fs::create_dir_all(&containers)
+            .with_context(|| format!("creating the store {}", containers.display()))?;
+        let dir = containers.join(id);
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let snapshot = Snapshot::prepare_in(&dir, layers, snapshotter);
+        if snapshot.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        snapshot
+    }
+
+    /// [`Snapshot::prepare`] in a directory `dir` that already exists and is
+    /// empty: chapter 10's state store makes a container's directory under a
+    /// temporary name and renames it when complete. On failure, `dir` may
+    /// hold part of the snapshot: its maker removes it.
+    pub fn prepare_in(dir: &Path, layers: &[PathBuf], snapshotter: Snapshotter) -> Result<Snapshot> {
         for layer in layers {
             if !layer.is_dir() {
                 bail!(
@@ -129,29 +146,23 @@ impl Snapshot {
                 );
             }
         }
-        let containers = root.join("containers");
-        fs::create_dir_all(&containers)
-            .with_context(|| format!("creating the store {}", containers.display()))?;
-        if snapshotter == Snapshotter::Overlay && on_overlayfs(root) {
+        if snapshotter == Snapshotter::Overlay && on_overlayfs(dir) {
+            // `dir` is MINIBOX_ROOT/containers/ID.
+            let store = dir.ancestors().nth(2).unwrap_or(dir);
             bail!(
                 "the store {} is itself on overlayfs, which cannot hold an overlay's writable layer: use --snapshotter copy, or set MINIBOX_ROOT to a directory on another filesystem",
-                root.display()
+                store.display()
             );
         }
         let snapshot = Snapshot {
-            dir: containers.join(id),
+            dir: dir.to_path_buf(),
             snapshotter,
             layers: layers
                 .iter()
                 .map(|l| l.canonicalize())
                 .collect::<Result<_, _>>()?,
         };
-        fs::create_dir(&snapshot.dir)
-            .with_context(|| format!("creating {}", snapshot.dir.display()))?;
-        if let Err(error) = snapshot.fill() {
-            let _ = snapshot.remove();
-            return Err(error);
-        }
+        snapshot.fill()?;
         Ok(snapshot)
     }
 

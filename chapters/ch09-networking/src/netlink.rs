@@ -99,6 +99,12 @@ pub struct Netlink {
     seq: u32,
 }
 
+impl std::os::fd::AsRawFd for Netlink {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
 impl Netlink {
     /// Opens an rtnetlink socket in the calling thread's network namespace.
     pub fn open() -> Result<Self> {

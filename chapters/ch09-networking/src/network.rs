@@ -174,6 +174,15 @@ enum Listener {
 }
 
 impl Listener {
+    /// The address it is bound to (with the port the kernel chose, when the
+    /// spec gave none).
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Listener::Tcp(listener) => listener.local_addr(),
+            Listener::Udp(socket) => socket.local_addr(),
+        }
+    }
+
     fn bind(mapping: &PortMapping) -> Result<Listener> {
         let (ip, ports) = (mapping.host_ip, mapping.host_ports);
         Ok(match mapping.protocol {
@@ -199,6 +208,31 @@ const ETC_FILES: [(&str, &str); 3] = [
 ];
 
 impl Prepared {
+    /// Each published port with the host address it is bound to: what
+    /// `docker port` prints (chapter 10 records it).
+    pub fn published(&self) -> Result<Vec<(PortMapping, SocketAddr)>> {
+        self.listeners
+            .iter()
+            .map(|(mapping, listener)| Ok((*mapping, listener.local_addr()?)))
+            .collect()
+    }
+
+    /// The descriptors it holds (bound ports, the netlink socket): chapter
+    /// 10 attaches the network from another process, which must keep them.
+    pub fn descriptors(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<_> = self
+            .listeners
+            .iter()
+            .map(|(_, listener)| match listener {
+                Listener::Tcp(listener) => listener.as_raw_fd(),
+                Listener::Udp(socket) => socket.as_raw_fd(),
+            })
+            .collect();
+        fds.extend(self.bridge.as_ref().map(|(_, host)| host.as_raw_fd()));
+        fds
+    }
+
     // ANCHOR: attach
     /// Stage 2, after clone, while the child waits: gives the container
     /// `child` (its PID 1, on the host) its network, and writes its `/etc`
@@ -335,6 +369,11 @@ impl std::fmt::Display for Attached {
 }
 
 impl Attached {
+    /// The container's address on the bridge, if it has one.
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.lease.as_ref().map(|(_, address)| *address)
+    }
+
     // ANCHOR: detach
     /// Stage 3, after the container's end: stops the proxies (freeing the
     /// host's ports) and gives the address back; the veth pair goes with the

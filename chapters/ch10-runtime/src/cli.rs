@@ -1,0 +1,419 @@
+//! The command line of chapter 10: `run` with Docker's runtime flags (`-d`,
+//! `--name`, `--rm`, `-i`) on top of chapter 9's, and the commands that act
+//! on containers that outlive it: `ps`, `logs`, `stop`, `kill`, `rm`,
+//! `wait`, `exec`, `inspect`, `port`, `rename`, `container prune`. `network
+//! prune` is chapter 9's; `pull`, `images`, `login`, `logout` and `diff` are
+//! chapter 7's.
+
+use std::ffi::OsString;
+
+use anyhow::Result;
+use ch01_fork_exec::cli::Minibox;
+use ch03_uts_namespace::cli::HostnameArgs;
+use ch05_cgroups::cli::ResourceArgs;
+use ch06_rootfs_snapshot::cli::SnapshotArgs;
+use ch06_rootfs_snapshot::snapshot::Snapshotter;
+use ch07_image_pull::cli::{self as ch07, OtherCommand};
+use ch07_image_pull::image::PullPolicy;
+use ch08_command_override::cli::{self as ch08, CommandArgs, ImageAndCommand};
+use ch09_networking::cli::{self as ch09, NetworkArgs, NetworkCommand};
+use clap::{Args, Subcommand};
+
+/// Chapter 10's command line.
+pub type Cli = Minibox<Command>;
+
+/// The subcommands of chapter 10.
+#[derive(Debug, Subcommand)]
+#[command(about = "minibox, chapter 10: run containers in the background, list, stop and remove them")]
+pub enum Command {
+    /// Create and run a container from an image
+    Run(Box<RunArgs>),
+    /// List containers
+    Ps(PsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Stop running containers: the image's stop signal, then SIGKILL
+    Stop(StopArgs),
+    /// Send a signal to running containers
+    Kill(KillArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Wait until containers stop, then print their exit codes
+    Wait {
+        /// The containers (name, ID or unique ID prefix)
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Run a command in a running container
+    Exec(ExecArgs),
+    /// Show containers' details as JSON
+    Inspect {
+        /// The containers (name, ID or unique ID prefix)
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// List a container's published ports
+    Port {
+        /// The container (name, ID or unique ID prefix)
+        container: String,
+        /// Only this port: PORT[/tcp|udp]
+        #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+        port: Option<String>,
+    },
+    /// Rename a container
+    Rename {
+        /// The container (name, ID or unique ID prefix)
+        container: String,
+        /// Its new name
+        new_name: String,
+    },
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage minibox's network (chapter 9's)
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Chapter 7's: pull, images, login, logout, diff.
+    #[command(flatten)]
+    Other(OtherCommand),
+}
+
+/// `minibox container ...`
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove all stopped containers
+    Prune {
+        /// Do not ask for confirmation (minibox never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+// ANCHOR: run_args
+/// `minibox run [OPTIONS] IMAGE [COMMAND] [ARG...]`
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// This chapter's: in the background or not, a name, removal at the end.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+
+    /// Chapter 9's: the network.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+
+    /// Chapter 8's: what the container runs, as whom, where.
+    #[command(flatten)]
+    pub command: CommandArgs,
+
+    /// Chapters 3 to 7's: the host name, the pull, the snapshot, the resources.
+    #[command(flatten)]
+    pub options: ContainerOptions,
+
+    /// Chapter 8's: `--help`, then IMAGE and the command.
+    #[command(flatten)]
+    pub image_and_command: ImageAndCommand,
+}
+
+/// Docker's flags for a container's life, new in this chapter.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Run the container in the background and print its ID
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Assign a name to the container
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// Keep STDIN open and pass it to the container
+    #[arg(short, long)]
+    pub interactive: bool,
+}
+// ANCHOR_END: run_args
+
+/// Chapter 7's `run` options without its `--rm`, `--keep` and `--diff`: a
+/// container now stays until `rm` (or `--rm`), and `minibox diff` shows
+/// what it changed.
+#[derive(Debug, Args)]
+pub struct ContainerOptions {
+    /// `--hostname`, as in chapter 3.
+    #[command(flatten)]
+    pub hostname: HostnameArgs,
+
+    /// Pull the image before running: missing, always or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+
+    /// The platform to pull, if the image has several (e.g. linux/arm64)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// How to make the container's root filesystem from the image
+    #[arg(long, value_enum, default_value = "overlay")]
+    pub snapshotter: Snapshotter,
+
+    /// Docker's resource flags, as in chapter 5.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl ContainerOptions {
+    /// Chapter 7's options, as chapter 8's `Config` takes them.
+    fn into_ch07(self) -> ch07::RunOptions {
+        ch07::RunOptions {
+            hostname: self.hostname,
+            pull: self.pull,
+            platform: self.platform,
+            snapshot: SnapshotArgs {
+                snapshotter: self.snapshotter,
+                rm: false,
+                keep: false,
+                diff: false,
+            },
+            resources: self.resources,
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// `minibox ps [OPTIONS]`
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
+    /// Filter output based on conditions provided (status=, name=, ancestor=, ...)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Format output using a Go-like template: table, json, or {{.ID}} {{.Names}} ...
+    #[arg(long, value_name = "STRING")]
+    pub format: Option<String>,
+}
+
+/// `minibox logs [OPTIONS] CONTAINER`
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since a timestamp (2013-01-02T13:23:37Z) or relative (42m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// The container (name, ID or unique ID prefix)
+    pub container: String,
+}
+
+/// `minibox stop [OPTIONS] CONTAINER...`
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", value_name = "SECONDS", default_value_t = 10)]
+    pub time: u64,
+    /// Signal to send to the container (default: the image's StopSignal, else SIGTERM)
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+    /// The containers (name, ID or unique ID prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `minibox kill [OPTIONS] CONTAINER...`
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
+    pub signal: String,
+    /// The containers (name, ID or unique ID prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `minibox rm [OPTIONS] CONTAINER...`
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// The containers (name, ID or unique ID prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `minibox exec [OPTIONS] CONTAINER COMMAND [ARG...]`
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Keep STDIN open and pass it to the command
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Set an environment variable (KEY alone: the value from minibox's environment)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: name or UID, optionally :group
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// The container (name, ID or unique ID prefix)
+    pub container: String,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+// ANCHOR: config
+/// What `minibox run` was asked to do: chapter 9's run, with a life of its
+/// own.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Chapter 9's: the image, the command, the overrides, the network.
+    pub container: ch09::Config,
+    /// The image as typed (`busybox`, not `docker.io/library/busybox:latest`),
+    /// for `ps`.
+    pub image: String,
+    /// `-d`: return once it runs, printing its ID.
+    pub detach: bool,
+    /// `--name`, if given (else a generated one).
+    pub name: Option<String>,
+    /// `--rm`: removed when it ends.
+    pub auto_remove: bool,
+    /// `-i`: the container's stdin stays open, fed from ours.
+    pub interactive: bool,
+}
+// ANCHOR_END: config
+
+/// What the command line asks for: [`RunConfig`] for `run`, the parsed
+/// arguments of the other commands as they are.
+#[derive(Debug)]
+pub enum Action {
+    /// `minibox run`.
+    Run(Box<RunConfig>),
+    /// Every other command of this chapter.
+    Command(Command),
+    /// Chapter 9's `network prune` and chapter 7's commands.
+    Earlier(ch09::Action),
+}
+
+impl Command {
+    /// Turns the parsed command line into an [`Action`], checking `run`'s
+    /// values on the way (bad input is minibox's error: 125, before anything
+    /// is created).
+    pub fn into_action(self) -> Result<Action> {
+        match self {
+            Command::Run(args) => {
+                let RunArgs {
+                    runtime,
+                    network,
+                    command,
+                    options,
+                    image_and_command,
+                } = *args;
+                let network = network.into_config()?;
+                let image = image_and_command.words[0].to_string_lossy().into_owned();
+                let run = ch08::Config::new(command, options.into_ch07(), image_and_command.words)?;
+                if let Some(name) = &runtime.name {
+                    crate::names::validate(name)?;
+                }
+                Ok(Action::Run(Box::new(RunConfig {
+                    container: ch09::Config { run, network },
+                    image,
+                    detach: runtime.detach,
+                    name: runtime.name,
+                    auto_remove: runtime.rm,
+                    interactive: runtime.interactive,
+                })))
+            }
+            Command::Network(network) => ch09::Command::Network(network)
+                .into_action()
+                .map(Action::Earlier),
+            Command::Other(other) => ch09::Command::Other(other).into_action().map(Action::Earlier),
+            command => Ok(Action::Command(command)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Action> {
+        use clap::Parser;
+        Cli::try_parse_from(["minibox"].iter().chain(args))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .command
+            .into_action()
+    }
+
+    fn run(args: &[&str]) -> RunConfig {
+        match parse(args).unwrap() {
+            Action::Run(config) => *config,
+            other => panic!("not a run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_takes_dockers_runtime_flags_before_the_image() {
+        let config = run(&["run", "-d", "--name", "web", "--rm", "busybox", "sleep", "-d"]);
+        assert!(config.detach && config.auto_remove && !config.interactive);
+        assert_eq!(config.name.as_deref(), Some("web"));
+        assert_eq!(config.container.run.arguments, ["sleep", "-d"]);
+        let config = run(&["run", "-i", "-p", "8080:80", "busybox"]);
+        assert!(config.interactive && !config.detach);
+        assert_eq!(config.container.network.publish.len(), 1);
+    }
+
+    #[test]
+    fn a_bad_name_is_refused_with_dockers_message() {
+        let error = parse(&["run", "--name", "_bad", "busybox"]).unwrap_err();
+        assert!(error.to_string().starts_with("Invalid container name (_bad)"), "{error}");
+    }
+
+    #[test]
+    fn the_other_commands_parse_as_docker_spells_them() {
+        for args in [
+            &["ps", "-a", "-q", "--filter", "status=exited"][..],
+            &["logs", "-f", "--tail", "5", "-t", "web"],
+            &["stop", "-t", "3", "web", "db"],
+            &["kill", "-s", "HUP", "web"],
+            &["rm", "-f", "web"],
+            &["exec", "-e", "A=1", "web", "ls", "-l"],
+            &["wait", "web"],
+            &["inspect", "web"],
+            &["container", "prune", "-f"],
+        ] {
+            assert!(matches!(parse(args).unwrap(), Action::Command(_)), "{args:?}");
+        }
+        assert!(matches!(parse(&["network", "prune"]).unwrap(), Action::Earlier(_)));
+        assert!(matches!(parse(&["images"]).unwrap(), Action::Earlier(_)));
+    }
+}

@@ -1,0 +1,63 @@
+//! The commands that act on containers `run` left behind, one module each.
+//! Each reads the state on disk ([`crate::state`]) and changes it only
+//! through the store's locked, atomic operations, so that any number of them
+//! may run at once, beside the containers' monitors.
+
+pub mod exec;
+pub mod inspect;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod stop;
+
+use anyhow::Result;
+use ch01_fork_exec::exit::{Exit, FailsWith};
+use ch06_rootfs_snapshot::snapshot;
+
+use crate::cli::{Command, ContainerCommand};
+use crate::state::{self, Store};
+
+/// Runs one of the commands other than `run`.
+pub fn act(command: Command) -> Result<Exit> {
+    let store = Store::new(&snapshot::minibox_root(), &state::run_dir());
+    // Docker's client exits with 1 when the daemon refuses; so does minibox.
+    let refused = |error| FailsWith { status: 1, error }.into();
+    match command {
+        Command::Ps(args) => ps::ps(&store, args).map_err(refused),
+        Command::Logs(args) => logs::logs(&store, &args).map_err(refused),
+        Command::Stop(args) => stop::stop(&store, &args),
+        Command::Kill(args) => stop::kill(&store, &args),
+        Command::Rm(args) => rm::rm(&store, &args),
+        Command::Wait { containers } => stop::wait(&store, &containers),
+        Command::Exec(args) => exec::exec(&store, args),
+        Command::Inspect { containers } => inspect::inspect(&store, &containers),
+        Command::Port { container, port } => {
+            inspect::port(&store, &container, port.as_deref()).map_err(refused)
+        }
+        Command::Rename {
+            container,
+            new_name,
+        } => store
+            .rename(&container, &new_name)
+            .map(|()| Exit::Code(0))
+            .map_err(refused),
+        Command::Container(ContainerCommand::Prune { .. }) => rm::prune(&store).map_err(refused),
+        Command::Run(_) | Command::Network(_) | Command::Other(_) => {
+            unreachable!("handled by run::act")
+        }
+    }
+}
+
+/// Runs `each` on every container named, as Docker's multi-container
+/// commands do: the ones that fail say why, one line each, the others go on,
+/// and the command exits with 1 if any failed.
+pub fn for_each(containers: &[String], mut each: impl FnMut(&str) -> Result<()>) -> Result<Exit> {
+    let mut failed = false;
+    for container in containers {
+        if let Err(error) = each(container) {
+            ch01_fork_exec::narrate::notice(format_args!("{error:#}"));
+            failed = true;
+        }
+    }
+    Ok(Exit::Code(if failed { 1 } else { 0 }))
+}

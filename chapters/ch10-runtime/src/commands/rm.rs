@@ -1,0 +1,96 @@
+//! `minibox rm` and `container prune`: a container's record, state,
+//! snapshot and log removed, by [`Store::remove`], after whatever of it
+//! still runs.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use ch01_fork_exec::exit::Exit;
+use ch01_fork_exec::narrate;
+use ch07_image_pull::images::human_size;
+use nix::sys::signal::Signal;
+
+use crate::cli::RmArgs;
+use crate::commands::for_each;
+use crate::container::{self, Spec};
+use crate::lifecycle::Process;
+use crate::state::{Container, Removal, Status, Store};
+
+/// How long a removal waits for a killed container's monitor to finish its
+/// cleanup before it goes on.
+const CLEANUP: Duration = Duration::from_secs(10);
+
+// ANCHOR: rm
+/// `docker rm`: refuses a running container unless `-f`, which kills it
+/// first (SIGKILL, no grace).
+pub fn rm(store: &Store, args: &RmArgs) -> Result<Exit> {
+    for_each(&args.containers, |reference| {
+        let container = store.get::<Spec>(reference)?;
+        // Of two `rm` of the same container at once, the second finds it
+        // gone: both end cleanly, as the container is gone either way.
+        remove(store, &container, args.force)?;
+        narrate::print(reference)?;
+        Ok(())
+    })
+}
+
+/// Removes `container`: its process first (only with `force` if it runs),
+/// then, once its monitor has cleaned up, what a dead monitor left (its
+/// cgroup), then its directories.
+fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Removal> {
+    let (record, state) = (&container.record, &container.state);
+    let running = matches!(state.status, Status::Running | Status::Paused);
+    if running && !force {
+        return Err(anyhow!(
+            "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+            record.name
+        ));
+    }
+    // A dead container's process may run still, with no monitor above it.
+    if let Some(process) = state.process.as_ref().map(Process::open).transpose()?.flatten() {
+        process.signal(Signal::SIGKILL)?;
+        process.wait(None)?;
+    }
+    if let Some(monitor) = state.monitor.as_ref().map(Process::open).transpose()?.flatten() {
+        monitor.wait(Some(CLEANUP))?;
+    }
+    // A monitor that died without cleaning up left the cgroup; its process
+    // is gone (a PID namespace ends with its PID 1), so it is empty.
+    for dir in &store.state(&record.id)?.cgroups {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("remove the cgroup {}", dir.display()));
+            }
+            _ => {}
+        }
+    }
+    store.remove(&record.id)
+}
+// ANCHOR_END: rm
+
+/// `docker container prune`: removes every container that does not run,
+/// says which, and what their writable layers took.
+pub fn prune(store: &Store) -> Result<Exit> {
+    let mut removed = Vec::new();
+    let mut reclaimed = 0;
+    for container in store.list::<Spec>()? {
+        if matches!(container.state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        let size = container::writable_size(store, &container.record.id);
+        if remove(store, &container, false)? == Removal::Removed {
+            removed.push(container.record.id);
+            reclaimed += size;
+        }
+    }
+    store.sweep()?;
+    if !removed.is_empty() {
+        narrate::print("Deleted Containers:")?;
+        for id in &removed {
+            narrate::print(id)?;
+        }
+        narrate::print("")?;
+    }
+    narrate::print(format_args!("Total reclaimed space: {}", human_size(reclaimed)))?;
+    Ok(Exit::Code(0))
+}
