@@ -59,14 +59,20 @@ pub fn act(action: Action) -> Result<Exit> {
 pub fn run(config: &RunConfig) -> Result<Exit> {
     let (run, network) = (&config.container.run, &config.container.network);
     let options = &run.options;
-    // The steps are narrated by the monitor, into its log.
-    let quiet = Narrator::new(true);
+    let quiet = Narrator::new(true); // the monitor narrates, into its log
 
     // Chapters 7 and 8: the image, its config, the command, the process.
     let images = ImageStore::open(&options.root)?;
     let output = Output::narration(options.quiet);
     let reference = &options.image;
-    let image = image::find_layers(&images, reference, options.pull, &options.platform, &quiet, output)?;
+    let image = image::find_layers(
+        &images,
+        reference,
+        options.pull,
+        &options.platform,
+        &quiet,
+        output,
+    )?;
     let defaults = config::load(&images, &image.record)?;
     let words = command::effective(&defaults, run.entrypoint.as_deref(), &run.arguments)?;
     let command = Command::new(&words)?;
@@ -80,21 +86,14 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
 
     // New: the container on disk, with its snapshot, under its name.
     let store = Store::new(&options.root, &state::run_dir());
-    let spec = Spec {
-        image: config.image.clone(),
-        image_id: image.record.config.clone(),
-        command: words.iter().map(|w| w.to_string_lossy().into_owned()).collect(),
-        hostname: hostname.clone(),
-        network: mode_name(network.mode).to_string(),
-        exposed: defaults.exposed_ports.keys().cloned().collect(),
-        published: published(&prepared)?,
-        auto_remove: config.auto_remove,
-        stop_signal: defaults.stop_signal.clone(),
-        snapshotter: options.snapshot.snapshotter.name().to_string(),
-        env: process.env.clone(),
-        user: process.user.clone(),
-        workdir: process.workdir.display().to_string(),
-    };
+    let spec = spec(
+        config,
+        &image.record.config,
+        &defaults,
+        &process,
+        &hostname,
+        &prepared,
+    )?;
     let snapshotter = options.snapshot.snapshotter;
     let mut rng = SplitMix64::from_urandom()?;
     store.create_with(&id, config.name.as_deref(), spec, &mut rng, |dir| {
@@ -105,7 +104,7 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
     // New: the monitor starts it, and stays as its parent.
     let paths = Paths::of(&store, &id);
     let mut monitor_options = monitor::Options::new(&paths.log);
-    monitor_options.monitor_log = Some(paths.monitor_log.clone());
+    monitor_options.monitor_log = Some(paths.monitor_log);
     monitor_options.interactive = config.interactive;
     monitor_options.keep_fds = prepared.descriptors();
     let container = Container {
@@ -119,46 +118,84 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         auto_remove: config.auto_remove,
         running: RefCell::new(None),
     };
-    let start = |stdio| container.start(stdio, prepared);
-    let on_exit = |ended: &Ended| container.record_end(ended);
-    let cleanup = || container.clean_up();
-    let started = if config.detach {
-        monitor::spawn_detached(monitor_options, start, on_exit, cleanup).map(|s| (s, None))
-    } else {
-        monitor::spawn_attached(monitor_options, start, on_exit, cleanup).map(|(s, c)| (s, Some(c)))
-    };
-    let (started, session) = match started {
-        Ok(started) => started,
-        Err(error) => {
-            // It never ran: nothing of it stays, as with a bad flag.
-            let _ = store.remove(&id);
-            return Err(error);
-        }
-    };
+    let (started, session) = container.spawn(monitor_options, prepared, config.detach)?;
     let Some(session) = session else {
         ch01_fork_exec::narrate::print(&id)?;
         return Ok(Exit::Code(0));
     };
 
-    // Attached: the terminal's signals go to the container, its output here.
-    let container_process = Holder::of(started.container.as_raw())?
+    attached(session, started, config.interactive, &id)
+}
+// ANCHOR_END: run
+
+/// The foreground `run`: the terminal's signals go to the container, its
+/// output comes here, and minibox exits with its status.
+fn attached(
+    session: monitor::Session,
+    started: monitor::Started,
+    interactive: bool,
+    id: &str,
+) -> Result<Exit> {
+    let container = Holder::of(started.container.as_raw())?
         .map(|holder| lifecycle::Process::open(&holder))
         .transpose()?
         .flatten();
-    let _proxying = lifecycle::proxy_signals(started.monitor, container_process)?;
+    let _proxying = lifecycle::proxy_signals(started.monitor, container)?;
     let stdin = io::stdin();
-    let stdin = config.interactive.then(|| stdin.as_fd());
+    let stdin = interactive.then(|| stdin.as_fd());
     let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
     match session.pump(stdin, &mut stdout, &mut stderr)? {
         Some(ended) => Ok(ended.exit),
         None => Err(FailsWith {
             status: 125,
-            error: anyhow!("the monitor of container {} went away without its exit status", id::short(&id)),
+            error: anyhow!(
+                "the monitor of container {} went away without its exit status",
+                id::short(id)
+            ),
         }
         .into()),
     }
 }
-// ANCHOR_END: run
+
+/// The record's part of what `run` was asked: what `ps`, `inspect`, `stop`
+/// and `exec` need to know later.
+fn spec(
+    config: &RunConfig,
+    image_id: &str,
+    defaults: &config::RunConfig,
+    process: &Process,
+    hostname: &str,
+    prepared: &Prepared,
+) -> Result<Spec> {
+    let network = &config.container.network;
+    Ok(Spec {
+        image: config.image.clone(),
+        image_id: image_id.to_string(),
+        command: process
+            .command
+            .argv()
+            .iter()
+            .map(|word| word.to_string_lossy().into_owned())
+            .collect(),
+        hostname: hostname.to_string(),
+        network: mode_name(network.mode).to_string(),
+        exposed: defaults.exposed_ports.keys().cloned().collect(),
+        published: published(prepared)?,
+        auto_remove: config.auto_remove,
+        stop_signal: defaults.stop_signal.clone(),
+        snapshotter: config
+            .container
+            .run
+            .options
+            .snapshot
+            .snapshotter
+            .name()
+            .to_string(),
+        env: process.env.clone(),
+        user: process.user.clone(),
+        workdir: process.workdir.display().to_string(),
+    })
+}
 
 /// The published ports as they were bound (the kernel chose the port when
 /// `-p` gave none).
@@ -196,6 +233,30 @@ struct Running {
 }
 
 impl Container<'_> {
+    /// Starts the monitor, which starts the container with [`Container::start`]
+    /// and ends it with [`Container::record_end`] and [`Container::clean_up`];
+    /// with `detach`, no client attached. A container that never ran is
+    /// removed again: nothing of it stays, as with a bad flag.
+    fn spawn(
+        &self,
+        options: monitor::Options,
+        prepared: Prepared,
+        detach: bool,
+    ) -> Result<(monitor::Started, Option<monitor::Session>)> {
+        let start = |stdio| self.start(stdio, prepared);
+        let on_exit = |ended: &Ended| self.record_end(ended);
+        let cleanup = || self.clean_up();
+        let started = if detach {
+            monitor::spawn_detached(options, start, on_exit, cleanup).map(|s| (s, None))
+        } else {
+            monitor::spawn_attached(options, start, on_exit, cleanup).map(|(s, c)| (s, Some(c)))
+        };
+        if started.is_err() {
+            let _ = self.store.remove(self.id);
+        }
+        started
+    }
+
     // ANCHOR: start
     /// In the monitor: chapter 9's start, up to the container's exec, with
     /// the monitor's pipes as its stdio. Returns its PID once it runs.
@@ -204,7 +265,12 @@ impl Container<'_> {
         let (snapshot, process, hostname) = (self.snapshot, self.process, self.hostname);
         let rootfs = snapshot.rootfs();
         let resources = self.resources;
-        let cgroup = cgroup::create(Path::new(cgroup::ROOT), &resources.parent, self.id, &resources.limits)?;
+        let cgroup = cgroup::create(
+            Path::new(cgroup::ROOT),
+            &resources.parent,
+            self.id,
+            &resources.limits,
+        )?;
         let namespaces = self.namespaces;
         let (mut parent, child_end) = sync::channel()?;
         namespace::say_clone(&narrator, namespaces);
@@ -246,14 +312,19 @@ impl Container<'_> {
             }
         };
         let program = process.command.program_name();
-        let exec = parent.release().and_then(|()| parent.wait_for_exec(&program));
+        let exec = parent
+            .release()
+            .and_then(|()| parent.wait_for_exec(&program));
         if let Err(error) = exec {
             let _ = process::wait_for(child);
             let _ = network.detach();
             let _ = cgroup.destroy();
             return Err(error);
         }
-        narrator.say(format_args!("container {} runs as host PID {child}", id::short(self.id)));
+        narrator.say(format_args!(
+            "container {} runs as host PID {child}",
+            id::short(self.id)
+        ));
         self.running.replace(Some(Running { cgroup, network }));
         Ok(child)
     }
