@@ -19,6 +19,8 @@ use ch08_command_override::cli::{self as ch08, CommandArgs, ImageAndCommand};
 use ch09_networking::cli::{self as ch09, NetworkArgs, NetworkCommand};
 use clap::{Args, Subcommand};
 
+use crate::terminal::DetachKeys;
+
 /// Chapter 10's command line.
 pub type Cli = Minibox<Command>;
 
@@ -61,6 +63,14 @@ pub enum Command {
         /// Only this port: PORT[/tcp|udp]
         #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
         port: Option<String>,
+    },
+    /// Attach your terminal to a running container's input and output
+    Attach {
+        /// Override the key sequence for detaching a container
+        #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+        detach_keys: DetachKeys,
+        /// The container (name, ID or unique ID prefix)
+        container: String,
     },
     /// Rename a container
     Rename {
@@ -135,6 +145,14 @@ pub struct RuntimeArgs {
     /// Keep STDIN open and pass it to the container
     #[arg(short, long)]
     pub interactive: bool,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: DetachKeys,
 }
 // ANCHOR_END: run_args
 
@@ -316,6 +334,10 @@ pub struct RunConfig {
     pub auto_remove: bool,
     /// `-i`: the container's stdin stays open, fed from ours.
     pub interactive: bool,
+    /// `-t`: the container gets a terminal of its own.
+    pub tty: bool,
+    /// `--detach-keys`.
+    pub detach_keys: DetachKeys,
 }
 // ANCHOR_END: config
 
@@ -358,6 +380,8 @@ impl Command {
                     name: runtime.name,
                     auto_remove: runtime.rm,
                     interactive: runtime.interactive,
+                    tty: runtime.tty,
+                    detach_keys: runtime.detach_keys,
                 })))
             }
             Command::Network(network) => ch09::Command::Network(network)

@@ -50,6 +50,10 @@ pub struct Spec {
     pub user: String,
     /// Its working directory: `exec`'s default.
     pub workdir: String,
+    /// `-i`: its stdin is kept open for clients (`attach` sends its keys).
+    pub interactive: bool,
+    /// `-t`: it has a terminal (`attach` makes the user's raw).
+    pub tty: bool,
 }
 
 /// One published port: `docker port`'s line `6379/tcp -> 0.0.0.0:6379`.
@@ -83,6 +87,8 @@ pub struct Paths {
     pub log: PathBuf,
     /// `RUN/ID/monitor.log`: what its monitor had to say (errors in cleanup).
     pub monitor_log: PathBuf,
+    /// `RUN/ID/attach.sock`: where its monitor listens for `attach`.
+    pub attach_socket: PathBuf,
 }
 
 impl Paths {
@@ -91,6 +97,7 @@ impl Paths {
         Paths {
             log: store.container_dir(id).join(format!("{id}-json.log")),
             monitor_log: store.runtime_dir(id).join("monitor.log"),
+            attach_socket: store.runtime_dir(id).join("attach.sock"),
         }
     }
 }

@@ -48,6 +48,7 @@
 //! - [`run`]: the recipe: a container created, started under its monitor.
 //! - [`commands`]: the other commands, one module each.
 
+pub mod attach;
 pub mod cli;
 pub mod commands;
 pub mod container;
@@ -60,3 +61,4 @@ pub mod names;
 pub mod ps;
 pub mod run;
 pub mod state;
+pub mod terminal;

@@ -174,6 +174,12 @@ pub struct Options {
     /// the container gets the slave as stdin, stdout and stderr, the monitor
     /// keeps the master). Its output is all "stdout", as with Docker.
     pub terminal: Option<Terminal>,
+    /// `-t` with the pty made by the container itself, in its own devpts
+    /// instance, as runc does: the container's process opens it after its
+    /// `pivot_root` and sends the master back over a socket pair (runc's
+    /// *console socket*, [`ContainerStdio::console`]); the monitor then
+    /// holds it as it holds [`Options::terminal`]'s.
+    pub console: bool,
     /// A Unix socket to listen on for later clients (`minibox attach`), made
     /// before the container starts and removed when the monitor exits. Its
     /// path must fit in a socket address (107 bytes).
@@ -203,6 +209,7 @@ impl Options {
             monitor_log: None,
             interactive: false,
             terminal: None,
+            console: false,
             attach_socket: None,
             keep_fds: Vec::new(),
         }
@@ -225,6 +232,10 @@ pub struct ContainerStdio {
     pub stdout: OwnedFd,
     /// The write end of the stderr pipe, or the terminal's slave.
     pub stderr: OwnedFd,
+    /// With [`Options::console`]: the container's end of the console socket,
+    /// on which it sends its pty's master (the three streams are then
+    /// `/dev/null` until the pty replaces them).
+    pub console: Option<OwnedFd>,
 }
 
 impl ContainerStdio {
@@ -535,6 +546,11 @@ where
             return Ok(());
         }
     };
+    // The container sent its pty before its exec, which `start` waited for.
+    if let Err(error) = events.receive_console(options.interactive) {
+        note(format_args!("{error:#}: the container is killed"));
+        let _ = kill(container, Signal::SIGKILL);
+    }
     send_ready(
         &ready,
         &Ready::Running {
@@ -590,7 +606,7 @@ fn become_monitor(
 
     let signals = install_signal_handlers()?;
     let log = log::Writer::open(&options.log)?;
-    let (stdio, outputs, input, terminal) = container_stdio(options)?;
+    let (stdio, outputs, input, terminal, console) = container_stdio(options)?;
     // Last, so that nothing fails once the socket exists: the monitor removes
     // it when it exits, and an earlier failure would leave it behind.
     let listener = match &options.attach_socket {
@@ -606,6 +622,7 @@ fn become_monitor(
         outputs,
         input,
         terminal,
+        console,
         clients,
         listener,
         signals,
@@ -676,7 +693,13 @@ fn let_go_of_inherited_fds(keep: &HashSet<RawFd>) -> Result<()> {
 
 /// What the event loop reads the container's output from and writes its
 /// input to, and what the start closure gets.
-type Streams = (ContainerStdio, Vec<Output>, Option<Input>, Option<OwnedFd>);
+type Streams = (
+    ContainerStdio,
+    Vec<Output>,
+    Option<Input>,
+    Option<OwnedFd>,
+    Option<UnixStream>,
+);
 
 // ANCHOR: container_stdio_made
 /// Makes the container's stdio: pipes (stdin only with `-i`), or the
@@ -684,6 +707,25 @@ type Streams = (ContainerStdio, Vec<Output>, Option<Input>, Option<OwnedFd>);
 /// drain them without hanging once the container has ended; the
 /// container's ends stay blocking, as programs expect.
 fn container_stdio(options: &mut Options) -> Result<Streams> {
+    if options.console {
+        let (ours, theirs) = UnixStream::pair().context("socketpair for the console")?;
+        let null = || -> Result<OwnedFd> {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open("/dev/null")
+                .context("open /dev/null")?;
+            Ok(OwnedFd::from(file))
+        };
+        let stdio = ContainerStdio {
+            stdin: null()?,
+            stdout: null()?,
+            stderr: null()?,
+            console: Some(OwnedFd::from(theirs)),
+        };
+        return Ok((stdio, Vec::new(), None, None, Some(ours)));
+    }
     if let Some(Terminal { master, slave }) = options.terminal.take() {
         set_cloexec(&master)?;
         set_cloexec(&slave)?;
@@ -701,8 +743,9 @@ fn container_stdio(options: &mut Options) -> Result<Streams> {
             stdin: slave.try_clone().context("dup the terminal")?,
             stdout: slave.try_clone().context("dup the terminal")?,
             stderr: slave,
+            console: None,
         };
-        return Ok((stdio, vec![output], input, Some(master)));
+        return Ok((stdio, vec![output], input, Some(master), None));
     }
     let (stdout_read, stdout) = pipe()?;
     let (stderr_read, stderr) = pipe()?;
@@ -728,8 +771,9 @@ fn container_stdio(options: &mut Options) -> Result<Streams> {
         stdin,
         stdout,
         stderr,
+        console: None,
     };
-    Ok((stdio, outputs, input, None))
+    Ok((stdio, outputs, input, None, None))
 }
 // ANCHOR_END: container_stdio_made
 
@@ -905,6 +949,8 @@ struct EventLoop {
     input: Option<Input>,
     /// The terminal's master, for window size changes.
     terminal: Option<OwnedFd>,
+    /// With [`Options::console`], until the container has sent its pty.
+    console: Option<UnixStream>,
     clients: Vec<Client>,
     listener: Option<UnixListener>,
     signals: File,
@@ -915,6 +961,23 @@ struct EventLoop {
 }
 
 impl EventLoop {
+    /// With a console socket: takes the pty master the container sent, and
+    /// from then on holds it as the terminal of [`Options::terminal`].
+    fn receive_console(&mut self, interactive: bool) -> Result<()> {
+        let Some(console) = self.console.take() else {
+            return Ok(());
+        };
+        let (master, _name) = crate::terminal::recv_fd(console.as_fd())?;
+        set_nonblocking(&master)?;
+        let output = master.try_clone().context("dup the terminal")?;
+        self.outputs.push(Output::new(output, Stream::Stdout));
+        if interactive {
+            self.input = Some(Input::new(master.try_clone().context("dup the terminal")?));
+        }
+        self.terminal = Some(master);
+        Ok(())
+    }
+
     /// Copies, forwards and reaps until the container has ended, then takes
     /// what is left in its pipes and finishes the log.
     fn run(&mut self, container: Pid) -> Result<Ended> {
@@ -1346,6 +1409,36 @@ impl Session {
                 Err(e) => return Err(e).context("read from the monitor"),
             }
         }
+    }
+
+    /// Reads once from the monitor (blocking until something comes) and
+    /// returns every whole event received so far; `None` when the monitor
+    /// hung up. For a client's own poll(2) loop: call it when the
+    /// connection is readable.
+    pub fn receive(&mut self) -> Result<Option<Vec<Event>>> {
+        let mut buffer = [0u8; CHUNK];
+        let count = loop {
+            match self.stream.read(&mut buffer) {
+                Ok(count) => break count,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).context("read from the monitor"),
+            }
+        };
+        if count == 0 {
+            return Ok(None);
+        }
+        self.inbox.extend_from_slice(&buffer[..count]);
+        let mut events = Vec::new();
+        while let Some((kind, payload, used)) = decode_frame(&self.inbox)? {
+            events.push(match kind {
+                FRAME_STDOUT => Event::Output(Stream::Stdout, payload.to_vec()),
+                FRAME_STDERR => Event::Output(Stream::Stderr, payload.to_vec()),
+                FRAME_EXIT => Event::Exited(decode_ended(payload)?),
+                other => bail!("an attach frame of unknown kind {other}"),
+            });
+            self.inbox.drain(..used);
+        }
+        Ok(Some(events))
     }
 
     /// Sends `data` to the container's stdin (ignored unless it was started

@@ -14,7 +14,6 @@
 //! | output | inherited: the terminal | pipes to the monitor: the log, and `run`'s terminal when attached |
 
 use std::cell::RefCell;
-use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -37,12 +36,14 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use time::OffsetDateTime;
 
+use crate::attach::{self, Attach, Outcome};
 use crate::cli::{Action, RunConfig};
 use crate::container::{Paths, Published, Spec};
 use crate::lifecycle;
 use crate::monitor::{self, ContainerStdio, Ended, Holder};
 use crate::names::SplitMix64;
 use crate::state::{self, Status, Store};
+use crate::terminal;
 
 /// Does what the command line asked for.
 pub fn act(action: Action) -> Result<Exit> {
@@ -74,12 +75,8 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         output,
     )?;
     let defaults = config::load(&images, &image.record)?;
-    let words = command::effective(&defaults, run.entrypoint.as_deref(), &run.arguments)?;
-    let command = Command::new(&words)?;
     let id = id::new_id()?;
-    let hostname = network::hostname(network.mode, options.hostname.as_deref(), &id)?;
-    let (user, workdir) = (run.user.as_deref(), run.workdir.as_deref());
-    let process = Process::new(command, &defaults, &run.env, user, workdir, &hostname);
+    let (process, hostname) = process(config, &defaults, &id)?;
 
     // Chapter 9: ports bound, bridge ready, before anything of the container exists.
     let prepared = network::prepare(network, &options.root)?;
@@ -106,6 +103,8 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
     let mut monitor_options = monitor::Options::new(&paths.log);
     monitor_options.monitor_log = Some(paths.monitor_log);
     monitor_options.interactive = config.interactive;
+    monitor_options.console = config.tty; // new: the container makes its pty
+    monitor_options.attach_socket = attach::socket_path(paths.attach_socket);
     monitor_options.keep_fds = prepared.descriptors();
     let container = Container {
         store: &store,
@@ -115,6 +114,7 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         process: &process,
         resources: &options.resources,
         namespaces: mount::NAMESPACES | network.mode.namespaces(),
+        window: attach::window_size(config.tty),
         auto_remove: config.auto_remove,
         running: RefCell::new(None),
     };
@@ -124,16 +124,35 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         return Ok(Exit::Code(0));
     };
 
-    attached(session, started, config.interactive, &id)
+    attached(session, started, config, &id)
 }
 // ANCHOR_END: run
+
+/// Chapter 8's process, with chapter 9's host name, and with `-t` Docker's
+/// `TERM`.
+fn process(
+    config: &RunConfig,
+    defaults: &config::RunConfig,
+    id: &str,
+) -> Result<(Process, String)> {
+    let (run, network) = (&config.container.run, &config.container.network);
+    let words = command::effective(defaults, run.entrypoint.as_deref(), &run.arguments)?;
+    let command = Command::new(&words)?;
+    let hostname = network::hostname(network.mode, run.options.hostname.as_deref(), id)?;
+    let (user, workdir) = (run.user.as_deref(), run.workdir.as_deref());
+    let mut process = Process::new(command, defaults, &run.env, user, workdir, &hostname);
+    if config.tty {
+        attach::term_variable(&mut process.env);
+    }
+    Ok((process, hostname))
+}
 
 /// The foreground `run`: the terminal's signals go to the container, its
 /// output comes here, and minibox exits with its status.
 fn attached(
     session: monitor::Session,
     started: monitor::Started,
-    interactive: bool,
+    config: &RunConfig,
     id: &str,
 ) -> Result<Exit> {
     let container = Holder::of(started.container.as_raw())?
@@ -141,12 +160,15 @@ fn attached(
         .transpose()?
         .flatten();
     let _proxying = lifecycle::proxy_signals(started.monitor, container)?;
-    let stdin = io::stdin();
-    let stdin = interactive.then(|| stdin.as_fd());
-    let (mut stdout, mut stderr) = (io::stdout(), io::stderr());
-    match session.pump(stdin, &mut stdout, &mut stderr)? {
-        Some(ended) => Ok(ended.exit),
-        None => Err(FailsWith {
+    let how = Attach {
+        interactive: config.interactive,
+        tty: config.tty,
+        keys: &config.detach_keys,
+    };
+    match attach::attach(session, how)? {
+        Outcome::Ended(ended) => Ok(ended.exit),
+        Outcome::Detached => Ok(Exit::Code(0)),
+        Outcome::MonitorGone => Err(FailsWith {
             status: 125,
             error: anyhow!(
                 "the monitor of container {} went away without its exit status",
@@ -194,6 +216,8 @@ fn spec(
         env: process.env.clone(),
         user: process.user.clone(),
         workdir: process.workdir.display().to_string(),
+        interactive: config.interactive,
+        tty: config.tty,
     })
 }
 
@@ -221,6 +245,8 @@ struct Container<'a> {
     process: &'a Process,
     resources: &'a cgroup::Resources,
     namespaces: nix::sched::CloneFlags,
+    /// With `-t`: the user's window size, the container's terminal's first.
+    window: Option<terminal::WindowSize>,
     auto_remove: bool,
     /// What `start` made and `clean_up` takes apart.
     running: RefCell<Option<Running>>,
@@ -282,6 +308,10 @@ impl Container<'_> {
                 snapshot.mount()?;
                 network::mount_etc_files(&snapshot.dir, &rootfs)?;
                 mount::enter_root(&rootfs, Isolation::PivotRoot)?;
+                if let Some(console) = &stdio.console {
+                    // New: the pty from the container's own devpts.
+                    terminal::open_console(console.as_fd(), self.window.as_ref())?;
+                }
                 process.enter()
             };
             child_end.start(setup, |entered| process.exec(&entered))

@@ -3,6 +3,7 @@
 //! through the store's locked, atomic operations, so that any number of them
 //! may run at once, beside the containers' monitors.
 
+pub mod attach;
 pub mod exec;
 pub mod inspect;
 pub mod logs;
@@ -30,6 +31,10 @@ pub fn act(command: Command) -> Result<Exit> {
         Command::Rm(args) => rm::rm(&store, &args),
         Command::Wait { containers } => stop::wait(&store, &containers),
         Command::Exec(args) => exec::exec(&store, args),
+        Command::Attach {
+            detach_keys,
+            container,
+        } => attach::attach(&store, &container, &detach_keys),
         Command::Inspect { containers } => inspect::inspect(&store, &containers),
         Command::Port { container, port } => {
             inspect::port(&store, &container, port.as_deref()).map_err(refused)
