@@ -13,9 +13,11 @@
 //! - `start` (chapter 9): start a busybox container that runs `true`, with
 //!   `--network none` and `--network bridge`, beside chapter 8 (no network
 //!   namespace at all), `crun run`, `runc run` and podman, interleaved, 30
-//!   runs each. Targets: none ≤ 1.0× crun, bridge ≤ 1.5× crun. With
-//!   `--record`, the medians go to `book/src/data/bench-start.json`. See
-//!   [`start`].
+//!   runs each, and chapter 10's `run` under its monitor. Targets: none ≤
+//!   1.0× crun, bridge ≤ 1.5× crun. Then chapter 10's operations: `run -d` +
+//!   `rm -f` beside crun's, `exec` beside `runc exec`, and `ps -a` with 100
+//!   containers. With `--record`, the medians go to
+//!   `book/src/data/bench-start.json`. See [`start`].
 //!
 //! The pieces the benchmarks share: [`measure`] (rounds of runs, timed and
 //! checked, in a working directory that leaves nothing behind), [`report`]
@@ -149,6 +151,12 @@ fn generated_layer(dir: &Path, files: usize, size: usize) -> Result<PathBuf> {
 /// Builds chapter `package`'s binary in release mode (the peers are optimized
 /// builds too); `None` while the chapter does not exist yet.
 fn build_release(root: &Path, package: &str) -> Result<Option<PathBuf>> {
+    build_release_bin(root, package, package)
+}
+
+/// [`build_release`] for a package whose binary has a name of its own
+/// (chapter 10's is `minibox`).
+fn build_release_bin(root: &Path, package: &str, bin: &str) -> Result<Option<PathBuf>> {
     if !root
         .join("chapters")
         .join(package)
@@ -166,10 +174,10 @@ fn build_release(root: &Path, package: &str) -> Result<Option<PathBuf>> {
             "-p",
             package,
             "--bin",
-            package,
+            bin,
         ],
     )?;
-    Ok(Some(target_dir().join("release").join(package)))
+    Ok(Some(target_dir().join("release").join(bin)))
 }
 
 /// The target directory this xtask was built in (and builds into): the parent

@@ -33,11 +33,11 @@
 //!   old file or the new one, never half of either, without taking any lock.
 //!   A new container is built the same way, as a `.tmp-` directory renamed to
 //!   its ID when complete, and a removed one is first renamed aside to `.rm-`,
-//!   so `ps` sees a whole container or none. The data is also flushed with
-//!   `fsync(2)` before the rename: otherwise a power cut can leave the new
-//!   name pointing at an empty file, since the kernel writes file data and
-//!   directory entries back to the disk in its own order. (In the tmpfs the
-//!   flush costs nothing: there is no disk.)
+//!   so `ps` sees a whole container or none. A record's data is also
+//!   flushed with `fsync(2)` before the rename: otherwise a power cut can
+//!   leave the new name pointing at an empty file, since the kernel writes
+//!   file data and directory entries back to the disk in its own order. A
+//!   state is not: it describes processes, which a power cut ends anyway.
 //! - **A lock file, not the data file.** Read-modify-write (change a state,
 //!   reserve a name) needs mutual exclusion: an exclusive `flock(2)`. It is
 //!   taken on a separate file that is never replaced, because the data file
@@ -390,7 +390,7 @@ impl Store {
         make_private_dir(&staged, leftovers)?;
         File::create(staged.join("lock"))
             .with_context(|| format!("create {}", staged.join("lock").display()))?;
-        write_json(&staged.join("state.json"), state)?;
+        write_state(&staged.join("state.json"), state)?;
         let dir = self.runtime_dir(id);
         fs::rename(&staged, &dir)
             .with_context(|| format!("rename {} to {}", staged.display(), dir.display()))?;
@@ -554,7 +554,7 @@ impl Store {
         let mut state: State =
             read_json(&path)?.ok_or_else(|| StoreError::NoSuchContainer(id.to_string()))?;
         let out = change(&mut state)?;
-        write_json(&path, &state)?;
+        write_state(&path, &state)?;
         Ok(out)
     }
     // ANCHOR_END: update
@@ -827,6 +827,26 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
         .with_context(|| format!("serialize {}", path.display()))?;
     bytes.push(b'\n');
     write_atomically(path, &bytes)
+}
+
+/// Replaces the state file `path` with `state`, atomically (a temporary
+/// file renamed over it) but without `fsync(2)`: the state describes
+/// processes, which a power cut ends too, and a state lost with them reads
+/// as exited ([`lost_state`]). On a tmpfs the flush would cost nothing; on a
+/// disk (a `/run` that is not a tmpfs, as in some containers) it costs
+/// milliseconds, on every start, before the container is released.
+fn write_state(path: &Path, state: &State) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(state)
+        .with_context(|| format!("serialize {}", path.display()))?;
+    bytes.push(b'\n');
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    fs::write(&temp, &bytes)
+        .and_then(|()| fs::rename(&temp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            anyhow!("writing {}: {e}", path.display())
+        })
 }
 
 /// Reads the JSON file `path`, or `None` if it does not exist.

@@ -53,6 +53,7 @@ use crate::{prereqs, shell};
 mod cgroups;
 mod oci;
 mod report;
+mod runtime;
 
 use cgroups::{BenchCgroups, Hugetlb, Parents};
 use oci::Runtime;
@@ -75,6 +76,8 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         "cargo xtask bench start needs root (namespaces, mounts, cgroups): run it with sudo"
     );
     prereqs::ensure()?;
+    let ch10 = super::build_release_bin(root, "ch10-runtime", "minibox")?
+        .context("chapter 10 does not exist yet")?;
     let ch09 = build(root, "ch09-networking")?;
     let ch08 = build(root, "ch08-command-override")?;
     let rootfs = harness::fixtures::busybox_rootfs();
@@ -103,15 +106,17 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         minibox.variant("ch08 run (no network namespace)", &ch08, &[])?,
         minibox.variant(report::NONE, &ch09, &["--network", "none"])?,
         minibox.variant(report::BRIDGE, &ch09, &["--network", "bridge"])?,
+        minibox.variant(report::CH10_NONE, &ch10, &["--rm", "--network", "none"])?,
+        minibox.variant(report::CH10_BRIDGE, &ch10, &["--rm", "--network", "bridge"])?,
     ];
+    let mut runtimes = Vec::new();
     for name in ["crun", "runc"] {
-        variants.extend(oci_variant(
-            name,
-            &work.path,
-            &rootfs,
-            &parents,
-            netns.as_fd(),
-        )?);
+        if let Some(runtime) = oci_runtime(name, &work.path, &rootfs, &parents, netns.as_fd())? {
+            runtimes.push(runtime);
+        }
+    }
+    for runtime in &runtimes {
+        variants.push(oci_variant(runtime.clone())?);
     }
     if let (Some(podman), Some(image)) = (&podman, &podman_image) {
         variants.extend(podman_variants(
@@ -140,7 +145,8 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         let written = report::record(root, &peers, RUNS, &load_at_start, &load_at_end)?;
         println!("recorded the medians in {}", written.display());
     }
-    Ok(())
+    runtime::runtime(&minibox, &ch10, &work, &runtimes)
+
 }
 
 /// Chapter `package`'s binary, built in release mode.
@@ -166,6 +172,7 @@ impl Minibox<'_> {
         netns::enter_before_exec(&mut command, self.netns)?;
         command
             .env("MINIBOX_ROOT", &self.store)
+            .env("MINIBOX_RUN", self.store.join("run"))
             .env("MINIBOX_CGROUP_PARENT", &self.parent)
             .args(args);
         Ok(command)
@@ -188,36 +195,40 @@ impl Minibox<'_> {
     }
 }
 
-/// crun's or runc's variant, or none (saying why) where it is not installed
-/// or cannot make its default configuration.
-fn oci_variant<'a>(
+/// crun or runc, ready to run the benchmark's containers, or none (saying
+/// why) where it is not installed or cannot make its default configuration.
+fn oci_runtime<'a>(
     name: &'static str,
     work: &Path,
     rootfs: &Path,
     parents: &Parents,
     netns: BorrowedFd<'a>,
-) -> Result<Option<Variant<'a>>> {
+) -> Result<Option<Runtime<'a>>> {
     if !installed(&[name]) {
         return Ok(None);
     }
-    let runtime = match Runtime::new(name, work, rootfs, &parents.absolute, netns) {
-        Ok(runtime) => runtime,
+    match Runtime::new(name, work, rootfs, &parents.absolute, netns) {
+        Ok(runtime) => Ok(Some(runtime)),
         Err(err) => {
             println!("{name}: cannot run here, left out: {err:#}");
-            return Ok(None);
+            Ok(None)
         }
-    };
+    }
+}
+
+/// `RUNTIME run`'s variant.
+fn oci_variant(runtime: Runtime<'_>) -> Result<Variant<'_>> {
     let shown = shell::show(&runtime.command(Path::new("RUN"))?);
-    let peer_name = if name == "crun" {
+    let peer_name = if runtime.name == "crun" {
         report::BASELINE
     } else {
         "runc run"
     };
     let run = move |dir: &Path| runtime.run_once(dir);
-    Ok(Some(Variant {
+    Ok(Variant {
         peer: Peer::new(peer_name, false, Box::new(run)),
         shown,
-    }))
+    })
 }
 
 /// Podman with everything below `work/podman`, and what resets its storage

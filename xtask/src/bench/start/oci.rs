@@ -16,6 +16,7 @@ use crate::bench::measure::{Sample, run_measured};
 use crate::shell;
 
 /// An OCI runtime, ready to run the benchmark's container.
+#[derive(Clone)]
 pub(super) struct Runtime<'a> {
     /// `crun` or `runc`.
     pub(super) name: &'static str,
@@ -71,7 +72,7 @@ impl<'a> Runtime<'a> {
 
     /// The container ID of the run whose directory is `dir` (the directory's
     /// name is unique per run).
-    fn id(&self, dir: &Path) -> String {
+    pub(super) fn id(&self, dir: &Path) -> String {
         let run = dir.file_name().unwrap_or_default().to_string_lossy();
         format!("minibox-bench-{}-{run}", std::process::id())
     }
@@ -79,15 +80,37 @@ impl<'a> Runtime<'a> {
     /// `RUNTIME --root STATE run --bundle DIR ID`, started in the
     /// benchmark's network namespace.
     pub(super) fn command(&self, dir: &Path) -> Result<Command> {
+        self.command_for(dir, &["run"])
+    }
+
+    /// `RUNTIME --root STATE SUBCOMMAND --bundle DIR ID` (`run`, `run -d`),
+    /// started in the benchmark's network namespace.
+    pub(super) fn command_for(&self, dir: &Path, subcommand: &[&str]) -> Result<Command> {
         let mut command = Command::new(self.name);
         ch09_networking::netns::enter_before_exec(&mut command, self.netns)?;
         command
             .arg("--root")
             .arg(&self.state)
-            .args(["run", "--bundle"])
+            .args(subcommand)
+            .arg("--bundle")
             .arg(dir)
             .arg(self.id(dir));
         Ok(command)
+    }
+
+    /// The runtime's state directory (`--root`).
+    pub(super) fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// Writes `dir/config.json`: the default configuration running `args`,
+    /// with container `id`'s own cgroup.
+    pub(super) fn write_config(&self, dir: &Path, id: &str, args: &[&str]) -> Result<()> {
+        let mut config = self.config.clone();
+        config["process"]["args"] = json!(args);
+        config["linux"]["cgroupsPath"] = json!(format!("{}/{}-{id}", self.cgroups, self.name));
+        let text = serde_json::to_string_pretty(&config).context("encoding config.json")?;
+        fs::write(dir.join("config.json"), text).context("writing config.json")
     }
 
     /// One run in `dir`, which becomes the bundle: its `config.json` (with the
@@ -96,10 +119,7 @@ impl<'a> Runtime<'a> {
     /// it is deleted by force, also untimed.
     pub(super) fn run_once(&self, dir: &Path) -> Result<Sample> {
         let id = self.id(dir);
-        let mut config = self.config.clone();
-        config["linux"]["cgroupsPath"] = json!(format!("{}/{}-{id}", self.cgroups, self.name));
-        let text = serde_json::to_string_pretty(&config).context("encoding config.json")?;
-        fs::write(dir.join("config.json"), text).context("writing config.json")?;
+        self.write_config(dir, &id, &["true"])?;
         let sample = run_measured(&mut self.command(dir)?, dir, self.name);
         if self.state.join(&id).exists() {
             let deleted = Command::new(self.name)
