@@ -167,15 +167,7 @@ fn build_release_bin(root: &Path, package: &str, bin: &str) -> Result<Option<Pat
     }
     shell::cargo(
         root,
-        &[
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            package,
-            "--bin",
-            bin,
-        ],
+        &["build", "--release", "--quiet", "-p", package, "--bin", bin],
     )?;
     Ok(Some(target_dir().join("release").join(bin)))
 }

@@ -12,6 +12,7 @@
 //! - [`book`]: building the book with mdbook-driver.
 //! - [`figures`]: the book's figures at the book's width: label sizes computed
 //!   from each SVG (for check-book), and rendered in headless Chromium.
+//! - [`man`]: a man page per command of chapter 10's `minibox`.
 //! - [`registry`]: the fixture images on a registry of their own, for classrooms.
 //! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
 //! - [`v2`]: chapter 5's cgroup v2 tests, in a VM with a pure cgroup v2 kernel.
@@ -31,6 +32,7 @@ mod codegen;
 mod exercise;
 mod figures;
 mod fixtures;
+mod man;
 mod prereqs;
 mod registry;
 mod shell;
@@ -129,6 +131,12 @@ enum Task {
         #[arg(long, group = "mode")]
         verify: bool,
     },
+    /// Write a man page per command of the `minibox` binary (chapter 10)
+    Man {
+        /// Where to write them
+        #[arg(long, default_value = "target/man")]
+        out: std::path::PathBuf,
+    },
     /// Everything CI checks: test, test-v2, lint, book, check-book, figures, codegen --check, exercise --verify
     Ci,
 }
@@ -199,6 +207,13 @@ fn run(task: Task) -> Result<()> {
             };
             exercise::learn(&root, chapter.as_deref(), name.as_deref(), mode, verbose)
         }
+        Task::Man { out } => man::write(&root.join(out)).map(|pages| {
+            println!(
+                "wrote {} man pages in {}",
+                pages.len(),
+                root.join("target/man").display()
+            );
+        }),
         Task::Ci => ci(&root),
     }
 }

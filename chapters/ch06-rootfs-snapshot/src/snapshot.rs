@@ -137,7 +137,11 @@ impl Snapshot {
     /// empty: chapter 10's state store makes a container's directory under a
     /// temporary name and renames it when complete. On failure, `dir` may
     /// hold part of the snapshot: its maker removes it.
-    pub fn prepare_in(dir: &Path, layers: &[PathBuf], snapshotter: Snapshotter) -> Result<Snapshot> {
+    pub fn prepare_in(
+        dir: &Path,
+        layers: &[PathBuf],
+        snapshotter: Snapshotter,
+    ) -> Result<Snapshot> {
         for layer in layers {
             if !layer.is_dir() {
                 bail!(

@@ -82,6 +82,12 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Print the shell completion script (e.g. `minibox completion bash > /etc/bash_completion.d/minibox`)
+    Completion {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Manage minibox's network (chapter 9's)
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -103,8 +109,12 @@ pub enum ContainerCommand {
 
 // ANCHOR: run_args
 /// `minibox run [OPTIONS] IMAGE [COMMAND] [ARG...]`
+///
+/// Chapter 5's `--stats` printed what the cgroup saw after the end; the
+/// cgroup is now the monitor's, and Docker's `run` has no such flag: it is
+/// hidden, and refused.
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true)]
+#[command(disable_help_flag = true, mut_arg("stats", |arg| arg.hide(true)))]
 pub struct RunArgs {
     /// This chapter's: in the background or not, a name, removal at the end.
     #[command(flatten)]
@@ -367,6 +377,11 @@ impl Command {
                     options,
                     image_and_command,
                 } = *args;
+                if options.resources.stats {
+                    anyhow::bail!(
+                        "--stats is chapter 5's: from chapter 10 on, `minibox inspect` shows how a container ended"
+                    );
+                }
                 let network = network.into_config()?;
                 let image = image_and_command.words[0].to_string_lossy().into_owned();
                 let run = ch08::Config::new(command, options.into_ch07(), image_and_command.words)?;

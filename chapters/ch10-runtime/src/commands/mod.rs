@@ -47,6 +47,11 @@ pub fn act(command: Command) -> Result<Exit> {
             .map(|()| Exit::Code(0))
             .map_err(refused),
         Command::Container(ContainerCommand::Prune { .. }) => rm::prune(&store).map_err(refused),
+        Command::Completion { shell } => {
+            let mut cli = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "minibox", &mut std::io::stdout());
+            Ok(Exit::Code(0))
+        }
         Command::Run(_) | Command::Network(_) | Command::Other(_) => {
             unreachable!("handled by run::act")
         }

@@ -146,7 +146,6 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         println!("recorded the medians in {}", written.display());
     }
     runtime::runtime(&minibox, &ch10, &work, &runtimes)
-
 }
 
 /// Chapter `package`'s binary, built in release mode.

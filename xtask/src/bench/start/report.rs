@@ -24,7 +24,12 @@ pub(super) const CH10_NONE: &str = "ch10 run --rm --network none";
 pub(super) const CH10_BRIDGE: &str = "ch10 run --rm --network bridge";
 
 /// The targets: each variant's median at most this many times crun's.
-const TARGETS: [(&str, f64); 4] = [(NONE, 1.0), (BRIDGE, 1.5), (CH10_NONE, 1.0), (CH10_BRIDGE, 1.5)];
+const TARGETS: [(&str, f64); 4] = [
+    (NONE, 1.0),
+    (BRIDGE, 1.5),
+    (CH10_NONE, 1.0),
+    (CH10_BRIDGE, 1.5),
+];
 
 /// Where `--record` writes, in the workspace.
 const RECORD: &str = "book/src/data/bench-start.json";

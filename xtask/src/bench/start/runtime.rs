@@ -79,7 +79,17 @@ fn detached(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]
 /// `exec true` in a running container, beside runc's and crun's.
 fn exec(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) -> Result<()> {
     let name = format!("minibox-bench-exec-{}", std::process::id());
-    let run = ["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "3600"];
+    let run = [
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "3600",
+    ];
     shell::run(minibox.command(ch10, &run)?.stdout(Stdio::null()))?;
     let mut running = Vec::new();
     for runtime in runtimes {
@@ -92,17 +102,26 @@ fn exec(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) ->
     }
     let result = (|| {
         let ours = |dir: &Path| {
-            run_measured(&mut minibox.command(ch10, &["exec", &name, "true"])?, dir, "exec")
+            run_measured(
+                &mut minibox.command(ch10, &["exec", &name, "true"])?,
+                dir,
+                "exec",
+            )
         };
         let mut peers = vec![Peer::new("ch10 exec", true, Box::new(ours))];
         for (runtime, id, _) in &running {
-            let peer = if runtime.name == "runc" { "runc exec" } else { "crun exec" };
+            let peer = if runtime.name == "runc" {
+                "runc exec"
+            } else {
+                "crun exec"
+            };
             let theirs = move |dir: &Path| runtime.exec(id, dir);
             peers.push(Peer::new(peer, false, Box::new(theirs)));
         }
         measure::rounds(&mut peers, work, RUNS)?;
         table("run `true` in a running container", &peers, "runc exec");
-        let r = median_of(&peers, "ch10 exec").and_then(|m| ratio(m, median_of(&peers, "runc exec")));
+        let r =
+            median_of(&peers, "ch10 exec").and_then(|m| ratio(m, median_of(&peers, "runc exec")));
         println!("ch10 exec ≤ 1.0× runc exec: {}", at_most(r, 1.0));
         Ok(())
     })();
@@ -110,7 +129,11 @@ fn exec(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) ->
         runtime.delete(id)?;
         fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
-    shell::run(minibox.command(ch10, &["rm", "-f", &name])?.stdout(Stdio::null()))?;
+    shell::run(
+        minibox
+            .command(ch10, &["rm", "-f", &name])?
+            .stdout(Stdio::null()),
+    )?;
     result
 }
 
@@ -140,7 +163,10 @@ fn ps(minibox: &Minibox, ch10: &Path, work: &WorkDir) -> Result<()> {
         table("list 100 running containers", &peers, name);
         let median = peers[0].median().as_secs_f64() * 1000.0;
         let met = median < PS_TARGET_MS;
-        println!("{name} < {PS_TARGET_MS} ms: {}", verdict(Some(met), &format!("{median:.1} ms")));
+        println!(
+            "{name} < {PS_TARGET_MS} ms: {}",
+            verdict(Some(met), &format!("{median:.1} ms"))
+        );
         Ok(())
     });
     for chunk in ids.chunks(25) {
@@ -169,11 +195,20 @@ fn table(what: &str, peers: &[Peer], baseline: &str) {
     let base = median_of(peers, baseline);
     println!();
     println!("{what}: median and spread of {RUNS} runs after a warm-up round, interleaved");
-    println!("{:<34} {:>9} {:>19} {:>9}", "", "median", "p10 – p90", "× base");
+    println!(
+        "{:<34} {:>9} {:>19} {:>9}",
+        "", "median", "p10 – p90", "× base"
+    );
     for peer in peers {
         let spread = format!("{} – {}", ms(peer.percentile(10)), ms(peer.percentile(90)));
         let r = ratio_cell(ratio(peer.median(), base));
-        println!("{:<34} {:>9} {:>19} {:>9}", peer.name, ms(peer.median()), spread, r);
+        println!(
+            "{:<34} {:>9} {:>19} {:>9}",
+            peer.name,
+            ms(peer.median()),
+            spread,
+            r
+        );
     }
     println!("(× base: against {baseline})");
 }
