@@ -141,18 +141,18 @@ impl Client<'_> {
                 self.send_size()?;
             }
             if ready[0]
-                && let Some(outcome) = self.from_monitor()?
+                && let Some(outcome) = self.read_monitor()?
             {
                 return Ok(outcome);
             }
-            if ready.get(1) == Some(&true) && self.input.is_some() && self.from_user()? {
+            if ready.get(1) == Some(&true) && self.input.is_some() && self.read_keys()? {
                 return Ok(Outcome::Detached);
             }
         }
     }
 
     /// What the monitor sent: output to show, or the end.
-    fn from_monitor(&mut self) -> Result<Option<Outcome>> {
+    fn read_monitor(&mut self) -> Result<Option<Outcome>> {
         let Some(events) = self.session.receive()? else {
             return Ok(Some(Outcome::MonitorGone));
         };
@@ -171,7 +171,7 @@ impl Client<'_> {
 
     /// The user's keys, to the container, unless they detach. Returns
     /// whether they did.
-    fn from_user(&mut self) -> Result<bool> {
+    fn read_keys(&mut self) -> Result<bool> {
         let Some(input) = self.input else {
             return Ok(false);
         };

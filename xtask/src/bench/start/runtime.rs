@@ -3,8 +3,8 @@
 //!
 //! - **`run -d` + `rm -f`**: a container started in the background (`sleep
 //!   60`, so it is still running) and removed by force, beside `crun run -d`
-//!   + `crun delete --force` on a bundle: the round trip a script or a test
-//!   suite makes.
+//!   then `crun delete --force` on a bundle: the round trip a script or a
+//!   test suite makes.
 //! - **`exec`**: `true` in a running container, beside `runc exec` and
 //!   `crun exec` into a running container of theirs. Target: ≤ 1.0× `runc
 //!   exec`.
