@@ -20,6 +20,7 @@ use ch09_networking::cli::{self as ch09, NetworkArgs, NetworkCommand};
 use clap::{Args, Subcommand};
 
 use crate::terminal::DetachKeys;
+use crate::volumes::{self, Tmpfs, VolumeSpec};
 
 /// Chapter 10's command line.
 pub type Cli = Minibox<Command>;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Print the shell completion script (e.g. `minibox completion bash > /etc/bash_completion.d/minibox`)
     Completion {
         /// The shell
@@ -94,6 +98,37 @@ pub enum Command {
     /// Chapter 7's: pull, images, login, logout, diff.
     #[command(flatten)]
     Other(OtherCommand),
+}
+
+/// `minibox volume ...`
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// List volumes
+    Ls {
+        /// Only display volume names
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Create a volume
+    Create {
+        /// Its name
+        name: String,
+    },
+    /// Remove one or more volumes (refused while a container uses one)
+    Rm {
+        /// The volumes
+        #[arg(required = true, value_name = "VOLUME")]
+        names: Vec<String>,
+    },
+    /// Remove unused anonymous volumes (with -a, every unused volume)
+    Prune {
+        /// Remove all unused volumes, not just anonymous ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (minibox never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 /// `minibox container ...`
@@ -159,6 +194,14 @@ pub struct RuntimeArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+
+    /// Bind mount a volume: HOST-DIR:CTR-DIR[:ro], NAME:CTR-DIR[:ro] or CTR-DIR
+    #[arg(short, long = "volume", value_name = "VOLUME")]
+    pub volume: Vec<String>,
+
+    /// Mount a tmpfs directory: CTR-DIR[:OPTIONS]
+    #[arg(long, value_name = "CTR-DIR[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
 
     /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
@@ -299,6 +342,9 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
     /// The containers (name, ID or unique ID prefix)
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -348,6 +394,10 @@ pub struct RunConfig {
     pub tty: bool,
     /// `--detach-keys`.
     pub detach_keys: DetachKeys,
+    /// `-v`, parsed.
+    pub volumes: Vec<VolumeSpec>,
+    /// `--tmpfs`, parsed.
+    pub tmpfs: Vec<Tmpfs>,
 }
 // ANCHOR_END: config
 
@@ -397,6 +447,16 @@ impl Command {
                     interactive: runtime.interactive,
                     tty: runtime.tty,
                     detach_keys: runtime.detach_keys,
+                    volumes: runtime
+                        .volume
+                        .iter()
+                        .map(|v| volumes::parse_volume(v))
+                        .collect::<Result<_>>()?,
+                    tmpfs: runtime
+                        .tmpfs
+                        .iter()
+                        .map(|t| volumes::parse_tmpfs(t))
+                        .collect::<Result<_>>()?,
                 })))
             }
             Command::Network(network) => ch09::Command::Network(network)
@@ -408,6 +468,13 @@ impl Command {
             command => Ok(Action::Command(command)),
         }
     }
+}
+
+/// `minibox completion SHELL`: the shell's completion script, written from
+/// the same definitions as `--help`.
+pub fn completion(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cli, "minibox", out);
 }
 
 #[cfg(test)]

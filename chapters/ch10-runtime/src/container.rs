@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ps;
 use crate::state::{Container, Status, Store};
+use crate::volumes;
 
 /// The chapter's part of a container's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,11 @@ pub struct Spec {
     pub interactive: bool,
     /// `-t`: it has a terminal (`attach` makes the user's raw).
     pub tty: bool,
+    /// Its `-v` mounts, as prepared: `volume rm` refuses a volume a
+    /// container names here, and `rm -v` removes its anonymous ones.
+    pub mounts: Vec<volumes::Mount>,
+    /// Its `--tmpfs` mount points.
+    pub tmpfs: Vec<PathBuf>,
 }
 
 /// One published port: `docker port`'s line `6379/tcp -> 0.0.0.0:6379`.
@@ -150,7 +156,14 @@ pub fn row(container: &Container<Spec>) -> ps::Row {
         state,
         ports,
         networks: vec![spec.network.clone()],
-        mounts: Vec::new(),
+        mounts: spec
+            .mounts
+            .iter()
+            .map(|m| ps::Mount {
+                volume: m.volume.clone(),
+                source: m.source.display().to_string(),
+            })
+            .collect(),
         size: None,
     }
 }
@@ -191,6 +204,23 @@ fn disk_usage(dir: &std::path::Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// The IDs of the containers whose records mount volume `name` (running or
+/// not: Docker refuses to remove a volume any container names).
+pub fn volume_users(store: &Store, name: &str) -> Result<Vec<String>> {
+    Ok(store
+        .list::<Spec>()?
+        .into_iter()
+        .filter(|c| {
+            c.record
+                .config
+                .mounts
+                .iter()
+                .any(|m| m.volume.as_deref() == Some(name))
+        })
+        .map(|c| c.record.id)
+        .collect())
 }
 
 /// Every container in `store`, as `ps` rows.

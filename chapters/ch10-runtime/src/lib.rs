@@ -44,6 +44,8 @@
 //! - [`human`]: Docker's words for durations and states.
 //! - [`ps`]: the `ps` table, `--format` and `--filter`.
 //! - [`exec`]: a process joining a running container.
+//! - [`volumes`]: `-v` bind mounts and named volumes, `--tmpfs`.
+//! - [`terminal`], [`attach`]: `-t`'s pty, raw mode, window size, detaching.
 //! - [`lifecycle`]: waiting for a container's end, stopping and killing it.
 //! - [`run`]: the recipe: a container created, started under its monitor.
 //! - [`commands`]: the other commands, one module each.
@@ -62,3 +64,4 @@ pub mod ps;
 pub mod run;
 pub mod state;
 pub mod terminal;
+pub mod volumes;

@@ -44,6 +44,7 @@ use crate::monitor::{self, ContainerStdio, Ended, Holder};
 use crate::names::SplitMix64;
 use crate::state::{self, Status, Store};
 use crate::terminal;
+use crate::volumes::{self, Volumes};
 
 /// Does what the command line asked for.
 pub fn act(action: Action) -> Result<Exit> {
@@ -58,44 +59,32 @@ pub fn act(action: Action) -> Result<Exit> {
 /// `minibox run`: creates the container, has a monitor start it, and either
 /// prints its ID (`-d`) or stays attached to it until it ends.
 pub fn run(config: &RunConfig) -> Result<Exit> {
-    let (run, network) = (&config.container.run, &config.container.network);
-    let options = &run.options;
-    let quiet = Narrator::new(true); // the monitor narrates, into its log
+    let options = &config.container.run.options;
+    let network = &config.container.network;
 
     // Chapters 7 and 8: the image, its config, the command, the process.
-    let images = ImageStore::open(&options.root)?;
-    let output = Output::narration(options.quiet);
-    let reference = &options.image;
-    let image = image::find_layers(
-        &images,
-        reference,
-        options.pull,
-        &options.platform,
-        &quiet,
-        output,
-    )?;
-    let defaults = config::load(&images, &image.record)?;
+    let (image, defaults) = find_image(options)?;
     let id = id::new_id()?;
     let (process, hostname) = process(config, &defaults, &id)?;
 
     // Chapter 9: ports bound, bridge ready, before anything of the container exists.
     let prepared = network::prepare(network, &options.root)?;
 
-    // New: the container on disk, with its snapshot, under its name.
+    // New: its volumes, then the container on disk, with its snapshot, under its name.
     let store = Store::new(&options.root, &state::run_dir());
+    let volumes = Volumes::new(&options.root);
+    let mounts = volumes.prepare_all(&config.volumes)?;
+    let image_id = &image.record.config;
     let spec = spec(
-        config,
-        &image.record.config,
-        &defaults,
-        &process,
-        &hostname,
-        &prepared,
+        config, image_id, &defaults, &process, &hostname, &prepared, &mounts,
     )?;
     let snapshotter = options.snapshot.snapshotter;
     let mut rng = SplitMix64::from_urandom()?;
-    store.create_with(&id, config.name.as_deref(), spec, &mut rng, |dir| {
-        Snapshot::prepare_in(dir, &image.layers, snapshotter).map(drop)
-    })?;
+    store
+        .create_with(&id, config.name.as_deref(), spec, &mut rng, |dir| {
+            Snapshot::prepare_in(dir, &image.layers, snapshotter).map(drop)
+        })
+        .inspect_err(|_| volumes.forget_anonymous(&mounts))?;
     let snapshot = Snapshot::open(&options.root, &id)?;
 
     // New: the monitor starts it, and stays as its parent.
@@ -112,10 +101,9 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         hostname: &hostname,
         snapshot: &snapshot,
         process: &process,
-        resources: &options.resources,
-        namespaces: mount::NAMESPACES | network.mode.namespaces(),
+        config,
+        mounts: &mounts,
         window: attach::window_size(config.tty),
-        auto_remove: config.auto_remove,
         running: RefCell::new(None),
     };
     let (started, session) = container.spawn(monitor_options, prepared, config.detach)?;
@@ -127,6 +115,19 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
     attached(session, started, config, &id)
 }
 // ANCHOR_END: run
+
+/// Chapter 7's image, pulled if needed, and chapter 8's reading of its config.
+fn find_image(
+    options: &ch07_image_pull::cli::Options,
+) -> Result<(image::Found, config::RunConfig)> {
+    let images = ImageStore::open(&options.root)?;
+    let output = Output::narration(options.quiet);
+    let quiet = Narrator::new(true); // the monitor narrates, into its log
+    let (reference, policy, platform) = (&options.image, options.pull, &options.platform);
+    let image = image::find_layers(&images, reference, policy, platform, &quiet, output)?;
+    let defaults = config::load(&images, &image.record)?;
+    Ok((image, defaults))
+}
 
 /// Chapter 8's process, with chapter 9's host name, and with `-t` Docker's
 /// `TERM`.
@@ -188,6 +189,7 @@ fn spec(
     process: &Process,
     hostname: &str,
     prepared: &Prepared,
+    mounts: &[volumes::Mount],
 ) -> Result<Spec> {
     let network = &config.container.network;
     Ok(Spec {
@@ -218,6 +220,8 @@ fn spec(
         workdir: process.workdir.display().to_string(),
         interactive: config.interactive,
         tty: config.tty,
+        mounts: mounts.to_vec(),
+        tmpfs: config.tmpfs.iter().map(|t| t.target.clone()).collect(),
     })
 }
 
@@ -243,11 +247,12 @@ struct Container<'a> {
     hostname: &'a str,
     snapshot: &'a Snapshot,
     process: &'a Process,
-    resources: &'a cgroup::Resources,
-    namespaces: nix::sched::CloneFlags,
+    /// What `run` was asked: the resources, the namespaces, `--rm`, `--tmpfs`.
+    config: &'a RunConfig,
+    /// The `-v` mounts, prepared.
+    mounts: &'a [volumes::Mount],
     /// With `-t`: the user's window size, the container's terminal's first.
     window: Option<terminal::WindowSize>,
-    auto_remove: bool,
     /// What `start` made and `clean_up` takes apart.
     running: RefCell<Option<Running>>,
 }
@@ -290,14 +295,14 @@ impl Container<'_> {
         let narrator = Narrator::new(false); // into the monitor's log
         let (snapshot, process, hostname) = (self.snapshot, self.process, self.hostname);
         let rootfs = snapshot.rootfs();
-        let resources = self.resources;
+        let resources = &self.config.container.run.options.resources;
         let cgroup = cgroup::create(
             Path::new(cgroup::ROOT),
             &resources.parent,
             self.id,
             &resources.limits,
         )?;
-        let namespaces = self.namespaces;
+        let namespaces = mount::NAMESPACES | self.config.container.network.mode.namespaces();
         let (mut parent, child_end) = sync::channel()?;
         namespace::say_clone(&narrator, namespaces);
         let child = namespace::clone_child(namespaces, || {
@@ -307,6 +312,7 @@ impl Container<'_> {
                 mount::make_private()?;
                 snapshot.mount()?;
                 network::mount_etc_files(&snapshot.dir, &rootfs)?;
+                self.mount_volumes(&rootfs)?; // new: -v and --tmpfs
                 mount::enter_root(&rootfs, Isolation::PivotRoot)?;
                 if let Some(console) = &stdio.console {
                     // New: the pty from the container's own devpts.
@@ -316,13 +322,7 @@ impl Container<'_> {
             };
             child_end.start(setup, |entered| process.exec(&entered))
         });
-        let child = match child {
-            Ok(child) => child,
-            Err(error) => {
-                let _ = cgroup.destroy();
-                return Err(error);
-            }
-        };
+        let child = child.inspect_err(|_| drop(cgroup.destroy()))?;
         drop(child_end);
         // While the child waits: its cgroup, its network, its state.
         let joined = cgroup
@@ -359,6 +359,18 @@ impl Container<'_> {
         Ok(child)
     }
     // ANCHOR_END: start
+
+    /// In the child, before `pivot_root`: the `-v` mounts (an empty volume
+    /// seeded from the image first) and the `--tmpfs` ones.
+    fn mount_volumes(&self, rootfs: &Path) -> Result<()> {
+        for mount in self.mounts {
+            volumes::mount_volume(rootfs, mount)?;
+        }
+        for tmpfs in &self.config.tmpfs {
+            volumes::mount_tmpfs(rootfs, tmpfs)?;
+        }
+        Ok(())
+    }
 
     /// Records the container as running: its process with its start time
     /// (read now, while it waits: a container that exits at once would be
@@ -412,8 +424,10 @@ impl Container<'_> {
             results.push(network.detach());
             results.push(cgroup.destroy());
         }
-        if self.auto_remove {
+        if self.config.auto_remove {
             results.push(self.store.remove(self.id).map(drop));
+            // As Docker's `--rm`: its anonymous volumes too.
+            Volumes::new(&self.config.container.run.options.root).forget_anonymous(self.mounts);
         }
         results.into_iter().collect()
     }

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod ps;
 pub mod rm;
 pub mod stop;
+pub mod volume;
 
 use anyhow::Result;
 use ch01_fork_exec::exit::{Exit, FailsWith};
@@ -47,9 +48,9 @@ pub fn act(command: Command) -> Result<Exit> {
             .map(|()| Exit::Code(0))
             .map_err(refused),
         Command::Container(ContainerCommand::Prune { .. }) => rm::prune(&store).map_err(refused),
+        Command::Volume(command) => volume::volume(&store, command).map_err(refused),
         Command::Completion { shell } => {
-            let mut cli = <crate::cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cli, "minibox", &mut std::io::stdout());
+            crate::cli::completion(shell, &mut std::io::stdout());
             Ok(Exit::Code(0))
         }
         Command::Run(_) | Command::Network(_) | Command::Other(_) => {

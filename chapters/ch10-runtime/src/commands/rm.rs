@@ -15,6 +15,7 @@ use crate::commands::for_each;
 use crate::container::{self, Spec};
 use crate::lifecycle::Process;
 use crate::state::{Container, Removal, Status, Store};
+use crate::volumes::Volumes;
 
 /// How long a removal waits for a killed container's monitor to finish its
 /// cleanup before it goes on.
@@ -29,6 +30,11 @@ pub fn rm(store: &Store, args: &RmArgs) -> Result<Exit> {
         // Of two `rm` of the same container at once, the second finds it
         // gone: both end cleanly, as the container is gone either way.
         remove(store, &container, args.force)?;
+        if args.volumes {
+            // `-v`: its anonymous volumes go with it; named ones stay.
+            let volumes = Volumes::new(&ch06_rootfs_snapshot::snapshot::minibox_root());
+            volumes.forget_anonymous(&container.record.config.mounts);
+        }
         narrate::print(reference)?;
         Ok(())
     })
