@@ -233,6 +233,50 @@ impl Store {
     // ANCHOR_END: index
 }
 
+/// Taking images away again: chapter 10's `rmi`.
+impl Store {
+    /// Removes the name `reference` from the index, under the lock; returns
+    /// what it named, if anything.
+    pub fn untag(&self, reference: &str) -> Result<Option<ImageRecord>> {
+        let _lock = self.lock()?;
+        let mut images = self.images()?;
+        let removed = images.remove(reference);
+        if removed.is_some() {
+            write_atomically(
+                &self.root.join("images.json"),
+                &serde_json::to_vec_pretty(&images)?,
+            )?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the blob `digest`, if it is there.
+    pub fn remove_blob(&self, digest: &str) -> Result<()> {
+        match fs::remove_file(self.blob_path(digest)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing the blob {digest}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the unpacked layer `diff_id`: renamed aside first, so that no
+    /// lookup finds half of it, then deleted.
+    pub fn remove_layer(&self, diff_id: &str) -> Result<()> {
+        let home = self.layer_home(diff_id)?;
+        let n = PARTIALS.fetch_add(1, Ordering::Relaxed);
+        let aside = self
+            .root
+            .join(format!("layers/.partial-{}-{n}", std::process::id()));
+        match fs::rename(&home, &aside) {
+            Ok(()) => fs::remove_dir_all(&aside)
+                .with_context(|| format!("removing {}", aside.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("removing {}", home.display())),
+        }
+    }
+}
+
 /// Writes `bytes` to `path` in one step: a temp file beside it, flushed, then
 /// renamed over it. Readers see the old file or the new one, never half.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

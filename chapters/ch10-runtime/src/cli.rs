@@ -80,6 +80,24 @@ pub enum Command {
         /// Its new name
         new_name: String,
     },
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag {
+        /// The image (name or ID)
+        #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+        source: String,
+        /// Its new name
+        #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+        target: String,
+    },
+    /// Remove one or more images (refused while a container uses one, unless -f)
+    Rmi {
+        /// Force removal of the image
+        #[arg(short, long)]
+        force: bool,
+        /// The images (name or ID)
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

@@ -44,6 +44,7 @@
 //! - [`human`]: Docker's words for durations and states.
 //! - [`ps`]: the `ps` table, `--format` and `--filter`.
 //! - [`exec`]: a process joining a running container.
+//! - [`images`]: `tag` and `rmi`, and what removing an image frees.
 //! - [`volumes`]: `-v` bind mounts and named volumes, `--tmpfs`.
 //! - [`terminal`], [`attach`]: `-t`'s pty, raw mode, window size, detaching.
 //! - [`lifecycle`]: waiting for a container's end, stopping and killing it.
@@ -56,6 +57,7 @@ pub mod commands;
 pub mod container;
 pub mod exec;
 pub mod human;
+pub mod images;
 pub mod lifecycle;
 pub mod log;
 pub mod monitor;

@@ -5,6 +5,7 @@
 
 pub mod attach;
 pub mod exec;
+pub mod image;
 pub mod inspect;
 pub mod logs;
 pub mod ps;
@@ -48,6 +49,8 @@ pub fn act(command: Command) -> Result<Exit> {
             .map(|()| Exit::Code(0))
             .map_err(refused),
         Command::Container(ContainerCommand::Prune { .. }) => rm::prune(&store).map_err(refused),
+        Command::Tag { source, target } => image::tag(&source, &target).map_err(refused),
+        Command::Rmi { force, images } => image::rmi(&store, &images, force),
         Command::Volume(command) => volume::volume(&store, command).map_err(refused),
         Command::Completion { shell } => {
             crate::cli::completion(shell, &mut std::io::stdout());
