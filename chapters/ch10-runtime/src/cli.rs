@@ -98,6 +98,10 @@ pub enum Command {
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<String>,
     },
+    /// Show what minibox sees: containers, images, storage, cgroups, network, and what is missing
+    Info,
+    /// Show minibox's version
+    Version,
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

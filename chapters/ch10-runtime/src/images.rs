@@ -50,7 +50,9 @@ pub fn find(images: &ImageStore, wanted: &str) -> Result<Found> {
     let configs: BTreeSet<&String> = index
         .values()
         .map(|record| &record.config)
-        .filter(|config| !hex.is_empty() && digest::hex_part(config).is_ok_and(|h| h.starts_with(hex)))
+        .filter(|config| {
+            !hex.is_empty() && digest::hex_part(config).is_ok_and(|h| h.starts_with(hex))
+        })
         .collect();
     match configs.into_iter().collect::<Vec<_>>().as_slice() {
         [config] => Ok(Found {
@@ -59,7 +61,11 @@ pub fn find(images: &ImageStore, wanted: &str) -> Result<Found> {
                 .filter(|(_, record)| &&record.config == config)
                 .map(|(name, _)| name.clone())
                 .collect(),
-            record: index.values().find(|r| &&r.config == config).cloned().expect("found above"),
+            record: index
+                .values()
+                .find(|r| &&r.config == config)
+                .cloned()
+                .expect("found above"),
         }),
         [] => bail!("No such image: {wanted}"),
         _ => bail!("multiple images found with provided prefix: {wanted}"),
@@ -78,7 +84,12 @@ pub fn tag(images: &ImageStore, source: &str, target: &str) -> Result<()> {
 /// `docker rmi NAME`: takes the name away (every name, for an ID, which
 /// needs `force` when it has several), then the image and the layers nothing
 /// else uses. Returns Docker's lines: `Untagged: …`, `Deleted: …`.
-pub fn rmi(images: &ImageStore, containers: &Store, wanted: &str, force: bool) -> Result<Vec<String>> {
+pub fn rmi(
+    images: &ImageStore,
+    containers: &Store,
+    wanted: &str,
+    force: bool,
+) -> Result<Vec<String>> {
     let found = find(images, wanted)?;
     let config = &found.record.config;
     let specs: Vec<(String, Spec)> = containers
@@ -118,7 +129,11 @@ pub fn rmi(images: &ImageStore, containers: &Store, wanted: &str, force: bool) -
 /// Deletes an image no name and no container refers to: its config and
 /// manifests, and each layer that no other image and no container's
 /// snapshot uses.
-fn delete(images: &ImageStore, record: &ImageRecord, specs: &[(String, Spec)]) -> Result<Vec<String>> {
+fn delete(
+    images: &ImageStore,
+    record: &ImageRecord,
+    specs: &[(String, Spec)],
+) -> Result<Vec<String>> {
     let index = images.images()?;
     let blobs_in_use: BTreeSet<&String> = index
         .values()
@@ -129,8 +144,10 @@ fn delete(images: &ImageStore, record: &ImageRecord, specs: &[(String, Spec)]) -
             images.remove_blob(blob)?;
         }
     }
-    let mut layers_in_use: BTreeSet<String> =
-        index.values().flat_map(|r| r.diff_ids.iter().cloned()).collect();
+    let mut layers_in_use: BTreeSet<String> = index
+        .values()
+        .flat_map(|r| r.diff_ids.iter().cloned())
+        .collect();
     for (id, _) in specs {
         layers_in_use.extend(snapshot_layers(containers_root(images), id));
     }
@@ -156,7 +173,9 @@ fn snapshot_layers(containers: std::path::PathBuf, id: &str) -> Vec<String> {
     text.lines()
         .filter_map(|line| {
             let path = std::path::Path::new(line);
-            path.parent()?.file_name().map(|hex| hex.to_string_lossy().into_owned())
+            path.parent()?
+                .file_name()
+                .map(|hex| hex.to_string_lossy().into_owned())
         })
         .collect()
 }

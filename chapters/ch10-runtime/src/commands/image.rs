@@ -12,7 +12,11 @@ use crate::state::Store;
 
 /// `docker tag`: prints nothing, as Docker.
 pub fn tag(source: &str, target: &str) -> Result<Exit> {
-    images::tag(&ImageStore::existing(&snapshot::minibox_root()), source, target)?;
+    images::tag(
+        &ImageStore::existing(&snapshot::minibox_root()),
+        source,
+        target,
+    )?;
     Ok(Exit::Code(0))
 }
 

@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod exec;
 pub mod image;
+pub mod info;
 pub mod inspect;
 pub mod logs;
 pub mod ps;
@@ -51,6 +52,8 @@ pub fn act(command: Command) -> Result<Exit> {
         Command::Container(ContainerCommand::Prune { .. }) => rm::prune(&store).map_err(refused),
         Command::Tag { source, target } => image::tag(&source, &target).map_err(refused),
         Command::Rmi { force, images } => image::rmi(&store, &images, force),
+        Command::Info => info::info(&store).map_err(refused),
+        Command::Version => info::version(),
         Command::Volume(command) => volume::volume(&store, command).map_err(refused),
         Command::Completion { shell } => {
             crate::cli::completion(shell, &mut std::io::stdout());
