@@ -105,6 +105,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// The container's init, as `run --init` starts it (not for people)
+    #[command(hide = true)]
+    Init(InitArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -225,6 +228,10 @@ pub struct RuntimeArgs {
     #[arg(long, value_name = "CTR-DIR[:OPTIONS]")]
     pub tmpfs: Vec<String>,
 
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+
     /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: DetachKeys,
@@ -278,6 +285,27 @@ impl ContainerOptions {
             quiet: self.quiet,
         }
     }
+}
+
+/// `minibox init`: how `run --init` starts the init, from a sealed copy of
+/// minibox, before `pivot_root`; the container's environment is its own.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The container's root, to pivot into
+    #[arg(long)]
+    pub rootfs: std::path::PathBuf,
+    /// The user to run as (`USER[:GROUP]`, empty for the image's root)
+    #[arg(long, default_value = "")]
+    pub user: String,
+    /// The working directory
+    #[arg(long)]
+    pub workdir: std::path::PathBuf,
+    /// With -t: the console socket, to send the pty on
+    #[arg(long)]
+    pub console_fd: Option<i32>,
+    /// The command
+    #[arg(required = true, last = true)]
+    pub command: Vec<OsString>,
 }
 
 /// `minibox ps [OPTIONS]`
@@ -416,6 +444,8 @@ pub struct RunConfig {
     pub tty: bool,
     /// `--detach-keys`.
     pub detach_keys: DetachKeys,
+    /// `--init`: a small init as PID 1, the command its child.
+    pub init: bool,
     /// `-v`, parsed.
     pub volumes: Vec<VolumeSpec>,
     /// `--tmpfs`, parsed.
@@ -429,6 +459,8 @@ pub struct RunConfig {
 pub enum Action {
     /// `minibox run`.
     Run(Box<RunConfig>),
+    /// The container's init, in the container (`run --init`).
+    Init(InitArgs),
     /// Every other command of this chapter.
     Command(Command),
     /// Chapter 9's `network prune` and chapter 7's commands.
@@ -468,6 +500,7 @@ impl Command {
                     auto_remove: runtime.rm,
                     interactive: runtime.interactive,
                     tty: runtime.tty,
+                    init: runtime.init,
                     detach_keys: runtime.detach_keys,
                     volumes: runtime
                         .volume
@@ -481,6 +514,7 @@ impl Command {
                         .collect::<Result<_>>()?,
                 })))
             }
+            Command::Init(args) => Ok(Action::Init(args)),
             Command::Network(network) => ch09::Command::Network(network)
                 .into_action()
                 .map(Action::Earlier),

@@ -55,6 +55,8 @@ pub struct Spec {
     pub interactive: bool,
     /// `-t`: it has a terminal (`attach` makes the user's raw).
     pub tty: bool,
+    /// `--init`: its PID 1 is minibox's init, the command its child.
+    pub init: bool,
     /// Its `-v` mounts, as prepared: `volume rm` refuses a volume a
     /// container names here, and `rm -v` removes its anonymous ones.
     pub mounts: Vec<volumes::Mount>,

@@ -58,6 +58,7 @@ pub mod container;
 pub mod exec;
 pub mod human;
 pub mod images;
+pub mod init;
 pub mod lifecycle;
 pub mod log;
 pub mod monitor;

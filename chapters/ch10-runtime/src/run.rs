@@ -14,13 +14,16 @@
 //! | output | inherited: the terminal | pipes to the monitor: the log, and `run`'s terminal when attached |
 
 use std::cell::RefCell;
+use std::ffi::{CString, OsString};
 use std::os::fd::AsFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use ch01_fork_exec::exit::{Exit, FailsWith};
 use ch01_fork_exec::narrate::Narrator;
 use ch01_fork_exec::process::{self, Command};
+use ch02_pid_namespace::sync::ChildEnd;
 use ch02_pid_namespace::{namespace, sync};
 use ch03_uts_namespace::{id, uts};
 use ch04_mount_namespace::mount::{self, Isolation};
@@ -29,16 +32,18 @@ use ch06_rootfs_snapshot::snapshot::Snapshot;
 use ch07_image_pull::image;
 use ch07_image_pull::progress::Output;
 use ch07_image_pull::store::Store as ImageStore;
-use ch08_command_override::exec::Process;
+use ch08_command_override::exec::{self, Process};
 use ch08_command_override::{command, config};
 use ch09_networking::network::{self, Attached, Mode, Prepared};
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use time::OffsetDateTime;
 
 use crate::attach::{self, Attach, Outcome};
-use crate::cli::{Action, RunConfig};
+use crate::cli::{Action, InitArgs, RunConfig};
 use crate::container::{Paths, Published, Spec};
+use crate::init;
 use crate::lifecycle;
 use crate::monitor::{self, ContainerStdio, Ended, Holder};
 use crate::names::SplitMix64;
@@ -50,6 +55,7 @@ use crate::volumes::{self, Volumes};
 pub fn act(action: Action) -> Result<Exit> {
     match action {
         Action::Run(config) => run(&config),
+        Action::Init(args) => init(&args),
         Action::Command(command) => crate::commands::act(command),
         Action::Earlier(action) => ch09_networking::run::act(&action),
     }
@@ -115,6 +121,42 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
     attached(session, started, config, &id)
 }
 // ANCHOR_END: run
+
+// ANCHOR: init
+/// `minibox init`, PID 1 of a container started with `--init`, from a sealed
+/// copy of minibox: enters the container's root, makes its terminal, becomes
+/// the user, then runs the command as its child, passing signals on and
+/// reaping every orphan ([`init::run_init`]), and exits with its status.
+/// What fails here is the container's own failure, on its stderr, as
+/// `docker run --init` reports tini's.
+pub fn init(args: &InitArgs) -> Result<Exit> {
+    mount::enter_root(&args.rootfs, Isolation::PivotRoot)?;
+    if let Some(fd) = args.console_fd {
+        // SAFETY: the number is the console socket's, which `exec_init` kept
+        // open across the exec for this; nothing else here owns it.
+        let console = unsafe { OwnedFd::from_raw_fd(fd) };
+        terminal::open_console(console.as_fd(), None)?;
+    }
+    let process = Process {
+        command: Command::new(&args.command)?,
+        env: std::env::vars()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect(),
+        user: args.user.clone(),
+        workdir: args.workdir.clone(),
+    };
+    let entered = process.enter()?;
+    init::run_init(|| process.exec(&entered), init::ForwardTo::Child)
+}
+// ANCHOR_END: init
+
+/// Arguments as C strings, for an exec.
+fn c_strings(words: &[OsString]) -> Result<Vec<CString>> {
+    words
+        .iter()
+        .map(|w| CString::new(w.as_encoded_bytes()).context("an argument with a NUL byte"))
+        .collect()
+}
 
 /// Chapter 7's image, pulled if needed, and chapter 8's reading of its config.
 fn find_image(
@@ -220,6 +262,7 @@ fn spec(
         workdir: process.workdir.display().to_string(),
         interactive: config.interactive,
         tty: config.tty,
+        init: config.init,
         mounts: mounts.to_vec(),
         tmpfs: config.tmpfs.iter().map(|t| t.target.clone()).collect(),
     })
@@ -294,7 +337,6 @@ impl Container<'_> {
     fn start(&self, stdio: ContainerStdio, prepared: Prepared) -> Result<Pid> {
         let narrator = Narrator::new(false); // into the monitor's log
         let (snapshot, process, hostname) = (self.snapshot, self.process, self.hostname);
-        let rootfs = snapshot.rootfs();
         let resources = &self.config.container.run.options.resources;
         let cgroup = cgroup::create(
             Path::new(cgroup::ROOT),
@@ -305,23 +347,7 @@ impl Container<'_> {
         let namespaces = mount::NAMESPACES | self.config.container.network.mode.namespaces();
         let (mut parent, child_end) = sync::channel()?;
         namespace::say_clone(&narrator, namespaces);
-        let child = namespace::clone_child(namespaces, || {
-            let setup = || {
-                stdio.install()?; // new: the monitor's pipes as 0, 1, 2
-                uts::set_hostname(hostname)?;
-                mount::make_private()?;
-                snapshot.mount()?;
-                network::mount_etc_files(&snapshot.dir, &rootfs)?;
-                self.mount_volumes(&rootfs)?; // new: -v and --tmpfs
-                mount::enter_root(&rootfs, Isolation::PivotRoot)?;
-                if let Some(console) = &stdio.console {
-                    // New: the pty from the container's own devpts.
-                    terminal::open_console(console.as_fd(), self.window.as_ref())?;
-                }
-                process.enter()
-            };
-            child_end.start(setup, |entered| process.exec(&entered))
-        });
+        let child = namespace::clone_child(namespaces, || self.child(&stdio, &child_end));
         let child = child.inspect_err(|_| drop(cgroup.destroy()))?;
         drop(child_end);
         // While the child waits: its cgroup, its network, its state.
@@ -359,6 +385,81 @@ impl Container<'_> {
         Ok(child)
     }
     // ANCHOR_END: start
+
+    // ANCHOR: child
+    /// In the container's first process: chapter 9's setup with the
+    /// monitor's stdio, the volumes and the console, then the command; with
+    /// `--init`, the init, which enters the root itself.
+    fn child(&self, stdio: &ContainerStdio, child_end: &ChildEnd) -> ! {
+        let (snapshot, process) = (self.snapshot, self.process);
+        let rootfs = snapshot.rootfs();
+        let mounted = || {
+            stdio.install()?; // new: the monitor's pipes as 0, 1, 2
+            uts::set_hostname(self.hostname)?;
+            mount::make_private()?;
+            snapshot.mount()?;
+            network::mount_etc_files(&snapshot.dir, &rootfs)?;
+            self.mount_volumes(&rootfs) // new: -v and --tmpfs
+        };
+        if self.config.init {
+            let exec = |()| child_end.setup_failed(&self.exec_init(&rootfs, stdio));
+            child_end.start(mounted, exec)
+        }
+        let setup = || {
+            mounted()?;
+            mount::enter_root(&rootfs, Isolation::PivotRoot)?;
+            if let Some(console) = &stdio.console {
+                // New: the pty from the container's own devpts.
+                terminal::open_console(console.as_fd(), self.window.as_ref())?;
+            }
+            process.enter()
+        };
+        child_end.start(setup, |entered| process.exec(&entered))
+    }
+    // ANCHOR_END: child
+
+    // ANCHOR: exec_init
+    /// `--init`: executes a sealed copy of minibox in its init mode
+    /// ([`init`]), still in the host's root, where its dynamic loader is,
+    /// with the container's environment. Returns only why it could not.
+    fn exec_init(&self, rootfs: &Path, stdio: &ContainerStdio) -> anyhow::Error {
+        let process = self.process;
+        let mut args: Vec<OsString> = ["minibox", "init", "--rootfs"].map(OsString::from).into();
+        args.push(rootfs.into());
+        args.extend([
+            "--user".into(),
+            process.user.clone().into(),
+            "--workdir".into(),
+        ]);
+        args.push(process.workdir.clone().into());
+        if let Some(console) = &stdio.console {
+            // The console socket must outlive this exec: the init sends the pty.
+            if let Err(errno) = fcntl(console, FcntlArg::F_SETFD(FdFlag::empty())) {
+                return anyhow!("keeping the console socket open: {errno}");
+            }
+            args.extend([
+                "--console-fd".into(),
+                console.as_raw_fd().to_string().into(),
+            ]);
+        }
+        args.push("--".into());
+        args.extend(
+            process
+                .command
+                .argv()
+                .iter()
+                .map(|a| OsString::from(a.to_string_lossy().into_owned())),
+        );
+        let (args, env) = match (c_strings(&args), exec::c_env(&process.env)) {
+            (Ok(args), Ok(env)) => (args, env),
+            (Err(error), _) | (_, Err(error)) => return error,
+        };
+        match init::exec_sealed_self(&args, &env) {
+            Ok(never) => match never {},
+            Err(error) => error,
+        }
+    }
+    // ANCHOR_END: exec_init
 
     /// In the child, before `pivot_root`: the `-v` mounts (an empty volume
     /// seeded from the image first) and the `--tmpfs` ones.

@@ -79,6 +79,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
         "HostConfig": {
             "NetworkMode": spec.network,
             "AutoRemove": spec.auto_remove,
+            "Init": spec.init,
         },
         "Config": {
             "Hostname": spec.hostname,

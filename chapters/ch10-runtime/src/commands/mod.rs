@@ -59,7 +59,7 @@ pub fn act(command: Command) -> Result<Exit> {
             crate::cli::completion(shell, &mut std::io::stdout());
             Ok(Exit::Code(0))
         }
-        Command::Run(_) | Command::Network(_) | Command::Other(_) => {
+        Command::Run(_) | Command::Init(_) | Command::Network(_) | Command::Other(_) => {
             unreachable!("handled by run::act")
         }
     }
