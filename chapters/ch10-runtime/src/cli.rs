@@ -19,6 +19,7 @@ use ch08_command_override::cli::{self as ch08, CommandArgs, ImageAndCommand};
 use ch09_networking::cli::{self as ch09, NetworkArgs, NetworkCommand};
 use clap::{Args, Subcommand};
 
+use crate::container::StartFlags;
 use crate::terminal::DetachKeys;
 use crate::volumes::{self, Tmpfs, VolumeSpec};
 
@@ -33,6 +34,12 @@ pub type Cli = Minibox<Command>;
 pub enum Command {
     /// Create and run a container from an image
     Run(Box<RunArgs>),
+    /// Create a container from an image, without starting it
+    Create(Box<RunArgs>),
+    /// Start one or more created or stopped containers
+    Start(StartArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
     /// List containers
     Ps(PsArgs),
     /// Show a container's output
@@ -308,6 +315,39 @@ pub struct InitArgs {
     pub command: Vec<OsString>,
 }
 
+/// `minibox start [OPTIONS] CONTAINER...`
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach the container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: DetachKeys,
+    /// The containers (name, ID or unique ID prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `minibox restart [OPTIONS] CONTAINER...`
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub time: u64,
+    /// The containers (name, ID or unique ID prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
 /// `minibox ps [OPTIONS]`
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -450,6 +490,8 @@ pub struct RunConfig {
     pub volumes: Vec<VolumeSpec>,
     /// `--tmpfs`, parsed.
     pub tmpfs: Vec<Tmpfs>,
+    /// The flags every start reads again, as typed.
+    pub flags: StartFlags,
 }
 // ANCHOR_END: config
 
@@ -459,6 +501,8 @@ pub struct RunConfig {
 pub enum Action {
     /// `minibox run`.
     Run(Box<RunConfig>),
+    /// `minibox create`: `run`'s config, not started.
+    Create(Box<RunConfig>),
     /// The container's init, in the container (`run --init`).
     Init(InitArgs),
     /// Every other command of this chapter.
@@ -473,6 +517,10 @@ impl Command {
     /// is created).
     pub fn into_action(self) -> Result<Action> {
         match self {
+            Command::Create(args) => match Command::Run(args).into_action()? {
+                Action::Run(config) => Ok(Action::Create(config)),
+                _ => unreachable!("a run is a run"),
+            },
             Command::Run(args) => {
                 let RunArgs {
                     runtime,
@@ -486,6 +534,20 @@ impl Command {
                         "--stats is chapter 5's: from chapter 10 on, `minibox inspect` shows how a container ended"
                     );
                 }
+                let flags = StartFlags {
+                    network: network.network.clone(),
+                    publish: network.publish.clone(),
+                    dns: network.dns.clone(),
+                    dns_search: network.dns_search.clone(),
+                    dns_option: network.dns_option.clone(),
+                    add_host: network.add_host.clone(),
+                    memory: options.resources.memory,
+                    pids_limit: options.resources.pids_limit,
+                    cpus: options.resources.cpus,
+                    cpu_shares: options.resources.cpu_shares,
+                    cgroup_parent: options.resources.cgroup_parent.clone(),
+                    tmpfs: runtime.tmpfs.clone(),
+                };
                 let network = network.into_config()?;
                 let image = image_and_command.words[0].to_string_lossy().into_owned();
                 let run = ch08::Config::new(command, options.into_ch07(), image_and_command.words)?;
@@ -502,6 +564,7 @@ impl Command {
                     tty: runtime.tty,
                     init: runtime.init,
                     detach_keys: runtime.detach_keys,
+                    flags,
                     volumes: runtime
                         .volume
                         .iter()

@@ -17,6 +17,11 @@ use anyhow::Result;
 use ch09_networking::publish::Protocol;
 use serde::{Deserialize, Serialize};
 
+use ch05_cgroups::cgroup::Resources;
+use ch05_cgroups::cli::ResourceArgs;
+use ch09_networking::cli::NetworkArgs;
+use ch09_networking::network::NetworkConfig;
+
 use crate::ps;
 use crate::state::{Container, Status, Store};
 use crate::volumes;
@@ -36,8 +41,6 @@ pub struct Spec {
     pub network: String,
     /// The ports the image exposes (`6379/tcp`), from its config.
     pub exposed: Vec<String>,
-    /// The ports published with `-p`, as they were bound.
-    pub published: Vec<Published>,
     /// `--rm`: the monitor removes the container when it ends.
     pub auto_remove: bool,
     /// The image's `StopSignal`, which `stop` sends first (SIGTERM without it).
@@ -60,9 +63,77 @@ pub struct Spec {
     /// Its `-v` mounts, as prepared: `volume rm` refuses a volume a
     /// container names here, and `rm -v` removes its anonymous ones.
     pub mounts: Vec<volumes::Mount>,
-    /// Its `--tmpfs` mount points.
-    pub tmpfs: Vec<PathBuf>,
+    /// The flags every start reads again ([`StartFlags`]).
+    pub flags: StartFlags,
 }
+
+// ANCHOR: start_flags
+/// The flags of `run` (or `create`) that every start of the container needs
+/// again, kept as they were typed and read again by the same parsers, so a
+/// `start` a week later means what the `run` meant: the network's (ports
+/// are bound anew at each start, the kernel's choice of a free one
+/// included), the limits, `--tmpfs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartFlags {
+    /// `--network`.
+    pub network: String,
+    /// `-p`.
+    pub publish: Vec<String>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    pub dns_option: Vec<String>,
+    /// `--add-host`.
+    pub add_host: Vec<String>,
+    /// `-m`, in bytes.
+    pub memory: Option<u64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--cgroup-parent` (or `MINIBOX_CGROUP_PARENT`) when it was created.
+    pub cgroup_parent: String,
+    /// `--tmpfs`.
+    pub tmpfs: Vec<String>,
+}
+
+impl StartFlags {
+    /// Chapter 9's network configuration.
+    pub fn network(&self) -> Result<NetworkConfig> {
+        NetworkArgs {
+            network: self.network.clone(),
+            publish: self.publish.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_option: self.dns_option.clone(),
+            add_host: self.add_host.clone(),
+        }
+        .into_config()
+    }
+
+    /// Chapter 5's resources.
+    pub fn resources(&self) -> Result<Resources> {
+        ResourceArgs {
+            memory: self.memory,
+            pids_limit: self.pids_limit,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            cgroup_parent: self.cgroup_parent.clone(),
+            stats: false,
+        }
+        .into_resources()
+    }
+
+    /// The `--tmpfs` mounts.
+    pub fn tmpfs(&self) -> Result<Vec<volumes::Tmpfs>> {
+        self.tmpfs.iter().map(|t| volumes::parse_tmpfs(t)).collect()
+    }
+}
+// ANCHOR_END: start_flags
 
 /// One published port: `docker port`'s line `6379/tcp -> 0.0.0.0:6379`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +201,8 @@ pub fn row(container: &Container<Spec>) -> ps::Row {
         },
         Status::Dead => ps::State::Dead,
     };
-    let mut ports: Vec<ps::Port> = spec
+    let mut ports: Vec<ps::Port> = container
+        .state
         .published
         .iter()
         .map(|p| ps::Port {

@@ -65,6 +65,7 @@ pub mod monitor;
 pub mod names;
 pub mod ps;
 pub mod run;
+pub mod start;
 pub mod state;
 pub mod terminal;
 pub mod volumes;

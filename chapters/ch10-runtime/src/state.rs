@@ -187,6 +187,9 @@ pub struct State {
     pub cgroups: Vec<PathBuf>,
     /// Its address on the bridge, while it runs.
     pub ip_address: Option<std::net::Ipv4Addr>,
+    /// Its published ports as bound by this start (`docker port`), while it
+    /// runs.
+    pub published: Vec<crate::container::Published>,
 }
 
 /// A container as `ps` and `inspect` show it: its record and its state, the

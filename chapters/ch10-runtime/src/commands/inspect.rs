@@ -40,7 +40,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
         t.map_or_else(|| timestamp::NEVER.to_string(), rfc3339_nano)
     };
     let running = matches!(state.status, Status::Running | Status::Paused);
-    let ports: serde_json::Map<String, Value> = spec
+    let ports: serde_json::Map<String, Value> = state
         .published
         .iter()
         .map(|p| {
@@ -102,8 +102,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
 /// 0.0.0.0:6379`, or the host side of one (`port web 6379`).
 pub fn port(store: &Store, reference: &str, wanted: Option<&str>) -> Result<Exit> {
     let container = store.get::<Spec>(reference)?;
-    let spec = &container.record.config;
-    let mut published = spec.published.clone();
+    let mut published = container.state.published.clone();
     published.sort_by_key(|p| (p.container_port, p.udp));
     let Some(wanted) = wanted else {
         for p in &published {

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod logs;
 pub mod ps;
 pub mod rm;
+pub mod start;
 pub mod stop;
 pub mod volume;
 
@@ -27,6 +28,8 @@ pub fn act(command: Command) -> Result<Exit> {
     // Docker's client exits with 1 when the daemon refuses; so does minibox.
     let refused = |error| FailsWith { status: 1, error }.into();
     match command {
+        Command::Start(args) => start::start(&store, &args),
+        Command::Restart(args) => start::restart(&store, &args),
         Command::Ps(args) => ps::ps(&store, args).map_err(refused),
         Command::Logs(args) => logs::logs(&store, &args).map_err(refused),
         Command::Stop(args) => stop::stop(&store, &args),
@@ -59,7 +62,11 @@ pub fn act(command: Command) -> Result<Exit> {
             crate::cli::completion(shell, &mut std::io::stdout());
             Ok(Exit::Code(0))
         }
-        Command::Run(_) | Command::Init(_) | Command::Network(_) | Command::Other(_) => {
+        Command::Run(_)
+        | Command::Create(_)
+        | Command::Init(_)
+        | Command::Network(_)
+        | Command::Other(_) => {
             unreachable!("handled by run::act")
         }
     }
