@@ -521,62 +521,7 @@ impl Command {
                 Action::Run(config) => Ok(Action::Create(config)),
                 _ => unreachable!("a run is a run"),
             },
-            Command::Run(args) => {
-                let RunArgs {
-                    runtime,
-                    network,
-                    command,
-                    options,
-                    image_and_command,
-                } = *args;
-                if options.resources.stats {
-                    anyhow::bail!(
-                        "--stats is chapter 5's: from chapter 10 on, `minibox inspect` shows how a container ended"
-                    );
-                }
-                let flags = StartFlags {
-                    network: network.network.clone(),
-                    publish: network.publish.clone(),
-                    dns: network.dns.clone(),
-                    dns_search: network.dns_search.clone(),
-                    dns_option: network.dns_option.clone(),
-                    add_host: network.add_host.clone(),
-                    memory: options.resources.memory,
-                    pids_limit: options.resources.pids_limit,
-                    cpus: options.resources.cpus,
-                    cpu_shares: options.resources.cpu_shares,
-                    cgroup_parent: options.resources.cgroup_parent.clone(),
-                    tmpfs: runtime.tmpfs.clone(),
-                };
-                let network = network.into_config()?;
-                let image = image_and_command.words[0].to_string_lossy().into_owned();
-                let run = ch08::Config::new(command, options.into_ch07(), image_and_command.words)?;
-                if let Some(name) = &runtime.name {
-                    crate::names::validate(name)?;
-                }
-                Ok(Action::Run(Box::new(RunConfig {
-                    container: ch09::Config { run, network },
-                    image,
-                    detach: runtime.detach,
-                    name: runtime.name,
-                    auto_remove: runtime.rm,
-                    interactive: runtime.interactive,
-                    tty: runtime.tty,
-                    init: runtime.init,
-                    detach_keys: runtime.detach_keys,
-                    flags,
-                    volumes: runtime
-                        .volume
-                        .iter()
-                        .map(|v| volumes::parse_volume(v))
-                        .collect::<Result<_>>()?,
-                    tmpfs: runtime
-                        .tmpfs
-                        .iter()
-                        .map(|t| volumes::parse_tmpfs(t))
-                        .collect::<Result<_>>()?,
-                })))
-            }
+            Command::Run(args) => Ok(Action::Run(Box::new(run_config(*args)?))),
             Command::Init(args) => Ok(Action::Init(args)),
             Command::Network(network) => ch09::Command::Network(network)
                 .into_action()
@@ -587,6 +532,65 @@ impl Command {
             command => Ok(Action::Command(command)),
         }
     }
+}
+
+/// `run`'s (and `create`'s) flags, checked as Docker's client checks them
+/// (bad input is minibox's error: 125, before anything is created).
+fn run_config(args: RunArgs) -> Result<RunConfig> {
+    let RunArgs {
+        runtime,
+        network,
+        command,
+        options,
+        image_and_command,
+    } = args;
+    if options.resources.stats {
+        anyhow::bail!(
+            "--stats is chapter 5's: from chapter 10 on, `minibox inspect` shows how a container ended"
+        );
+    }
+    let flags = StartFlags {
+        network: network.network.clone(),
+        publish: network.publish.clone(),
+        dns: network.dns.clone(),
+        dns_search: network.dns_search.clone(),
+        dns_option: network.dns_option.clone(),
+        add_host: network.add_host.clone(),
+        memory: options.resources.memory,
+        pids_limit: options.resources.pids_limit,
+        cpus: options.resources.cpus,
+        cpu_shares: options.resources.cpu_shares,
+        cgroup_parent: options.resources.cgroup_parent.clone(),
+        tmpfs: runtime.tmpfs.clone(),
+    };
+    let network = network.into_config()?;
+    let image = image_and_command.words[0].to_string_lossy().into_owned();
+    let run = ch08::Config::new(command, options.into_ch07(), image_and_command.words)?;
+    if let Some(name) = &runtime.name {
+        crate::names::validate(name)?;
+    }
+    Ok(RunConfig {
+        container: ch09::Config { run, network },
+        image,
+        detach: runtime.detach,
+        name: runtime.name,
+        auto_remove: runtime.rm,
+        interactive: runtime.interactive,
+        tty: runtime.tty,
+        init: runtime.init,
+        detach_keys: runtime.detach_keys,
+        flags,
+        volumes: runtime
+            .volume
+            .iter()
+            .map(|v| volumes::parse_volume(v))
+            .collect::<Result<_>>()?,
+        tmpfs: runtime
+            .tmpfs
+            .iter()
+            .map(|t| volumes::parse_tmpfs(t))
+            .collect::<Result<_>>()?,
+    })
 }
 
 /// `minibox completion SHELL`: the shell's completion script, written from
