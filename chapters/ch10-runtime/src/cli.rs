@@ -20,6 +20,7 @@ use ch09_networking::cli::{self as ch09, NetworkArgs, NetworkCommand};
 use clap::{Args, Subcommand};
 
 use crate::container::StartFlags;
+use crate::restart::Policy;
 use crate::terminal::DetachKeys;
 use crate::volumes::{self, Tmpfs, VolumeSpec};
 
@@ -235,6 +236,10 @@ pub struct RuntimeArgs {
     #[arg(long, value_name = "CTR-DIR[:OPTIONS]")]
     pub tmpfs: Vec<String>,
 
+    /// Restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
@@ -327,6 +332,9 @@ pub struct StartArgs {
     /// Override the key sequence for detaching a container
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: DetachKeys,
+    /// Only if it waits to be restarted (how a restart policy starts it)
+    #[arg(long, hide = true)]
+    pub restarting: bool,
     /// The containers (name, ID or unique ID prefix)
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -486,6 +494,8 @@ pub struct RunConfig {
     pub detach_keys: DetachKeys,
     /// `--init`: a small init as PID 1, the command its child.
     pub init: bool,
+    /// `--restart`.
+    pub restart: Policy,
     /// `-v`, parsed.
     pub volumes: Vec<VolumeSpec>,
     /// `--tmpfs`, parsed.
@@ -544,6 +554,10 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
         options,
         image_and_command,
     } = args;
+    let restart: Policy = runtime.restart.parse()?;
+    if runtime.rm && restart != Policy::No {
+        anyhow::bail!("Conflicting options: cannot specify both --restart and --rm");
+    }
     if options.resources.stats {
         anyhow::bail!(
             "--stats is chapter 5's: from chapter 10 on, `minibox inspect` shows how a container ended"
@@ -578,6 +592,7 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
         interactive: runtime.interactive,
         tty: runtime.tty,
         init: runtime.init,
+        restart,
         detach_keys: runtime.detach_keys,
         flags,
         volumes: runtime

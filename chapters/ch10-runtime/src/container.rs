@@ -23,6 +23,7 @@ use ch09_networking::cli::NetworkArgs;
 use ch09_networking::network::NetworkConfig;
 
 use crate::ps;
+use crate::restart::Policy;
 use crate::state::{Container, Status, Store};
 use crate::volumes;
 
@@ -65,6 +66,8 @@ pub struct Spec {
     pub mounts: Vec<volumes::Mount>,
     /// The flags every start reads again ([`StartFlags`]).
     pub flags: StartFlags,
+    /// `--restart`.
+    pub restart: Policy,
 }
 
 // ANCHOR: start_flags
@@ -196,6 +199,10 @@ pub fn row(container: &Container<Spec>) -> ps::Row {
             started: time(state.started_at),
         },
         Status::Exited => ps::State::Exited {
+            exit_code: state.exit_code,
+            finished: time(state.finished_at),
+        },
+        Status::Restarting => ps::State::Restarting {
             exit_code: state.exit_code,
             finished: time(state.finished_at),
         },

@@ -48,6 +48,7 @@
 //! - [`volumes`]: `-v` bind mounts and named volumes, `--tmpfs`.
 //! - [`terminal`], [`attach`]: `-t`'s pty, raw mode, window size, detaching.
 //! - [`lifecycle`]: waiting for a container's end, stopping and killing it.
+//! - [`restart`]: `--restart` policies, carried out by the monitor.
 //! - [`run`]: the recipe: a container created, started under its monitor.
 //! - [`commands`]: the other commands, one module each.
 
@@ -64,6 +65,7 @@ pub mod log;
 pub mod monitor;
 pub mod names;
 pub mod ps;
+pub mod restart;
 pub mod run;
 pub mod start;
 pub mod state;

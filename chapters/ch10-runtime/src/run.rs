@@ -188,6 +188,7 @@ fn spec(
         interactive: config.interactive,
         tty: config.tty,
         init: config.init,
+        restart: config.restart,
         mounts: mounts.to_vec(),
         flags: config.flags.clone(),
     }

@@ -38,6 +38,7 @@ use crate::container::{Paths, Published, Spec};
 use crate::init;
 use crate::lifecycle;
 use crate::monitor::{self, ContainerStdio, Ended, Holder};
+use crate::restart;
 use crate::state::{Record, Status, Store};
 use crate::terminal;
 use crate::volumes::{self, Tmpfs, Volumes};
@@ -451,9 +452,17 @@ impl Container<'_> {
                 .borrow()
                 .as_ref()
                 .is_some_and(|running| running.cgroup.oom_kills().unwrap_or(0) > 0);
+        let policy = self.spec.restart;
         self.store.update(self.id, |state| {
-            state.status = Status::Exited;
             state.exit_code = i32::from(ended.status());
+            // New: its --restart policy may want it back.
+            let again =
+                policy.restarts(state.exit_code, state.restart_count, state.manually_stopped);
+            state.status = if again {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             state.finished_at = Some(ended.finished_at);
             state.oom_killed = oom_killed;
             state.process = None;
@@ -473,6 +482,17 @@ impl Container<'_> {
         if let Some(Running { cgroup, network }) = self.running.take() {
             results.push(network.detach());
             results.push(cgroup.destroy());
+        }
+        if self
+            .store
+            .state(self.id)
+            .is_ok_and(|s| s.status == Status::Restarting)
+        {
+            let count = self.store.update(self.id, |state| {
+                state.restart_count += 1;
+                Ok(state.restart_count)
+            });
+            results.push(count.and_then(|count| restart::schedule(self.id, restart::delay(count))));
         }
         if self.spec.auto_remove {
             results.push(self.store.remove(self.id).map(drop));

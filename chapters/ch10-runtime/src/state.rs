@@ -115,6 +115,8 @@ pub enum Status {
     Paused,
     /// Its process ended; the exit code is recorded.
     Exited,
+    /// Ended, and about to be started again by its `--restart` policy.
+    Restarting,
     /// Broken beyond starting again: only removing it makes sense. minibox
     /// says so when a container's monitor died without recording its exit.
     Dead,
@@ -127,6 +129,7 @@ impl fmt::Display for Status {
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Exited => "exited",
+            Status::Restarting => "restarting",
             Status::Dead => "dead",
         })
     }
@@ -190,6 +193,12 @@ pub struct State {
     /// Its published ports as bound by this start (`docker port`), while it
     /// runs.
     pub published: Vec<crate::container::Published>,
+    /// How many times its `--restart` policy started it again since its
+    /// last manual start.
+    pub restart_count: u32,
+    /// Whether `stop`, `kill` or `rm -f` ended it: its restart policy then
+    /// waits for a manual `start`.
+    pub manually_stopped: bool,
 }
 
 /// A container as `ps` and `inspect` show it: its record and its state, the

@@ -73,6 +73,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "FinishedAt": time(state.finished_at),
         },
         "Image": spec.image_id,
+        "RestartCount": state.restart_count,
         "LogPath": Paths::of(store, &record.id).log,
         "Name": format!("/{}", record.name),
         "Driver": spec.snapshotter,
@@ -80,6 +81,13 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "NetworkMode": spec.network,
             "AutoRemove": spec.auto_remove,
             "Init": spec.init,
+            "RestartPolicy": {
+                "Name": spec.restart.to_string(),
+                "MaximumRetryCount": match spec.restart {
+                    crate::restart::Policy::OnFailure { max_retries } => max_retries,
+                    _ => 0,
+                },
+            },
         },
         "Config": {
             "Hostname": spec.hostname,

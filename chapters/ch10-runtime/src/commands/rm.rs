@@ -11,7 +11,7 @@ use ch07_image_pull::images::human_size;
 use nix::sys::signal::Signal;
 
 use crate::cli::RmArgs;
-use crate::commands::for_each;
+use crate::commands::{for_each, stop};
 use crate::container::{self, Spec};
 use crate::lifecycle::Process;
 use crate::state::{Container, Removal, Status, Store};
@@ -51,6 +51,9 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
             "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
             record.name
         ));
+    }
+    if force {
+        stop::stopped_by_hand(store, &record.id)?;
     }
     // A dead container's process may run still, with no monitor above it.
     if let Some(process) = state

@@ -15,7 +15,7 @@ use crate::commands::{for_each, stop};
 use crate::container::Spec;
 use crate::lifecycle;
 use crate::start::{self, Follow};
-use crate::state::Store;
+use crate::state::{Status, Store};
 
 // ANCHOR: start
 /// `docker start`: each container not running is started, detached; with
@@ -27,6 +27,7 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<Exit> {
             bail!("you cannot start and attach multiple containers at once");
         };
         let container = store.get::<Spec>(reference)?;
+        started_by_hand(store, &container.record.id)?;
         let spec = &container.record.config;
         let how = Attach {
             interactive: args.interactive && spec.interactive,
@@ -38,8 +39,14 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<Exit> {
     }
     for_each(&args.containers, |reference| {
         let container = store.get::<Spec>(reference)?;
+        if args.restarting && container.state.status != Status::Restarting {
+            return Ok(()); // stopped or removed meanwhile: the person wins
+        }
         // Already running: nothing to do, as Docker.
         if stop::open(&container)?.is_none() {
+            if !args.restarting {
+                started_by_hand(store, &container.record.id)?;
+            }
             start::launch(store, &root, &container.record, Follow::Detached)?;
         }
         narrate::print(reference)?;
@@ -47,6 +54,15 @@ pub fn start(store: &Store, args: &StartArgs) -> Result<Exit> {
     })
 }
 // ANCHOR_END: start
+
+/// A manual start: the restart policy counts from zero again.
+fn started_by_hand(store: &Store, id: &str) -> Result<()> {
+    store.update(id, |state| {
+        state.manually_stopped = false;
+        state.restart_count = 0;
+        Ok(())
+    })
+}
 
 /// `docker restart`: `stop` (the stop signal, `-t` seconds, SIGKILL), then
 /// `start`.
@@ -66,6 +82,7 @@ pub fn restart(store: &Store, args: &RestartArgs) -> Result<Exit> {
         }
         // Read again: the monitor has recorded the end.
         let container = store.get::<Spec>(reference)?;
+        started_by_hand(store, &container.record.id)?;
         start::launch(store, &root, &container.record, Follow::Detached)?;
         narrate::print(reference)?;
         Ok(())

@@ -32,6 +32,7 @@ pub fn stop(store: &Store, args: &StopArgs) -> Result<Exit> {
     let grace = Duration::from_secs(args.time);
     for_each(&args.containers, |reference| {
         let container = store.get::<Spec>(reference)?;
+        stopped_by_hand(store, &container.record.id)?;
         if let Some((process, monitor)) = open(&container)? {
             let signal = match (signal, &container.record.config.stop_signal) {
                 (Some(signal), _) => signal,
@@ -56,6 +57,7 @@ pub fn kill(store: &Store, args: &KillArgs) -> Result<Exit> {
     let signal = lifecycle::parse_signal(&args.signal)?;
     for_each(&args.containers, |reference| {
         let container = store.get::<Spec>(reference)?;
+        stopped_by_hand(store, &container.record.id)?;
         let Some((process, _)) = open(&container)? else {
             return Err(anyhow!(
                 "Cannot kill container: {reference}: Container {} is not running",
@@ -82,6 +84,18 @@ pub fn wait(store: &Store, containers: &[String]) -> Result<Exit> {
         }
         let state = store.state(&id)?;
         narrate::print(state.exit_code)?;
+        Ok(())
+    })
+}
+
+/// Notes that a person, not the container, ended it: its restart policy
+/// waits for a manual `start`, and one waiting to restart stays exited.
+pub fn stopped_by_hand(store: &Store, id: &str) -> Result<()> {
+    store.update(id, |state| {
+        state.manually_stopped = true;
+        if state.status == Status::Restarting {
+            state.status = Status::Exited;
+        }
         Ok(())
     })
 }
