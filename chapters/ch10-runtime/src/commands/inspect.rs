@@ -81,13 +81,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "NetworkMode": spec.network,
             "AutoRemove": spec.auto_remove,
             "Init": spec.init,
-            "RestartPolicy": {
-                "Name": spec.restart.to_string(),
-                "MaximumRetryCount": match spec.restart {
-                    crate::restart::Policy::OnFailure { max_retries } => max_retries,
-                    _ => 0,
-                },
-            },
+            "RestartPolicy": restart_policy(spec.restart),
         },
         "Config": {
             "Hostname": spec.hostname,
@@ -103,6 +97,15 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "IPAddress": ip,
         },
     })
+}
+
+/// Docker's `HostConfig.RestartPolicy`.
+fn restart_policy(policy: crate::restart::Policy) -> Value {
+    let retries = match policy {
+        crate::restart::Policy::OnFailure { max_retries } => max_retries,
+        _ => 0,
+    };
+    json!({ "Name": policy.to_string(), "MaximumRetryCount": retries })
 }
 
 // ANCHOR: port
