@@ -14,7 +14,7 @@ use crate::cli::RmArgs;
 use crate::commands::for_each;
 use crate::container::{self, Spec};
 use crate::lifecycle::Process;
-use crate::state::{Container, Removal, Status, Store};
+use crate::state::{Container, Removal, Status, Store, StoreError};
 
 /// How long a removal waits for a killed container's monitor to finish its
 /// cleanup before it goes on.
@@ -25,13 +25,29 @@ const CLEANUP: Duration = Duration::from_secs(10);
 /// first (SIGKILL, no grace).
 pub fn rm(store: &Store, args: &RmArgs) -> Result<Exit> {
     for_each(&args.containers, |reference| {
-        let container = store.get::<Spec>(reference)?;
-        // Of two `rm` of the same container at once, the second finds it
-        // gone: both end cleanly, as the container is gone either way.
+        let container = match store.get::<Spec>(reference) {
+            // `rm -f` of a container that is not there is no error, as with
+            // rm(1): whoever asked wants it gone, and it is (another `rm`
+            // may have removed it a moment ago). Docker's CLI says nothing
+            // either (docker/cli 9a071a993a, ee4c249cc2).
+            Err(error) if args.force && is_no_such_container(&error) => return Ok(()),
+            result => result?,
+        };
+        // Of two `rm` of the same container at once, the second may find it
+        // gone meanwhile: both end cleanly, as the container is gone either
+        // way.
         remove(store, &container, args.force)?;
         narrate::print(reference)?;
         Ok(())
     })
+}
+
+/// Whether `error` is the store's "No such container".
+fn is_no_such_container(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<StoreError>(),
+        Some(StoreError::NoSuchContainer(_))
+    )
 }
 
 /// Removes `container`: its process first (only with `force` if it runs),
@@ -55,8 +71,14 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
         monitor.wait(Some(CLEANUP))?;
     }
     // A monitor that died without cleaning up left the cgroup; its process
-    // is gone (a PID namespace ends with its PID 1), so it is empty.
-    for dir in &store.state(&record.id)?.cgroups {
+    // is gone (a PID namespace ends with its PID 1), so it is empty. The
+    // state is gone if another removal got there first meanwhile.
+    let state = match store.state(&record.id) {
+        Ok(state) => state,
+        Err(error) if is_no_such_container(&error) => return Ok(Removal::AlreadyGone),
+        Err(error) => return Err(error),
+    };
+    for dir in &state.cgroups {
         match std::fs::remove_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("remove the cgroup {}", dir.display()));
