@@ -50,6 +50,11 @@ pub struct Spec {
     pub user: String,
     /// Its working directory: `exec`'s default.
     pub workdir: String,
+    /// `--cgroup-parent`: below it the monitor made the container's cgroup,
+    /// and the parent directories it removes again once empty. `rm` does
+    /// the same when the monitor died before it could.
+    #[serde(default)]
+    pub cgroup_parent: String,
 }
 
 /// One published port: `docker port`'s line `6379/tcp -> 0.0.0.0:6379`.

@@ -94,6 +94,7 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         env: process.env.clone(),
         user: process.user.clone(),
         workdir: process.workdir.display().to_string(),
+        cgroup_parent: options.resources.parent.clone(),
     };
     let snapshotter = options.snapshot.snapshotter;
     let mut rng = SplitMix64::from_urandom()?;

@@ -2,11 +2,13 @@
 //! snapshot and log removed, by [`Store::remove`], after whatever of it
 //! still runs.
 
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use ch01_fork_exec::exit::Exit;
 use ch01_fork_exec::narrate;
+use ch05_cgroups::cgroup;
 use ch07_image_pull::images::human_size;
 use nix::sys::signal::Signal;
 
@@ -78,13 +80,20 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
         Err(error) if is_no_such_container(&error) => return Ok(Removal::AlreadyGone),
         Err(error) => return Err(error),
     };
+    // Its parent directories go too once empty, as the monitor's cleanup
+    // would have removed them (chapter 5's `remove_dirs`).
+    let parents = Path::new(&record.config.cgroup_parent)
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .count();
     for dir in &state.cgroups {
-        match std::fs::remove_dir(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("remove the cgroup {}", dir.display()));
-            }
-            _ => {}
-        }
+        let mut made: Vec<PathBuf> = dir
+            .ancestors()
+            .take(parents + 1)
+            .map(Path::to_path_buf)
+            .collect();
+        made.reverse();
+        cgroup::remove_dirs(dir, &made)?;
     }
     store.remove(&record.id)
 }
