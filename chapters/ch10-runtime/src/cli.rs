@@ -24,7 +24,9 @@ pub type Cli = Minibox<Command>;
 
 /// The subcommands of chapter 10.
 #[derive(Debug, Subcommand)]
-#[command(about = "minibox, chapter 10: run containers in the background, list, stop and remove them")]
+#[command(
+    about = "minibox, chapter 10: run containers in the background, list, stop and remove them"
+)]
 pub enum Command {
     /// Create and run a container from an image
     Run(Box<RunArgs>),
@@ -237,7 +239,12 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", value_name = "SECONDS", default_value_t = 10)]
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
     pub time: u64,
     /// Signal to send to the container (default: the image's StopSignal, else SIGTERM)
     #[arg(short, long, value_name = "SIGNAL")]
@@ -356,7 +363,9 @@ impl Command {
             Command::Network(network) => ch09::Command::Network(network)
                 .into_action()
                 .map(Action::Earlier),
-            Command::Other(other) => ch09::Command::Other(other).into_action().map(Action::Earlier),
+            Command::Other(other) => ch09::Command::Other(other)
+                .into_action()
+                .map(Action::Earlier),
             command => Ok(Action::Command(command)),
         }
     }
@@ -383,7 +392,9 @@ mod tests {
 
     #[test]
     fn run_takes_dockers_runtime_flags_before_the_image() {
-        let config = run(&["run", "-d", "--name", "web", "--rm", "busybox", "sleep", "-d"]);
+        let config = run(&[
+            "run", "-d", "--name", "web", "--rm", "busybox", "sleep", "-d",
+        ]);
         assert!(config.detach && config.auto_remove && !config.interactive);
         assert_eq!(config.name.as_deref(), Some("web"));
         assert_eq!(config.container.run.arguments, ["sleep", "-d"]);
@@ -395,7 +406,12 @@ mod tests {
     #[test]
     fn a_bad_name_is_refused_with_dockers_message() {
         let error = parse(&["run", "--name", "_bad", "busybox"]).unwrap_err();
-        assert!(error.to_string().starts_with("Invalid container name (_bad)"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("Invalid container name (_bad)"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -411,9 +427,15 @@ mod tests {
             &["inspect", "web"],
             &["container", "prune", "-f"],
         ] {
-            assert!(matches!(parse(args).unwrap(), Action::Command(_)), "{args:?}");
+            assert!(
+                matches!(parse(args).unwrap(), Action::Command(_)),
+                "{args:?}"
+            );
         }
-        assert!(matches!(parse(&["network", "prune"]).unwrap(), Action::Earlier(_)));
+        assert!(matches!(
+            parse(&["network", "prune"]).unwrap(),
+            Action::Earlier(_)
+        ));
         assert!(matches!(parse(&["images"]).unwrap(), Action::Earlier(_)));
     }
 }

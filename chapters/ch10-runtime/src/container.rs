@@ -73,7 +73,11 @@ pub struct Published {
 impl Published {
     /// The protocol, as chapter 9 names it.
     pub fn protocol(&self) -> Protocol {
-        if self.udp { Protocol::Udp } else { Protocol::Tcp }
+        if self.udp {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        }
     }
 }
 
@@ -127,7 +131,9 @@ pub fn row(container: &Container<Spec>) -> ps::Row {
         .collect();
     for exposed in &spec.exposed {
         if let Some(port) = exposed_port(exposed)
-            && !ports.iter().any(|p| (p.container_port, p.protocol) == (port.container_port, port.protocol))
+            && !ports
+                .iter()
+                .any(|p| (p.container_port, p.protocol) == (port.container_port, port.protocol))
         {
             ports.push(port);
         }

@@ -89,9 +89,19 @@ impl Process {
 fn send(pidfd: i32, signal: i32) -> Result<(), Errno> {
     // SAFETY: pidfd_send_signal(2) with a null siginfo and no flags.
     let result = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd, signal, std::ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            signal,
+            std::ptr::null::<u8>(),
+            0,
+        )
     };
-    if result < 0 { Err(Errno::last()) } else { Ok(()) }
+    if result < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 // ANCHOR_END: pidfd
 
@@ -119,7 +129,11 @@ pub fn parse_signal(value: &str) -> Result<Signal> {
             .with_context(|| format!("invalid signal: {value}"));
     }
     let upper = value.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     match Signal::from_str(&name) {
         Ok(signal) => Ok(signal),
         Err(_) => bail!("invalid signal: {value}"),
@@ -153,8 +167,7 @@ extern "C" fn proxy(signal: libc::c_int) {
         return;
     }
     let pidfd = CONTAINER_PIDFD.load(Ordering::Relaxed);
-    if signal == libc::SIGINT && INTERRUPTS.fetch_add(1, Ordering::Relaxed) + 1 >= 3 && pidfd >= 0
-    {
+    if signal == libc::SIGINT && INTERRUPTS.fetch_add(1, Ordering::Relaxed) + 1 >= 3 && pidfd >= 0 {
         let _ = send(pidfd, libc::SIGKILL);
         return;
     }
@@ -187,7 +200,11 @@ pub fn proxy_signals(monitor: Holder, container: Option<Process>) -> Result<Prox
     CONTAINER_PIDFD.store(pidfd, Ordering::Relaxed);
     MONITOR.store(monitor.pid, Ordering::Relaxed);
     // SA_RESTART: the client's poll(2) and writes carry on after a signal.
-    let action = SigAction::new(SigHandler::Handler(proxy), SaFlags::SA_RESTART, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(proxy),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for signal in PROXIED {
         // SAFETY: `proxy` only touches atomics and makes async-signal-safe
         // system calls.
@@ -209,21 +226,30 @@ mod tests {
         assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
         assert_eq!(parse_signal("SIGUSR1").unwrap(), Signal::SIGUSR1);
         assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("NOPE").unwrap_err().to_string(), "invalid signal: NOPE");
+        assert_eq!(
+            parse_signal("NOPE").unwrap_err().to_string(),
+            "invalid signal: NOPE"
+        );
         assert!(parse_signal("0").is_err());
         assert!(parse_signal("99").is_err());
     }
 
     #[test]
     fn a_pidfd_waits_for_and_signals_exactly_its_process() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let holder = Holder::of(child.id() as i32).unwrap().unwrap();
         let process = Process::open(&holder).unwrap().expect("sleep runs");
         assert!(!process.wait(Some(Duration::from_millis(50))).unwrap());
         process.signal(Signal::SIGTERM).unwrap();
         assert!(process.wait(Some(Duration::from_secs(10))).unwrap());
         let status = child.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(15)
+        );
         // Ended and reaped: opening it again finds nothing.
         assert!(Process::open(&holder).unwrap().is_none());
     }

@@ -66,7 +66,14 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
     let images = ImageStore::open(&options.root)?;
     let output = Output::narration(options.quiet);
     let reference = &options.image;
-    let image = image::find_layers(&images, reference, options.pull, &options.platform, &quiet, output)?;
+    let image = image::find_layers(
+        &images,
+        reference,
+        options.pull,
+        &options.platform,
+        &quiet,
+        output,
+    )?;
     let defaults = config::load(&images, &image.record)?;
     let words = command::effective(&defaults, run.entrypoint.as_deref(), &run.arguments)?;
     let command = Command::new(&words)?;
@@ -83,7 +90,10 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
     let spec = Spec {
         image: config.image.clone(),
         image_id: image.record.config.clone(),
-        command: words.iter().map(|w| w.to_string_lossy().into_owned()).collect(),
+        command: words
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect(),
         hostname: hostname.clone(),
         network: mode_name(network.mode).to_string(),
         exposed: defaults.exposed_ports.keys().cloned().collect(),
@@ -154,7 +164,10 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
         Some(ended) => Ok(ended.exit),
         None => Err(FailsWith {
             status: 125,
-            error: anyhow!("the monitor of container {} went away without its exit status", id::short(&id)),
+            error: anyhow!(
+                "the monitor of container {} went away without its exit status",
+                id::short(&id)
+            ),
         }
         .into()),
     }
@@ -205,7 +218,12 @@ impl Container<'_> {
         let (snapshot, process, hostname) = (self.snapshot, self.process, self.hostname);
         let rootfs = snapshot.rootfs();
         let resources = self.resources;
-        let cgroup = cgroup::create(Path::new(cgroup::ROOT), &resources.parent, self.id, &resources.limits)?;
+        let cgroup = cgroup::create(
+            Path::new(cgroup::ROOT),
+            &resources.parent,
+            self.id,
+            &resources.limits,
+        )?;
         let namespaces = self.namespaces;
         let (mut parent, child_end) = sync::channel()?;
         namespace::say_clone(&narrator, namespaces);
@@ -247,14 +265,19 @@ impl Container<'_> {
             }
         };
         let program = process.command.program_name();
-        let exec = parent.release().and_then(|()| parent.wait_for_exec(&program));
+        let exec = parent
+            .release()
+            .and_then(|()| parent.wait_for_exec(&program));
         if let Err(error) = exec {
             let _ = process::wait_for(child);
             let _ = network.detach();
             let _ = cgroup.destroy();
             return Err(error);
         }
-        narrator.say(format_args!("container {} runs as host PID {child}", id::short(self.id)));
+        narrator.say(format_args!(
+            "container {} runs as host PID {child}",
+            id::short(self.id)
+        ));
         self.running.replace(Some(Running { cgroup, network }));
         Ok(child)
     }

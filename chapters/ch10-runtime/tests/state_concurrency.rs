@@ -164,7 +164,9 @@ fn create_helper() {
     drop(Flock::lock(gate, FlockArg::LockShared).unwrap());
     let pid = std::process::id();
     let record: Record<Config> = store
-        .create_with(&new_id(), None, format!("process {pid}"), &mut rng, |_| Ok(()))
+        .create_with(&new_id(), None, format!("process {pid}"), &mut rng, |_| {
+            Ok(())
+        })
         .unwrap();
     println!("CREATED {} {}", record.id, record.name);
 }

@@ -47,7 +47,11 @@ pub fn exec(store: &Store, args: ExecArgs) -> Result<Exit> {
     };
     // Without -i the command's stdin is /dev/null, as Docker's is.
     let null = std::fs::File::open("/dev/null")?;
-    let stdin = if args.interactive { None } else { Some(std::os::fd::AsFd::as_fd(&null)) };
+    let stdin = if args.interactive {
+        None
+    } else {
+        Some(std::os::fd::AsFd::as_fd(&null))
+    };
     let stdio = Stdio {
         stdin,
         stdout: None,

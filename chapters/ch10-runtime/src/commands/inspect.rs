@@ -50,7 +50,10 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             )
         })
         .collect();
-    let ip = state.ip_address.map(|ip| ip.to_string()).unwrap_or_default();
+    let ip = state
+        .ip_address
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     json!({
         "Id": record.id,
         "Created": rfc3339_nano(record.created),
@@ -119,7 +122,9 @@ pub fn port(store: &Store, reference: &str, wanted: Option<&str>) -> Result<Exit
         .filter(|p| p.container_port.to_string() == port && p.protocol().to_string() == protocol)
         .collect();
     if matching.is_empty() {
-        return Err(anyhow!("No public port '{port}/{protocol}' published for {reference}"));
+        return Err(anyhow!(
+            "No public port '{port}/{protocol}' published for {reference}"
+        ));
     }
     for p in matching {
         narrate::print(format_args!("{}:{}", p.host_ip, p.host_port))?;

@@ -36,12 +36,19 @@ pub fn logs(store: &Store, args: &LogsArgs) -> Result<Exit> {
     // Followed until the container no longer runs: its monitor flushes the
     // log before it records the end.
     let mut stopped = || {
-        store
-            .state(&id)
-            .map_or(true, |state| !matches!(state.status, Status::Running | Status::Paused))
+        store.state(&id).map_or(true, |state| {
+            !matches!(state.status, Status::Running | Status::Paused)
+        })
     };
     let interval = Duration::from_millis(100);
-    log::follow(&path, &options, &mut stdout, &mut stderr, interval, &mut stopped)?;
+    log::follow(
+        &path,
+        &options,
+        &mut stdout,
+        &mut stderr,
+        interval,
+        &mut stopped,
+    )?;
     Ok(Exit::Code(0))
 }
 // ANCHOR_END: logs

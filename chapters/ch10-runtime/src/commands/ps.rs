@@ -72,7 +72,9 @@ fn image_ids(images: &ImageStore, name: &str) -> Vec<String> {
     let hex = name.strip_prefix("sha256:").unwrap_or(name);
     let mut ids: Vec<String> = all
         .values()
-        .filter(|record| !hex.is_empty() && record.config.trim_start_matches("sha256:").starts_with(hex))
+        .filter(|record| {
+            !hex.is_empty() && record.config.trim_start_matches("sha256:").starts_with(hex)
+        })
         .map(|record| record.config.clone())
         .collect();
     ids.dedup();

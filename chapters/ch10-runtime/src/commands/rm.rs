@@ -65,11 +65,23 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
         ));
     }
     // A dead container's process may run still, with no monitor above it.
-    if let Some(process) = state.process.as_ref().map(Process::open).transpose()?.flatten() {
+    if let Some(process) = state
+        .process
+        .as_ref()
+        .map(Process::open)
+        .transpose()?
+        .flatten()
+    {
         process.signal(Signal::SIGKILL)?;
         process.wait(None)?;
     }
-    if let Some(monitor) = state.monitor.as_ref().map(Process::open).transpose()?.flatten() {
+    if let Some(monitor) = state
+        .monitor
+        .as_ref()
+        .map(Process::open)
+        .transpose()?
+        .flatten()
+    {
         monitor.wait(Some(CLEANUP))?;
     }
     // A monitor that died without cleaning up left the cgroup; its process
@@ -122,6 +134,9 @@ pub fn prune(store: &Store) -> Result<Exit> {
         }
         narrate::print("")?;
     }
-    narrate::print(format_args!("Total reclaimed space: {}", human_size(reclaimed)))?;
+    narrate::print(format_args!(
+        "Total reclaimed space: {}",
+        human_size(reclaimed)
+    ))?;
     Ok(Exit::Code(0))
 }

@@ -24,7 +24,11 @@ const RECORDING: Duration = Duration::from_secs(10);
 /// SIGKILL; prints each name as given once it has stopped. A container that
 /// is not running is already stopped: that is no error.
 pub fn stop(store: &Store, args: &StopArgs) -> Result<Exit> {
-    let signal = args.signal.as_deref().map(lifecycle::parse_signal).transpose()?;
+    let signal = args
+        .signal
+        .as_deref()
+        .map(lifecycle::parse_signal)
+        .transpose()?;
     let grace = Duration::from_secs(args.time);
     for_each(&args.containers, |reference| {
         let container = store.get::<Spec>(reference)?;
@@ -89,9 +93,20 @@ pub fn open(container: &Container<Spec>) -> Result<Option<(Process, Option<Proce
     if !matches!(state.status, Status::Running | Status::Paused) {
         return Ok(None);
     }
-    let Some(process) = state.process.as_ref().map(Process::open).transpose()?.flatten() else {
+    let Some(process) = state
+        .process
+        .as_ref()
+        .map(Process::open)
+        .transpose()?
+        .flatten()
+    else {
         return Ok(None);
     };
-    let monitor = state.monitor.as_ref().map(Process::open).transpose()?.flatten();
+    let monitor = state
+        .monitor
+        .as_ref()
+        .map(Process::open)
+        .transpose()?
+        .flatten();
     Ok(Some((process, monitor)))
 }
