@@ -269,8 +269,9 @@ impl Store {
             .root
             .join(format!("layers/.partial-{}-{n}", std::process::id()));
         match fs::rename(&home, &aside) {
-            Ok(()) => fs::remove_dir_all(&aside)
-                .with_context(|| format!("removing {}", aside.display())),
+            Ok(()) => {
+                fs::remove_dir_all(&aside).with_context(|| format!("removing {}", aside.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e).with_context(|| format!("removing {}", home.display())),
         }

@@ -131,8 +131,13 @@ pub fn prepare(config: &NetworkConfig, state: &Path) -> Result<Prepared> {
     }
     let subnet = configured_subnet()?;
     let mut host = Netlink::open()?;
+    // The routes first, then the bridge: another minibox may be making the
+    // bridge right now, and its route must not pass for someone else's.
+    // Read in this order, a route through the bridge means the bridge is
+    // found too.
+    let routes = host.ipv4_routes()?;
     let bridge_index = host.link_index(BRIDGE)?;
-    ipam::check_overlap(&subnet, &host.ipv4_routes()?, bridge_index)?;
+    ipam::check_overlap(&subnet, &routes, bridge_index)?;
     if host.ensure_bridge(BRIDGE, subnet.gateway(), subnet.prefix_len)? {
         // First use: outbound traffic needs source NAT. Without it, the bridge
         // goes again, so that the next start tries again rather than reuse a

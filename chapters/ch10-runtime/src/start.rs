@@ -410,6 +410,7 @@ impl Container<'_> {
             state.monitor = Some(monitor);
             state.started_at = Some(OffsetDateTime::now_utc());
             state.cgroups = cgroup.paths();
+            state.cgroups_created = cgroup.created();
             state.ip_address = network.address();
             state.published = published;
             state.error.clear();
@@ -435,6 +436,7 @@ impl Container<'_> {
             state.process = None;
             state.monitor = None;
             state.cgroups.clear();
+            state.cgroups_created.clear();
             state.ip_address = None;
             state.published.clear();
             Ok(())
@@ -468,6 +470,7 @@ impl Container<'_> {
             state.process = None;
             state.monitor = None;
             state.cgroups.clear();
+            state.cgroups_created.clear();
             state.ip_address = None;
             state.published.clear();
             Ok(())

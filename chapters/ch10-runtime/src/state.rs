@@ -188,6 +188,10 @@ pub struct State {
     /// Its cgroup's directories, one per hierarchy (chapter 5's
     /// `Cgroup::paths`), while it runs: `exec` joins them.
     pub cgroups: Vec<PathBuf>,
+    /// The cgroup directories its start made, parents included (chapter
+    /// 5's `Cgroup::created`): what `rm` removes when the monitor died
+    /// before it could, and nothing else.
+    pub cgroups_created: Vec<PathBuf>,
     /// Its address on the bridge, while it runs.
     pub ip_address: Option<std::net::Ipv4Addr>,
     /// Its published ports as bound by this start (`docker port`), while it

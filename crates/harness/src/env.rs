@@ -1,4 +1,5 @@
 //! A minibox test environment (chapter 7 on): a store (`MINIBOX_ROOT`), a
+//! runtime state directory inside it (`MINIBOX_RUN`, chapter 10 on), a
 //! credentials directory and a cgroup parent, all of the test's own, and the
 //! registry that serves Docker Hub's names. Built once here for every chapter's
 //! tests:
@@ -62,6 +63,14 @@ impl Env {
         self.store.path()
     }
 
+    /// The runtime state directory (`MINIBOX_RUN`): `run` in the store, so
+    /// that a test's containers never meet another test's (or the machine's,
+    /// in `/run/minibox`). Chapters before 10 do not read the variable;
+    /// nothing creates the directory until a chapter 10 container does.
+    pub fn run_dir(&self) -> PathBuf {
+        self.store.path().join("run")
+    }
+
     /// The credentials directory (`MINIBOX_CONFIG`), with
     /// [`Builder::credentials`].
     pub fn config(&self) -> Option<&Path> {
@@ -92,6 +101,7 @@ impl Env {
             .map_or_else(|| PathBuf::from("/nonexistent"), |c| c.join("docker"));
         command
             .env("MINIBOX_ROOT", self.store.path())
+            .env("MINIBOX_RUN", self.run_dir())
             .env("MINIBOX_CONFIG", config)
             .env("DOCKER_CONFIG", docker_config)
             .env("MINIBOX_CGROUP_PARENT", &self.cgroup_parent)

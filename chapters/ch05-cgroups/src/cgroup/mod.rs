@@ -92,6 +92,10 @@ pub trait Cgroup {
     fn destroy(&self) -> Result<()>;
     /// The cgroup's directories, for narration (one per v1 hierarchy).
     fn paths(&self) -> Vec<PathBuf>;
+    /// The directories its creation made, parents included, so that
+    /// another process can remove them later (chapter 10's `rm` of a
+    /// container whose monitor died), and only them.
+    fn created(&self) -> Vec<PathBuf>;
 }
 // ANCHOR_END: interface
 

@@ -238,6 +238,10 @@ impl Cgroup for V1Cgroup {
     fn paths(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.path.clone()).collect()
     }
+
+    fn created(&self) -> Vec<PathBuf> {
+        self.dirs.iter().flat_map(|d| d.created.clone()).collect()
+    }
 }
 
 #[cfg(test)]

@@ -203,6 +203,10 @@ impl Cgroup for V2Cgroup {
     fn paths(&self) -> Vec<PathBuf> {
         vec![self.dir.clone()]
     }
+
+    fn created(&self) -> Vec<PathBuf> {
+        self.created.clone()
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,13 @@
 //! snapshot and log removed, by [`Store::remove`], after whatever of it
 //! still runs.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use ch01_fork_exec::exit::Exit;
 use ch01_fork_exec::narrate;
+use ch05_cgroups::cgroup;
 use ch07_image_pull::images::human_size;
 use nix::sys::signal::Signal;
 
@@ -14,7 +16,7 @@ use crate::cli::RmArgs;
 use crate::commands::{for_each, stop};
 use crate::container::{self, Spec};
 use crate::lifecycle::Process;
-use crate::state::{Container, Removal, Status, Store};
+use crate::state::{Container, Removal, Status, Store, StoreError};
 use crate::volumes::Volumes;
 
 /// How long a removal waits for a killed container's monitor to finish its
@@ -26,9 +28,17 @@ const CLEANUP: Duration = Duration::from_secs(10);
 /// first (SIGKILL, no grace).
 pub fn rm(store: &Store, args: &RmArgs) -> Result<Exit> {
     for_each(&args.containers, |reference| {
-        let container = store.get::<Spec>(reference)?;
-        // Of two `rm` of the same container at once, the second finds it
-        // gone: both end cleanly, as the container is gone either way.
+        let container = match store.get::<Spec>(reference) {
+            // `rm -f` of a container that is not there is no error, as with
+            // rm(1): whoever asked wants it gone, and it is (another `rm`
+            // may have removed it a moment ago). Docker's CLI says nothing
+            // either (docker/cli 9a071a993a, ee4c249cc2).
+            Err(error) if args.force && is_no_such_container(&error) => return Ok(()),
+            result => result?,
+        };
+        // Of two `rm` of the same container at once, the second may find it
+        // gone meanwhile: both end cleanly, as the container is gone either
+        // way.
         remove(store, &container, args.force)?;
         if args.volumes {
             // `-v`: its anonymous volumes go with it; named ones stay.
@@ -38,6 +48,14 @@ pub fn rm(store: &Store, args: &RmArgs) -> Result<Exit> {
         narrate::print(reference)?;
         Ok(())
     })
+}
+
+/// Whether `error` is the store's "No such container".
+fn is_no_such_container(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<StoreError>(),
+        Some(StoreError::NoSuchContainer(_))
+    )
 }
 
 /// Removes `container`: its process first (only with `force` if it runs),
@@ -76,14 +94,23 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
         monitor.wait(Some(CLEANUP))?;
     }
     // A monitor that died without cleaning up left the cgroup; its process
-    // is gone (a PID namespace ends with its PID 1), so it is empty.
-    for dir in &store.state(&record.id)?.cgroups {
-        match std::fs::remove_dir(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("remove the cgroup {}", dir.display()));
-            }
-            _ => {}
-        }
+    // is gone (a PID namespace ends with its PID 1), so it is empty. The
+    // state is gone if another removal got there first meanwhile.
+    let state = match store.state(&record.id) {
+        Ok(state) => state,
+        Err(error) if is_no_such_container(&error) => return Ok(Removal::AlreadyGone),
+        Err(error) => return Err(error),
+    };
+    // With the parents its start made, once empty (chapter 5's
+    // `remove_dirs`); a parent that was there before stays.
+    for dir in &state.cgroups {
+        let made: Vec<PathBuf> = state
+            .cgroups_created
+            .iter()
+            .filter(|created| dir.starts_with(created))
+            .cloned()
+            .collect();
+        cgroup::remove_dirs(dir, &made)?;
     }
     store.remove(&record.id)
 }
