@@ -260,18 +260,25 @@ pub fn generate(
 /// more letter, digit, `_`, `.` or `-`.
 pub fn validate(name: &str) -> Result<&str> {
     let bare = name.strip_prefix('/').unwrap_or(name);
-    let mut chars = bare.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest: Vec<char> = chars.collect();
-    let rest_ok = !rest.is_empty()
-        && rest
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !(first_ok && rest_ok) {
+    if !is_valid(bare) {
         // Docker's wording, capital and all, as its users know it.
         bail!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
     }
     Ok(bare)
+}
+
+/// Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, for container and volume names
+/// alike: a letter or digit, then at least one more letter, digit, `_`, `.`
+/// or `-`.
+pub fn is_valid(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest: Vec<char> = chars.collect();
+    first_ok
+        && !rest.is_empty()
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 #[cfg(test)]

@@ -217,14 +217,7 @@ fn check_target(target: &str) -> Result<PathBuf, String> {
 /// Checks a volume name against Docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, with
 /// its message (which hints at the usual mistake: a relative host path).
 pub fn check_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest: Vec<char> = chars.collect();
-    let rest_ok = !rest.is_empty()
-        && rest
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !(first_ok && rest_ok) {
+    if !crate::names::is_valid(name) {
         bail!(
             "create {name}: \"{name}\" includes invalid characters for a local volume name, \
              only \"{NAME_CHARS}\" are allowed. If you intended to pass a host directory, \
