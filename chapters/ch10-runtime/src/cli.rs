@@ -119,6 +119,12 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage minibox: disk usage, pruning
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Print the shell completion script (e.g. `minibox completion bash > /etc/bash_completion.d/minibox`)
     Completion {
         /// The shell
@@ -161,6 +167,39 @@ pub enum VolumeCommand {
         /// Do not ask for confirmation (minibox never asks)
         #[arg(short, long)]
         force: bool,
+    },
+}
+
+/// `minibox image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Remove what no image names any more, and with -a every image no container uses
+    Prune {
+        /// Remove all images no container uses, not only the store's garbage
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (minibox never asks)
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+/// `minibox system ...`
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage: images, containers, volumes
+    Df,
+    /// Remove stopped containers, unused images (and with --volumes, unused volumes)
+    Prune {
+        /// Remove all images no container uses, not only the store's garbage
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (minibox never asks)
+        #[arg(short, long)]
+        force: bool,
+        /// Prune anonymous volumes too
+        #[arg(long)]
+        volumes: bool,
     },
 }
 

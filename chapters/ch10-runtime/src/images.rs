@@ -161,6 +161,113 @@ fn delete(
     Ok(lines)
 }
 
+// ANCHOR: prune
+/// `docker image prune`: the store's garbage (layers and blobs that no
+/// image names and no container uses: what a newer pull of a tag left
+/// behind) and, with `all`, every image no container was made from.
+/// Returns the IDs of the images removed and the bytes freed.
+// SIMPLIFICATION: a pull writes its blobs and layers before it names the
+// image; a prune running at that moment would take them as garbage.
+// containerd holds a *lease* on what a pull is making; minibox leaves
+// alone what is younger than ten minutes.
+pub fn prune(images: &ImageStore, containers: &Store, all: bool) -> Result<(Vec<String>, u64)> {
+    let mut removed = Vec::new();
+    let mut freed = 0;
+    if all {
+        let used: BTreeSet<String> = containers
+            .list::<Spec>()?
+            .into_iter()
+            .map(|c| c.record.config.image_id)
+            .collect();
+        let configs: BTreeSet<String> = images.images()?.into_values().map(|r| r.config).collect();
+        for config in configs.difference(&used) {
+            freed += image_size(images, config)?;
+            for line in rmi(images, containers, config, true)? {
+                if let Some(id) = line.strip_prefix("Deleted: ").filter(|id| id == config) {
+                    removed.push(id.to_string());
+                }
+            }
+        }
+    }
+    freed += collect_garbage(images, containers)?;
+    Ok((removed, freed))
+}
+
+/// Removes the layers and blobs nothing refers to; returns the bytes freed.
+fn collect_garbage(images: &ImageStore, containers: &Store) -> Result<u64> {
+    let index = images.images()?;
+    let mut layers: BTreeSet<String> = index
+        .values()
+        .flat_map(|r| {
+            r.diff_ids
+                .iter()
+                .filter_map(|d| digest::hex_part(d).ok().map(str::to_string))
+        })
+        .collect();
+    for container in containers.list::<Spec>()? {
+        layers.extend(snapshot_layers(
+            containers_root(images),
+            &container.record.id,
+        ));
+    }
+    let blobs: BTreeSet<String> = index
+        .values()
+        .flat_map(|r| [&r.digest, &r.manifest, &r.config])
+        .filter_map(|d| digest::hex_part(d).ok().map(str::to_string))
+        .collect();
+    let mut freed = 0;
+    for (hex, size) in old_entries(&images.root.join("layers/sha256")) {
+        if !layers.contains(&hex) {
+            images.remove_layer(&format!("sha256:{hex}"))?;
+            freed += size;
+        }
+    }
+    for (hex, size) in old_entries(&images.root.join("blobs/sha256")) {
+        if !blobs.contains(&hex) {
+            images.remove_blob(&format!("sha256:{hex}"))?;
+            freed += size;
+        }
+    }
+    Ok(freed)
+}
+
+/// The entries of `dir` named by 64 hex digits and older than ten minutes,
+/// with their sizes (a layer's recorded size, a blob's length).
+fn old_entries(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let young = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata().ok()?;
+            let old = meta.modified().is_ok_and(|t| t < young);
+            let hex = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+            let size = match meta.is_dir() {
+                true => fs::read_to_string(entry.path().join("size"))
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?,
+                false => meta.len(),
+            };
+            (old && hex).then_some((name, size))
+        })
+        .collect()
+}
+// ANCHOR_END: prune
+
+/// An image's unpacked size: its layers' (`docker images` SIZE).
+pub fn image_size(images: &ImageStore, config: &str) -> Result<u64> {
+    Ok(images
+        .images()?
+        .values()
+        .find(|r| r.config == config)
+        .map_or(0, |r| r.diff_ids.iter().map(|d| images.layer_size(d)).sum()))
+}
+
 /// `MINIBOX_ROOT/containers`, beside the image store.
 fn containers_root(images: &ImageStore) -> std::path::PathBuf {
     images.root.join("containers")

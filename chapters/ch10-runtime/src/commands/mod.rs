@@ -13,13 +13,14 @@ pub mod ps;
 pub mod rm;
 pub mod start;
 pub mod stop;
+pub mod system;
 pub mod volume;
 
 use anyhow::Result;
 use ch01_fork_exec::exit::{Exit, FailsWith};
 use ch06_rootfs_snapshot::snapshot;
 
-use crate::cli::{Command, ContainerCommand};
+use crate::cli::{Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::state::{self, Store};
 
 /// Runs one of the commands other than `run`.
@@ -57,6 +58,13 @@ pub fn act(command: Command) -> Result<Exit> {
         Command::Rmi { force, images } => image::rmi(&store, &images, force),
         Command::Info => info::info(&store).map_err(refused),
         Command::Version => info::version(),
+        Command::Image(ImageCommand::Prune { all, .. }) => {
+            system::image_prune(&store, all).map_err(refused)
+        }
+        Command::System(SystemCommand::Df) => system::df(&store).map_err(refused),
+        Command::System(SystemCommand::Prune { all, volumes, .. }) => {
+            system::system_prune(&store, all, volumes).map_err(refused)
+        }
         Command::Volume(command) => volume::volume(&store, command).map_err(refused),
         Command::Completion { shell } => {
             crate::cli::completion(shell, &mut std::io::stdout());

@@ -119,19 +119,7 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
 /// `docker container prune`: removes every container that does not run,
 /// says which, and what their writable layers took.
 pub fn prune(store: &Store) -> Result<Exit> {
-    let mut removed = Vec::new();
-    let mut reclaimed = 0;
-    for container in store.list::<Spec>()? {
-        if matches!(container.state.status, Status::Running | Status::Paused) {
-            continue;
-        }
-        let size = container::writable_size(store, &container.record.id);
-        if remove(store, &container, false)? == Removal::Removed {
-            removed.push(container.record.id);
-            reclaimed += size;
-        }
-    }
-    store.sweep()?;
+    let (removed, reclaimed) = prune_containers(store)?;
     if !removed.is_empty() {
         narrate::print("Deleted Containers:")?;
         for id in &removed {
@@ -144,4 +132,27 @@ pub fn prune(store: &Store) -> Result<Exit> {
         human_size(reclaimed)
     ))?;
     Ok(Exit::Code(0))
+}
+
+/// Removes every container that neither runs nor waits to be restarted;
+/// returns their IDs and what their writable layers took.
+pub fn prune_containers(store: &Store) -> Result<(Vec<String>, u64)> {
+    let mut removed = Vec::new();
+    let mut reclaimed = 0;
+    for container in store.list::<Spec>()? {
+        let status = container.state.status;
+        if matches!(
+            status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) {
+            continue;
+        }
+        let size = container::writable_size(store, &container.record.id);
+        if remove(store, &container, false)? == Removal::Removed {
+            removed.push(container.record.id);
+            reclaimed += size;
+        }
+    }
+    store.sweep()?;
+    Ok((removed, reclaimed))
 }
