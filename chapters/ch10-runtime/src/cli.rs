@@ -493,6 +493,15 @@ pub struct ExecArgs {
     /// Keep STDIN open and pass it to the command
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Detached mode: run the command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Override the key sequence for detaching from the command's terminal
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: DetachKeys,
     /// Set an environment variable (KEY alone: the value from minibox's environment)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -130,6 +130,10 @@ pub struct Stdio<'a> {
     pub stdout: Option<BorrowedFd<'a>>,
     /// Standard error.
     pub stderr: Option<BorrowedFd<'a>>,
+    /// `-t`: a console socket. The process opens a pty in the container's
+    /// own devpts, sends its master here, and takes the slave as its
+    /// controlling terminal and its standard streams (as `run -t` does).
+    pub console: Option<BorrowedFd<'a>>,
 }
 
 /// Why `exec` ran nothing, in Docker's words, with the status `docker exec`
@@ -214,6 +218,18 @@ struct Namespace {
 /// Callable from a multithreaded process: the joining happens in a forked
 /// child (see the module's documentation).
 pub fn exec(target: &Target, process: &Process, stdio: Stdio) -> Result<Exit, ExecError> {
+    exec_then(target, process, stdio, || Ok(true))
+}
+
+/// [`exec`], with `running` called once the process runs (the place to copy
+/// its terminal, `-t`); it returns whether to wait for the process's end
+/// (`exec -d` does not: the process runs on, and `Exit::Code(0)` comes back).
+pub fn exec_then(
+    target: &Target,
+    process: &Process,
+    stdio: Stdio,
+    running: impl FnOnce() -> anyhow::Result<bool>,
+) -> Result<Exit, ExecError> {
     let not_running = || ExecError::NotRunning(target.id.clone());
     let holder = target
         .process
@@ -257,6 +273,16 @@ pub fn exec(target: &Target, process: &Process, stdio: Stdio) -> Result<Exit, Ex
     // close-on-exec) or when both children have ended.
     let mut report = Vec::new();
     let read = File::from(report_read).read_to_end(&mut report);
+    if report.is_empty() && read.is_ok() {
+        match running() {
+            Ok(true) => {}
+            Ok(false) => return Ok(Exit::Code(0)), // detached: the joiner waits on
+            Err(error) => {
+                let _ = process::wait_for(joiner);
+                return Err(ExecError::Other(error));
+            }
+        }
+    }
     let end = process::wait_for(joiner).map_err(ExecError::Other)?;
     read.map_err(|e| ExecError::Other(anyhow!("reading the child's report: {e}")))?;
     match report.split_first() {
@@ -362,6 +388,11 @@ fn start(process: &Process, stdio: Stdio, report: &OwnedFd) -> ! {
     // nsenter(1) opens /proc/PID/root with the namespaces and chroot()s to it.
     if let Err(errno) = nix::unistd::chdir(c"/") {
         fail(report, CANNOT_INVOKE, format!("chdir /: {}", errno.desc()));
+    }
+    if let Some(console) = stdio.console
+        && let Err(error) = crate::terminal::open_console(console, None)
+    {
+        fail(report, CANNOT_INVOKE, format!("{error:#}"));
     }
     // SIMPLIFICATION: runc also applies the container's capabilities, no_new_privs,
     // seccomp filter and AppArmor profile to the exec'd process (chapter 12), and

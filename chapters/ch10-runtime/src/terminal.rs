@@ -37,10 +37,12 @@
 //!    container's pty at the start and again whenever the user's window changes
 //!    (the kernel says so with `SIGWINCH`, noticed through a self-pipe:
 //!    [`WindowChanges`]).
-//! 5. **Detaching.** The client that copies the user's keys to the
-//!    container ([`crate::attach`]) watches them for Docker's detach
-//!    sequence, Ctrl-P Ctrl-Q ([`DetachKeys`], the `--detach-keys` flag):
-//!    the client goes, the container goes on.
+//! 5. **The copy loop, and detaching.** The client that copies the user's
+//!    keys to the container watches them for Docker's detach sequence,
+//!    Ctrl-P Ctrl-Q ([`DetachKeys`], the `--detach-keys` flag): the client
+//!    goes, the container goes on. For `run -t` the client talks to the
+//!    container's monitor ([`crate::attach`]); for `exec -t` it holds the
+//!    pty's master itself and copies with [`copy_until_end`].
 //!
 //! Between the two terminals sits the monitor ([`crate::monitor`]): it holds
 //! the pty's master, writes what the container prints to the log and to the
@@ -55,6 +57,7 @@
 //! `TIOCGPTN`, `TIOCGPTPEER`), `ioctl_tty(2)` (`TIOCSCTTY`, window size),
 //! `termios(3)`, `unix(7)` (`SCM_RIGHTS`), `poll(2)`, `signal-safety(7)`.
 
+use std::io;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -63,7 +66,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use nix::sys::stat::Mode;
@@ -520,6 +524,200 @@ impl DetachFilter {
     }
 }
 // ANCHOR_END: detach_keys
+
+/// How the copy loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The user detached: the detach keys, or the user's terminal went away.
+    /// The container goes on running.
+    Detached,
+    /// The container's side of the terminal closed: every process that had it
+    /// open (the container) has ended.
+    ContainerEnded,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Ended::Detached => "detached",
+            Ended::ContainerEnded => "container ended",
+        })
+    }
+}
+
+/// What the copy loop connects.
+#[derive(Debug, Clone, Copy)]
+pub struct Streams<'a> {
+    /// Where the user's keys come from (`-i`), or `None` (`-t` alone).
+    pub input: Option<BorrowedFd<'a>>,
+    /// Where the container's output goes: the user's terminal.
+    pub output: BorrowedFd<'a>,
+    /// The master end of the container's pty.
+    pub master: BorrowedFd<'a>,
+}
+
+/// At most this many keys wait for the container to read them; beyond, the
+/// loop stops reading the user's input until it has (flow control).
+const PENDING_INPUT: usize = 16 * 1024;
+
+// ANCHOR: attach
+/// Attaches the user's terminal to the container's pty: raw mode on `input`
+/// if it is a terminal, the window size of `output` copied to `master` now and
+/// on every change, then [`copy_until_end`]. Everything is undone on return.
+pub fn attach(streams: Streams, detach: &DetachKeys) -> Result<Ended> {
+    let _raw = match streams.input {
+        Some(input) if nix::unistd::isatty(input).unwrap_or(false) => Some(RawMode::enable(input)?),
+        _ => None,
+    };
+    let window = if nix::unistd::isatty(streams.output).unwrap_or(false) {
+        let changes = WindowChanges::watch()?; // first, so no change is missed
+        copy_window_size(streams.output, streams.master)?;
+        Some(changes)
+    } else {
+        None
+    };
+    copy_until_end(streams, detach, window.as_ref())
+}
+// ANCHOR_END: attach
+
+// ANCHOR: copy_loop
+/// Copies the user's keys to the container's pty and its output back, until
+/// the container's side closes ([`Ended::ContainerEnded`]) or the user types
+/// the detach keys ([`Ended::Detached`]). With `window`, copies the size of
+/// `streams.output` to the pty whenever it changes.
+///
+/// `poll(2)` waits for whichever comes first: a key, output, a window change,
+/// or room in the pty for keys that did not fit. The master is made
+/// non-blocking for the loop (it is minibox's alone); the user's descriptors
+/// are not touched, since they are shared with the user's shell, which would
+/// not expect `O_NONBLOCK` after minibox has gone.
+///
+/// The container's side "closes" when no process has the slave open any more:
+/// reading the master then fails with EIO. Whoever opened the slave must close
+/// their copy once the container has its own, or the loop never sees the end.
+pub fn copy_until_end(
+    streams: Streams,
+    detach: &DetachKeys,
+    window: Option<&WindowChanges>,
+) -> Result<Ended> {
+    let _nonblocking = NonBlocking::set(streams.master)?;
+    let mut filter = DetachFilter::new(detach);
+    let mut keys: Vec<u8> = Vec::new(); // typed, not yet taken by the pty
+    let mut input = streams.input;
+    let mut buf = [0u8; 8192];
+    loop {
+        let master_events = if keys.is_empty() {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::POLLIN | PollFlags::POLLOUT
+        };
+        let mut fds = vec![PollFd::new(streams.master, master_events)];
+        let input_at = input.filter(|_| keys.len() < PENDING_INPUT).map(|fd| {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        if let Some(changes) = window {
+            fds.push(PollFd::new(changes.fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue, // a signal (SIGWINCH): look again
+            result => result.context("poll")?,
+        };
+        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
+        drop(fds);
+
+        // A size change first, so that keys typed after it find it done. Not
+        // only when poll says so: poll may return for keys typed after the
+        // resize with the pipe still empty, and run the SIGWINCH handler only
+        // on its way out. Whatever the handler wrote is in the pipe by now.
+        if let Some(changes) = window
+            && changes.take()
+        {
+            copy_window_size(streams.output, streams.master)?;
+        }
+        if ready[0] {
+            match nix::unistd::read(streams.master, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => return Ok(Ended::ContainerEnded),
+                Ok(n) => {
+                    if !write_all(streams.output, &buf[..n])? {
+                        return Ok(Ended::Detached); // the user's terminal is gone
+                    }
+                }
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(errno) => return Err(errno).context("reading the container's terminal"),
+            }
+        }
+        if let (Some(i), Some(fd)) = (input_at, input)
+            && ready[i]
+        {
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) => input = None, // end of input: keep showing output
+                Ok(n) => {
+                    if filter.feed(&buf[..n], &mut keys) {
+                        // SIMPLIFICATION: keys typed in the same read before the
+                        // sequence get one try to reach the container.
+                        let _ = nix::unistd::write(streams.master, &keys);
+                        return Ok(Ended::Detached);
+                    }
+                }
+                Err(Errno::EIO) => return Ok(Ended::Detached), // the terminal hung up
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(errno) => return Err(errno).context("reading the user's input"),
+            }
+        }
+        if !keys.is_empty() {
+            match nix::unistd::write(streams.master, &keys) {
+                Ok(n) => drop(keys.drain(..n)),
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(Errno::EIO) => return Ok(Ended::ContainerEnded),
+                Err(errno) => return Err(errno).context("writing to the container's terminal"),
+            }
+        }
+    }
+}
+// ANCHOR_END: copy_loop
+
+/// Writes all of `bytes` to `fd`, waiting for room if it is non-blocking.
+/// Returns false when the other side is gone (EIO, EPIPE).
+fn write_all(fd: BorrowedFd, mut bytes: &[u8]) -> Result<bool> {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(errno) => return Err(errno).context("poll"),
+                }
+            }
+            Err(Errno::EIO | Errno::EPIPE) => return Ok(false),
+            Err(errno) => return Err(io::Error::from(errno)).context("writing to the terminal"),
+        }
+    }
+    Ok(true)
+}
+
+/// `O_NONBLOCK` on a descriptor while the guard lives; the flags it found are
+/// put back on drop.
+struct NonBlocking<'fd> {
+    fd: BorrowedFd<'fd>,
+    flags: OFlag,
+}
+
+impl<'fd> NonBlocking<'fd> {
+    fn set(fd: BorrowedFd<'fd>) -> Result<Self> {
+        let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL).context("F_GETFL")?);
+        fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).context("F_SETFL O_NONBLOCK")?;
+        Ok(NonBlocking { fd, flags })
+    }
+}
+
+impl Drop for NonBlocking<'_> {
+    fn drop(&mut self) {
+        let _ = fcntl(self.fd, FcntlArg::F_SETFL(self.flags));
+    }
+}
 
 #[cfg(test)]
 mod tests {
