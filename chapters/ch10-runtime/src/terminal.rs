@@ -635,17 +635,10 @@ pub fn copy_until_end(
         {
             copy_window_size(streams.output, streams.master)?;
         }
-        if ready[0] {
-            match nix::unistd::read(streams.master, &mut buf) {
-                Ok(0) | Err(Errno::EIO) => return Ok(Ended::ContainerEnded),
-                Ok(n) => {
-                    if !write_all(streams.output, &buf[..n])? {
-                        return Ok(Ended::Detached); // the user's terminal is gone
-                    }
-                }
-                Err(Errno::EAGAIN | Errno::EINTR) => {}
-                Err(errno) => return Err(errno).context("reading the container's terminal"),
-            }
+        if ready[0]
+            && let Some(ended) = copy_output(streams, &mut buf)?
+        {
+            return Ok(ended);
         }
         if let (Some(i), Some(fd)) = (input_at, input)
             && ready[i]
@@ -676,6 +669,20 @@ pub fn copy_until_end(
     }
 }
 // ANCHOR_END: copy_loop
+
+/// What the container's side of the pty has: to the user's terminal.
+/// Returns how the loop ends, if it does.
+fn copy_output(streams: Streams, buf: &mut [u8]) -> Result<Option<Ended>> {
+    match nix::unistd::read(streams.master, buf) {
+        Ok(0) | Err(Errno::EIO) => Ok(Some(Ended::ContainerEnded)),
+        Ok(n) => match write_all(streams.output, &buf[..n])? {
+            true => Ok(None),
+            false => Ok(Some(Ended::Detached)), // the user's terminal is gone
+        },
+        Err(Errno::EAGAIN | Errno::EINTR) => Ok(None),
+        Err(errno) => Err(errno).context("reading the container's terminal"),
+    }
+}
 
 /// Writes all of `bytes` to `fd`, waiting for room if it is non-blocking.
 /// Returns false when the other side is gone (EIO, EPIPE).
