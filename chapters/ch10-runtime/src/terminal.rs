@@ -645,16 +645,14 @@ pub fn copy_until_end(
         {
             match nix::unistd::read(fd, &mut buf) {
                 Ok(0) => input = None, // end of input: keep showing output
-                Ok(n) => {
-                    if filter.feed(&buf[..n], &mut keys) {
-                        // SIMPLIFICATION: keys typed in the same read before the
-                        // sequence get one try to reach the container.
-                        let _ = nix::unistd::write(streams.master, &keys);
-                        return Ok(Ended::Detached);
-                    }
+                Ok(n) if filter.feed(&buf[..n], &mut keys) => {
+                    // SIMPLIFICATION: keys typed in the same read before the
+                    // sequence get one try to reach the container.
+                    let _ = nix::unistd::write(streams.master, &keys);
+                    return Ok(Ended::Detached);
                 }
+                Ok(_) | Err(Errno::EAGAIN | Errno::EINTR) => {}
                 Err(Errno::EIO) => return Ok(Ended::Detached), // the terminal hung up
-                Err(Errno::EAGAIN | Errno::EINTR) => {}
                 Err(errno) => return Err(errno).context("reading the user's input"),
             }
         }
