@@ -606,25 +606,11 @@ pub fn copy_until_end(
     let mut input = streams.input;
     let mut buf = [0u8; 8192];
     loop {
-        let master_events = if keys.is_empty() {
-            PollFlags::POLLIN
-        } else {
-            PollFlags::POLLIN | PollFlags::POLLOUT
+        let waiting = input.filter(|_| keys.len() < PENDING_INPUT);
+        let Some((ready, input_at)) = wait(streams.master, !keys.is_empty(), waiting, window)?
+        else {
+            continue; // a signal (SIGWINCH): look again
         };
-        let mut fds = vec![PollFd::new(streams.master, master_events)];
-        let input_at = input.filter(|_| keys.len() < PENDING_INPUT).map(|fd| {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-            fds.len() - 1
-        });
-        if let Some(changes) = window {
-            fds.push(PollFd::new(changes.fd(), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(Errno::EINTR) => continue, // a signal (SIGWINCH): look again
-            result => result.context("poll")?,
-        };
-        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
-        drop(fds);
 
         // A size change first, so that keys typed after it find it done. Not
         // only when poll says so: poll may return for keys typed after the
@@ -667,6 +653,36 @@ pub fn copy_until_end(
     }
 }
 // ANCHOR_END: copy_loop
+
+/// Waits until the master, the user's `input` or a window change is ready
+/// (the master's room too, when keys wait for it). Returns what is ready,
+/// by index (0 is the master), and the index of `input`; `None` when a
+/// signal came first.
+fn wait(
+    master: BorrowedFd,
+    keys_waiting: bool,
+    input: Option<BorrowedFd>,
+    window: Option<&WindowChanges>,
+) -> Result<Option<(Vec<bool>, Option<usize>)>> {
+    let mut events = PollFlags::POLLIN;
+    if keys_waiting {
+        events |= PollFlags::POLLOUT;
+    }
+    let mut fds = vec![PollFd::new(master, events)];
+    let input_at = input.map(|fd| {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        fds.len() - 1
+    });
+    if let Some(changes) = window {
+        fds.push(PollFd::new(changes.fd(), PollFlags::POLLIN));
+    }
+    match poll(&mut fds, PollTimeout::NONE) {
+        Err(Errno::EINTR) => return Ok(None),
+        result => result.context("poll")?,
+    };
+    let ready = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
+    Ok(Some((ready, input_at)))
+}
 
 /// What the container's side of the pty has: to the user's terminal.
 /// Returns how the loop ends, if it does.
