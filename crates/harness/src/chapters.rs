@@ -960,6 +960,23 @@ pub const CHAPTERS: &[Chapter] = &[
             cleanup: "P=$(cat sleep.pid 2>/dev/null) && grep -q \"^PPid:[[:space:]]*$$\\$\" /proc/$P/status 2>/dev/null && { kill $P; wait $P; } 2>/dev/null; true",
         },
     },
+    // Registered for its exercises (`cargo xtask exercise ch10`); its demos
+    // and by-hand session are the chapter page's work.
+    Chapter {
+        package: "ch10-runtime",
+        title: "the runtime",
+        shows: "containers outlive the command that started them: run -d hands the container to a monitor, and ps, logs, exec, stop and rm act on it later, through the state minibox keeps on disk",
+        needs_root: true,
+        needs_registry: true,
+        network: Network::Namespace {
+            pulled: &["busybox"],
+        },
+        demos: &[],
+        by_hand: ByHand {
+            commands: &[],
+            cleanup: "",
+        },
+    },
 ];
 
 #[cfg(test)]
