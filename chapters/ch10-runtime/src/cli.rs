@@ -275,6 +275,10 @@ pub struct RuntimeArgs {
     #[arg(long, value_name = "CTR-DIR[:OPTIONS]")]
     pub tmpfs: Vec<String>,
 
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+
     /// Restart policy when the container exits: no, on-failure[:max-retries], always, unless-stopped
     #[arg(long, value_name = "POLICY", default_value = "no")]
     pub restart: String,
@@ -544,6 +548,8 @@ pub struct RunConfig {
     pub init: bool,
     /// `--restart`.
     pub restart: Policy,
+    /// `-P`: every port the image exposes, published on a free port.
+    pub publish_all: bool,
     /// `-v`, parsed.
     pub volumes: Vec<VolumeSpec>,
     /// `--tmpfs`, parsed.
@@ -641,6 +647,7 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
         tty: runtime.tty,
         init: runtime.init,
         restart,
+        publish_all: runtime.publish_all,
         detach_keys: runtime.detach_keys,
         flags,
         volumes: runtime

@@ -21,6 +21,7 @@ use ch05_cgroups::cgroup::Resources;
 use ch05_cgroups::cli::ResourceArgs;
 use ch09_networking::cli::NetworkArgs;
 use ch09_networking::network::NetworkConfig;
+use ch09_networking::publish;
 
 use crate::ps;
 use crate::restart::Policy;
@@ -129,6 +130,29 @@ impl StartFlags {
             stats: false,
         }
         .into_resources()
+    }
+
+    /// `-P`: publishes each of the image's `exposed` ports (`6379/tcp`) on a
+    /// port the kernel chooses, at every start, unless a `-p` publishes that
+    /// port and protocol already (an explicit `-p` wins, as in Docker).
+    pub fn publish_all(&mut self, exposed: &[String]) -> Result<()> {
+        let mut explicit = Vec::new();
+        for spec in &self.publish {
+            explicit.extend(publish::parse(spec)?);
+        }
+        for key in exposed {
+            let Some(port) = exposed_port(key) else {
+                continue;
+            };
+            let taken = explicit
+                .iter()
+                .any(|m| (m.container_port, m.protocol) == (port.container_port, port.protocol));
+            if !taken {
+                self.publish
+                    .push(format!("{}/{}", port.container_port, port.protocol));
+            }
+        }
+        Ok(())
     }
 
     /// The `--tmpfs` mounts.

@@ -106,7 +106,7 @@ pub fn create(store: &Store, config: &RunConfig) -> Result<Record<Spec>> {
         &process,
         &hostname,
         &mounts,
-    );
+    )?;
     let snapshotter = options.snapshot.snapshotter;
     let mut rng = SplitMix64::from_urandom()?;
     store
@@ -158,9 +158,14 @@ fn spec(
     process: &Process,
     hostname: &str,
     mounts: &[volumes::Mount],
-) -> Spec {
+) -> Result<Spec> {
     let network = &config.container.network;
-    Spec {
+    let exposed: Vec<String> = defaults.exposed_ports.keys().cloned().collect();
+    let mut flags = config.flags.clone();
+    if config.publish_all {
+        flags.publish_all(&exposed)?;
+    }
+    Ok(Spec {
         image: config.image.clone(),
         image_id: image_id.to_string(),
         command: process
@@ -171,7 +176,7 @@ fn spec(
             .collect(),
         hostname: hostname.to_string(),
         network: mode_name(network.mode).to_string(),
-        exposed: defaults.exposed_ports.keys().cloned().collect(),
+        exposed,
         auto_remove: config.auto_remove,
         stop_signal: defaults.stop_signal.clone(),
         snapshotter: config
@@ -190,8 +195,8 @@ fn spec(
         init: config.init,
         restart: config.restart,
         mounts: mounts.to_vec(),
-        flags: config.flags.clone(),
-    }
+        flags,
+    })
 }
 
 /// Docker's name for a network mode.
