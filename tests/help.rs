@@ -6,7 +6,7 @@ use harness::{CHAPTERS, transcript};
 #[test]
 fn every_chapter_help_text() {
     for chapter in CHAPTERS {
-        let bin = transcript::chapter_bin(chapter.package);
+        let bin = transcript::chapter_bin(chapter);
         for (suffix, args) in [("help", &["--help"][..]), ("run-help", &["run", "--help"])] {
             let (output, status) = transcript::run_merged(&bin, args);
             assert_eq!(status, 0, "{} {args:?} failed:\n{output}", chapter.package);

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use harness::transcript::{
-    DemoSession, STOP_BACKGROUND, display_background, display_command, exit_status,
+    DemoSession, STOP_BACKGROUND, display_background, display_command, exit_status, serve_detached,
 };
 use harness::{CHAPTERS, Chapter, Demo, Network};
 
@@ -48,24 +48,33 @@ pub fn tour(root: &Path) -> Result<()> {
         }
         for demo in chapter.demos {
             println!("\n# {}", demo.about);
+            let args = session.args(demo); // a container's ID for `LATEST`
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let status = match &demo.alongside {
                 None => {
-                    println!("$ {}", display_command(demo.args));
-                    run_demo(root, chapter, demo.args, &session)?
+                    println!("$ {}", display_command(&args));
+                    run_demo(root, chapter, &args, &session)?
                 }
-                Some(_) => run_alongside(root, chapter, demo, &session)?,
+                Some(alongside) if alongside.detached => {
+                    println!("$ {}", display_command(&args));
+                    let status = run_demo(root, chapter, &args, &session)?;
+                    if status == 0 {
+                        serve_detached(&session, alongside, show).map_err(anyhow::Error::msg)?;
+                    }
+                    status
+                }
+                Some(_) => run_alongside(root, chapter, demo, &args, &session)?,
             };
             if demo.show_status {
                 println!("$ echo $?\n{status}");
             }
-            if let Some(netns) = &session.netns {
-                netns.settle()?; // the finished container's veth, as tests/demos.rs waits
-            }
+            // The finished container's veth, as tests/demos.rs waits.
+            session.settle().map_err(anyhow::Error::msg)?;
             if status != demo.status {
                 wrong.push(format!(
                     "{}: `{}` exited {status}, expected {}",
                     chapter.package,
-                    display_command(demo.args),
+                    display_command(&args),
                     demo.status
                 ));
             }
@@ -99,6 +108,15 @@ fn banner(chapter: &Chapter) {
     );
 }
 
+/// Runs one of the host's commands of a demo ([`harness::Alongside`]) on
+/// the terminal, as typed.
+fn show(command: &str, mut shell: Command) {
+    println!("$ {command}");
+    if let Err(e) = shell.stdin(Stdio::null()).status() {
+        println!("(cannot run sh: {e})");
+    }
+}
+
 /// Runs one demo on the terminal, through the privileged runner when the chapter
 /// needs root (the runner elevates only when we are not root already).
 fn run_demo(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession) -> Result<i32> {
@@ -112,7 +130,7 @@ fn run_demo(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession
 
 /// The command that runs `minibox ARGS` of `chapter`, where its demos run.
 fn demo_command(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession) -> Command {
-    let bin = harness::transcript::bin_dir().join(chapter.package);
+    let bin = harness::transcript::bin_dir().join(chapter.binary());
     let mut command = if chapter.needs_root {
         let mut c = Command::new(root.join(".cargo/privileged-runner"));
         c.arg(&bin).env("CARGO_PKG_NAME", chapter.package);
@@ -135,20 +153,15 @@ fn run_alongside(
     root: &Path,
     chapter: &Chapter,
     demo: &Demo,
+    args: &[&str],
     session: &DemoSession,
 ) -> Result<i32> {
     let alongside = demo.alongside.as_ref().context("a demo with a host side")?;
     let logs = root.join("target/tour");
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let log = format!("target/tour/{}.log", demo.name);
-    println!("$ {}", display_background(demo.args, &log));
-    let minibox = demo_command(root, chapter, demo.args, session);
-    let show = |command: &str, mut shell: Command| {
-        println!("$ {command}");
-        if let Err(e) = shell.stdin(Stdio::null()).status() {
-            println!("(cannot run sh: {e})");
-        }
-    };
+    println!("$ {}", display_background(args, &log));
+    let minibox = demo_command(root, chapter, args, session);
     let status =
         harness::transcript::run_alongside(session, minibox, alongside, &root.join(&log), show)
             .map_err(anyhow::Error::msg)?;

@@ -71,6 +71,12 @@ pub enum Network {
     },
 }
 
+/// In a demo's arguments, the container the chapter's demos created last
+/// (chapter 10 on): its short ID, as `minibox ps -l -q` prints it, which is
+/// what a reader copies from the line `run -d` printed. Transcripts show it
+/// as `[ID]`, as they show every ID.
+pub const LATEST: &str = "{latest}";
+
 /// One demo: a `minibox` command line and what it shows.
 #[derive(Debug)]
 pub struct Demo {
@@ -78,7 +84,7 @@ pub struct Demo {
     pub name: &'static str,
     /// One line for the tour: what to look at.
     pub about: &'static str,
-    /// The arguments after `minibox`.
+    /// The arguments after `minibox` ([`LATEST`] stands for a container's ID).
     pub args: &'static [&'static str],
     /// The exit status minibox must end with; the tour and the tests check it.
     pub status: i32,
@@ -102,8 +108,17 @@ pub struct Demo {
 /// PONG
 /// $ kill $!; wait $!
 /// ```
+///
+/// A `run -d` ([`Alongside::detached`]) puts the container in the background
+/// itself: minibox runs in the foreground, prints the ID and returns, then the
+/// host's commands run, and the container serves on.
 #[derive(Debug)]
 pub struct Alongside {
+    /// Whether minibox detaches the container itself (`run -d`, chapter 10
+    /// on): it is shown and waited for as any demo, and the container is left
+    /// running for the chapter's later demos (the session removes what still
+    /// runs at its end).
+    pub detached: bool,
     /// A shell command that succeeds once the container is ready, retried
     /// (unshown) until it does; after a deadline, or if minibox ends first,
     /// the demo fails.
@@ -125,7 +140,29 @@ impl Chapter {
     pub fn snapshot_name(&self, demo: &Demo) -> String {
         format!("{}-{}", self.package, demo.name)
     }
+
+    /// The name of its binary: the package's, except for the product,
+    /// chapter 10, whose binary is `minibox` (`cargo install --path
+    /// chapters/ch10-runtime`).
+    pub fn binary(&self) -> &'static str {
+        if self.package == PRODUCT {
+            "minibox"
+        } else {
+            self.package
+        }
+    }
+
+    /// Whether its containers outlive the command that started them (chapter
+    /// 10 on: `run -d`, then `ps`, `stop`, `rm`). Its demos then act on the
+    /// containers earlier demos left ([`LATEST`]), and the session removes
+    /// whatever still runs when it ends.
+    pub fn keeps_containers(&self) -> bool {
+        self.number() >= 10
+    }
 }
+
+/// The chapter whose binary is the product, `minibox`.
+pub const PRODUCT: &str = "ch10-runtime";
 
 /// All chapters, in story order.
 pub const CHAPTERS: &[Chapter] = &[
@@ -902,6 +939,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 status: 0,
                 show_status: true,
                 alongside: Some(Alongside {
+                    detached: false,
                     ready: "redis-cli -p 6379 ping",
                     commands: &[
                         "redis-cli -p 6379 ping",
@@ -960,21 +998,122 @@ pub const CHAPTERS: &[Chapter] = &[
             cleanup: "P=$(cat sleep.pid 2>/dev/null) && grep -q \"^PPid:[[:space:]]*$$\\$\" /proc/$P/status 2>/dev/null && { kill $P; wait $P; } 2>/dev/null; true",
         },
     },
-    // Registered for its exercises (`cargo xtask exercise ch10`); its demos
-    // and by-hand session are the chapter page's work.
     Chapter {
         package: "ch10-runtime",
         title: "the runtime",
-        shows: "containers outlive the command that started them: run -d hands the container to a monitor, and ps, logs, exec, stop and rm act on it later, through the state minibox keeps on disk",
+        shows: "containers outlive the command that started them: run -d hands the container to a monitor process and returns, and ps, logs, exec, stop and rm act on it later, from any terminal, through the state minibox keeps on disk (here, the host is a network namespace made for the tour)",
         needs_root: true,
         needs_registry: true,
         network: Network::Namespace {
-            pulled: &["busybox"],
+            pulled: &["busybox", "redis"],
         },
-        demos: &[],
+        demos: &[
+            Demo {
+                name: "run-detached",
+                about: "run -d: a monitor process starts the container and stays as its parent; minibox prints the container's ID and returns (ping -i 60: one ping a minute, so its log stays short)",
+                args: &["run", "-d", "busybox", "ping", "-i", "60", "172.29.0.1"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "ps",
+                about: "ps, from any terminal: each container's record and state, read from disk and checked against the living processes; the name was generated",
+                args: &["ps"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "logs",
+                about: "logs: what the container wrote, which its monitor copied into a json-file log",
+                args: &["logs", LATEST],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "exec-hostname",
+                about: "exec: a new process joins the container's namespaces with setns(2); its hostname is the container's",
+                args: &["exec", LATEST, "hostname"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "exec-ps",
+                about: "inside, ps sees ping as PID 1, and itself: exec's second fork was born in the container's PID namespace",
+                args: &["exec", LATEST, "ps"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "rm-running",
+                about: "rm refuses a running container, in Docker's words, exit 1 (rm -f would kill it first)",
+                args: &["rm", LATEST],
+                status: 1,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "stop",
+                about: "stop: SIGTERM, which ping ignores (it is PID 1 and has no handler for it), then, 2 seconds later (-t; 10 by default), SIGKILL",
+                args: &["stop", "-t", "2", LATEST],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "ps-all",
+                about: "ps -a: stopped containers too; its monitor recorded the exit status, 137 = 128 + 9 (SIGKILL)",
+                args: &["ps", "-a"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "exec-stopped",
+                about: "exec needs a running process to join: Docker's message, exit 1",
+                args: &["exec", LATEST, "hostname"],
+                status: 1,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "rm",
+                about: "rm: the container's record, state, writable layer and log, gone",
+                args: &["rm", LATEST],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "redis",
+                about: "the seed's redis, detached and named: the container's monitor holds the published port, and redis-cli on the host gets PONG after minibox has returned",
+                args: &["run", "-d", "--name", "cache", "-p", "6379:6379", "redis"],
+                status: 0,
+                show_status: false,
+                alongside: Some(Alongside {
+                    detached: true,
+                    ready: "redis-cli -p 6379 ping",
+                    commands: &["redis-cli -p 6379 ping"],
+                }),
+            },
+        ],
         by_hand: ByHand {
-            commands: &[],
-            cleanup: "",
+            commands: &[
+                "setsid -f sh -c 'echo $$ > unshare.pid; exec unshare --uts --pid --fork --mount-proc sh -c \"hostname byhand; echo hello from the box; exec sleep 600\"' < /dev/null > box.log 2>&1",
+                "sleep 1; PID=$(pgrep -P \"$(cat unshare.pid)\"); echo $PID > box.pid",
+                "[ \"$(ps -o ppid= -p \"$(cat unshare.pid)\")\" -ne $$ ] && echo \"unshare is not this shell's child: setsid -f forked it, and exited\"",
+                "[ \"$(ps -o sid= -p $PID)\" -eq \"$(cat unshare.pid)\" ] && echo \"sleep is in unshare's session, which has no terminal: $(ps -o tty= -p $PID)\"",
+                "cat box.log",
+                "nsenter --target $PID --all hostname",
+                "nsenter --target $PID --all ps -o pid,comm",
+                "kill $PID; sleep 1; kill -0 $PID && echo \"still running: as PID 1, sleep has no handler for SIGTERM\"",
+                "kill -KILL $PID",
+            ],
+            cleanup: "P=$(cat box.pid 2>/dev/null) && [ \"$(cat /proc/$P/comm 2>/dev/null)\" = sleep ] && kill -KILL $P; true",
         },
     },
 ];

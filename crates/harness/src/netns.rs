@@ -48,11 +48,12 @@ impl NetNs {
         Ok(netns)
     }
 
-    /// Waits (10 s at most) until no veth is left in the namespace: the kernel
+    /// Waits (10 s at most) until no veth is left in the namespace but those
+    /// named in `running` (the containers still running): the kernel
     /// removes a finished container's veth pair with the container's own
     /// namespace, in the background, moments after the container's end, and
     /// the next demo should find the host as a reader's would, a while later.
-    pub fn settle(&self) -> io::Result<()> {
+    pub fn settle(&self, running: &[String]) -> io::Result<()> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let mut links = Command::new("ip");
@@ -60,10 +61,16 @@ impl NetNs {
             self.enter(&mut links)?;
             let out = links.output()?;
             let listed = String::from_utf8_lossy(&out.stdout);
-            if !listed
-                .lines()
-                .any(|l| l.split(": ").nth(1).is_some_and(|n| n.starts_with("veth")))
-            {
+            // `3: veth1234567@if2: <...>`: the name, before its peer's index.
+            let stale = |line: &str| {
+                line.split(": ")
+                    .nth(1)
+                    .map(|name| name.split('@').next().unwrap_or(name))
+                    .is_some_and(|name| {
+                        name.starts_with("veth") && !running.iter().any(|r| r == name)
+                    })
+            };
+            if !listed.lines().any(stale) {
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::chapters::{Alongside, Chapter, Demo, Network};
+use crate::chapters::{Alongside, Chapter, Demo, LATEST, Network};
 use crate::netns::NetNs;
 use crate::process::Background;
 
@@ -38,10 +38,11 @@ pub fn bin_dir() -> PathBuf {
 /// The path of a chapter's binary, built first if needed. `cargo test -p
 /// minibox-e2e` does not rebuild other packages' binaries by itself, so without
 /// this a test could run a stale one.
-pub fn chapter_bin(package: &str) -> PathBuf {
+pub fn chapter_bin(chapter: &Chapter) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = bin_dir();
+    let (package, binary) = (chapter.package, chapter.binary());
     if !built.iter().any(|p| p == package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
@@ -51,7 +52,7 @@ pub fn chapter_bin(package: &str) -> PathBuf {
             "--package",
             package,
             "--bin",
-            package,
+            binary,
         ]);
         if dir.file_name().is_some_and(|name| name == "release") {
             build.arg("--release");
@@ -60,7 +61,7 @@ pub fn chapter_bin(package: &str) -> PathBuf {
         assert!(status.success(), "cargo build -p {package} failed");
         built.push(package.to_string());
     }
-    dir.join(package)
+    dir.join(binary)
 }
 
 /// Quotes a word for a POSIX shell only when it needs it, so transcripts read
@@ -99,16 +100,26 @@ pub struct Recorded {
 /// chapter that pulls images also gets the fixture registry, as the mirror of
 /// Docker Hub, and a store of its own, emptied first; a chapter whose
 /// containers have a network runs its demos in a network namespace made for
-/// the session ([`Network::Namespace`]).
+/// the session ([`Network::Namespace`]). The demos of one chapter share all
+/// of it, so that a later demo sees what an earlier one left: an image it
+/// pulled, or, from chapter 10 on, a container it started
+/// ([`Chapter::keeps_containers`]), which the session removes at its end if
+/// it still runs.
 pub struct DemoSession {
     /// The fixture registry, for chapters that pull; stopped on drop.
     pub registry: Option<crate::registry::Registry>,
     /// The demos' `MINIBOX_ROOT`.
     pub store: PathBuf,
+    /// The demos' `MINIBOX_RUN`, the runtime state of their containers
+    /// (chapter 10 on), emptied with the store.
+    pub run: PathBuf,
     /// The network namespace playing the host, for a chapter whose demos
     /// have one; dropped with the session, it vanishes with everything the
     /// demos made in it.
     pub netns: Option<NetNs>,
+    /// The chapter's binary, for a chapter whose containers outlive `run`:
+    /// it names [`LATEST`], and removes the demos' containers on drop.
+    keeper: Option<PathBuf>,
 }
 
 impl DemoSession {
@@ -131,13 +142,32 @@ impl DemoSession {
         let mut session = DemoSession {
             registry: None,
             store: workspace_root().join("target/demo-store"),
+            run: workspace_root().join(format!("target/demo-run-{}", chapter.package)),
             netns: None,
+            keeper: None,
         };
+        if chapter.keeps_containers() && for_demos {
+            session.keeper = Some(chapter_bin(chapter));
+        }
         if chapter.needs_registry {
             session.store = workspace_root().join(format!("target/demo-store-{}", chapter.package));
-            if for_demos && session.store.exists() {
-                std::fs::remove_dir_all(&session.store)
-                    .unwrap_or_else(|e| panic!("emptying {}: {e}", session.store.display()));
+        }
+        if for_demos {
+            // Containers an interrupted session left running go first, by
+            // the chapter's own `rm -f`, then their files.
+            session
+                .remove_containers()
+                .unwrap_or_else(|e| panic!("{}: {e}", chapter.package));
+        }
+        if chapter.needs_registry {
+            for dir in [&session.store, &session.run]
+                .into_iter()
+                .filter(|_| for_demos)
+            {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)
+                        .unwrap_or_else(|e| panic!("emptying {}: {e}", dir.display()));
+                }
             }
             let registry = crate::registry::Registry::start();
             registry
@@ -160,7 +190,7 @@ impl DemoSession {
 
     /// Pulls `image` into the demos' store with `chapter`'s binary, quietly.
     fn pull(&self, chapter: &Chapter, image: &str) {
-        let mut pull = Command::new(chapter_bin(chapter.package));
+        let mut pull = Command::new(chapter_bin(chapter));
         pull.args(["pull", "--quiet", image]).envs(self.env());
         let (output, status) = run_merged_command(pull);
         assert_eq!(
@@ -199,6 +229,8 @@ impl DemoSession {
                 crate::cgroups::test_parent("minibox-demos"),
             ),
             ("MINIBOX_ROOT", self.store.display().to_string()),
+            // Containers' runtime state (chapter 10 on), beside the store.
+            ("MINIBOX_RUN", self.run.display().to_string()),
         ];
         if let Some(registry) = &self.registry {
             env.push(("MINIBOX_REGISTRY_MIRROR", registry.host()));
@@ -208,6 +240,87 @@ impl DemoSession {
         }
         env
     }
+
+    /// `demo`'s arguments, with [`LATEST`] replaced by the short ID of the
+    /// container the chapter's demos created last (`minibox ps -l -q`).
+    pub fn args(&self, demo: &Demo) -> Vec<String> {
+        let latest = demo
+            .args
+            .contains(&LATEST)
+            .then(|| {
+                self.containers(&["-l", "-q"])
+                    .map(|ids| ids.into_iter().next())
+            })
+            .map(|id| match id {
+                Ok(Some(id)) => id,
+                Ok(None) => panic!("{}: no container for {LATEST}", demo.name),
+                Err(e) => panic!("{}: {e}", demo.name),
+            });
+        demo.args
+            .iter()
+            .map(|arg| match (*arg == LATEST, &latest) {
+                (true, Some(id)) => id.clone(),
+                _ => arg.to_string(),
+            })
+            .collect()
+    }
+
+    /// The IDs `minibox ps ARGS` lists (nothing for a chapter whose
+    /// containers do not outlive `run`).
+    fn containers(&self, args: &[&str]) -> Result<Vec<String>, String> {
+        let Some(bin) = &self.keeper else {
+            return Ok(Vec::new());
+        };
+        let mut ps = Command::new(bin);
+        ps.arg("ps").args(args).envs(self.env());
+        self.enter(&mut ps);
+        match run_merged_command(ps) {
+            (output, 0) => Ok(output.lines().map(str::to_string).collect()),
+            (output, status) => Err(format!("minibox ps {args:?} exited {status}:\n{output}")),
+        }
+    }
+
+    /// Waits until the network namespace has no veth but those of running
+    /// containers: the kernel removes a finished container's veth moments
+    /// after its end (see [`NetNs::settle`]).
+    pub fn settle(&self) -> Result<(), String> {
+        let Some(netns) = &self.netns else {
+            return Ok(());
+        };
+        // Chapter 9 names a container's host end `veth` + the ID's start.
+        let running: Vec<String> = self
+            .containers(&["-q", "--no-trunc"])?
+            .iter()
+            .map(|id| format!("veth{}", &id[..7]))
+            .collect();
+        netns.settle(&running).map_err(|e| e.to_string())
+    }
+
+    /// Removes every container of the demos' store, running or not, with
+    /// the chapter's own `rm -f`, so that none outlives the session.
+    fn remove_containers(&self) -> Result<(), String> {
+        let ids = self.containers(&["-a", "-q", "--no-trunc"])?;
+        let Some(bin) = self.keeper.as_ref().filter(|_| !ids.is_empty()) else {
+            return Ok(());
+        };
+        let mut rm = Command::new(bin);
+        rm.args(["rm", "-f"]).args(&ids).envs(self.env());
+        self.enter(&mut rm);
+        match run_merged_command(rm) {
+            (_, 0) => Ok(()),
+            (output, status) => Err(format!("minibox rm -f exited {status}:\n{output}")),
+        }
+    }
+}
+
+impl Drop for DemoSession {
+    /// Before the namespace and the registry go: a container a demo started
+    /// with `run -d` would otherwise run on.
+    fn drop(&mut self) {
+        if let Err(e) = self.remove_containers() {
+            eprintln!("removing the demos' containers: {e}");
+        }
+    }
 }
 
 /// Runs `demo` of `chapter` with stdout and stderr on one pipe, as a terminal
@@ -215,20 +328,32 @@ impl DemoSession {
 /// side runs minibox in the background and records the host's commands (see
 /// [`Alongside`]); its minibox output goes to a file that is not shown.
 pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded {
-    let mut minibox = Command::new(chapter_bin(chapter.package));
-    minibox.args(demo.args).envs(session.env());
+    let name = chapter.snapshot_name(demo);
+    let args = session.args(demo);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut minibox = Command::new(chapter_bin(chapter));
+    minibox.args(&args).envs(session.env());
     session.enter(&mut minibox);
     let (mut transcript, status) = match &demo.alongside {
         None => {
             let (output, status) = run_merged_command(minibox);
-            (
-                format!("$ {}\n{output}", display_command(demo.args)),
-                status,
-            )
+            (format!("$ {}\n{output}", display_command(&args)), status)
+        }
+        Some(alongside) if alongside.detached => {
+            let (output, status) = run_merged_command(minibox);
+            let mut transcript = format!("$ {}\n{output}", display_command(&args));
+            if status == 0 {
+                let show = |command: &str, shell: Command| {
+                    let (output, _) = run_merged_command(shell);
+                    transcript.push_str(&format!("$ {command}\n{output}"));
+                };
+                serve_detached(session, alongside, show).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            (transcript, status)
         }
         Some(alongside) => {
             let log_name = format!("{}.log", demo.name);
-            let mut transcript = format!("$ {}\n", display_background(demo.args, &log_name));
+            let mut transcript = format!("$ {}\n", display_background(&args, &log_name));
             let logs = tempfile::tempdir().expect("a directory for minibox's log");
             let show = |command: &str, shell: Command| {
                 let (output, _) = run_merged_command(shell);
@@ -241,7 +366,7 @@ pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded
                 &logs.path().join(log_name),
                 show,
             )
-            .unwrap_or_else(|e| panic!("{}: {e}", chapter.snapshot_name(demo)));
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
             transcript.push_str(&format!("$ {STOP_BACKGROUND}\n"));
             (transcript, status)
         }
@@ -249,11 +374,7 @@ pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded
     if demo.show_status {
         transcript.push_str(&format!("$ echo $?\n{status}\n"));
     }
-    if let Some(netns) = &session.netns {
-        netns
-            .settle()
-            .unwrap_or_else(|e| panic!("{}: {e}", chapter.snapshot_name(demo)));
-    }
+    session.settle().unwrap_or_else(|e| panic!("{name}: {e}"));
     Recorded { transcript, status }
 }
 
@@ -301,31 +422,12 @@ pub fn run_alongside(
         .stderr(file);
     let mut background =
         Background::spawn(&mut minibox).map_err(|e| format!("spawn minibox: {e}"))?;
-    let deadline = Instant::now() + READY_LIMIT;
-    loop {
-        if let Some(status) = background.ended() {
-            return Err(with_log(format!(
-                "minibox ended ({status}) before `{}` succeeded",
-                alongside.ready
-            )));
-        }
-        let mut ready = session.shell(alongside.ready);
-        ready
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if ready.status().is_ok_and(|s| s.success()) {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(with_log(format!(
-                "`{}` still failed after {} s",
-                alongside.ready,
-                READY_LIMIT.as_secs()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ended = || {
+        background
+            .ended()
+            .map(|status| format!("minibox ended ({status})"))
+    };
+    wait_ready(session, alongside, ended).map_err(with_log)?;
     for command in alongside.commands {
         show(command, session.shell(command));
     }
@@ -334,13 +436,63 @@ pub fn run_alongside(
         .map_err(with_log)
 }
 
+/// The host's side of a demo whose minibox detached the container
+/// ([`Alongside::detached`]) and has returned: `alongside.ready` retried
+/// until it succeeds, then each of `alongside.commands` handed to `show`, as
+/// [`run_alongside`] does. The container runs on.
+pub fn serve_detached(
+    session: &DemoSession,
+    alongside: &Alongside,
+    mut show: impl FnMut(&str, Command),
+) -> Result<(), String> {
+    wait_ready(session, alongside, || None)?;
+    for command in alongside.commands {
+        show(command, session.shell(command));
+    }
+    Ok(())
+}
+
+/// Retries `alongside.ready` where the demos run until it succeeds, for
+/// [`READY_LIMIT`] at most; fails at once when `ended` says (how) minibox
+/// ended meanwhile.
+fn wait_ready(
+    session: &DemoSession,
+    alongside: &Alongside,
+    mut ended: impl FnMut() -> Option<String>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + READY_LIMIT;
+    loop {
+        if let Some(how) = ended() {
+            return Err(format!("{how} before `{}` succeeded", alongside.ready));
+        }
+        let mut ready = session.shell(alongside.ready);
+        ready
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if ready.status().is_ok_and(|s| s.success()) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "`{}` still failed after {} s",
+                alongside.ready,
+                READY_LIMIT.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Runs `bin args...` with stdin from /dev/null and stdout and stderr on one pipe;
 /// returns what it wrote and its exit status (128 + N if killed by signal N).
 pub fn run_merged(bin: &Path, args: &[&str]) -> (String, i32) {
     let session = DemoSession {
         registry: None,
         store: workspace_root().join("target/demo-store"),
+        run: workspace_root().join("target/demo-run"),
         netns: None,
+        keeper: None,
     };
     run_merged_with(bin, args, &session.env())
 }
