@@ -316,8 +316,11 @@ impl Container<'_> {
             uts::set_hostname(&self.spec.hostname)?;
             mount::make_private()?;
             snapshot.mount()?;
-            network::mount_etc_files(&snapshot.dir, &rootfs)?;
-            self.mount_volumes(&rootfs) // new: -v and --tmpfs
+            self.mount_volumes(&rootfs)?; // new: -v and --tmpfs
+            // After the volumes, as Docker: a volume at /etc must not hide
+            // the container's hostname, hosts and resolv.conf, nor be seeded
+            // with this container's copies of them.
+            network::mount_etc_files(&snapshot.dir, &rootfs)
         };
         if self.spec.init {
             let exec = |()| child_end.setup_failed(&self.exec_init(&rootfs, stdio));
