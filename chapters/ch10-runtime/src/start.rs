@@ -471,7 +471,8 @@ impl Container<'_> {
             state.finished_at = Some(ended.finished_at);
             state.oom_killed = oom_killed;
             state.process = None;
-            state.monitor = None;
+            // The monitor stays named: it cleans up next, and a `start` or
+            // `wait` meanwhile waits for it (`commands::stop::open`).
             state.cgroups.clear();
             state.cgroups_created.clear();
             state.ip_address = None;
