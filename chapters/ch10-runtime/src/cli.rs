@@ -610,7 +610,7 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
     } = args;
     let restart: Policy = runtime.restart.parse()?;
     if runtime.rm && restart != Policy::No {
-        anyhow::bail!("Conflicting options: cannot specify both --restart and --rm");
+        anyhow::bail!("conflicting options: cannot specify both --restart and --rm");
     }
     if options.resources.stats {
         anyhow::bail!(

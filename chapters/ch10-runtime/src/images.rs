@@ -8,8 +8,9 @@
 //! when no other image has them and no container runs on them (a container's
 //! snapshot names its layers as overlay lowerdirs: deleting one under a
 //! running container would pull the floor from under it). So `rmi` refuses
-//! an image a container was made from, as Docker does, unless `-f`, which
-//! then takes the name away and leaves the image's files to the containers.
+//! to take the last name of an image a container was made from, as Docker
+//! does, unless `-f`, which then takes the name away and leaves the image's
+//! files to the containers.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -98,7 +99,16 @@ pub fn rmi(
         .map(|c| (c.record.id, c.record.config))
         .collect();
     let user = specs.iter().find(|(_, spec)| &spec.image_id == config);
-    if let Some((id, _)) = user.filter(|_| !force) {
+    // As Docker: a name that is not the image's last can go even while a
+    // container uses the image (the image stays, by its other names).
+    let by_name = Reference::parse(wanted).is_ok_and(|r| found.names == [r.canonical()]);
+    let names = images
+        .images()?
+        .values()
+        .filter(|r| &r.config == config)
+        .count();
+    let last_name = !by_name || names == 1;
+    if let Some((id, _)) = user.filter(|_| !force && last_name) {
         bail!(
             "conflict: unable to remove repository reference \"{wanted}\" (must force) - container {} is using its referenced image {}",
             &id[..12],

@@ -26,7 +26,9 @@ use ch04_mount_namespace::mount::{self, Isolation};
 use ch05_cgroups::cgroup::{self, Cgroup, Resources};
 use ch06_rootfs_snapshot::snapshot::Snapshot;
 use ch08_command_override::exec::{self, Process};
-use ch09_networking::network::{self, Attached, NetworkConfig, Prepared};
+use ch09_networking::netlink::{self, Netlink};
+use ch09_networking::network::{self, Attached, Mode, NetworkConfig, Prepared};
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -181,6 +183,22 @@ pub fn init(args: &InitArgs) -> Result<Exit> {
 }
 // ANCHOR_END: init
 
+/// Deletes container `id`'s end of the bridge, if it is still there.
+///
+/// The kernel deletes a veth pair with the container's network namespace,
+/// but in the background, moments after the container's last process has
+/// gone. A `restart` (or a restart policy) starts the same container again at
+/// once, and chapter 9 names the veth after the container's ID (`veth` and
+/// its first seven digits, in [`Prepared::attach`]): the new pair would find
+/// the name still taken (EEXIST). So the monitor deletes it as it cleans up.
+fn remove_veth(id: &str) -> Result<()> {
+    let mut links = Netlink::open()?;
+    match links.delete_link(&format!("veth{}", &id[..7])) {
+        Err(error) if netlink::is_errno(&error, Errno::ENODEV) => Ok(()), // gone already
+        result => result,
+    }
+}
+
 /// Arguments as C strings, for an exec.
 fn c_strings(words: &[OsString]) -> Result<Vec<CString>> {
     words
@@ -316,8 +334,11 @@ impl Container<'_> {
             uts::set_hostname(&self.spec.hostname)?;
             mount::make_private()?;
             snapshot.mount()?;
-            network::mount_etc_files(&snapshot.dir, &rootfs)?;
-            self.mount_volumes(&rootfs) // new: -v and --tmpfs
+            self.mount_volumes(&rootfs)?; // new: -v and --tmpfs
+            // After the volumes, as Docker: a volume at /etc must not hide
+            // the container's hostname, hosts and resolv.conf, nor be seeded
+            // with this container's copies of them.
+            network::mount_etc_files(&snapshot.dir, &rootfs)
         };
         if self.spec.init {
             let exec = |()| child_end.setup_failed(&self.exec_init(&rootfs, stdio));
@@ -468,7 +489,8 @@ impl Container<'_> {
             state.finished_at = Some(ended.finished_at);
             state.oom_killed = oom_killed;
             state.process = None;
-            state.monitor = None;
+            // The monitor stays named: it cleans up next, and a `start` or
+            // `wait` meanwhile waits for it (`commands::stop::open`).
             state.cgroups.clear();
             state.cgroups_created.clear();
             state.ip_address = None;
@@ -484,6 +506,9 @@ impl Container<'_> {
         let mut results = Vec::new();
         if let Some(Running { cgroup, network }) = self.running.take() {
             results.push(network.detach());
+            if self.launch.network.mode == Mode::Bridge {
+                results.push(remove_veth(self.id)); // new: a restart reuses its name
+            }
             results.push(cgroup.destroy());
         }
         if self

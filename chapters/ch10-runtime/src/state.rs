@@ -169,8 +169,8 @@ pub struct State {
     /// The container's process (its PID 1 as the host sees it) and that
     /// process's start time, while it runs.
     pub process: Option<Holder>,
-    /// The monitor that is the container's parent and records its exit,
-    /// while it runs.
+    /// The monitor that is the container's parent and records its exit:
+    /// while it runs, and after its end too, while that monitor cleans up.
     pub monitor: Option<Holder>,
     /// The exit code once exited (128 + signal when killed by one).
     pub exit_code: i32,

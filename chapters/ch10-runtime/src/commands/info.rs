@@ -40,7 +40,11 @@ pub fn info(store: &Store) -> Result<Exit> {
             .filter(|c| c.state.status == status)
             .count()
     };
-    let images = ImageStore::existing(&root).images()?.len();
+    // Images, not names: `tag` adds a name to the same image (its config).
+    let index = ImageStore::existing(&root).images()?;
+    let configs: std::collections::BTreeSet<&String> =
+        index.values().map(|record| &record.config).collect();
+    let images = configs.len();
     let layout = cgroup::detect(Path::new(cgroup::ROOT));
     let mut warnings = Vec::new();
     let lines = vec![

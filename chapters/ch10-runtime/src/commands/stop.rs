@@ -102,25 +102,33 @@ pub fn stopped_by_hand(store: &Store, id: &str) -> Result<()> {
 
 /// The running container's process and its monitor, held by pidfds; `None`
 /// when it does not run.
+///
+/// A container that has just ended may still have its monitor at work,
+/// recording the end and taking its cgroup and network apart: that is
+/// waited for here, so that `None` means "ended, and done with" (`wait`
+/// reads the real exit code, `start` finds the old cgroup gone).
 pub fn open(container: &Container<Spec>) -> Result<Option<(Process, Option<Process>)>> {
     let state = &container.state;
-    if !matches!(state.status, Status::Running | Status::Paused) {
-        return Ok(None);
-    }
-    let Some(process) = state
-        .process
-        .as_ref()
-        .map(Process::open)
-        .transpose()?
-        .flatten()
-    else {
-        return Ok(None);
-    };
     let monitor = state
         .monitor
         .as_ref()
         .map(Process::open)
         .transpose()?
         .flatten();
+    let process = match state.status {
+        Status::Running | Status::Paused => state
+            .process
+            .as_ref()
+            .map(Process::open)
+            .transpose()?
+            .flatten(),
+        _ => None,
+    };
+    let Some(process) = process else {
+        if let Some(monitor) = monitor {
+            monitor.wait(Some(RECORDING))?;
+        }
+        return Ok(None);
+    };
     Ok(Some((process, monitor)))
 }
