@@ -422,6 +422,7 @@ impl Container<'_> {
         Ok(())
     }
 
+    // ANCHOR: record_start
     /// Records the container as running: its process with its start time
     /// (read now, while it waits: a container that exits at once would be
     /// a zombie by the time anyone else looked), its monitor, its cgroup.
@@ -448,7 +449,9 @@ impl Container<'_> {
             Ok(())
         })
     }
+    // ANCHOR_END: record_start
 
+    // ANCHOR: record_failed_start
     /// A start that failed after [`Container::record_start`]: the container
     /// is back where it was (created, or exited), with Docker's `Error` and
     /// the status a `run` would have exited with.
@@ -473,6 +476,7 @@ impl Container<'_> {
             Ok(())
         })
     }
+    // ANCHOR_END: record_failed_start
 
     // ANCHOR: end
     /// In the monitor, once the container's process has ended and its last
