@@ -1,8 +1,11 @@
-//! The command line of chapter 10: `run` with Docker's runtime flags (`-d`,
-//! `--name`, `--rm`, `-i`) on top of chapter 9's, and the commands that act
-//! on containers that outlive it: `ps`, `logs`, `stop`, `kill`, `rm`,
-//! `wait`, `exec`, `inspect`, `port`, `rename`, `container prune`. `network
-//! prune` is chapter 9's; `pull`, `images`, `login`, `logout` and `diff` are
+//! The command line of chapter 10: `run` (and `create`) with Docker's
+//! runtime flags (`-d`, `--name`, `--rm`, `-i`, `-t`, `-v`, `--tmpfs`,
+//! `--init`, `--restart`, `-P`) on top of chapter 9's, and the commands that
+//! act on containers that outlive it: `start`, `restart`, `ps`, `logs`,
+//! `stop`, `kill`, `rm`, `wait`, `exec`, `attach`, `inspect`, `port`,
+//! `rename`, `container prune`; volumes, `tag`, `rmi`, `image prune`,
+//! `system df` and `prune`, `info`, `version`, `completion`. `network prune`
+//! is chapter 9's; `pull`, `images`, `login`, `logout` and `diff` are
 //! chapter 7's.
 
 use std::ffi::OsString;
@@ -287,7 +290,7 @@ pub struct RuntimeArgs {
     #[arg(long)]
     pub init: bool,
 
-    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    /// Override the key sequence for detaching a container
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: DetachKeys,
 }
@@ -665,9 +668,11 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
 
 /// `minibox completion SHELL`: the shell's completion script, written from
 /// the same definitions as `--help`.
-pub fn completion(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+pub fn completion(shell: clap_complete::Shell) -> Vec<u8> {
     let mut cli = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut cli, "minibox", out);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cli, "minibox", &mut script);
+    script
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //! The record is written once, when the container is created. What changes
 //! while it lives (its PIDs, its exit code, its address) is the state's.
 // SIMPLIFICATION: Docker's record (`config.v2.json` and `hostconfig.json`)
-// holds every flag of `docker run`, so that `docker start` can start the
-// container again from it. minibox keeps what its commands read; a container
-// is started once, by the `run` that created it.
+// holds every flag of `docker run` as parsed structures; minibox keeps what
+// its commands read, and the flags a start needs as they were typed
+// ([`StartFlags`]), parsed again by the same code at every start.
 
 use std::net::IpAddr;
 use std::path::PathBuf;

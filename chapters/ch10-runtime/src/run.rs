@@ -6,12 +6,13 @@
 //!
 //! | step | chapter 9 | chapter 10 |
 //! |---|---|---|
-//! | image, command, ports bound, bridge | `minibox run` | `minibox run` |
+//! | image, command, volumes | `minibox run` | `minibox run` or `create` ([`create`]) |
 //! | record and snapshot | a directory `run` removes | the store: `containers/ID`, kept |
-//! | cgroup, clone, network, release | `minibox run` | the monitor, in `start` |
+//! | ports bound, bridge | `minibox run` | every start ([`start::launch`]) |
+//! | cgroup, clone, network, release | `minibox run` | the monitor ([`crate::start`]) |
 //! | waiting for the end | `minibox run` | the monitor |
-//! | cleanup | `minibox run` | the monitor: `on_exit`, `cleanup` |
-//! | output | inherited: the terminal | pipes to the monitor: the log, and `run`'s terminal when attached |
+//! | cleanup | `minibox run` | the monitor: the end recorded, then network, cgroup, `--rm`, `--restart` |
+//! | output | inherited: the terminal | pipes or a pty to the monitor: the log, and `run`'s terminal when attached |
 
 use anyhow::Result;
 use ch01_fork_exec::exit::Exit;

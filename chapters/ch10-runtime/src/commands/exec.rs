@@ -102,4 +102,3 @@ fn run(target: &Target, process: &Process, args: &ExecArgs) -> Result<Exit, Exec
     })
 }
 // ANCHOR_END: exec_stdio
-// ANCHOR_END: exec

@@ -63,7 +63,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "Status": state.status.to_string(),
             "Running": state.status == Status::Running,
             "Paused": state.status == Status::Paused,
-            "Restarting": false,
+            "Restarting": state.status == Status::Restarting,
             "OOMKilled": state.oom_killed,
             "Dead": state.status == Status::Dead,
             "Pid": state.process.filter(|_| running).map_or(0, |p| p.pid),

@@ -67,8 +67,12 @@ pub fn act(command: Command) -> Result<Exit> {
         }
         Command::Volume(command) => volume::volume(&store, command).map_err(refused),
         Command::Completion { shell } => {
-            crate::cli::completion(shell, &mut std::io::stdout());
-            Ok(Exit::Code(0))
+            // Written whole, so that `completion bash | head` is no error.
+            let script = crate::cli::completion(shell);
+            match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(Exit::Code(0)),
+            }
         }
         Command::Run(_)
         | Command::Create(_)
