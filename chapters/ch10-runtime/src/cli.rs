@@ -62,6 +62,20 @@ pub enum Command {
     },
     /// Run a command in a running container
     Exec(ExecArgs),
+    /// Display the running processes of a container
+    Top {
+        /// The container (name, ID or unique ID prefix)
+        container: String,
+        /// Options for the host's ps (default: -ef)
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ps OPTIONS"
+        )]
+        ps_options: Vec<String>,
+    },
+    /// Display a live stream of containers' resource usage statistics
+    Stats(StatsArgs),
     /// Show containers' details as JSON
     Inspect {
         /// The containers (name, ID or unique ID prefix)
@@ -491,6 +505,17 @@ pub struct RmArgs {
     pub volumes: bool,
     /// The containers (name, ID or unique ID prefix)
     #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `minibox stats [OPTIONS] [CONTAINER...]`
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub no_stream: bool,
+    /// The containers (name, ID or unique ID prefix); default: every running one
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 

@@ -27,6 +27,34 @@ use crate::ps::State;
 /// Written once, in chapter 7, for `minibox images`.
 pub use ch07_image_pull::images::human_size as size;
 
+// ANCHOR: binary_size
+/// Docker's memory sizes: binary units (`KiB` is 1024 bytes) and four
+/// significant digits, `64MiB`, `5.629MiB`, `1.953GiB`, as go-units'
+/// `BytesSize` prints them for `docker stats`.
+pub fn binary_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    // Go's `%.4g`: four digits in all, then trailing zeros dropped.
+    let whole_digits = if value < 1.0 {
+        1
+    } else {
+        value.log10() as usize + 1
+    };
+    let text = format!("{value:.*}", 4usize.saturating_sub(whole_digits));
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", units[unit])
+}
+// ANCHOR_END: binary_size
+
 // ANCHOR: duration
 /// How long `d` is, in Docker's words: go-units' `HumanDuration`, with its
 /// thresholds (`duration.go` in `docker/go-units`).
@@ -222,6 +250,18 @@ mod tests {
         );
         assert_eq!(status(State::Removing), "Removal In Progress");
         assert_eq!(status(State::Dead), "Dead");
+    }
+
+    /// go-units' `BytesSize`: Go's `%.4g` and binary units.
+    #[test]
+    fn memory_sizes_are_binary_with_four_digits() {
+        assert_eq!(binary_size(0), "0B");
+        assert_eq!(binary_size(1023), "1023B");
+        assert_eq!(binary_size(1536), "1.5KiB");
+        assert_eq!(binary_size(64 << 20), "64MiB");
+        assert_eq!(binary_size(5_902_336), "5.629MiB");
+        assert_eq!(binary_size(2_097_152_000), "1.953GiB");
+        assert_eq!(binary_size(25_324_961_792), "23.59GiB");
     }
 
     /// `HumanSizeWithPrecision(size, 3)`: Go's `%.3g` and decimal units.

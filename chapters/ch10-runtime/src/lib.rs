@@ -44,6 +44,7 @@
 //! - [`human`]: Docker's words for durations and states.
 //! - [`ps`]: the `ps` table, `--format` and `--filter`.
 //! - [`exec`]: a process joining a running container.
+//! - [`stats`]: a container's usage, read from its cgroup.
 //! - [`images`]: `tag` and `rmi`, and what removing an image frees.
 //! - [`volumes`]: `-v` bind mounts and named volumes, `--tmpfs`.
 //! - [`terminal`], [`attach`]: `-t`'s pty, raw mode, window size, detaching.
@@ -69,5 +70,6 @@ pub mod restart;
 pub mod run;
 pub mod start;
 pub mod state;
+pub mod stats;
 pub mod terminal;
 pub mod volumes;

@@ -220,7 +220,7 @@ fn since_keeps_the_records_from_that_time_on_and_t_shows_their_times() {
     let both = ReadOptions {
         tail: Some(1),
         since: Some(OffsetDateTime::UNIX_EPOCH),
-        timestamps: false,
+        ..ReadOptions::default()
     };
     assert_eq!(show(&path, &both), (String::new(), "new err\n".into()));
 

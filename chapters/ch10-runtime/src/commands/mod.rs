@@ -12,8 +12,10 @@ pub mod logs;
 pub mod ps;
 pub mod rm;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod system;
+pub mod top;
 pub mod volume;
 
 use anyhow::Result;
@@ -42,6 +44,13 @@ pub fn act(command: Command) -> Result<Exit> {
             detach_keys,
             container,
         } => attach::attach(&store, &container, &detach_keys),
+        Command::Top {
+            container,
+            ps_options,
+        } => top::top(&store, &container, &ps_options).map_err(refused),
+        Command::Stats(args) => {
+            stats::stats(&store, &args.containers, args.no_stream).map_err(refused)
+        }
         Command::Inspect { containers } => inspect::inspect(&store, &containers),
         Command::Port { container, port } => {
             inspect::port(&store, &container, port.as_deref()).map_err(refused)
