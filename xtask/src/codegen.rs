@@ -117,6 +117,10 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
         PathBuf::from("ch09-networking/bench-start.md"),
         bench_start(&read_json(root, "bench-start.json")?)?,
     );
+    files.insert(
+        PathBuf::from("ch10-runtime/bench-runtime.md"),
+        bench_runtime(&read_json(root, "bench-runtime.json")?)?,
+    );
     Ok(files)
 }
 
@@ -302,6 +306,45 @@ fn bench_start(data: &serde_json::Value) -> Result<String> {
         ));
     }
     Ok(table)
+}
+
+/// Chapter 10's benchmark tables, one per phase, with each row's ratio to
+/// the phase's baseline computed here.
+fn bench_runtime(data: &serde_json::Value) -> Result<String> {
+    let mut text = format!(
+        "Measured on {}; medians of {} interleaved runs after a warm-up round.\n",
+        string(data, "machine")?,
+        number(data, "runs")?,
+    );
+    for phase in data["phases"]
+        .as_array()
+        .context("benchmark data: no phases")?
+    {
+        let rows = phase["rows"]
+            .as_array()
+            .context("benchmark data: no rows")?;
+        let baseline = string(phase, "baseline")?;
+        let base = rows
+            .iter()
+            .find(|r| r["variant"] == baseline)
+            .with_context(|| format!("benchmark data: no row for {baseline:?}"))
+            .and_then(|row| number(row, "median_ms"))?;
+        text.push_str(&format!(
+            "\n| {} | median | 10th – 90th percentile | × {baseline} |\n|---|---:|---:|---:|\n",
+            string(phase, "what")?
+        ));
+        for row in rows {
+            let median = number(row, "median_ms")?;
+            text.push_str(&format!(
+                "| {} | {median:.1} ms | {:.1} – {:.1} ms | {:.2} |\n",
+                string(row, "variant")?,
+                number(row, "p10_ms")?,
+                number(row, "p90_ms")?,
+                median / base,
+            ));
+        }
+    }
+    Ok(text)
 }
 
 /// 5867 → `5,867`, as the prose writes numbers.

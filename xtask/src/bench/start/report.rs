@@ -130,6 +130,36 @@ pub(super) fn record(
     Ok(path)
 }
 
+/// Where `--record` writes chapter 10's phases, in the workspace.
+const RECORD_RUNTIME: &str = "book/src/data/bench-runtime.json";
+
+/// Writes chapter 10's phases (the start's table first) to
+/// [`RECORD_RUNTIME`] in `root`; returns the file's path.
+pub(super) fn record_runtime(
+    root: &Path,
+    start: serde_json::Value,
+    phases: Vec<serde_json::Value>,
+    runs: usize,
+    load_at_start: &str,
+) -> Result<PathBuf> {
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    let data = serde_json::json!({
+        "about": "cargo xtask bench start --record: chapter 10's medians (and 10th and 90th \
+                  percentiles), one table per phase; ratios are computed by whoever reads them, \
+                  against each phase's baseline",
+        "machine": machine(load_at_start, &load.join(" ")),
+        "runs": runs,
+        "phases": std::iter::once(start).chain(phases).collect::<Vec<_>>(),
+    });
+    let path = root.join(RECORD_RUNTIME);
+    let text = serde_json::to_string_pretty(&data).context("encoding the record")? + "\n";
+    let temporary = path.with_extension("json.tmp");
+    fs::write(&temporary, text).with_context(|| format!("writing {}", temporary.display()))?;
+    fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// This machine and the day, as the record says where it was measured:
 /// kernel, CPUs, the date (UTC) and the load averages around the run.
 fn machine(load_at_start: &str, load_at_end: &str) -> String {

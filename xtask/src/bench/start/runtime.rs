@@ -41,14 +41,21 @@ pub(super) fn runtime(
     ch10: &Path,
     work: &WorkDir,
     runtimes: &[Runtime],
-) -> Result<()> {
-    detached(minibox, ch10, work, runtimes)?;
-    exec(minibox, ch10, work, runtimes)?;
-    ps(minibox, ch10, work)
+) -> Result<Vec<serde_json::Value>> {
+    Ok(vec![
+        detached(minibox, ch10, work, runtimes)?,
+        exec(minibox, ch10, work, runtimes)?,
+        ps(minibox, ch10, work)?,
+    ])
 }
 
 /// `run -d` + `rm -f`, beside each OCI runtime's `run -d` + `delete --force`.
-fn detached(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) -> Result<()> {
+fn detached(
+    minibox: &Minibox,
+    ch10: &Path,
+    work: &WorkDir,
+    runtimes: &[Runtime],
+) -> Result<serde_json::Value> {
     let round_trip = |dir: &Path| -> Result<Sample> {
         let run = ["run", "-d", "--network", "none", "busybox", "sleep", "60"];
         let started = run_measured(&mut minibox.command(ch10, &run)?, dir, "run")?;
@@ -68,16 +75,21 @@ fn detached(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]
         peers.push(Peer::new(name, false, Box::new(run)));
     }
     measure::rounds(&mut peers, work, RUNS)?;
-    table(
+    let phase = table(
         "start a container in the background (sleep 60) and remove it by force",
         &peers,
         "crun run -d + delete --force",
     );
-    Ok(())
+    Ok(phase)
 }
 
 /// `exec true` in a running container, beside runc's and crun's.
-fn exec(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) -> Result<()> {
+fn exec(
+    minibox: &Minibox,
+    ch10: &Path,
+    work: &WorkDir,
+    runtimes: &[Runtime],
+) -> Result<serde_json::Value> {
     let name = format!("minibox-bench-exec-{}", std::process::id());
     let run = [
         "run",
@@ -119,11 +131,11 @@ fn exec(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) ->
             peers.push(Peer::new(peer, false, Box::new(theirs)));
         }
         measure::rounds(&mut peers, work, RUNS)?;
-        table("run `true` in a running container", &peers, "runc exec");
+        let phase = table("run `true` in a running container", &peers, "runc exec");
         let r =
             median_of(&peers, "ch10 exec").and_then(|m| ratio(m, median_of(&peers, "runc exec")));
         println!("ch10 exec ≤ 1.0× runc exec: {}", at_most(r, 1.0));
-        Ok(())
+        Ok(phase)
     })();
     for (runtime, id, dir) in &running {
         runtime.delete(id)?;
@@ -138,7 +150,7 @@ fn exec(minibox: &Minibox, ch10: &Path, work: &WorkDir, runtimes: &[Runtime]) ->
 }
 
 /// `ps -a` with [`PS_CONTAINERS`] running containers.
-fn ps(minibox: &Minibox, ch10: &Path, work: &WorkDir) -> Result<()> {
+fn ps(minibox: &Minibox, ch10: &Path, work: &WorkDir) -> Result<serde_json::Value> {
     let mut ids = Vec::new();
     let made = (|| -> Result<()> {
         for _ in 0..PS_CONTAINERS {
@@ -160,14 +172,14 @@ fn ps(minibox: &Minibox, ch10: &Path, work: &WorkDir) -> Result<()> {
         let name = "ch10 ps -a (100 containers)";
         let mut peers = vec![Peer::new(name, true, Box::new(list))];
         measure::rounds(&mut peers, work, RUNS)?;
-        table("list 100 running containers", &peers, name);
+        let phase = table("list 100 running containers", &peers, name);
         let median = peers[0].median().as_secs_f64() * 1000.0;
         let met = median < PS_TARGET_MS;
         println!(
             "{name} < {PS_TARGET_MS} ms: {}",
             verdict(Some(met), &format!("{median:.1} ms"))
         );
-        Ok(())
+        Ok(phase)
     });
     for chunk in ids.chunks(25) {
         let mut rm = vec!["rm", "-f"];
@@ -190,8 +202,9 @@ fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
     peers.iter().find(|p| p.name == name).map(Peer::median)
 }
 
-/// A phase's table: median, spread and the ratio to `baseline`'s median.
-fn table(what: &str, peers: &[Peer], baseline: &str) {
+/// A phase's table: median, spread and the ratio to `baseline`'s median,
+/// printed, and returned as `--record` keeps it.
+pub(super) fn table(what: &str, peers: &[Peer], baseline: &str) -> serde_json::Value {
     let base = median_of(peers, baseline);
     println!();
     println!("{what}: median and spread of {RUNS} runs after a warm-up round, interleaved");
@@ -211,6 +224,19 @@ fn table(what: &str, peers: &[Peer], baseline: &str) {
         );
     }
     println!("(× base: against {baseline})");
+    let millis = |time: Duration| (time.as_secs_f64() * 100_000.0).round() / 100.0;
+    let rows: Vec<serde_json::Value> = peers
+        .iter()
+        .map(|peer| {
+            serde_json::json!({
+                "variant": peer.name,
+                "median_ms": millis(peer.median()),
+                "p10_ms": millis(peer.percentile(10)),
+                "p90_ms": millis(peer.percentile(90)),
+            })
+        })
+        .collect();
+    serde_json::json!({ "what": what, "baseline": baseline, "rows": rows })
 }
 
 impl Runtime<'_> {
