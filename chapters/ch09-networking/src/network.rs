@@ -204,6 +204,12 @@ impl Listener {
     }
 }
 
+/// The host's end of container `id`'s veth pair: `veth` and the ID's first
+/// seven digits, short enough for a link name (15 bytes).
+pub fn veth_name(id: &str) -> String {
+    format!("veth{}", &id[..7])
+}
+
 /// The files [`Prepared::attach`] writes into the container's directory, and
 /// where [`mount_etc_files`] mounts them inside.
 const ETC_FILES: [(&str, &str); 3] = [
@@ -257,7 +263,7 @@ impl Prepared {
                         .context("the container's process ended before it had a network")?,
                 )?;
                 attached.lease = Some((ipam.clone(), address));
-                let veth = format!("veth{}", &id[..7]);
+                let veth = veth_name(id);
                 host.create_veth_on_bridge(&veth, BRIDGE, "eth0", container.as_fd(), address)?;
                 host.set_up(&veth)?;
                 let subnet = ipam.subnet();

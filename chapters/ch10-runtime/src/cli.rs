@@ -25,7 +25,7 @@ use clap::{Args, Subcommand};
 use crate::container::StartFlags;
 use crate::restart::Policy;
 use crate::terminal::DetachKeys;
-use crate::volumes::{self, Tmpfs, VolumeSpec};
+use crate::volumes::{self, VolumeSpec};
 
 /// Chapter 10's command line.
 pub type Cli = Minibox<Command>;
@@ -580,8 +580,6 @@ pub struct RunConfig {
     pub publish_all: bool,
     /// `-v`, parsed.
     pub volumes: Vec<VolumeSpec>,
-    /// `--tmpfs`, parsed.
-    pub tmpfs: Vec<Tmpfs>,
     /// The flags every start reads again, as typed.
     pub flags: StartFlags,
 }
@@ -659,6 +657,7 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
         cgroup_parent: options.resources.cgroup_parent.clone(),
         tmpfs: runtime.tmpfs.clone(),
     };
+    flags.tmpfs()?; // checked now: every start reads them again
     let network = network.into_config()?;
     let image = image_and_command.words[0].to_string_lossy().into_owned();
     let run = ch08::Config::new(command, options.into_ch07(), image_and_command.words)?;
@@ -682,11 +681,6 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
             .volume
             .iter()
             .map(|v| volumes::parse_volume(v))
-            .collect::<Result<_>>()?,
-        tmpfs: runtime
-            .tmpfs
-            .iter()
-            .map(|t| volumes::parse_tmpfs(t))
             .collect::<Result<_>>()?,
     })
 }
@@ -730,6 +724,29 @@ mod tests {
         let config = run(&["run", "-i", "-p", "8080:80", "busybox"]);
         assert!(config.interactive && !config.detach);
         assert_eq!(config.container.network.publish.len(), 1);
+    }
+
+    #[test]
+    fn bad_tmpfs_and_restart_values_are_refused_before_anything_exists() {
+        let error = parse(&["run", "--tmpfs", "relative", "busybox"]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("invalid mount config for type \"tmpfs\""),
+            "{error}"
+        );
+        let error = parse(&["run", "--tmpfs", "/t:bogus", "busybox"]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid tmpfs option \"bogus\""),
+            "{error}"
+        );
+        let error = parse(&["run", "--restart", "always:2", "busybox"]).unwrap_err();
+        assert!(
+            error.to_string().contains("only be used with 'on-failure'"),
+            "{error}"
+        );
     }
 
     #[test]

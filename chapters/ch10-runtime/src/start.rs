@@ -28,6 +28,7 @@ use ch06_rootfs_snapshot::snapshot::Snapshot;
 use ch08_command_override::exec::{self, Process};
 use ch09_networking::netlink::{self, Netlink};
 use ch09_networking::network::{self, Attached, Mode, NetworkConfig, Prepared};
+use ch09_networking::publish::Protocol;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::Signal;
@@ -189,14 +190,14 @@ pub fn init(args: &InitArgs) -> Result<Exit> {
 /// The kernel deletes a veth pair with the container's network namespace,
 /// but in the background, moments after the container's last process has
 /// gone. A `restart` (or a restart policy) starts the same container again at
-/// once, and chapter 9 names the veth after the container's ID (`veth` and
-/// its first seven digits, in [`Prepared::attach`]): the new pair would find
+/// once, and chapter 9 names the veth after the container's ID
+/// ([`network::veth_name`]): the new pair would find
 /// the name still taken (EEXIST). Deleting it at every end would make every
 /// `run --rm` wait for the kernel (chapter 9 measured 15 to 25 ms); only a
 /// start that finds it pays.
 fn remove_stale_veth(id: &str) -> Result<()> {
     let mut links = Netlink::open()?;
-    let veth = format!("veth{}", &id[..7]);
+    let veth = network::veth_name(id);
     if links.link_index(&veth)?.is_none() {
         return Ok(());
     }
@@ -222,7 +223,7 @@ fn published(prepared: &Prepared) -> Result<Vec<Published>> {
         .into_iter()
         .map(|(mapping, bound)| Published {
             container_port: mapping.container_port,
-            udp: mapping.protocol.to_string() == "udp",
+            udp: mapping.protocol == Protocol::Udp,
             host_ip: bound.ip(),
             host_port: bound.port(),
         })
