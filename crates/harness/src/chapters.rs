@@ -1334,7 +1334,7 @@ pub const CHAPTERS: &[Chapter] = &[
                 "nsenter --target $PID --all hostname",
                 "nsenter --target $PID --all ps -o pid,comm",
                 "kill $PID; sleep 1; kill -0 $PID && echo \"still running: as PID 1, sleep has no handler for SIGTERM\"",
-                "kill -KILL $PID",
+                "kill -KILL $PID 2>/dev/null; sleep 0.2; kill -0 $PID 2>/dev/null || echo \"gone: SIGKILL from the host is never ignored\"",
             ],
             cleanup: "P=$(cat box.pid 2>/dev/null) && [ \"$(cat /proc/$P/comm 2>/dev/null)\" = sleep ] && kill -KILL $P; true",
         },
