@@ -315,11 +315,63 @@ fn v2_join_kill_and_events_work_on_the_real_unified_tree() {
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
     assert_eq!(procs.trim(), sleeper.id().to_string());
     assert!(cgroup.populated(), "cgroup.events does not say populated 1");
+    // A process can also move itself (through `cgroup.procs`: v2 has no `tasks`).
+    let mut joiner = sleep_joined(vec![dir.clone()]);
+    assert_eq!(ch05_cgroups::cgroup::procs(&dir).len(), 2);
+    assert!(ch05_cgroups::cgroup::procs(&dir).contains(&(joiner.id() as i32)));
 
     cgroup.destroy().unwrap(); // cgroup.kill, wait for populated 0, rmdir
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(sleeper.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(joiner.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert!(!dir.exists());
+    assert_nothing_left(&p);
+}
+
+/// `sleep 30`, which moved itself into `dirs` before its exec, with
+/// [`join_self`](ch05_cgroups::cgroup::join_self), while it had one thread.
+fn sleep_joined(dirs: Vec<std::path::PathBuf>) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut sleep = Command::new("sleep");
+    sleep.arg("30");
+    // SAFETY: the closure runs in the forked child, which has one thread;
+    // it only writes files (allocating, which a test may afford).
+    unsafe {
+        sleep.pre_exec(move || {
+            for dir in &dirs {
+                ch05_cgroups::cgroup::join_self(dir).map_err(std::io::Error::other)?;
+            }
+            Ok(())
+        });
+    }
+    sleep.spawn().expect("sleep, joined to its cgroup")
+}
+
+#[test]
+fn a_process_with_one_thread_moves_itself_into_every_hierarchy() {
+    if !harness::require_root("ch05 join_self") {
+        return;
+    }
+    let p = parent("join-self");
+    let root = std::path::Path::new(ch05_cgroups::cgroup::ROOT);
+    let cgroup = ch05_cgroups::cgroup::create(root, &p, "c1", &Limits::default()).unwrap();
+    let mut joiner = sleep_joined(cgroup.paths());
+    let pid = joiner.id() as i32;
+    for dir in cgroup.paths() {
+        assert_eq!(
+            ch05_cgroups::cgroup::procs(&dir),
+            vec![pid],
+            "{}",
+            dir.display()
+        );
+    }
+    // The kernel's own view: every hierarchy of the cgroup names it.
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let inside = own.lines().filter(|l| l.ends_with("/c1")).count();
+    assert_eq!(inside, cgroup.paths().len(), "{own}");
+    cgroup.destroy().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(joiner.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert_nothing_left(&p);
 }
 

@@ -26,9 +26,10 @@
 //!    close them, so nothing half-joined happens. The liveness check (by PID
 //!    *and* start time, [`Holder::is_alive`]) is made again after the opens,
 //!    so a PID reused in between is never taken for the container.
-//! 2. **The cgroup, before any namespace**: the child writes its own PID into
-//!    each `cgroup.procs` by its host path, which exists only in the host's
-//!    mount namespace. From then on everything it forks is the container's
+//! 2. **The cgroup, before any namespace**: the child moves itself into
+//!    each of the container's cgroup directories by its host path, which
+//!    exists only in the host's mount namespace (chapter 5's `join_self`, as
+//!    the container's own first process does). From then on everything it forks is the container's
 //!    (counted against its `pids.max` and memory limit).
 //! 3. **`user` first**, when the container has its own: the container's other
 //!    namespaces are owned by it, and joining them needs `CAP_SYS_ADMIN` in
@@ -64,7 +65,7 @@
 //!
 //! ```text
 //!  minibox exec ──fork──▶ joiner ──fork──▶ command (in the container's PID ns)
-//!    │  opens /proc/PID/ns/*   │ cgroup.procs, setns × N      │ chdir /, workdir, user, execve
+//!    │  opens /proc/PID/ns/*   │ joins cgroups, setns × N     │ chdir /, workdir, user, execve
 //!    │◀── error pipe (CLOEXEC: closes at exec) ────────────────┘
 //!    └ waits for the joiner, which waits for the command and exits with its status
 //! ```
@@ -97,6 +98,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use ch01_fork_exec::exit::{CANNOT_INVOKE, Exit, MINIBOX_FAILED};
 use ch01_fork_exec::process;
+use ch05_cgroups::cgroup;
 use ch08_command_override::exec::Process;
 use ch09_networking::ipam::Holder;
 use nix::errno::Errno;
@@ -113,8 +115,8 @@ pub struct Target {
     /// state says it is not running.
     pub process: Option<Holder>,
     /// Its cgroup directories, one per hierarchy (chapter 5's
-    /// `Cgroup::paths`): the process joins each by writing its PID to
-    /// `cgroup.procs`. Paths rather than a `&dyn Cgroup`, because the joining
+    /// `Cgroup::paths`): the process joins each from inside (chapter 5's
+    /// `join_self`). Paths rather than a `&dyn Cgroup`, because the joining
     /// is done by the forked child, with nothing but a write.
     pub cgroups: Vec<PathBuf>,
 }
@@ -326,14 +328,12 @@ fn join_and_run(
     stdio: Stdio,
     report: OwnedFd,
 ) -> ! {
-    let pid = std::process::id().to_string();
     for dir in cgroups {
-        let procs = dir.join("cgroup.procs");
-        if let Err(e) = std::fs::write(&procs, &pid) {
+        if let Err(error) = cgroup::join_self(dir) {
             fail(
                 &report,
                 CANNOT_INVOKE,
-                format!("joining the cgroup {}: {e}", procs.display()),
+                format!("joining the cgroup: {error:#}"),
             );
         }
     }

@@ -32,7 +32,7 @@ use crate::cli::{Action, RunConfig};
 use crate::container::Spec;
 use crate::names::SplitMix64;
 use crate::start::{self, Follow};
-use crate::state::{self, Record, Status, Store};
+use crate::state::{self, Keep, Record, Status, Store};
 use crate::volumes::{self, Volumes};
 
 /// Does what the command line asked for.
@@ -110,8 +110,13 @@ pub fn create(store: &Store, config: &RunConfig) -> Result<Record<Spec>> {
     )?;
     let snapshotter = options.snapshot.snapshotter;
     let mut rng = SplitMix64::from_urandom()?;
+    // New: a `--rm` container's record need not outlive a power cut.
+    let keep = match config.auto_remove {
+        true => Keep::WhileRunning,
+        false => Keep::UntilRemoved,
+    };
     store
-        .create_with(&id, config.name.as_deref(), spec, &mut rng, |dir| {
+        .create_with(&id, config.name.as_deref(), spec, keep, &mut rng, |dir| {
             Snapshot::prepare_in(dir, &image.layers, snapshotter).map(drop)
         })
         .inspect_err(|_| volumes.forget_anonymous(&mounts))

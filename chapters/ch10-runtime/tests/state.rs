@@ -9,7 +9,7 @@ use std::process::Command;
 
 use ch09_networking::ipam::Holder;
 use ch10_runtime::state::{
-    self, Removal, State, Status, Store, StoreError, UNKNOWN_EXIT_CODE, timestamp,
+    self, Keep, Removal, State, Status, Store, StoreError, UNKNOWN_EXIT_CODE, timestamp,
 };
 use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
@@ -521,10 +521,17 @@ fn a_failed_fill_leaves_nothing_and_sweep_cleans_what_crashes_leave() {
     let (dir, store) = store();
     let mut rng = ch10_runtime::names::SplitMix64::new(1);
     let err = store
-        .create_with(&new_id(), Some("web"), config("true"), &mut rng, |staged| {
-            fs::write(staged.join("half"), "x")?;
-            anyhow::bail!("snapshot failed")
-        })
+        .create_with(
+            &new_id(),
+            Some("web"),
+            config("true"),
+            Keep::UntilRemoved,
+            &mut rng,
+            |staged| {
+                fs::write(staged.join("half"), "x")?;
+                anyhow::bail!("snapshot failed")
+            },
+        )
         .unwrap_err();
     assert_eq!(err.to_string(), "snapshot failed");
     assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
@@ -545,6 +552,85 @@ fn a_failed_fill_leaves_nothing_and_sweep_cleans_what_crashes_leave() {
     }
     store.sweep().unwrap();
     assert_eq!(leftovers(&dir), vec![living]);
+}
+
+/// A `--rm` container's record is not flushed, so a power cut can leave it
+/// empty, or zeros where its data never reached the disk. Such a container
+/// is invisible (no error for `ps`, its name free) and `sweep` removes it;
+/// the others are untouched.
+#[test]
+fn a_record_a_power_cut_cut_short_reads_as_no_container_and_sweep_removes_it() {
+    let (dir, store) = store();
+    let mut rng = ch10_runtime::names::SplitMix64::new(7);
+    let mut made = Vec::new();
+    for (name, keep) in [("empty", Keep::WhileRunning), ("zeros", Keep::WhileRunning)] {
+        let record = store
+            .create_with(
+                &new_id(),
+                Some(name),
+                config("true"),
+                keep,
+                &mut rng,
+                |_| Ok(()),
+            )
+            .unwrap();
+        made.push(record.id);
+    }
+    let kept = store.create(Some("kept"), config("sleep 1")).unwrap();
+    let rm_kept = store
+        .create_with(
+            &new_id(),
+            Some("rm-kept"),
+            config("true"),
+            Keep::WhileRunning,
+            &mut rng,
+            |_| Ok(()),
+        )
+        .unwrap();
+    let record_of = |id: &str| {
+        dir.path()
+            .join("root/containers")
+            .join(id)
+            .join("config.json")
+    };
+    // Unflushed, the record is whole until the machine stops.
+    assert_eq!(
+        store.get::<Config>("rm-kept").unwrap().record.id,
+        rm_kept.id
+    );
+    fs::write(record_of(&made[0]), b"").unwrap();
+    let size = fs::metadata(record_of(&made[1])).unwrap().len() as usize;
+    fs::write(record_of(&made[1]), vec![0u8; size]).unwrap();
+
+    let listed: Vec<String> = store
+        .list::<Config>()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.record.name)
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.contains(&"kept".into()) && listed.contains(&"rm-kept".into()));
+    for (id, name) in made.iter().zip(["empty", "zeros"]) {
+        let err = store.get::<Config>(id).unwrap_err();
+        assert!(
+            matches!(kind(&err), StoreError::NoSuchContainer(_)),
+            "{err:#}"
+        );
+        assert!(matches!(
+            kind(&store.get::<Config>(name).unwrap_err()),
+            StoreError::NoSuchContainer(_)
+        ));
+    }
+    store.sweep().unwrap();
+    for id in &made {
+        assert!(!dir.path().join("root/containers").join(id).exists());
+        assert!(!dir.path().join("run").join(id).exists());
+    }
+    assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
+    assert_eq!(entries(&dir.path().join("root/containers")), 2);
+    assert_eq!(store.get::<Config>(&kept.id).unwrap().record.name, "kept");
+    // The names are free again.
+    store.create(Some("empty"), config("true")).unwrap();
 }
 
 /// Root only, and in a mount namespace of its own: a tmpfs mounted inside a

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ch10_runtime::names::SplitMix64;
-use ch10_runtime::state::{Record, Removal, Status, Store, StoreError};
+use ch10_runtime::state::{Keep, Record, Removal, Status, Store, StoreError};
 use nix::fcntl::{Flock, FlockArg};
 use tempfile::TempDir;
 
@@ -78,9 +78,10 @@ fn sixteen_threads_create_at_once() {
             let (store, barrier) = (store.clone(), barrier.clone());
             thread::spawn(move || {
                 let mut rng = SplitMix64::new(SEED);
+                let (id, keep) = (new_id(), Keep::UntilRemoved);
                 barrier.wait();
                 let record = store
-                    .create_with(&new_id(), None, format!("thread {i}"), &mut rng, |_| Ok(()))
+                    .create_with(&id, None, format!("thread {i}"), keep, &mut rng, |_| Ok(()))
                     .unwrap();
                 (record.id, record.name)
             })
@@ -164,9 +165,14 @@ fn create_helper() {
     drop(Flock::lock(gate, FlockArg::LockShared).unwrap());
     let pid = std::process::id();
     let record: Record<Config> = store
-        .create_with(&new_id(), None, format!("process {pid}"), &mut rng, |_| {
-            Ok(())
-        })
+        .create_with(
+            &new_id(),
+            None,
+            format!("process {pid}"),
+            Keep::UntilRemoved,
+            &mut rng,
+            |_| Ok(()),
+        )
         .unwrap();
     println!("CREATED {} {}", record.id, record.name);
 }

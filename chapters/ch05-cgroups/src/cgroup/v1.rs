@@ -212,6 +212,13 @@ impl Cgroup for V1Cgroup {
     }
     // ANCHOR_END: v1_observe
 
+    fn join_self(&self) -> Result<()> {
+        for dir in &self.dirs {
+            write(&dir.path, "tasks", "0")?; // see `join_self`: no global lock
+        }
+        Ok(())
+    }
+
     // ANCHOR: v1_destroy
     fn destroy(&self) -> Result<()> {
         // v1 has no "kill the whole cgroup" file: SIGKILL every listed process

@@ -180,6 +180,10 @@ impl Cgroup for V2Cgroup {
     }
     // ANCHOR_END: v2_observe
 
+    fn join_self(&self) -> Result<()> {
+        write(&self.dir, "cgroup.procs", "0")
+    }
+
     // ANCHOR: v2_destroy
     fn destroy(&self) -> Result<()> {
         if self.dir.join("cgroup.kill").exists() {
