@@ -25,6 +25,10 @@
 //! so the bridges, veths and NAT rules of minibox and podman exist only there
 //! and vanish when it is closed, and every variant is started the same way.
 //! minibox is a release build, since the runtimes are optimized builds too.
+//! Its runtime state (`MINIBOX_RUN`) is on a tmpfs, in `/dev/shm`, as
+//! `/run/minibox` is on a real host (this machine's `/run` is on its disk);
+//! crun's and runc's state (`--root`) is in the benchmark's directory, and
+//! podman has a tmpfs of its own on `/run` and `/var/lib`.
 //! Each run must exit 0: a failing variant fails the benchmark (minibox) or is
 //! left out with its reason after the warm-up (a peer that cannot run here).
 //! The targets are ratios to crun's median: `none` ≤ 1.0×, `bridge` ≤ 1.5×.
@@ -93,8 +97,10 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
     let _cgroups = BenchCgroups::new(&parents)?;
     let netns = netns::create()?;
     Netlink::open_in(netns.as_fd())?.set_up("lo")?;
+    let run_dir = TmpfsDir::create(&format!("minibox-bench-start-{}", std::process::id()))?;
     let minibox = Minibox {
         store: work.path.join("store"),
+        run: run_dir.0.clone(),
         parent: parents.relative.clone(),
         netns: netns.as_fd(),
     };
@@ -155,6 +161,26 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
     Ok(())
 }
 
+/// A directory of the benchmark's in `/dev/shm`, the tmpfs every Linux host
+/// has, removed with everything in it when this is dropped.
+struct TmpfsDir(PathBuf);
+
+impl TmpfsDir {
+    fn create(name: &str) -> Result<TmpfsDir> {
+        let dir = Path::new("/dev/shm").join(name);
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(TmpfsDir(dir))
+    }
+}
+
+impl Drop for TmpfsDir {
+    fn drop(&mut self) {
+        if let Err(err) = fs::remove_dir_all(&self.0) {
+            eprintln!("xtask: could not remove {}: {err}", self.0.display());
+        }
+    }
+}
+
 /// Chapter `package`'s binary, built in release mode.
 fn build(root: &Path, package: &str) -> Result<PathBuf> {
     build_release(root, package)?.with_context(|| {
@@ -163,9 +189,12 @@ fn build(root: &Path, package: &str) -> Result<PathBuf> {
 }
 
 /// minibox's environment: a store and a cgroup parent of the benchmark's,
-/// and the network namespace it is started in.
+/// its runtime state on a tmpfs, and the network namespace it is started in.
 struct Minibox<'a> {
     store: PathBuf,
+    /// `MINIBOX_RUN`: on a tmpfs, as `/run` is on the hosts minibox is made
+    /// for (this machine's `/run` is on its disk); see [`TmpfsDir`].
+    run: PathBuf,
     parent: String,
     netns: BorrowedFd<'a>,
 }
@@ -178,7 +207,7 @@ impl Minibox<'_> {
         netns::enter_before_exec(&mut command, self.netns)?;
         command
             .env("MINIBOX_ROOT", &self.store)
-            .env("MINIBOX_RUN", self.store.join("run"))
+            .env("MINIBOX_RUN", &self.run)
             .env("MINIBOX_CGROUP_PARENT", &self.parent)
             .args(args);
         Ok(command)
@@ -275,7 +304,7 @@ fn podman_variants<'a>(
 ) -> Result<Vec<Variant<'a>>> {
     let mut variants = Vec::new();
     for (name, network) in [
-        ("podman run --rm --network none", &["--network", "none"][..]),
+        (report::PODMAN_NONE, &["--network", "none"][..]),
         ("podman run --rm (default bridge)", &[][..]),
     ] {
         let command = move || -> Result<Command> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::bench::measure::Peer;
-use crate::bench::report::{at_most, ms, ratio, ratio_cell};
+use crate::bench::report::{at_most, ms, ratio, ratio_cell, verdict};
 
 /// The variant every ratio is taken against.
 pub(super) const BASELINE: &str = "crun run";
@@ -22,6 +22,11 @@ pub(super) const BRIDGE: &str = "ch09 run --network bridge";
 /// until `--rm` removes it.
 pub(super) const CH10_NONE: &str = "ch10 run --rm --network none";
 pub(super) const CH10_BRIDGE: &str = "ch10 run --rm --network bridge";
+
+/// Podman's variant with no network, and how many times faster than it
+/// chapter 10's must be.
+pub(super) const PODMAN_NONE: &str = "podman run --rm --network none";
+const PODMAN_TIMES: f64 = 20.0;
 
 /// The targets: each variant's median at most this many times crun's.
 const TARGETS: [(&str, f64); 4] = [
@@ -68,6 +73,21 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
         let r = median_of(peers, name).and_then(|median| ratio(median, baseline));
         println!("{name} ≤ {target:.1}× crun: {}", at_most(r, target));
     }
+    // Chapter 10 beside podman, which does the same with a daemonless engine:
+    // how many times faster, on the same network mode.
+    let podman = median_of(peers, PODMAN_NONE);
+    let times = median_of(peers, CH10_NONE).and_then(|median| ratio_inverse(median, podman));
+    let value = times.map(|t| format!("{t:.1}×")).unwrap_or_default();
+    let met = times.map(|t| t >= PODMAN_TIMES);
+    println!(
+        "{CH10_NONE} ≥ {PODMAN_TIMES:.0}× faster than {PODMAN_NONE}: {}",
+        verdict(met, &value)
+    );
+}
+
+/// How many times faster `a` is than `b`, when `b` was measured.
+fn ratio_inverse(a: Duration, b: Option<Duration>) -> Option<f64> {
+    ratio(a, b).map(|r| 1.0 / r)
 }
 
 /// The median of the variant called `name`, if it ran.
