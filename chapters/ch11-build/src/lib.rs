@@ -1,0 +1,17 @@
+//! # Chapter 11: building images — a Dockerfile becomes layers, a cache, a tag, and a push
+//!
+//! (Being written.)
+//!
+//! ## Layout
+//!
+//! - [`dockerfile`]: the Dockerfile parser: instructions, directives, line
+//!   continuations, variables, Docker's errors with the line number.
+//! - [`layer`]: a directory of changes (a `RUN`'s upper directory) becomes an
+//!   OCI layer: a deterministic tar with whiteouts, gzip-compressed, digested.
+//! - [`layout`]: `save` and `load`: images in the OCI image layout, as a tar.
+//! - [`push`]: the registry's upload protocol.
+
+pub mod dockerfile;
+pub mod layer;
+pub mod layout;
+pub mod push;
