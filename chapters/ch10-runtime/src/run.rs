@@ -92,18 +92,31 @@ pub fn run(config: &RunConfig) -> Result<Exit> {
 /// the process, the volumes, then the container on disk, with its snapshot,
 /// under its name, in the state `created`. Nothing runs yet.
 pub fn create(store: &Store, config: &RunConfig) -> Result<Record<Spec>> {
+    // Chapters 7 and 8: the image and its config, then the rest.
+    let (image, defaults) = find_image(&config.container.run.options)?;
+    create_from(store, config, &image, &defaults)
+}
+
+/// [`create`] from an image already found, with its config: chapter 11's
+/// build runs each `RUN` in an image it is still making, which no name
+/// finds.
+pub fn create_from(
+    store: &Store,
+    config: &RunConfig,
+    image: &image::Found,
+    defaults: &config::RunConfig,
+) -> Result<Record<Spec>> {
     let options = &config.container.run.options;
-    // Chapters 7 and 8: the image, its config, the command, the process.
-    let (image, defaults) = find_image(options)?;
+    // Chapter 8: the command and the process.
     let id = id::new_id()?;
-    let (process, hostname) = process(config, &defaults, &id)?;
+    let (process, hostname) = process(config, defaults, &id)?;
     // New: its volumes, then its record and snapshot.
     let volumes = Volumes::new(&options.root);
     let mounts = volumes.prepare_all(&config.volumes)?;
     let spec = spec(
         config,
         &image.record.config,
-        &defaults,
+        defaults,
         &process,
         &hostname,
         &mounts,

@@ -11,7 +11,10 @@
 //! - [`layout`]: `save` and `load`: images in the OCI image layout, as a tar.
 //! - [`push`]: the registry's upload protocol.
 
+pub mod copy;
 pub mod dockerfile;
+pub mod filesystem;
+pub mod image;
 pub mod layer;
 pub mod layout;
 pub mod push;
