@@ -11,10 +11,16 @@
 //! - [`layout`]: `save` and `load`: images in the OCI image layout, as a tar.
 //! - [`push`]: the registry's upload protocol.
 
+pub mod build;
+pub mod cache;
+pub mod cli;
 pub mod copy;
+pub mod context;
 pub mod dockerfile;
 pub mod filesystem;
 pub mod image;
 pub mod layer;
 pub mod layout;
 pub mod push;
+pub mod run;
+pub mod steps;
