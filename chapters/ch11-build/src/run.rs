@@ -4,7 +4,10 @@
 use anyhow::Result;
 use ch01_fork_exec::exit::{Exit, FailsWith};
 
-use crate::build;
+use ch06_rootfs_snapshot::snapshot::minibox_root;
+use ch07_image_pull::store::Store as ImageStore;
+
+use crate::{build, push};
 use crate::cli::Command;
 
 /// Does what the command line asked for. Like Docker's, the image commands
@@ -16,9 +19,12 @@ pub fn act(command: Command) -> Result<Exit> {
             build::build(&args.options()?).map_err(fails_with_1)?;
             Ok(Exit::Code(0))
         }
-        Command::Push(_) | Command::Save(_) | Command::Load(_) => {
-            Err(fails_with_1(anyhow::anyhow!("not yet")))
+        Command::Push(args) => {
+            let store = ImageStore::open(&minibox_root())?;
+            push::push(&store, &args.image, args.quiet).map_err(fails_with_1)?;
+            Ok(Exit::Code(0))
         }
+        Command::Save(_) | Command::Load(_) => Err(fails_with_1(anyhow::anyhow!("not yet"))),
         Command::Runtime(command) => ch10_runtime::run::act(command.into_action()?),
     }
 }
