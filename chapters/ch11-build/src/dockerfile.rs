@@ -1734,4 +1734,114 @@ ARG A B=2 C="x y"
         ];
         assert_eq!(spaced, expected);
     }
+
+    #[test]
+    fn a_backtick_escape_directive_makes_backslashes_plain() {
+        // Docker's documentation example: with `\` as the escape character,
+        // `c:\` would continue onto the next line.
+        let text = "# escape=`\n\nFROM mcr.microsoft.com/windows/servercore\nCOPY testfile.txt c:\\\nRUN dir c:\\ `\n    /s\n";
+        let dockerfile = parse(text).unwrap();
+        assert_eq!(dockerfile.escape, '`');
+        let values: Vec<_> = dockerfile.stages[0]
+            .instructions
+            .iter()
+            .map(|i| (i.line, i.value.clone()))
+            .collect();
+        let expected = vec![
+            (4, Instruction::Copy(copy(&["testfile.txt"], "c:\\"))),
+            (5, Instruction::Run(shell_command("dir c:\\     /s"))),
+        ];
+        assert_eq!(values, expected);
+        // The build expands with the same escape character.
+        let name = |_: &str| Some("app".to_string());
+        assert_eq!(
+            expand("c:\\$NAME\\`$NAME", name, '`').unwrap(),
+            "c:\\app\\$NAME"
+        );
+    }
+
+    #[test]
+    fn directives_are_read_only_at_the_top() {
+        // Keys are case-insensitive, spaces around `=` allowed; `syntax` and
+        // `check` are accepted and ignored.
+        let text = "# syntax=docker/dockerfile:1\n#  ESCAPE = `\n# check=skip=all\nFROM busybox\n";
+        assert_eq!(parse(text).unwrap().escape, '`');
+        // Too late (after an instruction, a blank line, another comment),
+        // a directive is a comment: the backtick stays an argument.
+        for before in ["FROM busybox\n", "\n", "# a comment\n"] {
+            let text = format!("{before}# escape=`\nFROM busybox\nRUN echo a `\nCMD b\n");
+            let dockerfile = parse(&text).unwrap();
+            assert_eq!(dockerfile.escape, '\\', "{text:?}");
+            let last = dockerfile.stages.last().unwrap();
+            let values: Vec<_> = last.instructions.iter().map(|i| i.value.clone()).collect();
+            let expected = vec![
+                Instruction::Run(shell_command("echo a `")),
+                Instruction::Cmd(shell_command("b")),
+            ];
+            assert_eq!(values, expected, "{text:?}");
+        }
+        let twice = error("# escape=`\n# escape=\\\nFROM busybox\n");
+        assert_eq!(
+            twice,
+            "dockerfile parse error on line 2: only one escape parser directive can be used"
+        );
+        let bad = error("# escape=x\nFROM busybox\n");
+        assert_eq!(
+            bad,
+            "dockerfile parse error on line 1: invalid escape token 'x' does not match ` or \\"
+        );
+    }
+
+    #[test]
+    fn continuation_lines_join_and_skip_comments_and_empty_lines() {
+        let text = "\u{feff}FROM busybox\r\n  RUN echo a \\  \r\n\n   # a comment\n\tb\nCMD c\\\\\nUSER d\nRUN e \\";
+        let dockerfile = parse(text).unwrap();
+        let stage = &dockerfile.stages[0];
+        let located: Vec<_> = stage
+            .instructions
+            .iter()
+            .map(|i| (i.line, i.text.as_str()))
+            .collect();
+        let expected = vec![
+            // A byte-order mark, CRLF line ends, leading whitespace, spaces
+            // after the escape character, an empty line and a comment inside.
+            (2, "RUN echo a \tb"),
+            // An escaped escape character does not continue the line.
+            (6, "CMD c\\\\"),
+            (7, "USER d"),
+            // The file may end in the middle of an instruction.
+            (8, "RUN e"),
+        ];
+        assert_eq!(located, expected);
+        assert_eq!(
+            stage.instructions[0].value,
+            Instruction::Run(shell_command("echo a \tb"))
+        );
+    }
+
+    #[test]
+    fn remote_sources_are_told_from_local_ones() {
+        let remote = [
+            "https://example.com/app.tar.gz",
+            "http://example.com/a",
+            "git://example.com/repo.git",
+            "ssh://git@example.com/repo.git",
+            "git@github.com:moby/buildkit.git",
+            "github.com/moby/buildkit",
+        ];
+        let local = [
+            "app.tar.gz",
+            "./src",
+            "c:\\data",
+            "dir/a:b",
+            "://x",
+            "a b://c",
+        ];
+        for source in remote {
+            assert!(is_remote(source), "{source}");
+        }
+        for source in local {
+            assert!(!is_remote(source), "{source}");
+        }
+    }
 }
