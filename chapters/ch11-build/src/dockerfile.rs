@@ -1844,4 +1844,175 @@ ARG A B=2 C="x y"
             assert!(!is_remote(source), "{source}");
         }
     }
+
+    /// The environment of BuildKit's `envVarTest`.
+    fn test_env(name: &str) -> Option<String> {
+        let value = match name {
+            "PWD" => "/home",
+            "SHELL" => "bash",
+            "NULL" => "",
+            "KOREAN" => "한국어",
+            _ => return None,
+        };
+        Some(value.to_string())
+    }
+
+    /// Words and what [`expand`] makes of them with [`test_env`]; `None`:
+    /// an error. Taken from BuildKit's `envVarTest`, plus the forms without
+    /// the colon.
+    const EXPANSIONS: &[(&str, Option<&str>)] = &[
+        ("hello", Some("hello")),
+        ("he'll'o", Some("hello")),
+        ("he'llo", None),
+        (r"he\'llo", Some("he'llo")),
+        (r"he\\'llo", None),
+        (r"abc\tdef", Some("abctdef")),
+        (r#""abc\tdef""#, Some(r"abc\tdef")),
+        (r#""abc\\tdef""#, Some(r"abc\tdef")),
+        (r"'abc\tdef'", Some(r"abc\tdef")),
+        (r"hello\", Some("hello")),
+        (r"hello\\", Some(r"hello\")),
+        (r#""hello\""#, None),
+        (r#""''""#, Some("''")),
+        ("$.", Some("$.")),
+        ("he$1x", Some("hex")),
+        ("he$.x", Some("he$.x")),
+        ("he$pwd.", Some("he.")),
+        ("he$PWD", Some("he/home")),
+        (r"he\$PWD", Some("he$PWD")),
+        (r"he\\$PWD", Some(r"he\/home")),
+        (r#""he\$PWD""#, Some("he$PWD")),
+        (r"\${}", Some("${}")),
+        ("${}", None),
+        ("he${hi}xx", Some("hexx")),
+        ("he${.}", None),
+        ("he${XXX:-000}xx", Some("he000xx")),
+        ("he${PWD:-000}xx", Some("he/homexx")),
+        ("he${XXX:-$PWD}xx", Some("he/homexx")),
+        ("he${XXX:-${PWD:-yyy}}xx", Some("he/homexx")),
+        ("he${XXX:-${YYY:-yyy}}xx", Some("heyyyxx")),
+        ("he${XXX:YYY}", None),
+        ("he${XXX?}", None),
+        ("he${XXX:?}", None),
+        ("he${PWD?}", Some("he/home")),
+        ("he${NULL?}", Some("he")),
+        ("he${NULL:?}", None),
+        ("he${XXX:+${PWD}}xx", Some("hexx")),
+        ("he${PWD:+${SHELL}}xx", Some("hebashxx")),
+        ("he${PWD:+000}xx", Some("he000xx")),
+        ("'he${XX}'", Some("he${XX}")),
+        (r#""he'$PWD'""#, Some("he'/home'")),
+        ("'$PWD'", Some("$PWD")),
+        (r"'\$PWD'", Some(r"\$PWD")),
+        ("he${PWD", None),
+        ("he${PWD:=000}xx", None),
+        ("he${PWD:+${PWD}:}xx", Some("he/home:xx")),
+        (r"he${XXX:-\$PWD:}xx", Some("he$PWD:xx")),
+        (r"he${XXX:-\${PWD}z}xx", Some("he${PWDz}xx")),
+        ("안녕$KOREAN", Some("안녕한국어")),
+        ("${aaa}}", Some("}")),
+        ("${aaa:-bbb ${foo}", None),
+        ("${aaa:-bbb {foo}", Some("bbb {foo")),
+        ("${:}", None),
+        ("${:-bbb}", None),
+        ("$1", Some("")),
+        ("${1:-bbb}", Some("bbb")),
+        // Without the colon, only unset counts: NULL is set, to "".
+        ("${NULL-default}", Some("")),
+        ("${NULL:-default}", Some("default")),
+        ("${NULL+alternate}", Some("alternate")),
+        ("${NULL:+alternate}", Some("")),
+        ("${XXX+alternate}", Some("")),
+    ];
+
+    #[test]
+    fn expand_agrees_with_buildkits_table() {
+        for (word, expected) in EXPANSIONS {
+            let expanded = expand(word, test_env, '\\');
+            match (expected, expanded) {
+                (Some(expected), Ok(expanded)) => assert_eq!(&expanded, expected, "{word}"),
+                (None, Err(_)) => {}
+                (expected, got) => panic!("{word}: expected {expected:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn expansion_errors_say_what_is_wrong() {
+        let cases = [
+            ("he${PWD", "syntax error: missing '}'"),
+            ("${X:-abc", "syntax error: missing '}'"),
+            ("${", "syntax error: missing '}'"),
+            ("${}", "syntax error: bad substitution"),
+            (
+                "it's",
+                "unexpected end of statement while looking for matching single-quote",
+            ),
+            (
+                "\"open",
+                "unexpected end of statement while looking for matching double-quote",
+            ),
+            ("${X?}", "X: is not allowed to be unset"),
+            ("${NULL:?}", "NULL: is not allowed to be empty"),
+            ("${X:?set X with --build-arg}", "X: set X with --build-arg"),
+            ("${X:=1}", "unsupported modifier (:=) in substitution"),
+            (
+                "${PWD%/*}",
+                "minibox does not support the substitution ${PWD%...}",
+            ),
+            (
+                "${PWD/home/root}",
+                "minibox does not support the substitution ${PWD/...}",
+            ),
+        ];
+        for (word, reason) in cases {
+            let error = expand(word, test_env, '\\').unwrap_err();
+            assert_eq!(error.reason, reason, "{word}");
+            assert_eq!(
+                error.to_string(),
+                format!("failed to process {word:?}: {reason}")
+            );
+        }
+    }
+
+    #[test]
+    fn expand_words_splits_after_expansion() {
+        let env = |name: &str| {
+            let value = match name {
+                "hi" => "hi",
+                "space" => "abc  def",
+                "leading" => "  ab c",
+                "PORTS" => "80/tcp 443",
+                _ => return None,
+            };
+            Some(value.to_string())
+        };
+        // From BuildKit's `wordsTest`.
+        let cases: &[(&str, &[&str])] = &[
+            ("hello${hi}bye", &["hellohibye"]),
+            ("hello${space}bye", &["helloabc", "defbye"]),
+            (r#"hello"${space}"bye"#, &["helloabc  defbye"]),
+            (r#"hello "${space}"bye"#, &["hello", "abc  defbye"]),
+            ("hello${leading}def", &["hello", "ab", "cdef"]),
+            (r#"hello"${leading}" def"#, &["hello  ab c", "def"]),
+            (r"hello\ there", &["hello there"]),
+            (r#"hello\" there"#, &["hello\"", "there"]),
+            ("hello'$there'", &["hello$there"]),
+            (r#"hello "" there"#, &["hello", "there"]),
+            ("$PORTS 8080", &["80/tcp", "443", "8080"]),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                expand_words(text, env, '\\').unwrap(),
+                strings(expected),
+                "{text}"
+            );
+        }
+        // `expand` keeps the spaces that `expand_words` splits at.
+        assert_eq!(
+            expand("hello${space}bye", env, '\\').unwrap(),
+            "helloabc  defbye"
+        );
+        assert!(expand_words("a 'b", env, '\\').is_err());
+    }
 }
