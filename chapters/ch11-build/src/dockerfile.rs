@@ -4,7 +4,7 @@
 //!
 //! `docker build` reads a Dockerfile in three passes, and so does this module:
 //!
-//! 1. **Lines.** Parser directives at the very top (`# escape=`` ` ``,
+//! 1. **Lines.** Parser directives at the very top (``# escape=` ``,
 //!    `# syntax=...`) are read first, because the escape character decides
 //!    how everything after them is read. Then comments and blank lines are
 //!    dropped, and a line ending in the escape character is joined with the
@@ -64,7 +64,7 @@ use std::str::Chars;
 /// A parsed Dockerfile: what the build walks through, stage by stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
-    /// The escape character: `\`, or `` ` `` if an `# escape=`` ` `` directive
+    /// The escape character: `\`, or `` ` `` if an ``# escape=` `` directive
     /// chose it (Windows paths are full of backslashes). [`expand`] needs it
     /// too, since it escapes `$` and quotes in arguments.
     pub escape: char,
@@ -245,8 +245,9 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// A word [`expand`] could not expand: an unterminated quote or `${`, or a
-/// `${VAR?message}` whose variable is unset.
+/// A word [`expand`] could not expand: an unterminated quote or `${`, a
+/// `${VAR?message}` whose variable is unset, or a substitution minibox does
+/// not do (`${VAR%suffix}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpandError {
     /// The word, as written.
@@ -500,7 +501,11 @@ fn parse_line(text: &str, escape: char) -> Result<Line, String> {
         "MAINTAINER" => Instruction::Maintainer(one_argument(&name, args)?),
         "EXPOSE" => Instruction::Expose(at_least_one(&name, whitespace_words(args))?),
         "VOLUME" => Instruction::Volume(volumes(args)?),
+        // SIMPLIFICATION: BuildKit stores ONBUILD triggers for images built
+        // FROM this one, and runs HEALTHCHECK probes; minibox does neither.
         "ONBUILD" | "HEALTHCHECK" => return Err(format!("minibox does not support {name}")),
+        // SIMPLIFICATION: BuildKit adds "(did you mean copy?)" when a known
+        // keyword is close; minibox names the word only.
         _ => return Err(format!("unknown instruction: {keyword}")),
     };
     // A flag the instruction did not take is one it does not have.
@@ -1102,6 +1107,8 @@ impl<'a> Lexer<'a> {
         }
         let name = self.name();
         match self.chars.next() {
+            // BuildKit says "unsupported modifier" of the end of the text
+            // here; the brace is what is missing.
             None => Err(MISSING_BRACE.to_string()),
             Some('}') => Ok((self.lookup)(&name).unwrap_or_default()),
             Some(':') => {
