@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::cache::{self, Cache, Entry};
 use crate::context::{self, Ignore};
 use crate::copy::{self, Attributes};
-use crate::dockerfile::{self, Command, Copy, Dockerfile, Instruction, Located, Stage};
+use crate::dockerfile::{self, Command, CopyFiles, Dockerfile, Instruction, Located, Stage};
 use crate::filesystem::ReadOnly;
 use crate::image::Image;
 use crate::steps::{self, Build};
@@ -111,7 +111,7 @@ pub fn build(options: &Options) -> Result<String> {
     for stage in stages {
         let image = builder.stage(stage)?;
         builder.built.push(Built {
-            name: stage.from.name.clone(),
+            name: stage.from.value.name.clone(),
             image,
         });
     }
@@ -136,7 +136,7 @@ fn stages_to_build<'a>(dockerfile: &'a Dockerfile, target: Option<&str>) -> Resu
     let index = dockerfile
         .stages
         .iter()
-        .position(|s| s.from.name.as_deref() == Some(wanted.as_str()))
+        .position(|s| s.from.value.name.as_deref() == Some(wanted.as_str()))
         .ok_or_else(|| anyhow!("failed to reach build target {target} in Dockerfile"))?;
     Ok(&dockerfile.stages[..=index])
 }
@@ -221,7 +221,7 @@ impl Builder<'_> {
 
     /// One stage: its `FROM`, then its instructions.
     fn stage(&mut self, stage: &Stage) -> Result<Image> {
-        self.announce(&stage.from_text);
+        self.announce(&stage.from.text);
         let mut state = self.from(stage)?;
         self.done(&state.image)?;
         for instruction in &stage.instructions {
@@ -237,13 +237,14 @@ impl Builder<'_> {
     fn from(&mut self, stage: &Stage) -> Result<StageState> {
         let global = &self.global;
         let lookup = |name: &str| global.get(name).cloned().flatten();
-        let name = dockerfile::expand(&stage.from.image, lookup, self.dockerfile.escape)?;
+        let from = &stage.from.value;
+        let name = dockerfile::expand(&from.image, lookup, self.dockerfile.escape)?;
         let image = if let Some(built) = self.earlier_stage(&name) {
             built.image.clone()
         } else if name == "scratch" {
             Image::scratch()
         } else {
-            let record = self.find_image(&name, stage.from.platform.as_deref())?;
+            let record = self.find_image(&name, from.platform.as_deref())?;
             Image::from_store(self.build.images, &record)?
         };
         let config = serde_json::to_vec(&image.config)?;
@@ -281,8 +282,11 @@ impl Builder<'_> {
     /// One instruction, from the cache or run.
     fn instruction(&mut self, state: &mut StageState, located: &Located<Instruction>) -> Result<()> {
         // Some instructions change only what later ones see, not the image.
-        if let Instruction::Arg { name, default } = &located.value {
-            return self.arg(state, name, default.as_deref());
+        if let Instruction::Arg(args) = &located.value {
+            for arg in args {
+                self.arg(state, &arg.name, arg.default.as_deref())?;
+            }
+            return Ok(());
         }
         if let Instruction::Shell(words) = &located.value {
             state.shell = words.clone();
@@ -358,12 +362,19 @@ impl Builder<'_> {
     /// then the stage's build arguments, as Docker looks them up.
     fn expand(&self, state: &StageState, word: &str) -> Result<String> {
         let env = state.image.env();
-        let lookup = |name: &str| {
-            env.iter()
-                .find_map(|e| e.strip_prefix(name)?.strip_prefix('=').map(String::from))
-                .or_else(|| state.args.get(name).cloned().flatten())
-        };
+        let lookup = |name: &str| lookup(&env, state, name);
         Ok(dockerfile::expand(word, lookup, self.dockerfile.escape)?)
+    }
+
+    /// Words expanded and split as a shell would (`EXPOSE $PORTS`).
+    fn words(&self, state: &StageState, words: &[String]) -> Result<Vec<String>> {
+        let env = state.image.env();
+        let lookup = |name: &str| lookup(&env, state, name);
+        let mut all = Vec::new();
+        for word in words {
+            all.extend(dockerfile::expand_words(word, &lookup, self.dockerfile.escape)?);
+        }
+        Ok(all)
     }
 
     /// `NAME=VALUE` of every build argument the stage has a value for: what
@@ -400,8 +411,9 @@ impl Builder<'_> {
                 Self::argv(state, command),
                 self.run_env(state)
             ),
-            Instruction::Copy(copy) | Instruction::Add(copy) => {
-                let (sources, fingerprint) = self.sources(state, copy)?;
+            Instruction::Copy(_) | Instruction::Add(_) => {
+                let copy = copy_files(instruction);
+                let (sources, fingerprint) = self.sources(state, &copy)?;
                 format!(
                     "{} {:?} {} -> {} chown {:?} chmod {:?}",
                     if matches!(instruction, Instruction::Add(_)) { "ADD" } else { "COPY" },
@@ -432,9 +444,9 @@ impl Builder<'_> {
                 let layer = steps::run(self.build, &state.image, &step)?;
                 self.add(state, layer, &created_by, &created);
             }
-            Instruction::Copy(copy) | Instruction::Add(copy) => {
+            Instruction::Copy(_) | Instruction::Add(_) => {
                 let add = matches!(located.value, Instruction::Add(_));
-                let layer = self.copy(state, copy, add)?;
+                let layer = self.copy(state, &copy_files(&located.value), add)?;
                 self.add(state, layer, &created_by, &created);
             }
             Instruction::Workdir(_) => {
@@ -518,6 +530,9 @@ impl Builder<'_> {
                     volumes.insert(path, json!({}));
                 }
             }
+            Instruction::Maintainer(author) => {
+                image.config["author"] = json!(author);
+            }
             other => bail!("minibox cannot build {other:?} yet"),
         }
         Ok(())
@@ -536,11 +551,35 @@ impl Builder<'_> {
             Instruction::Label(p) => Instruction::Label(pairs(p)?),
             Instruction::Workdir(dir) => Instruction::Workdir(x(dir)?),
             Instruction::User(user) => Instruction::User(x(user)?),
-            Instruction::Expose(ports) => Instruction::Expose(words(ports)?),
+            Instruction::Expose(ports) => Instruction::Expose(self.words(state, ports)?),
             Instruction::StopSignal(signal) => Instruction::StopSignal(x(signal)?),
             Instruction::Volume(paths) => Instruction::Volume(words(paths)?),
+            Instruction::Maintainer(author) => Instruction::Maintainer(x(author)?),
             other => other.clone(),
         })
+    }
+}
+
+/// A variable's value: the image's environment first, then the stage's
+/// build arguments.
+fn lookup(env: &[String], state: &StageState, name: &str) -> Option<String> {
+    env.iter()
+        .find_map(|e| e.strip_prefix(name)?.strip_prefix('=').map(String::from))
+        .or_else(|| state.args.get(name).cloned().flatten())
+}
+
+/// `COPY`'s arguments, or `ADD`'s, which are the same without `--from`.
+fn copy_files(instruction: &Instruction) -> CopyFiles {
+    match instruction {
+        Instruction::Copy(copy) => copy.clone(),
+        Instruction::Add(add) => CopyFiles {
+            sources: add.sources.clone(),
+            dest: add.dest.clone(),
+            from: None,
+            chown: add.chown.clone(),
+            chmod: add.chmod.clone(),
+        },
+        _ => unreachable!("only COPY and ADD copy files"),
     }
 }
 
@@ -572,7 +611,7 @@ fn object<'a>(
 impl Builder<'_> {
     /// The sources of a `COPY` or `ADD` (in the context, or in the image of
     /// `--from`), and their fingerprint for the cache key.
-    fn sources(&self, state: &StageState, copy: &Copy) -> Result<(Vec<String>, String)> {
+    fn sources(&self, state: &StageState, copy: &CopyFiles) -> Result<(Vec<String>, String)> {
         let sources: Vec<String> = copy
             .sources
             .iter()
@@ -585,7 +624,7 @@ impl Builder<'_> {
         }
         let mut resolved = Vec::new();
         for source in &sources {
-            if source.contains("://") {
+            if dockerfile::is_remote(source) {
                 bail!("ADD from a URL ({source}) is not supported by minibox: download it in a RUN, or into the context");
             }
             resolved.extend(context::resolve(&self.options.context, self.ignore, source)?);
@@ -604,7 +643,7 @@ impl Builder<'_> {
     }
 
     /// Runs a `COPY` or an `ADD`; returns its layer.
-    fn copy(&self, state: &StageState, copy: &Copy, add: bool) -> Result<Option<crate::image::Layer>> {
+    fn copy(&self, state: &StageState, copy: &CopyFiles, add: bool) -> Result<Option<crate::image::Layer>> {
         let (sources, _) = self.sources(state, copy)?;
         let dest = absolute(state, &self.expand(state, &copy.dest)?);
         let into_dir = dest.ends_with('/') || sources.len() > 1;
