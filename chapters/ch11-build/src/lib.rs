@@ -4,6 +4,8 @@
 //!
 //! ## Layout
 //!
+//! - [`context`]: the build context: `.dockerignore`, what a `COPY` source
+//!   names and where it lands, and the fingerprint the cache keys on.
 //! - [`dockerfile`]: the Dockerfile parser: instructions, directives, line
 //!   continuations, variables, Docker's errors with the line number.
 //! - [`layer`]: a directory of changes (a `RUN`'s upper directory) becomes an
@@ -11,6 +13,7 @@
 //! - [`layout`]: `save` and `load`: images in the OCI image layout, as a tar.
 //! - [`push`]: the registry's upload protocol.
 
+pub mod context;
 pub mod dockerfile;
 pub mod layer;
 pub mod layout;
