@@ -28,12 +28,15 @@
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use ch07_image_pull::digest::hex;
+use sha2::{Digest as _, Sha256};
 
 /// Go's `filepath.ErrBadPattern`, which Docker prints as it is.
 const BAD_PATTERN: &str = "syntax error in pattern";
@@ -386,6 +389,18 @@ pub enum Kind {
     /// A FIFO, socket or device node. BuildKit sends them along; what a
     /// `COPY` does with them is the builder's call.
     Other,
+}
+
+impl Kind {
+    /// The byte the fingerprint records: tar's type flags.
+    fn code(self) -> u8 {
+        match self {
+            Kind::File => b'0',
+            Kind::Symlink => b'2',
+            Kind::Dir => b'5',
+            Kind::Other => b'?',
+        }
+    }
 }
 
 /// One path of the context, as found (symlinks are not followed).
@@ -770,9 +785,78 @@ impl Destination {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The fingerprint
+
+// ANCHOR: fingerprint
+/// The context's share of a `COPY`'s cache key: `sha256:` and the hash of
+/// everything the sources bring in, in order. What counts is BuildKit's
+/// choice: each item's path below the destination, its type, its permission
+/// bits, a file's contents and a symlink's target. Not its times (a `touch`
+/// keeps the cache), not its owner (BuildKit's client sends every file as
+/// root, and `COPY` gives files to root or `--chown` anyway), not where the
+/// context is on the host.
+pub fn fingerprint(context: &Path, ignore: &Ignore, sources: &[Source]) -> Result<String> {
+    let walk = Walk::new(context, ignore);
+    let mut hasher = Sha256::new();
+    for source in sources {
+        field(&mut hasher, b"source");
+        for item in walk.copied(source)? {
+            field(&mut hasher, item.relative.as_os_str().as_bytes());
+            field(&mut hasher, &[item.entry.kind.code()]);
+            field(&mut hasher, &item.entry.mode.to_be_bytes());
+            let full = context.join(&item.entry.path);
+            match item.entry.kind {
+                Kind::File => hash_contents(&mut hasher, &full)?,
+                Kind::Symlink => {
+                    let target = fs::read_link(&full)
+                        .with_context(|| format!("reading link {}", full.display()))?;
+                    field(&mut hasher, target.as_os_str().as_bytes());
+                }
+                // SIMPLIFICATION: BuildKit also hashes extended attributes
+                // and a device's numbers; minibox hashes neither.
+                Kind::Dir | Kind::Other => {}
+            }
+        }
+    }
+    Ok(format!("sha256:{}", hex(&hasher.finalize())))
+}
+// ANCHOR_END: fingerprint
+
+/// Hashes `bytes` with its length in front, so that no two different
+/// sequences of fields can hash alike.
+fn field(hasher: &mut Sha256, bytes: &[u8]) {
+    hasher.update((bytes.len() as u64).to_be_bytes());
+    hasher.update(bytes);
+}
+
+/// Hashes a file's length and contents, read in pieces (sha2 0.11 has no
+/// `io::Write`, so no `io::copy`).
+fn hash_contents(hasher: &mut Sha256, path: &Path) -> Result<()> {
+    let reading = || format!("reading {}", path.display());
+    let mut file = File::open(path).with_context(reading)?;
+    let length = file.metadata().with_context(reading)?.len();
+    hasher.update(length.to_be_bytes());
+    let mut buffer = vec![0; 64 * 1024];
+    let mut count = 0;
+    loop {
+        let n = file.read(&mut buffer).with_context(reading)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        count += n as u64;
+    }
+    if count != length {
+        bail!("reading {}: it changed while being read", path.display());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
+    use std::time::{Duration, SystemTime};
 
     use super::*;
 
@@ -1119,5 +1203,78 @@ mod tests {
         assert!(resolve(at, &ignore, "to-hidden").is_err());
         let error = resolve(at, &ignore, "loop").unwrap_err().to_string();
         assert_eq!(error, "loop: too many levels of symbolic links");
+    }
+
+    /// The fingerprint of `COPY <source>` in `dir`.
+    fn fingerprint_of(dir: &Path, rules: &str, source: &str) -> String {
+        let ignore = Ignore::parse(rules).unwrap();
+        let found = resolve(dir, &ignore, source).unwrap();
+        fingerprint(dir, &ignore, &found).unwrap()
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_times_place_and_ignored_files() {
+        let files = [
+            ("app/main.rs", "fn main() {}"),
+            ("app/debug.log", "1"),
+            ("app/sub/", ""),
+        ];
+        let (one, two) = (context(&files), context(&files));
+        let before = fingerprint_of(one.path(), "**/*.log", "app");
+        assert!(
+            before.starts_with("sha256:") && before.len() == 71,
+            "{before}"
+        );
+        // Another place on the host, the same files: the same fingerprint.
+        assert_eq!(fingerprint_of(two.path(), "**/*.log", "app"), before);
+        // `touch`: times are not part of it.
+        let old = SystemTime::now() - Duration::from_secs(86_400);
+        File::options()
+            .write(true)
+            .open(one.path().join("app/main.rs"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(fingerprint_of(one.path(), "**/*.log", "app"), before);
+        // An ignored file is not in the context at all.
+        fs::write(one.path().join("app/debug.log"), "2").unwrap();
+        assert_eq!(fingerprint_of(one.path(), "**/*.log", "app"), before);
+        // Not ignored, the same change counts.
+        assert_ne!(
+            fingerprint_of(one.path(), "", "app"),
+            fingerprint_of(two.path(), "", "app")
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_changes_with_contents_modes_names_and_links() {
+        let dir = context(&[("app/main.rs", "fn main() {}"), ("app/lib.rs", "")]);
+        let at = dir.path();
+        let mut seen = vec![fingerprint_of(at, "", "app")];
+        let mut changed = |what: &str| {
+            let now = fingerprint_of(at, "", "app");
+            assert!(
+                !seen.contains(&now),
+                "{what} did not change the fingerprint"
+            );
+            seen.push(now);
+        };
+        fs::write(at.join("app/main.rs"), "fn main() {}\n").unwrap();
+        changed("one byte more");
+        fs::set_permissions(at.join("app/main.rs"), fs::Permissions::from_mode(0o755)).unwrap();
+        changed("a mode");
+        fs::rename(at.join("app/lib.rs"), at.join("app/mod.rs")).unwrap();
+        changed("a name");
+        symlink("main.rs", at.join("app/link")).unwrap();
+        changed("a new symlink");
+        fs::remove_file(at.join("app/link")).unwrap();
+        symlink("mod.rs", at.join("app/link")).unwrap();
+        changed("a symlink's target");
+        fs::set_permissions(at.join("app"), fs::Permissions::from_mode(0o700)).unwrap();
+        changed("the directory's own mode");
+        // The same file copied under another name lands elsewhere.
+        fs::write(at.join("one"), "x").unwrap();
+        fs::write(at.join("two"), "x").unwrap();
+        assert_ne!(fingerprint_of(at, "", "one"), fingerprint_of(at, "", "two"));
     }
 }
