@@ -853,6 +853,8 @@ fn hash_contents(hasher: &mut Sha256, path: &Path) -> Result<()> {
     Ok(())
 }
 
+// Each test builds a small context in a temporary directory and holds one
+// rule against what Docker does, with Docker's own examples and messages.
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
