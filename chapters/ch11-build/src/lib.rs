@@ -4,6 +4,8 @@
 //!
 //! ## Layout
 //!
+//! - [`context`]: the build context: `.dockerignore`, what a `COPY` source
+//!   names and where it lands, and the fingerprint the cache keys on.
 //! - [`dockerfile`]: the Dockerfile parser: instructions, directives, line
 //!   continuations, variables, Docker's errors with the line number.
 //! - [`layer`]: a directory of changes (a `RUN`'s upper directory) becomes an
