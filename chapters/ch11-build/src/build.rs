@@ -12,6 +12,7 @@
 //! the image after the step.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -24,11 +25,11 @@ use ch07_image_pull::store::{ImageRecord, Store as ImageStore};
 use serde_json::{Value, json};
 
 use crate::cache::{self, Cache, Entry};
-use crate::context::{self, Ignore};
+use crate::context::{self, Ignore, Source, Walk};
 use crate::copy::{self, Attributes};
 use crate::dockerfile::{self, Command, CopyFiles, Dockerfile, Instruction, Located, Stage};
 use crate::filesystem::ReadOnly;
-use crate::image::Image;
+use crate::image::{Image, Layer};
 use crate::steps::{self, Build};
 
 /// What `minibox build` was asked.
@@ -470,7 +471,7 @@ impl Builder<'_> {
     }
 
     /// Adds a step's layer (or notes that it made none) to the history.
-    fn add(&self, state: &mut StageState, layer: Option<crate::image::Layer>, by: &str, at: &str) {
+    fn add(&self, state: &mut StageState, layer: Option<Layer>, by: &str, at: &str) {
         match layer {
             Some(layer) => state.image.add_layer(layer, by, at),
             None => state.image.history(by, at, true),
@@ -583,16 +584,26 @@ fn copy_files(instruction: &Instruction) -> CopyFiles {
     }
 }
 
-/// `WORKDIR`'s path: absolute as it is, relative to the previous one.
-fn absolute(state: &StageState, dir: &str) -> String {
-    if dir.starts_with('/') {
-        return dir.to_string();
-    }
-    let current = state.image.config["config"]["WorkingDir"]
+/// The stage's working directory so far (`/` when none was set).
+fn workdir(state: &StageState) -> String {
+    state.image.config["config"]["WorkingDir"]
         .as_str()
         .filter(|w| !w.is_empty())
-        .unwrap_or("/");
-    Path::new(current).join(dir).display().to_string()
+        .unwrap_or("/")
+        .to_string()
+}
+
+/// `WORKDIR`'s path: absolute as it is, relative to the previous one.
+fn absolute(state: &StageState, dir: &str) -> String {
+    absolute_in(&workdir(state), dir)
+}
+
+/// `path` made absolute from `workdir`, keeping a trailing `/`.
+fn absolute_in(workdir: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        return path.to_string();
+    }
+    format!("{}/{path}", workdir.trim_end_matches('/'))
 }
 
 /// The JSON object at `key` in `settings`, made if missing.
@@ -622,13 +633,7 @@ impl Builder<'_> {
             let config = serde_json::to_vec(&image.config)?;
             return Ok((sources, digest::sha256(&config)));
         }
-        let mut resolved = Vec::new();
-        for source in &sources {
-            if dockerfile::is_remote(source) {
-                bail!("ADD from a URL ({source}) is not supported by minibox: download it in a RUN, or into the context");
-            }
-            resolved.extend(context::resolve(&self.options.context, self.ignore, source)?);
-        }
+        let resolved = self.resolve(&sources, "COPY")?;
         let fingerprint = context::fingerprint(&self.options.context, self.ignore, &resolved)?;
         Ok((sources, fingerprint))
     }
@@ -643,10 +648,10 @@ impl Builder<'_> {
     }
 
     /// Runs a `COPY` or an `ADD`; returns its layer.
-    fn copy(&self, state: &StageState, copy: &CopyFiles, add: bool) -> Result<Option<crate::image::Layer>> {
+    fn copy(&self, state: &StageState, copy: &CopyFiles, add: bool) -> Result<Option<Layer>> {
         let (sources, _) = self.sources(state, copy)?;
-        let dest = absolute(state, &self.expand(state, &copy.dest)?);
-        let into_dir = dest.ends_with('/') || sources.len() > 1;
+        let workdir = workdir(state);
+        let dest = self.expand(state, &copy.dest)?;
         let chmod = match &copy.chmod {
             Some(text) => Some(
                 u32::from_str_radix(&self.expand(state, text)?, 8)
@@ -655,59 +660,84 @@ impl Builder<'_> {
             None => None,
         };
         let chown = copy.chown.as_ref().map(|c| self.expand(state, c)).transpose()?;
-        let (read_only, host_sources) = match &copy.from {
-            Some(from) => {
-                let image = self.from_image(&self.expand(state, from)?)?;
-                let layers = image
-                    .layers
-                    .iter()
-                    .map(|l| self.build.images.layer_dir(&l.diff_id))
-                    .collect::<Result<_>>()?;
-                (vec![ReadOnly { layers }], None)
-            }
-            None => {
-                let mut resolved = Vec::new();
-                for source in &sources {
-                    resolved.extend(context::resolve(&self.options.context, self.ignore, source)?);
-                }
-                (Vec::new(), Some(resolved))
-            }
-        };
-        steps::change_files(self.build, &state.image, &read_only, |root, points| {
+        let attributes = |root: &Path| -> Result<Attributes> {
             let (uid, gid) = match &chown {
                 Some(spec) => copy::owner(root, spec)?,
                 None => (0, 0),
             };
-            let attributes = Attributes { uid, gid, mode: chmod };
-            let pairs: Vec<(PathBuf, bool)> = match &host_sources {
-                Some(resolved) => resolved
-                    .iter()
-                    .map(|s| (self.options.context.join(&s.path), s.is_dir))
-                    .collect(),
-                None => sources
-                    .iter()
-                    .map(|s| {
-                        let path = copy::resolve_in_root(&points[0], Path::new(s))?;
-                        let is_dir = path.is_dir();
-                        Ok((path, is_dir))
-                    })
-                    .collect::<Result<_>>()?,
-            };
-            for (path, is_dir) in pairs {
-                let target = if is_dir {
-                    PathBuf::from(&dest)
-                } else if into_dir || copy::resolve_in_root(root, Path::new(&dest))?.is_dir() {
-                    Path::new(&dest).join(path.file_name().unwrap_or_default())
-                } else {
-                    PathBuf::from(&dest)
-                };
-                if add && !is_dir && copy::is_archive(&path) {
-                    copy::unpack(&path, root, Path::new(&dest))?;
-                } else {
+            Ok(Attributes { uid, gid, mode: chmod })
+        };
+        if let Some(from) = &copy.from {
+            let image = self.from_image(&self.expand(state, from)?)?;
+            let layers = image
+                .layers
+                .iter()
+                .map(|l| self.build.images.layer_dir(&l.diff_id))
+                .collect::<Result<_>>()?;
+            let sources_in_image = sources.clone();
+            let read_only = [ReadOnly { layers }];
+            return steps::change_files(self.build, &state.image, &read_only, |root, points| {
+                let attributes = attributes(root)?;
+                let dest = absolute_in(&workdir, &dest);
+                for source in &sources_in_image {
+                    let path = copy::resolve_in_root(&points[0], &Path::new("/").join(source))?;
+                    if fs::symlink_metadata(&path).is_err() {
+                        bail!("COPY failed: stat {source}: file does not exist in the stage or image {from}");
+                    }
+                    let into = dest.ends_with('/')
+                        || sources_in_image.len() > 1
+                        || copy::resolve_in_root(root, Path::new(&dest))?.is_dir();
+                    let target = match (path.is_dir(), into) {
+                        (false, true) => Path::new(&dest).join(path.file_name().unwrap_or_default()),
+                        _ => PathBuf::from(&dest),
+                    };
                     copy::copy(&path, root, &target, attributes)?;
+                }
+                Ok(())
+            });
+        }
+        let name = if add { "ADD" } else { "COPY" };
+        let resolved = self.resolve(&sources, name)?;
+        let mut destination = context::destination(name, &dest, &workdir, &resolved)?;
+        let walk = Walk::new(&self.options.context, self.ignore);
+        let mut items = Vec::new();
+        for source in &resolved {
+            for item in walk.copied(source)? {
+                items.push((source.clone(), item));
+            }
+        }
+        let context_dir = self.options.context.clone();
+        steps::change_files(self.build, &state.image, &[], |root, _| {
+            let attributes = attributes(root)?;
+            if copy::resolve_in_root(root, &destination.path)?.is_dir() {
+                destination.is_dir = true; // Docker copies into a directory there
+            }
+            for (source, item) in &items {
+                let host = context_dir.join(&item.entry.path);
+                let target = destination.target(source, &item.relative);
+                if add && !source.is_dir && copy::is_archive(&host) {
+                    let into = if destination.is_dir { &destination.path } else { &target };
+                    copy::unpack(&host, root, into)?;
+                } else {
+                    copy::copy_entry(&host, root, &target, attributes)?;
                 }
             }
             Ok(())
         })
+    }
+
+    /// The context's sources of a `COPY` or an `ADD`, wildcards expanded,
+    /// with Docker's `COPY failed: ...` when one is missing.
+    fn resolve(&self, sources: &[String], instruction: &str) -> Result<Vec<Source>> {
+        let mut resolved = Vec::new();
+        for source in sources {
+            if dockerfile::is_remote(source) {
+                bail!("{instruction} from a URL ({source}) is not supported by minibox: download it in a RUN, or into the context");
+            }
+            let found = context::resolve(&self.options.context, self.ignore, source)
+                .with_context(|| format!("{instruction} failed"))?;
+            resolved.extend(found);
+        }
+        Ok(resolved)
     }
 }

@@ -98,40 +98,23 @@ pub fn make_dirs(root: &Path, path: &Path) -> Result<PathBuf> {
 }
 
 // ANCHOR: copy
-/// Copies `source` (a file, a symlink or a directory's *contents*) to
-/// `dest`, a path in the image resolved inside `root`. Modes and times come
-/// along; owners become `attributes`'s.
-pub fn copy(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> Result<()> {
-    let meta =
-        fs::symlink_metadata(source).with_context(|| format!("reading {}", source.display()))?;
+/// Copies one entry, `source` (a file, a symlink, or a directory without
+/// its contents), to `dest`, a path in the image resolved inside `root`.
+/// Modes and times come along; owners become `attributes`'s.
+pub fn copy_entry(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> Result<()> {
+    let meta = fs::symlink_metadata(source)
+        .with_context(|| format!("reading {}", source.display()))?;
     if meta.is_dir() {
         let target = make_dirs(root, dest)?;
-        apply(&target, &meta, attributes)?;
-        let mut entries: Vec<_> = fs::read_dir(source)
-            .with_context(|| format!("reading {}", source.display()))?
-            .collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            copy(
-                &entry.path(),
-                root,
-                &dest.join(entry.file_name()),
-                attributes,
-            )?;
-        }
-        return Ok(());
+        return apply(&target, &meta, attributes);
     }
     if let Some(parent) = dest.parent() {
         make_dirs(root, parent)?;
     }
     let target = resolve_in_root(root, dest)?;
     if let Ok(existing) = fs::symlink_metadata(&target) {
-        if existing.is_dir() && !meta.is_dir() {
-            bail!(
-                "cannot copy {} over the directory {}",
-                source.display(),
-                dest.display()
-            );
+        if existing.is_dir() {
+            bail!("cannot copy {} over the directory {}", source.display(), dest.display());
         }
         fs::remove_file(&target).with_context(|| format!("replacing {}", dest.display()))?;
     }
@@ -144,6 +127,23 @@ pub fn copy(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> 
         bail!("{}: not a file, a directory or a symlink", source.display());
     }
     apply(&target, &meta, attributes)
+}
+// ANCHOR_END: copy
+
+/// [`copy_entry`], and for a directory everything below it: `COPY --from`,
+/// whose source is another image's files.
+pub fn copy(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> Result<()> {
+    copy_entry(source, root, dest, attributes)?;
+    if fs::symlink_metadata(source)?.is_dir() {
+        let mut entries: Vec<_> = fs::read_dir(source)
+            .with_context(|| format!("reading {}", source.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            copy(&entry.path(), root, &dest.join(entry.file_name()), attributes)?;
+        }
+    }
+    Ok(())
 }
 // ANCHOR_END: copy
 
