@@ -16,6 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use ch01_fork_exec::narrate;
 use ch07_image_pull::digest;
 use ch07_image_pull::image::{self as ch07_image, PullPolicy};
 use ch07_image_pull::platform;
@@ -61,6 +62,8 @@ pub struct Options {
 /// instructions see.
 struct StageState {
     image: Image,
+    /// Its ID so far: the digest of its config as last committed.
+    id: String,
     key: String,
     /// `ARG`s declared in the stage, with their values (`None`: unset).
     args: BTreeMap<String, Option<String>>,
@@ -170,17 +173,22 @@ fn created(epoch: Option<i64>) -> Result<String> {
 /// Names the image with every `-t`, and says so as Docker does.
 fn tag(images: &ImageStore, record: &ImageRecord, options: &Options) -> Result<()> {
     if !options.quiet {
-        println!("Successfully built {}", digest::short(&record.config));
+        narrate::print(format_args!("Successfully built {}", digest::short(&record.config)))?;
     }
     for name in &options.tags {
         let reference = Reference::parse(name)?;
         images.tag(&reference.canonical(), record.clone())?;
         if !options.quiet {
-            println!("Successfully tagged {}", reference.familiar_name());
+            let (name, tag) = (reference.familiar_name(), reference.manifest_reference());
+            let shown = match name.ends_with(&format!(":{tag}")) {
+                true => name,
+                false => format!("{name}:{tag}"),
+            };
+            narrate::print(format_args!("Successfully tagged {shown}"))?;
         }
     }
     if options.quiet {
-        println!("{}", record.config);
+        narrate::print(&record.config)?;
     }
     Ok(())
 }
@@ -204,31 +212,33 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     /// Prints `Step N/M : TEXT`.
-    fn announce(&mut self, text: &str) {
+    fn announce(&mut self, text: &str) -> Result<()> {
         self.step += 1;
-        if !self.options.quiet {
-            println!("Step {}/{} : {text}", self.step, self.total);
-        }
+        self.say(format_args!("Step {}/{} : {text}", self.step, self.total))
     }
 
-    /// Prints ` ---> ID` for the image after a step.
-    fn done(&self, image: &Image) -> Result<()> {
+    /// Prints ` ---> ID`, the image after a step (its config's digest).
+    fn done(&self, id: &str) -> Result<()> {
+        self.say(format_args!(" ---> {}", digest::short(id)))
+    }
+
+    /// One line of the build's output, unless `-q`.
+    fn say(&self, line: std::fmt::Arguments) -> Result<()> {
         if !self.options.quiet {
-            let config = serde_json::to_vec(&image.config)?;
-            println!(" ---> {}", digest::short(&digest::sha256(&config)));
+            narrate::print(line)?;
         }
         Ok(())
     }
 
     /// One stage: its `FROM`, then its instructions.
     fn stage(&mut self, stage: &Stage) -> Result<Image> {
-        self.announce(&stage.from.text);
+        self.announce(&stage.from.text)?;
         let mut state = self.from(stage)?;
-        self.done(&state.image)?;
+        self.done(&state.id)?;
         for instruction in &stage.instructions {
-            self.announce(&instruction.text);
+            self.announce(&instruction.text)?;
             self.instruction(&mut state, instruction)?;
-            self.done(&state.image)?;
+            self.done(&state.id)?;
         }
         Ok(state.image)
     }
@@ -249,12 +259,14 @@ impl Builder<'_> {
             Image::from_store(self.build.images, &record)?
         };
         let config = serde_json::to_vec(&image.config)?;
+        let id = digest::sha256(&config);
         let shell = match image.config["config"]["Shell"].as_array() {
             Some(words) => words.iter().filter_map(|w| w.as_str().map(String::from)).collect(),
             None => vec!["/bin/sh".to_string(), "-c".to_string()],
         };
         Ok(StageState {
-            key: cache::key("", &format!("FROM {}", digest::sha256(&config))),
+            key: cache::key("", &format!("FROM {id}")),
+            id,
             image,
             args: BTreeMap::new(),
             shell,
@@ -298,15 +310,15 @@ impl Builder<'_> {
         if !self.options.no_cache
             && let Some(entry) = cache.get(self.build.images, &key)?
         {
-            if !self.options.quiet {
-                println!(" ---> Using cache");
-            }
+            self.say(format_args!(" ---> Using cache"))?;
             state.image = self.cached(&entry)?;
+            state.id = entry.config;
         } else {
             self.execute(state, located)?;
             let mut image = state.image.clone();
             let record = image.commit(self.build.images, &self.build.created)?;
             state.image = image;
+            state.id = record.config.clone();
             cache.put(
                 &key,
                 Entry {

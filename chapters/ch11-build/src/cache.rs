@@ -60,10 +60,12 @@ impl Cache {
             return Ok(None);
         };
         let config = store.blob_path(&entry.config)?.is_file();
-        let layers = entry.layers.iter().all(|layer| {
-            store.has_layer(&layer.diff_id).unwrap_or(false)
-                && store.blob_path(&layer.blob.digest).is_ok_and(|p| p.is_file())
-        });
+        // Unpacked layers are what a build needs; their compressed blobs
+        // only a push or a save, which say so if one is missing.
+        let layers = entry
+            .layers
+            .iter()
+            .all(|layer| store.has_layer(&layer.diff_id).unwrap_or(false));
         Ok((config && layers).then_some(entry))
     }
 

@@ -31,6 +31,7 @@ use std::fs::File;
 use std::io::Read;
 
 use anyhow::{Context, Result, anyhow, bail};
+use ch01_fork_exec::narrate;
 use ch07_image_pull::digest;
 use ch07_image_pull::oci::{Descriptor, Manifest, OCI_MANIFEST};
 use ch07_image_pull::reference::Reference;
@@ -78,12 +79,12 @@ pub fn push(store: &Store, name: &str, quiet: bool) -> Result<Pushed> {
         quiet,
     };
     if !quiet {
-        println!("The push refers to repository [{}]", target.name());
+        narrate::print(format_args!("The push refers to repository [{}]", target.name()))?;
     }
     for layer in manifest.layers.iter().rev() {
         let how = target.blob(store, layer)?;
         if !quiet {
-            println!("{}: {how}", short(&layer.digest));
+            narrate::print(format_args!("{}: {how}", short(&layer.digest)))?;
         }
     }
     target.blob(store, &manifest.config)?;
@@ -249,9 +250,9 @@ impl Target<'_> {
         }
         let digest = record.manifest.clone();
         if !self.quiet {
-            println!("{tag}: digest: {digest} size: {}", bytes.len());
+            narrate::print(format_args!("{tag}: digest: {digest} size: {}", bytes.len()))?;
         } else {
-            println!("{}@{digest}", self.name());
+            narrate::print(format_args!("{}@{digest}", self.name()))?;
         }
         Ok(Pushed {
             digest,

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use ch01_fork_exec::exit::Exit;
 use ch03_uts_namespace::id;
 use ch07_image_pull::extract;
@@ -24,7 +24,7 @@ use clap::Parser;
 
 use crate::filesystem::{self, Workspace};
 use crate::image::{Image, LAYER_GZIP, Layer, LayerBlob};
-use crate::layer;
+use crate::layer::{self, LayerOptions};
 
 /// What every step needs to know of the build.
 pub struct Build<'a> {
@@ -78,7 +78,7 @@ pub fn run(build: &Build, image: &Image, step: &Run) -> Result<Option<Layer>> {
     };
     let containers = Store::new(build.root, &state::run_dir());
     let container = ch10_runtime::run::create_from(&containers, &config, &found, &defaults)?;
-    println!(" ---> Running in {}", id::short(&container.id));
+    ch01_fork_exec::narrate::print(format_args!(" ---> Running in {}", id::short(&container.id)))?;
     let keys = DetachKeys::default();
     let how = Attach {
         interactive: false,
@@ -138,16 +138,15 @@ pub fn store_layer(build: &Build, changes: &Path) -> Result<Option<Layer>> {
     if filesystem::is_empty(changes)? {
         return Ok(None);
     }
-    let workspace = Workspace::new(build.root)?;
-    let blob = workspace.dir.join("layer.tar.gz");
-    let written = {
-        let file = File::create(&blob).with_context(|| format!("creating {}", blob.display()))?;
-        layer::write(changes, build.epoch, file)?
-    };
     let images = build.images;
+    let options = LayerOptions {
+        source_date_epoch: build.epoch.map(|e| e.max(0) as u64),
+        ..LayerOptions::default()
+    };
+    let written = layer::write_layer_blob(images, changes, &options)?;
     if !images.has_layer(&written.diff_id)? {
         let partial = images.begin_layer()?;
-        let unpacked = File::open(&blob)
+        let unpacked = File::open(images.blob_path(&written.digest)?)
             .map(flate2::read::GzDecoder::new)
             .map_err(anyhow::Error::from)
             .and_then(|gzip| extract::unpack(gzip, &partial.join("fs")));
@@ -159,8 +158,6 @@ pub fn store_layer(build: &Build, changes: &Path) -> Result<Option<Layer>> {
             }
         }
     }
-    let target = images.blob_path(&written.digest)?;
-    fs::rename(&blob, &target).with_context(|| format!("storing {}", target.display()))?;
     Ok(Some(Layer {
         blob: LayerBlob {
             media_type: LAYER_GZIP.to_string(),
