@@ -129,7 +129,7 @@ pub fn write_layer(
     let writing = || format!("writing the layer of {}", changes.display());
     let tar = walk.builder.into_inner().with_context(writing)?; // the end blocks
     let diff_id = tar.digest();
-    let mut blob = tar.inner.finish().with_context(writing)?;
+    let mut blob = tar.into_inner().finish().with_context(writing)?;
     blob.flush().with_context(writing)?;
     Ok(LayerDigests {
         digest: blob.digest(),
@@ -173,6 +173,11 @@ impl<W: Write> HashingWriter<W> {
     /// `sha256:…` of everything written.
     pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", digest::hex(&self.hasher.clone().finalize()))
+    }
+
+    /// The wrapped writer.
+    pub(crate) fn into_inner(self) -> W {
+        self.inner
     }
 }
 
