@@ -381,7 +381,7 @@ fn commit(
     store: &Store,
     mut archive: Archive,
     images: Vec<Loading>,
-    layers: Vec<(PathBuf, String, u64)>,
+    layers: Vec<PartialLayer>,
 ) -> Result<Vec<String>> {
     let mut blobs = || -> Result<()> {
         for image in &images {
@@ -397,13 +397,11 @@ fn commit(
         Ok(())
     };
     if let Err(error) = blobs() {
-        for (partial, _, _) in &layers {
-            let _ = fs::remove_dir_all(partial);
-        }
+        remove_partials(&layers);
         return Err(error);
     }
-    for (partial, diff_id, size) in layers {
-        store.commit_layer(&partial, &diff_id, size)?;
+    for layer in layers {
+        store.commit_layer(&layer.dir, &layer.diff_id, layer.size)?;
     }
     let mut loaded = Vec::new();
     for image in images {
@@ -796,6 +794,13 @@ fn checked(
     })
 }
 
+/// A layer unpacked and checked, waiting for its final name.
+struct PartialLayer {
+    dir: PathBuf,
+    diff_id: String,
+    size: u64,
+}
+
 /// Unpacks every layer the store lacks into a `.partial` directory, checking
 /// each against its `diff_id`; returns them to commit. On failure, none is
 /// left.
@@ -803,37 +808,41 @@ fn unpack_layers(
     store: &Store,
     archive: &Archive,
     images: &[Loading],
-) -> Result<Vec<(PathBuf, String, u64)>> {
-    let mut partials: Vec<(PathBuf, String, u64)> = Vec::new();
+) -> Result<Vec<PartialLayer>> {
+    let mut partials: Vec<PartialLayer> = Vec::new();
     let result = (|| {
         for (path, _, diff_id) in images.iter().flat_map(|i| &i.layers) {
-            let done = partials.iter().any(|(_, d, _)| d == diff_id);
+            let done = partials.iter().any(|p| &p.diff_id == diff_id);
             if done || store.has_layer(diff_id)? {
                 continue;
             }
-            let partial = store.begin_layer()?;
-            partials.push((partial.clone(), diff_id.clone(), 0));
-            let file = fs::File::open(archive.file(path)?.blob.path())?;
+            let dir = store.begin_layer()?;
+            partials.push(PartialLayer {
+                dir: dir.clone(),
+                diff_id: diff_id.clone(),
+                size: 0,
+            });
+            let mut file = fs::File::open(archive.file(path)?.blob.path())?;
             let what = || format!("layer {} ({})", digest::short(diff_id), path.display());
             let (unpacked, tar_digest) =
-                pull::unpack_stream(&mut io::BufReader::new(file), &partial.join("fs"))
-                    .with_context(what)?;
-            digest::verify(
-                &format!("{}: its uncompressed content (its diff_id)", what()),
-                diff_id,
-                &tar_digest,
-            )?;
-            partials.last_mut().expect("pushed above").2 = unpacked.size;
+                pull::unpack_stream(&mut file, &dir.join("fs")).with_context(what)?;
+            let content = format!("{}: its uncompressed content (its diff_id)", what());
+            digest::verify(&content, diff_id, &tar_digest)?;
+            partials.last_mut().expect("pushed above").size = unpacked.size;
         }
         Ok(())
     })();
     if let Err(error) = result {
-        for (partial, _, _) in &partials {
-            let _ = fs::remove_dir_all(partial);
-        }
+        remove_partials(&partials);
         return Err(error);
     }
     Ok(partials)
+}
+
+fn remove_partials(partials: &[PartialLayer]) {
+    for partial in partials {
+        let _ = fs::remove_dir_all(&partial.dir);
+    }
 }
 
 #[cfg(test)]
