@@ -318,8 +318,9 @@ fn fetch_layer(
 
 /// Decompresses (gzip, zstd, or none: told by the first bytes, as Docker does,
 /// rather than trusting the media type) and unpacks; returns the unpacked size
-/// and the digest of the uncompressed tar.
-fn unpack_stream(
+/// and the digest of the uncompressed tar. (Chapter 11's `load` unpacks the
+/// layers of an archive with it.)
+pub fn unpack_stream(
     compressed: &mut impl Read,
     dest: &std::path::Path,
 ) -> Result<(extract::Unpacked, String)> {

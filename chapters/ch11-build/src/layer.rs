@@ -10,7 +10,16 @@
 //! | `NAME`, a character device 0/0 (or an empty file with the `overlay.whiteout` attribute) | `.wh.NAME`, an empty regular file |
 //! | `DIR` with `trusted.overlay.opaque` = `y` | `DIR/` and `DIR/.wh..wh..opq` |
 //! | `trusted.overlay.*` bookkeeping (origin, impure...) | nothing |
-//! | any other extended attribute (`security.capability`...) | a PAX record `SCHILY.xattr.NAME` |
+//! | any other extended attribute (`security.capability`, `user.*`...) but `security.selinux` | a PAX record `SCHILY.xattr.NAME` |
+//!
+//! overlayfs writes whiteouts as 0/0 devices; the empty-file form (kernel
+//! 6.7 on, in a directory whose `overlay.opaque` is `x`, which is not
+//! opaque) is what tools write for nested overlays, and is read too. An
+//! overlay mounted with `userxattr` (unprivileged, chapter 13) keeps its
+//! attributes as `user.overlay.*`: [`OverlayXattrs`] says which. An upper
+//! directory made with `metacopy` or `redirect_dir` (off by default) holds
+//! files whose data, or directories whose contents, are still below it, and
+//! is refused.
 //!
 //! The tar is written the way Docker's `pkg/archive` writes one: names
 //! relative to the layer's root with no `./` (`etc/`, `etc/hosts`),
@@ -129,7 +138,7 @@ pub fn write_layer(
     let writing = || format!("writing the layer of {}", changes.display());
     let tar = walk.builder.into_inner().with_context(writing)?; // the end blocks
     let diff_id = tar.digest();
-    let mut blob = tar.inner.finish().with_context(writing)?;
+    let mut blob = tar.into_inner().finish().with_context(writing)?;
     blob.flush().with_context(writing)?;
     Ok(LayerDigests {
         digest: blob.digest(),
@@ -173,6 +182,11 @@ impl<W: Write> HashingWriter<W> {
     /// `sha256:…` of everything written.
     pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", digest::hex(&self.hasher.clone().finalize()))
+    }
+
+    /// The wrapped writer.
+    pub(crate) fn into_inner(self) -> W {
+        self.inner
     }
 }
 
