@@ -180,11 +180,7 @@ fn tag(images: &ImageStore, record: &ImageRecord, options: &Options) -> Result<(
         images.tag(&reference.canonical(), record.clone())?;
         if !options.quiet {
             let (name, tag) = (reference.familiar_name(), reference.manifest_reference());
-            let shown = match name.ends_with(&format!(":{tag}")) {
-                true => name,
-                false => format!("{name}:{tag}"),
-            };
-            narrate::print(format_args!("Successfully tagged {shown}"))?;
+            narrate::print(format_args!("Successfully tagged {name}:{tag}"))?;
         }
     }
     if options.quiet {

@@ -107,10 +107,7 @@ fn short(digest: &str) -> &str {
 impl Target<'_> {
     /// `registry/repository` as Docker shows it.
     fn name(&self) -> String {
-        let familiar = self.reference.familiar_name();
-        familiar
-            .rsplit_once(':')
-            .map_or(familiar.clone(), |(name, _)| name.to_string())
+        format!("{}/{}", self.reference.registry, self.reference.repository)
     }
 
     /// A request to the registry, for our repository.
