@@ -97,6 +97,7 @@ pub fn build(options: &Options) -> Result<String> {
         created: created(options.epoch)?,
         epoch: options.epoch,
         network: options.network.clone(),
+        quiet: options.quiet,
     };
     let ignore = Ignore::load(&options.context)?;
     let stages = stages_to_build(&dockerfile, options.target.as_deref())?;

@@ -156,7 +156,7 @@ impl Target<'_> {
         }
         if !local.is_file() {
             bail!(
-                "the blob {} is not in the store and the registry does not have it: pull the image again, then push",
+                "the blob {} is not in the store (pulled by a minibox older than chapter 11, which kept only unpacked layers) and the registry does not have it: remove the image and pull it again, then push",
                 blob.digest
             );
         }

@@ -38,6 +38,8 @@ pub struct Build<'a> {
     pub epoch: Option<i64>,
     /// The network of `RUN`'s containers (`--network`).
     pub network: String,
+    /// `-q`: the steps' output is not shown.
+    pub quiet: bool,
 }
 
 /// A `RUN`: `command` (already the whole argv: the shell's words for the
@@ -78,14 +80,20 @@ pub fn run(build: &Build, image: &Image, step: &Run) -> Result<Option<Layer>> {
     };
     let containers = Store::new(build.root, &state::run_dir());
     let container = ch10_runtime::run::create_from(&containers, &config, &found, &defaults)?;
-    ch01_fork_exec::narrate::print(format_args!(" ---> Running in {}", id::short(&container.id)))?;
     let keys = DetachKeys::default();
     let how = Attach {
         interactive: false,
         tty: false,
         keys: &keys,
     };
-    let ended = start::launch(&containers, build.root, &container, Follow::Attached(how));
+    let ended = if build.quiet {
+        let _silenced = Silenced::new()?;
+        start::launch(&containers, build.root, &container, Follow::Attached(how))
+    } else {
+        let short = id::short(&container.id);
+        ch01_fork_exec::narrate::print(format_args!(" ---> Running in {short}"))?;
+        start::launch(&containers, build.root, &container, Follow::Attached(how))
+    };
     let upper = containers.container_dir(&container.id).join("upper");
     let layer = match ended {
         Ok(Some(Exit::Code(0))) => store_layer(build, &upper),
@@ -168,3 +176,30 @@ pub fn store_layer(build: &Build, changes: &Path) -> Result<Option<Layer>> {
     }))
 }
 // ANCHOR_END: store_layer
+
+/// `-q`: our stdout and stderr point at `/dev/null` while it lives, so that
+/// a `RUN`'s output, which its monitor hands to them, is not shown.
+struct Silenced {
+    saved: [std::os::fd::OwnedFd; 2],
+}
+
+impl Silenced {
+    fn new() -> Result<Silenced> {
+        use std::os::fd::AsFd;
+        let null = File::options().write(true).open("/dev/null")?;
+        let saved = [
+            std::io::stdout().as_fd().try_clone_to_owned()?,
+            std::io::stderr().as_fd().try_clone_to_owned()?,
+        ];
+        nix::unistd::dup2_stdout(&null)?;
+        nix::unistd::dup2_stderr(&null)?;
+        Ok(Silenced { saved })
+    }
+}
+
+impl Drop for Silenced {
+    fn drop(&mut self) {
+        let _ = nix::unistd::dup2_stdout(&self.saved[0]);
+        let _ = nix::unistd::dup2_stderr(&self.saved[1]);
+    }
+}
