@@ -1,10 +1,13 @@
 //! `cargo xtask test-v2`: this project's machines mount cgroups in the hybrid
 //! layout, where cgroup v2 has no controllers, so v2 limits cannot be enforced
 //! here. `v2vm` (../shared/tools) boots a small VM with a pure cgroup v2 kernel in
-//! a few seconds; this task runs chapter 5's v2 suite (`tests/v2.rs`) inside it,
-//! with the chapter's binary and the busybox root filesystem copied in.
+//! a few seconds; this task runs the v2 suites (`tests/v2.rs`) of chapter 5 (the
+//! limits) and chapter 10 (the runtime: `run`, `stats`, `top`, `exec`, `stop`,
+//! `rm`) inside it, one VM each, with the chapter's binary copied in, and
+//! the busybox root filesystem (chapter 5) or a store with busybox pulled on
+//! the host from the fixture registry (chapter 10: the VM has no network).
 //!
-//! The suite passes only if it really ran there: xtask builds the test binary,
+//! A suite passes only if it really ran there: xtask builds the test binary,
 //! lists its tests on the host, boots the VM itself with that binary as the
 //! command (no cargo runner, so it works the same on any host architecture),
 //! runs every test, ignored or not, and checks that each listed test reported
@@ -14,14 +17,33 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::{fixtures, shell};
 
-/// The test target of chapter 5 that holds the v2 suite.
-const PACKAGE: &str = "ch05-cgroups";
+/// A chapter's v2 suite: its `tests/v2.rs`, and the binary it runs.
+struct Suite {
+    package: &'static str,
+    /// The chapter's binary, copied into the VM with its libraries.
+    bin: &'static str,
+}
+
+/// The test target that holds a chapter's v2 suite.
 const TARGET: &str = "v2";
+
+/// The suites, in story order.
+const SUITES: [Suite; 2] = [
+    Suite {
+        package: "ch05-cgroups",
+        bin: "ch05-cgroups",
+    },
+    Suite {
+        package: "ch10-runtime",
+        bin: "minibox",
+    },
+];
 
 /// Where v2vm is: `$MINIBOX_V2VM`, `../shared/tools/v2vm` beside the checkout,
 /// or `v2vm` on the PATH.
@@ -40,7 +62,7 @@ fn find_v2vm(root: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Runs the v2 suite in the VM; without v2vm, skips (or fails with `require`,
+/// Runs the v2 suites in the VM; without v2vm, skips (or fails with `require`,
 /// or when `MINIBOX_REQUIRE_PRIVILEGED` forbids skipping, as for any test).
 pub fn test(root: &Path, require: bool) -> Result<()> {
     let Some(v2vm) = find_v2vm(root) else {
@@ -50,81 +72,172 @@ pub fn test(root: &Path, require: bool) -> Result<()> {
             );
         }
         eprintln!(
-            "xtask: SKIP the cgroup v2 enforcement tests: v2vm not found (see ../shared/tools)"
+            "xtask: SKIP the cgroup v2 suites of chapters 5 and 10: v2vm not found (see ../shared/tools)"
         );
         return Ok(());
     };
+    let started = Instant::now();
     fixtures::prepare(root)?;
-    shell::cargo(root, &["build", "--quiet", "-p", PACKAGE, "--bin", PACKAGE])?;
-    let suite = build_suite(root)?;
-    let expected = list(&suite)?;
-    if expected.is_empty() {
-        bail!("{} lists no tests", suite.display());
+    // Every suite runs, whatever the one before did; then the summary.
+    let mut summary = Vec::new();
+    let mut failed = Vec::new();
+    for suite in &SUITES {
+        let suite_started = Instant::now();
+        let result = run_suite(root, &v2vm, suite);
+        let took = suite_started.elapsed().as_secs_f64();
+        let line = match result {
+            Ok((passed, listed)) => format!(
+                "{}/tests/{TARGET}.rs: {passed} of {listed} tests ran inside the VM and passed ({took:.0} s)",
+                suite.package
+            ),
+            Err(error) => {
+                failed.push(suite.package);
+                format!(
+                    "{}/tests/{TARGET}.rs: FAILED ({took:.0} s): {error:#}",
+                    suite.package
+                )
+            }
+        };
+        eprintln!("xtask: cgroup v2 suite {line}");
+        summary.push(line);
     }
-    let bin = harness::transcript::bin_dir().join(PACKAGE);
-    let rootfs = harness::fixtures::busybox_rootfs();
+    eprintln!(
+        "xtask: cgroup v2 suites, {:.0} s in all:",
+        started.elapsed().as_secs_f64()
+    );
+    for line in summary {
+        eprintln!("  {line}");
+    }
+    if !failed.is_empty() {
+        bail!("the cgroup v2 suite of {} failed", failed.join(" and "));
+    }
+    Ok(())
+}
+
+/// Builds `suite`, runs it in a VM of its own and checks its report: how many
+/// tests passed, of how many listed.
+fn run_suite(root: &Path, v2vm: &Path, suite: &Suite) -> Result<(usize, usize)> {
+    eprintln!(
+        "xtask: == {}'s cgroup v2 suite ({}/tests/{TARGET}.rs)",
+        suite.package, suite.package
+    );
+    // Building an integration test builds the package's binaries too.
+    let binary = build_suite(root, suite.package)?;
+    let expected = list(&binary)?;
+    if expected.is_empty() {
+        bail!("{} lists no tests", binary.display());
+    }
+    let bin = harness::transcript::bin_dir().join(suite.bin);
     // v2vm copies the test binary in (it names a host file), with its
-    // libraries; -b and -a add minibox and the root filesystem.
-    let mut command = Command::new(&v2vm);
+    // libraries; -b adds the chapter's binary, -a what the suite needs.
+    let mut command = Command::new(v2vm);
+    command.arg("-b").arg(&bin);
+    // Kept until the VM has ended: what was copied in from temp dirs.
+    let _inputs = add_inputs(&mut command, suite)?;
     command
-        .arg("-b")
-        .arg(&bin)
-        .arg("-a")
-        .arg(&rootfs)
-        .arg("-e")
-        .arg(format!("MINIBOX_ROOTFS={}", rootfs.display()))
         .arg("-e")
         .arg(format!("{}=1", harness::privilege::REQUIRE_PRIVILEGED))
         .arg("--")
-        .arg(&suite)
+        .arg(&binary)
         .args(["--include-ignored", "--test-threads", "1"])
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
-    let shown = shell::show(&command);
+    let (console, status) = run_vm(&mut command)?;
+    let report = Report::read(&console);
+    check(&expected, &report, status)?;
+    Ok((report.passed.len(), expected.len()))
+}
+
+/// Adds what `suite` needs in the VM to `command`: chapter 5, the busybox
+/// root filesystem; chapter 10, a store with busybox and an
+/// `/etc/resolv.conf` (the VM has none; containers get a copy of the host's).
+/// Returns the temporary directory they are in, to keep until the VM ends.
+fn add_inputs(command: &mut Command, suite: &Suite) -> Result<Option<tempfile::TempDir>> {
+    if suite.package == "ch05-cgroups" {
+        let rootfs = harness::fixtures::busybox_rootfs();
+        command
+            .arg("-a")
+            .arg(&rootfs)
+            .arg("-e")
+            .arg(format!("MINIBOX_ROOTFS={}", rootfs.display()));
+        return Ok(None);
+    }
+    let inputs = tempfile::Builder::new()
+        .prefix("minibox-v2-")
+        .tempdir()
+        .context("a temporary directory")?;
+    let store = inputs.path().join("store");
+    pull_busybox(&harness::transcript::bin_dir().join(suite.bin), &store)?;
+    let resolv = inputs.path().join("resolv.conf");
+    std::fs::write(&resolv, "# v2vm has no network\nnameserver 192.0.2.53\n")?;
+    command
+        .arg("-a")
+        .arg(&store)
+        .arg("-a")
+        .arg(format!("{}:/etc/resolv.conf", resolv.display()))
+        .arg("-e")
+        .arg(format!("MINIBOX_V2_STORE={}", store.display()));
+    Ok(Some(inputs))
+}
+
+/// Pulls busybox with `minibox` into a new store at `store`, from the
+/// fixture registry on 127.0.0.1, started for it and stopped after.
+fn pull_busybox(minibox: &Path, store: &Path) -> Result<()> {
+    let registry = harness::registry::Registry::start();
+    let busybox = harness::images::busybox().context("the busybox image")?;
+    registry.push("library/busybox", "latest", &busybox);
+    let mut command = Command::new(minibox);
+    command
+        .args(["pull", "--quiet", "busybox"])
+        .env("MINIBOX_ROOT", store)
+        .env("MINIBOX_REGISTRY_MIRROR", registry.host())
+        .env("MINIBOX_CONFIG", "/nonexistent")
+        .env("DOCKER_CONFIG", "/nonexistent")
+        .stdout(Stdio::null());
+    shell::run(&mut command)
+}
+
+/// Boots the VM: its console, shown as it comes and kept to be read, and
+/// v2vm's exit status.
+fn run_vm(command: &mut Command) -> Result<(String, Option<i32>)> {
+    let shown = shell::show(command);
     eprintln!("$ {shown}");
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot start `{shown}`"))?;
-    // The VM's console, shown as it comes and kept to be read.
     let mut console = String::new();
-    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("piped"))?;
+    for line in BufReader::new(stdout).lines() {
         let line = line.context("reading the VM's console")?;
         println!("{line}");
         console.push_str(&line);
         console.push('\n');
     }
     let status = child.wait()?;
-    let report = Report::read(&console);
-    check(&expected, &report, status.code())?;
-    eprintln!(
-        "xtask: cgroup v2 suite: {} of {} tests ran inside the VM and passed",
-        report.passed.len(),
-        expected.len()
-    );
-    Ok(())
+    Ok((console, status.code()))
 }
 
 /// Builds the suite's test binary (without running it) and returns its path.
-fn build_suite(root: &Path) -> Result<PathBuf> {
+fn build_suite(root: &Path, package: &str) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(root)
-        .args(["test", "--no-run", "--message-format=json", "-p", PACKAGE])
+        .args(["test", "--no-run", "--message-format=json", "-p", package])
         .args(["--test", TARGET])
         .stderr(Stdio::inherit());
     eprintln!("$ {}", shell::show(&command));
     let output = command.output().context("cannot run cargo")?;
     if !output.status.success() {
-        bail!("building {PACKAGE}'s `{TARGET}` tests failed");
+        bail!("building {package}'s `{TARGET}` tests failed");
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == TARGET)
         .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-        .with_context(|| format!("cargo built no executable for {PACKAGE}'s `{TARGET}` tests"))
+        .with_context(|| format!("cargo built no executable for {package}'s `{TARGET}` tests"))
 }
 
 /// The suite's tests, ignored ones included, as the binary lists them (on the

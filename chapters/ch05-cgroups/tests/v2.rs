@@ -138,6 +138,27 @@ fn v2_stats_report_the_peak_memory() {
 
 #[test]
 #[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
+fn v2_stats_report_the_peak_memory_without_a_limit() {
+    if !on_v2("ch05 v2 peak memory, no limit") {
+        return;
+    }
+    // No --memory: the memory controller is handed down all the same, so
+    // the cgroup has a memory.peak (it would say "unknown" otherwise).
+    let mut args = vec!["run", "--quiet", "--stats"];
+    let dd = common::dd_buffer(24);
+    args.extend(dd.iter().map(String::as_str));
+    let out = minibox(&args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let peak = common::peak_memory_bytes(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        (24 << 20..=256 << 20).contains(&peak),
+        "peak memory {peak} bytes"
+    );
+    nothing_left();
+}
+
+#[test]
+#[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_files_hold_the_limits_while_the_container_runs() {
     if !on_v2("ch05 v2 files") {
         return;

@@ -13,10 +13,12 @@
 //!
 //! Network bytes are not the cgroup's but the network namespace's:
 //! `/proc/PID/net/dev` lists the interfaces of process PID's namespace.
-// SIMPLIFICATION: on cgroup v2, chapter 5 enables only the controllers the
-// limits need, and a counter of a controller the cgroup does not have
-// (`memory.current` without `-m`, `pids.current` without `--pids-limit`)
-// reads as 0 here. Docker enables every controller for every container.
+//!
+//! On cgroup v2 a counter exists only where the container's cgroup was
+//! handed its controller: chapter 5 hands memory, pids and cpu down to every
+//! container, limit or not, as Docker does. A parent that holds processes (a
+//! relative `--cgroup-parent` below minibox's own cgroup on a pure v2 host)
+//! can hand none down: there memory and PIDs read as 0.
 
 use std::fs;
 use std::path::PathBuf;

@@ -23,6 +23,39 @@ use super::{
 };
 use crate::limits::{Limits, cpu_weight};
 
+// ANCHOR: v2_hand_down
+/// The controllers every container's cgroup gets, limit or not: with them the
+/// cgroup counts what the container uses (`memory.current`, `memory.peak`,
+/// `pids.current`), as Docker's do (runc hands down every controller it can).
+/// On v1 a container has a directory in each of their hierarchies anyway.
+pub const CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
+
+/// Writes `line` (`+cpu +memory +pids`) into `level`'s `cgroup.subtree_control`.
+/// If the kernel refuses it, tries each controller of `wanted` alone: only a
+/// controller in `needed` (a limit's) must work. A cgroup that holds processes
+/// hands none down.
+fn hand_down(
+    level: &Path,
+    line: &str,
+    wanted: &BTreeSet<&str>,
+    needed: &BTreeSet<&str>,
+) -> Result<()> {
+    const FILE: &str = "cgroup.subtree_control";
+    if write(level, FILE, line).is_ok() {
+        return Ok(());
+    }
+    for controller in wanted {
+        let written = write(level, FILE, &format!("+{controller}"));
+        if needed.contains(controller) {
+            written.context(
+                "a v2 cgroup that has processes cannot hand controllers down: use an absolute --cgroup-parent",
+            )?;
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: v2_hand_down
+
 /// A container's cgroup on a v2 host.
 #[derive(Debug)]
 pub struct V2Cgroup {
@@ -60,7 +93,8 @@ impl V2Cgroup {
     }
 
     /// Writes `+controller ...` into `cgroup.subtree_control` of `base` and every
-    /// directory between it and the container's cgroup.
+    /// directory between it and the container's cgroup: the limits' controllers,
+    /// which must be handed down, and [`CONTROLLERS`] (see [`hand_down`]).
     fn enable_controllers(&self, base: &Path, limits: &Limits) -> Result<()> {
         let available = fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
         let available: BTreeSet<&str> = available.split_whitespace().collect();
@@ -83,8 +117,10 @@ impl V2Cgroup {
                 wanted.insert(controller);
             }
         }
-        // Only what the limits need: a cgroup that holds processes (minibox's own,
-        // under a relative --cgroup-parent) cannot hand any controller down.
+        // Those the limits need, and every one of CONTROLLERS there is, limit
+        // or not, so that the cgroup counts what the container uses.
+        let needed = wanted.clone();
+        wanted.extend(CONTROLLERS.into_iter().filter(|c| available.contains(c)));
         if wanted.is_empty() {
             return Ok(());
         }
@@ -102,9 +138,7 @@ impl V2Cgroup {
             .map(Some)
             .chain([None])
         {
-            write(&level, "cgroup.subtree_control", &line).context(
-                "a v2 cgroup that has processes cannot hand controllers down: use an absolute --cgroup-parent",
-            )?;
+            hand_down(&level, &line, &wanted, &needed)?;
             match component {
                 Some(c) => level.push(c),
                 None => break,
@@ -259,6 +293,41 @@ mod tests {
                 .exists()
         );
         assert_eq!(cgroup.paths(), [dir]);
+    }
+
+    #[test]
+    fn without_limits_the_controllers_are_handed_down_where_the_kernel_lets_them() {
+        let root = fake_root("cpuset cpu io memory pids");
+        let own = OwnCgroups::default();
+        let none = Limits::default();
+        V2Cgroup::create(root.path(), &own, "/minibox", "c1", &none).unwrap();
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
+        assert_eq!(read("cgroup.subtree_control"), "+cpu +memory +pids");
+        assert_eq!(read("minibox/cgroup.subtree_control"), "+cpu +memory +pids");
+        // A parent that refuses every controller (here: its file cannot be
+        // written), as one that holds processes does.
+        let refusing = || {
+            let root = fake_root("cpu memory pids");
+            let file = root.path().join("cgroup.subtree_control");
+            fs::remove_file(&file).unwrap();
+            fs::create_dir(&file).unwrap();
+            root
+        };
+        let refused = refusing();
+        let cgroup = V2Cgroup::create(refused.path(), &own, "/minibox", "c1", &none).unwrap();
+        assert_eq!(cgroup.paths(), [refused.path().join("minibox/c1")]);
+        // ... unless a limit needs one.
+        let refusing = refusing();
+        let limits = Limits {
+            pids: Some(10),
+            ..Limits::default()
+        };
+        let err = V2Cgroup::create(refusing.path(), &own, "/minibox", "c1", &limits).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("a v2 cgroup that has processes cannot hand controllers down: use an absolute --cgroup-parent: writing \"+pids\""),
+            "{err:#}"
+        );
+        assert!(!refusing.path().join("minibox").exists());
     }
 
     #[test]
