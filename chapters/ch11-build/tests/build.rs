@@ -14,7 +14,7 @@ use harness::registry::Registry;
 use serde_json::Value;
 
 /// The chapter's binary.
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch11-build");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
 
 /// A multi-stage Dockerfile: the first stage makes a program (a script, from
 /// a template in the context, by `sed`), the second copies it onto busybox,

@@ -332,6 +332,9 @@ pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded
     let args = session.args(demo);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut minibox = Command::new(chapter_bin(chapter));
+    // Where a reader types the commands: a demo names files of the
+    // repository (chapter 11's example context) from its root.
+    minibox.current_dir(workspace_root());
     minibox.args(&args).envs(session.env());
     session.enter(&mut minibox);
     let (mut transcript, status) = match &demo.alongside {
