@@ -122,10 +122,16 @@ pub fn build(options: &Options) -> Result<String> {
     }
     let mut image = builder.built.pop().expect("at least one stage").image;
     let unused = builder.unused_args();
-    let created = image.config["created"].as_str().unwrap_or_default().to_string();
+    let created = image.config["created"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let record = image.commit(&images, &created)?;
     if !unused.is_empty() {
-        eprintln!("[Warning] One or more build-args [{}] were not consumed", unused.join(" "));
+        eprintln!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            unused.join(" ")
+        );
     }
     tag(&images, &record, options)?;
     Ok(record.config)
@@ -174,7 +180,10 @@ fn created(epoch: Option<i64>) -> Result<String> {
 /// Names the image with every `-t`, and says so as Docker does.
 fn tag(images: &ImageStore, record: &ImageRecord, options: &Options) -> Result<()> {
     if !options.quiet {
-        narrate::print(format_args!("Successfully built {}", digest::short(&record.config)))?;
+        narrate::print(format_args!(
+            "Successfully built {}",
+            digest::short(&record.config)
+        ))?;
     }
     for name in &options.tags {
         let reference = Reference::parse(name)?;
@@ -258,7 +267,10 @@ impl Builder<'_> {
         let config = serde_json::to_vec(&image.config)?;
         let id = digest::sha256(&config);
         let shell = match image.config["config"]["Shell"].as_array() {
-            Some(words) => words.iter().filter_map(|w| w.as_str().map(String::from)).collect(),
+            Some(words) => words
+                .iter()
+                .filter_map(|w| w.as_str().map(String::from))
+                .collect(),
             None => vec!["/bin/sh".to_string(), "-c".to_string()],
         };
         Ok(StageState {
@@ -286,11 +298,21 @@ impl Builder<'_> {
         let reference = Reference::parse(name)?;
         let wanted = platform::wanted(platform)?;
         let output = Output::narration(self.options.quiet);
-        ch07_image::find_or_pull(self.build.images, &reference, PullPolicy::Missing, &wanted, output)
+        ch07_image::find_or_pull(
+            self.build.images,
+            &reference,
+            PullPolicy::Missing,
+            &wanted,
+            output,
+        )
     }
 
     /// One instruction, from the cache or run.
-    fn instruction(&mut self, state: &mut StageState, located: &Located<Instruction>) -> Result<()> {
+    fn instruction(
+        &mut self,
+        state: &mut StageState,
+        located: &Located<Instruction>,
+    ) -> Result<()> {
         // Some instructions change only what later ones see, not the image.
         if let Instruction::Arg(args) = &located.value {
             for arg in args {
@@ -382,7 +404,11 @@ impl Builder<'_> {
         let lookup = |name: &str| lookup(&env, state, name);
         let mut all = Vec::new();
         for word in words {
-            all.extend(dockerfile::expand_words(word, &lookup, self.dockerfile.escape)?);
+            all.extend(dockerfile::expand_words(
+                word,
+                lookup,
+                self.dockerfile.escape,
+            )?);
         }
         Ok(all)
     }
@@ -426,7 +452,11 @@ impl Builder<'_> {
                 let (sources, fingerprint) = self.sources(state, &copy)?;
                 format!(
                     "{} {:?} {} -> {} chown {:?} chmod {:?}",
-                    if matches!(instruction, Instruction::Add(_)) { "ADD" } else { "COPY" },
+                    if matches!(instruction, Instruction::Add(_)) {
+                        "ADD"
+                    } else {
+                        "COPY"
+                    },
                     sources,
                     fingerprint,
                     self.expand(state, &copy.dest)?,
@@ -434,7 +464,11 @@ impl Builder<'_> {
                     copy.chmod
                 )
             }
-            other => format!("{:?} after {:?}", self.expanded(state, other)?, state.image.env()),
+            other => format!(
+                "{:?} after {:?}",
+                self.expanded(state, other)?,
+                state.image.env()
+            ),
         })
     }
     // ANCHOR_END: describe
@@ -450,7 +484,10 @@ impl Builder<'_> {
             Instruction::Run(command) => {
                 let argv = Self::argv(state, command);
                 let env = self.run_env(state);
-                let step = steps::Run { command: &argv, env: &env };
+                let step = steps::Run {
+                    command: &argv,
+                    env: &env,
+                };
                 let layer = steps::run(self.build, &state.image, &step)?;
                 self.add(state, layer, &created_by, &created);
             }
@@ -464,7 +501,10 @@ impl Builder<'_> {
                     unreachable!("a WORKDIR stays a WORKDIR")
                 };
                 let dir = absolute(state, &dir);
-                state.image.settings().insert("WorkingDir".into(), json!(dir));
+                state
+                    .image
+                    .settings()
+                    .insert("WorkingDir".into(), json!(dir));
                 let layer = steps::change_files(self.build, &state.image, &[], |root, _| {
                     copy::make_dirs(root, Path::new(&dir)).map(drop)
                 })?;
@@ -521,7 +561,11 @@ impl Builder<'_> {
             Instruction::Expose(ports) => {
                 let exposed = object(image.settings(), "ExposedPorts");
                 for port in ports {
-                    let port = if port.contains('/') { port } else { format!("{port}/tcp") };
+                    let port = if port.contains('/') {
+                        port
+                    } else {
+                        format!("{port}/tcp")
+                    };
                     exposed.insert(port, json!({}));
                 }
             }
@@ -638,7 +682,7 @@ impl Builder<'_> {
             .map(|s| self.expand(state, s))
             .collect::<Result<_>>()?;
         if let Some(from) = &copy.from {
-            let image = self.from_image(&self.expand(state, from)?)?;
+            let image = self.image_of(&self.expand(state, from)?)?;
             let config = serde_json::to_vec(&image.config)?;
             return Ok((sources, digest::sha256(&config)));
         }
@@ -648,7 +692,7 @@ impl Builder<'_> {
     }
 
     /// The image `COPY --from` names: an earlier stage, or an image.
-    fn from_image(&self, from: &str) -> Result<Image> {
+    fn image_of(&self, from: &str) -> Result<Image> {
         if let Some(built) = self.earlier_stage(from) {
             return Ok(built.image.clone());
         }
@@ -668,42 +712,26 @@ impl Builder<'_> {
             ),
             None => None,
         };
-        let chown = copy.chown.as_ref().map(|c| self.expand(state, c)).transpose()?;
+        let chown = copy
+            .chown
+            .as_ref()
+            .map(|c| self.expand(state, c))
+            .transpose()?;
         let attributes = |root: &Path| -> Result<Attributes> {
             let (uid, gid) = match &chown {
                 Some(spec) => copy::owner(root, spec)?,
                 None => (0, 0),
             };
-            Ok(Attributes { uid, gid, mode: chmod })
+            Ok(Attributes {
+                uid,
+                gid,
+                mode: chmod,
+            })
         };
         if let Some(from) = &copy.from {
-            let image = self.from_image(&self.expand(state, from)?)?;
-            let layers = image
-                .layers
-                .iter()
-                .map(|l| self.build.images.layer_dir(&l.diff_id))
-                .collect::<Result<_>>()?;
-            let sources_in_image = sources.clone();
-            let read_only = [ReadOnly { layers }];
-            return steps::change_files(self.build, &state.image, &read_only, |root, points| {
-                let attributes = attributes(root)?;
-                let dest = absolute_in(&workdir, &dest);
-                for source in &sources_in_image {
-                    let path = copy::resolve_in_root(&points[0], &Path::new("/").join(source))?;
-                    if fs::symlink_metadata(&path).is_err() {
-                        bail!("COPY failed: stat {source}: file does not exist in the stage or image {from}");
-                    }
-                    let into = dest.ends_with('/')
-                        || sources_in_image.len() > 1
-                        || copy::resolve_in_root(root, Path::new(&dest))?.is_dir();
-                    let target = match (path.is_dir(), into) {
-                        (false, true) => Path::new(&dest).join(path.file_name().unwrap_or_default()),
-                        _ => PathBuf::from(&dest),
-                    };
-                    copy::copy(&path, root, &target, attributes)?;
-                }
-                Ok(())
-            });
+            let from = self.expand(state, from)?;
+            let dest = absolute_in(&workdir, &dest);
+            return self.copy_from(state, &from, &sources, &dest, &attributes);
         }
         let name = if add { "ADD" } else { "COPY" };
         let resolved = self.resolve(&sources, name)?;
@@ -725,11 +753,55 @@ impl Builder<'_> {
                 let host = context_dir.join(&item.entry.path);
                 let target = destination.target(source, &item.relative);
                 if add && !source.is_dir && copy::is_archive(&host) {
-                    let into = if destination.is_dir { &destination.path } else { &target };
+                    let into = if destination.is_dir {
+                        &destination.path
+                    } else {
+                        &target
+                    };
                     copy::unpack(&host, root, into)?;
                 } else {
                     copy::copy_entry(&host, root, &target, attributes)?;
                 }
+            }
+            Ok(())
+        })
+    }
+
+    /// `COPY --from`: `sources` (paths in the image or stage `from`) to
+    /// `dest`, through an overlay with `from`'s layers mounted read-only
+    /// beside it.
+    fn copy_from(
+        &self,
+        state: &StageState,
+        from: &str,
+        sources: &[String],
+        dest: &str,
+        attributes: &dyn Fn(&Path) -> Result<Attributes>,
+    ) -> Result<Option<Layer>> {
+        let image = self.image_of(from)?;
+        let layers = image
+            .layers
+            .iter()
+            .map(|l| self.build.images.layer_dir(&l.diff_id))
+            .collect::<Result<_>>()?;
+        let read_only = [ReadOnly { layers }];
+        steps::change_files(self.build, &state.image, &read_only, |root, points| {
+            let attributes = attributes(root)?;
+            for source in sources {
+                let path = copy::resolve_in_root(&points[0], &Path::new("/").join(source))?;
+                if fs::symlink_metadata(&path).is_err() {
+                    bail!(
+                        "COPY failed: stat {source}: file does not exist in the stage or image {from}"
+                    );
+                }
+                let into = dest.ends_with('/')
+                    || sources.len() > 1
+                    || copy::resolve_in_root(root, Path::new(dest))?.is_dir();
+                let target = match (path.is_dir(), into) {
+                    (false, true) => Path::new(dest).join(path.file_name().unwrap_or_default()),
+                    _ => PathBuf::from(dest),
+                };
+                copy::copy(&path, root, &target, attributes)?;
             }
             Ok(())
         })
@@ -741,7 +813,9 @@ impl Builder<'_> {
         let mut resolved = Vec::new();
         for source in sources {
             if dockerfile::is_remote(source) {
-                bail!("{instruction} from a URL ({source}) is not supported by minibox: download it in a RUN, or into the context");
+                bail!(
+                    "{instruction} from a URL ({source}) is not supported by minibox: download it in a RUN, or into the context"
+                );
             }
             let found = context::resolve(&self.options.context, self.ignore, source)
                 .with_context(|| format!("{instruction} failed"))?;

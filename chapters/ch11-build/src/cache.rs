@@ -108,7 +108,10 @@ mod tests {
         let a = key("sha256:base", "RUN make");
         assert_eq!(a, key("sha256:base", "RUN make"));
         assert_ne!(a, key("sha256:other", "RUN make"));
-        assert_ne!(key(&a, "COPY x"), key(&key("sha256:base", "RUN make "), "COPY x"));
+        assert_ne!(
+            key(&a, "COPY x"),
+            key(&key("sha256:base", "RUN make "), "COPY x")
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

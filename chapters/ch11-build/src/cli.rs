@@ -2,13 +2,14 @@
 //! `save` and `load`.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
 use ch01_fork_exec::cli::Minibox;
 use ch06_rootfs_snapshot::snapshot::minibox_root;
 use ch10_runtime::cli as ch10;
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::build;
 
@@ -100,11 +101,15 @@ pub fn build_args(args: &[String]) -> Result<BTreeMap<String, String>> {
     let mut values = BTreeMap::new();
     for arg in args {
         match arg.split_once('=') {
-            Some(("", _)) => bail!("invalid argument \"{arg}\" for \"--build-arg\" flag: the name is empty"),
+            Some(("", _)) => {
+                bail!("invalid argument \"{arg}\" for \"--build-arg\" flag: the name is empty")
+            }
             Some((name, value)) => {
                 values.insert(name.to_string(), value.to_string());
             }
-            None if arg.is_empty() => bail!("invalid argument \"\" for \"--build-arg\" flag: the name is empty"),
+            None if arg.is_empty() => {
+                bail!("invalid argument \"\" for \"--build-arg\" flag: the name is empty")
+            }
             None => {
                 if let Ok(value) = std::env::var(arg) {
                     values.insert(arg.clone(), value);
@@ -113,6 +118,30 @@ pub fn build_args(args: &[String]) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(values)
+}
+
+/// A `RUN` step's container, as a user would ask for it: `run` with no
+/// entrypoint (the image's does not apply to `RUN`), the step's network and
+/// build arguments, the image by its ID, and the step's command.
+pub fn run_step(
+    image_id: &str,
+    network: &str,
+    env: &[String],
+    command: &[String],
+) -> Result<Box<ch10::RunConfig>> {
+    let mut args: Vec<OsString> = ["minibox", "run", "--quiet", "--entrypoint", ""]
+        .map(OsString::from)
+        .into();
+    args.extend(["--network".into(), network.into()]);
+    for variable in env {
+        args.extend(["-e".into(), variable.into()]);
+    }
+    args.push(image_id.into());
+    args.extend(command.iter().map(OsString::from));
+    match ch10::Cli::try_parse_from(args)?.command.into_action()? {
+        ch10::Action::Run(config) => Ok(config),
+        _ => bail!("a RUN step is a `run`"),
+    }
 }
 
 /// `SOURCE_DATE_EPOCH`, when set: seconds since 1970, as its specification
@@ -130,11 +159,12 @@ pub fn source_date_epoch() -> Result<Option<i64>> {
 impl BuildArgs {
     /// The build's options, checked.
     pub fn options(self) -> Result<build::Options> {
-        let dockerfile = self
-            .file
-            .unwrap_or_else(|| self.context.join("Dockerfile"));
+        let dockerfile = self.file.unwrap_or_else(|| self.context.join("Dockerfile"));
         if !["bridge", "none", "host", "default"].contains(&self.network.as_str()) {
-            bail!("network mode \"{}\" not supported by buildkit", self.network);
+            bail!(
+                "network mode \"{}\" not supported by buildkit",
+                self.network
+            );
         }
         let network = match self.network.as_str() {
             "default" => "bridge".to_string(),
@@ -158,7 +188,6 @@ impl BuildArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(["minibox"].iter().chain(args))
@@ -166,14 +195,30 @@ mod tests {
 
     #[test]
     fn build_takes_docker_s_flags_and_the_runtime_s_commands_stay() {
-        let cli = parse(&["build", "-t", "app", "-t", "app:1", "--build-arg", "V=1", "--no-cache", "."]).unwrap();
-        let Command::Build(args) = cli.command else { panic!("not a build") };
+        let cli = parse(&[
+            "build",
+            "-t",
+            "app",
+            "-t",
+            "app:1",
+            "--build-arg",
+            "V=1",
+            "--no-cache",
+            ".",
+        ])
+        .unwrap();
+        let Command::Build(args) = cli.command else {
+            panic!("not a build")
+        };
         assert_eq!(args.tags, ["app", "app:1"]);
         let options = args.options().unwrap();
         assert_eq!(options.build_args.get("V").map(String::as_str), Some("1"));
         assert!(options.no_cache);
         assert_eq!(options.dockerfile, PathBuf::from("./Dockerfile"));
-        assert!(matches!(parse(&["ps", "-a"]).unwrap().command, Command::Runtime(_)));
+        assert!(matches!(
+            parse(&["ps", "-a"]).unwrap().command,
+            Command::Runtime(_)
+        ));
         assert!(parse(&["build"]).is_err());
     }
 

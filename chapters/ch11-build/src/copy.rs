@@ -102,8 +102,8 @@ pub fn make_dirs(root: &Path, path: &Path) -> Result<PathBuf> {
 /// its contents), to `dest`, a path in the image resolved inside `root`.
 /// Modes and times come along; owners become `attributes`'s.
 pub fn copy_entry(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> Result<()> {
-    let meta = fs::symlink_metadata(source)
-        .with_context(|| format!("reading {}", source.display()))?;
+    let meta =
+        fs::symlink_metadata(source).with_context(|| format!("reading {}", source.display()))?;
     if meta.is_dir() {
         let target = make_dirs(root, dest)?;
         return apply(&target, &meta, attributes);
@@ -114,7 +114,11 @@ pub fn copy_entry(source: &Path, root: &Path, dest: &Path, attributes: Attribute
     let target = resolve_in_root(root, dest)?;
     if let Ok(existing) = fs::symlink_metadata(&target) {
         if existing.is_dir() {
-            bail!("cannot copy {} over the directory {}", source.display(), dest.display());
+            bail!(
+                "cannot copy {} over the directory {}",
+                source.display(),
+                dest.display()
+            );
         }
         fs::remove_file(&target).with_context(|| format!("replacing {}", dest.display()))?;
     }
@@ -140,7 +144,12 @@ pub fn copy(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> 
             .collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
-            copy(&entry.path(), root, &dest.join(entry.file_name()), attributes)?;
+            copy(
+                &entry.path(),
+                root,
+                &dest.join(entry.file_name()),
+                attributes,
+            )?;
         }
     }
     Ok(())

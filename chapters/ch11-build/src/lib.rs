@@ -16,8 +16,8 @@
 pub mod build;
 pub mod cache;
 pub mod cli;
-pub mod copy;
 pub mod context;
+pub mod copy;
 pub mod dockerfile;
 pub mod filesystem;
 pub mod image;

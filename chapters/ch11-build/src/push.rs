@@ -64,9 +64,12 @@ struct Target<'a> {
 /// `quiet`) and returns the manifest's digest and size.
 pub fn push(store: &Store, name: &str, quiet: bool) -> Result<Pushed> {
     let reference = Reference::parse(name)?;
-    let record = store
-        .image(&reference.canonical())?
-        .ok_or_else(|| anyhow!("An image does not exist locally with the tag: {}", reference.familiar_name()))?;
+    let record = store.image(&reference.canonical())?.ok_or_else(|| {
+        anyhow!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar_name()
+        )
+    })?;
     let manifest_bytes = read_blob(store, &record.manifest, "manifest")?;
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).context("parsing the image's manifest")?;
@@ -79,7 +82,10 @@ pub fn push(store: &Store, name: &str, quiet: bool) -> Result<Pushed> {
         quiet,
     };
     if !quiet {
-        narrate::print(format_args!("The push refers to repository [{}]", target.name()))?;
+        narrate::print(format_args!(
+            "The push refers to repository [{}]",
+            target.name()
+        ))?;
     }
     for layer in manifest.layers.iter().rev() {
         let how = target.blob(store, layer)?;
@@ -247,7 +253,10 @@ impl Target<'_> {
         }
         let digest = record.manifest.clone();
         if !self.quiet {
-            narrate::print(format_args!("{tag}: digest: {digest} size: {}", bytes.len()))?;
+            narrate::print(format_args!(
+                "{tag}: digest: {digest} size: {}",
+                bytes.len()
+            ))?;
         } else {
             narrate::print(format_args!("{}@{digest}", self.name()))?;
         }

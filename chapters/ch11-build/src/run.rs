@@ -6,15 +6,15 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use ch01_fork_exec::exit::{Exit, FailsWith};
 use ch01_fork_exec::narrate;
 use ch07_image_pull::reference::Reference;
-use ch01_fork_exec::exit::{Exit, FailsWith};
 
 use ch06_rootfs_snapshot::snapshot::minibox_root;
 use ch07_image_pull::store::Store as ImageStore;
 
-use crate::{build, layout, push};
 use crate::cli::Command;
+use crate::{build, layout, push};
 
 /// Does what the command line asked for. Like Docker's, the image commands
 /// exit with 1 when they fail.

@@ -5,22 +5,20 @@
 //! changes are an overlayfs upper directory, which [`store_layer`] turns
 //! into a layer in the store, as if it had been pulled.
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use ch01_fork_exec::exit::Exit;
 use ch03_uts_namespace::id;
 use ch07_image_pull::extract;
 use ch07_image_pull::image::{Found, layer_dirs};
 use ch07_image_pull::store::Store as ImageStore;
 use ch10_runtime::attach::Attach;
-use ch10_runtime::cli::{Action, Cli};
+use ch10_runtime::create;
 use ch10_runtime::start::{self, Follow};
 use ch10_runtime::state::{self, Store};
 use ch10_runtime::terminal::DetachKeys;
-use clap::Parser;
 
 use crate::filesystem::{self, Workspace};
 use crate::image::{Image, LAYER_GZIP, Layer, LayerBlob};
@@ -64,22 +62,10 @@ pub fn run(build: &Build, image: &Image, step: &Run) -> Result<Option<Layer>> {
         record,
     };
     let defaults = image.run_config()?;
-    // The same `run` a user would type: no entrypoint (the image's does
-    // not apply to `RUN`), the step's network and environment.
-    let mut args: Vec<OsString> = ["minibox", "run", "--quiet", "--entrypoint", ""]
-        .map(OsString::from)
-        .into();
-    args.extend(["--network".into(), build.network.clone().into()]);
-    for variable in step.env {
-        args.extend(["-e".into(), variable.into()]);
-    }
-    args.push(found.record.config.clone().into());
-    args.extend(step.command.iter().map(OsString::from));
-    let Action::Run(config) = Cli::try_parse_from(args)?.command.into_action()? else {
-        bail!("a RUN step is a `run`");
-    };
+    let config =
+        crate::cli::run_step(&found.record.config, &build.network, step.env, step.command)?;
     let containers = Store::new(build.root, &state::run_dir());
-    let container = ch10_runtime::run::create_from(&containers, &config, &found, &defaults)?;
+    let container = create::from_image(&containers, &config, &found, &defaults)?;
     let keys = DetachKeys::default();
     let how = Attach {
         interactive: false,
@@ -108,7 +94,7 @@ pub fn run(build: &Build, image: &Image, step: &Run) -> Result<Option<Layer>> {
 /// Docker's words for a `RUN` that failed.
 fn failed(command: &[String], exit: Option<Exit>) -> anyhow::Error {
     let code = match exit {
-        Some(Exit::Code(code)) => i32::from(code),
+        Some(Exit::Code(code)) => code,
         Some(Exit::Signal(signal)) => 128 + signal as i32,
         None => -1,
     };

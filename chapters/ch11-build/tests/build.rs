@@ -99,7 +99,10 @@ fn assert_clean(env: &Env) {
     let workspaces: Vec<_> = fs::read_dir(env.root().join("build"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    assert!(workspaces.is_empty(), "build workspaces left: {workspaces:?}");
+    assert!(
+        workspaces.is_empty(),
+        "build workspaces left: {workspaces:?}"
+    );
     assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
 }
 
@@ -112,16 +115,54 @@ fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
     let env = env("build", &registry);
     let context = context();
     let first = build(&env, "app", context.path()).expect(0);
-    assert!(first.stdout.contains("Step 1/19 : ARG BASE=busybox") || first.stdout.contains("Step 1/"), "{}", first.stdout);
-    assert!(first.stdout.contains(" ---> Running in "), "{}", first.stdout);
-    assert!(first.stdout.ends_with("Successfully tagged app:latest\n"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("Step 1/19 : ARG BASE=busybox") || first.stdout.contains("Step 1/"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains(" ---> Running in "),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.ends_with("Successfully tagged app:latest\n"),
+        "{}",
+        first.stdout
+    );
     let id = built_id(&first.stdout);
 
-    let run = env.minibox(&["run", "--rm", "--network", "none", "app"]).expect(0);
+    let run = env
+        .minibox(&["run", "--rm", "--network", "none", "app"])
+        .expect(0);
     assert_eq!(run.stdout, "hello minibox world from /app as 1000\n");
-    let deleted = env.minibox(&["run", "--rm", "--network", "none", "--entrypoint", "ls", "app", "/bin/vi"]);
-    assert_ne!(deleted.status, 0, "the RUN's deletion did not reach the image");
-    let data = env.minibox(&["run", "--rm", "--network", "none", "--entrypoint", "cat", "app", "/data/note", "/data/file.txt"]).expect(0);
+    let deleted = env.minibox(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "ls",
+        "app",
+        "/bin/vi",
+    ]);
+    assert_ne!(
+        deleted.status, 0,
+        "the RUN's deletion did not reach the image"
+    );
+    let data = env
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            "app",
+            "/data/note",
+            "/data/file.txt",
+        ])
+        .expect(0);
     assert_eq!(data.stdout, "built\none\n");
 
     let config = config(&env, "docker.io/library/app:latest");
@@ -131,7 +172,13 @@ fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
     assert_eq!(settings["Cmd"], serde_json::json!(["world"]));
     assert_eq!(settings["Labels"]["org.example.kind"], "test");
     assert!(settings["ExposedPorts"]["8080/tcp"].is_object());
-    assert!(settings["Env"].as_array().unwrap().iter().any(|e| e == "GREETING=hello"));
+    assert!(
+        settings["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "GREETING=hello")
+    );
     // Four steps made layers (COPY --from, RUN, COPY, WORKDIR), on top of
     // busybox's, and the history says which.
     let layers = config["rootfs"]["diff_ids"].as_array().unwrap().len();
@@ -160,7 +207,18 @@ fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
     let total = second.stdout.matches("Using cache").count();
     assert!(cached < total && cached > 0, "{}", changed.stdout);
     assert_ne!(built_id(&changed.stdout), id);
-    let data = env.minibox(&["run", "--rm", "--network", "none", "--entrypoint", "cat", "app", "/data/file.txt"]).expect(0);
+    let data = env
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            "app",
+            "/data/file.txt",
+        ])
+        .expect(0);
     assert_eq!(data.stdout, "two\n");
     assert_clean(&env);
 }
@@ -177,7 +235,8 @@ fn source_date_epoch_makes_two_builds_the_same_image() {
             let context = context(); // another directory, other file times
             std::thread::sleep(std::time::Duration::from_millis(1100));
             let context_dir = context.path().to_str().unwrap();
-            let mut command = env.command(&["build", "--network", "none", "-t", "app", context_dir]);
+            let mut command =
+                env.command(&["build", "--network", "none", "-t", "app", context_dir]);
             command.env("SOURCE_DATE_EPOCH", "1700000000");
             let out = harness::process::wait(command.spawn().unwrap(), &["build"]).expect(0);
             let config = config(&env, "docker.io/library/app:latest");
@@ -198,11 +257,20 @@ fn bad_input_gets_one_line_and_leaves_nothing() {
     let env = env("bad", &registry);
     env.minibox(&["pull", "--quiet", "busybox"]).expect(0);
     let cases: [(&str, &str); 5] = [
-        ("FROM busybox\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO"),
-        ("FROM busybox\nCOPY ../outside /x\n", "outside the build context"),
+        (
+            "FROM busybox\nFOO bar\n",
+            "dockerfile parse error on line 2: unknown instruction: FOO",
+        ),
+        (
+            "FROM busybox\nCOPY ../outside /x\n",
+            "outside the build context",
+        ),
         ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt"),
         ("FROM busybox\nCOPY secret.txt /x\n", "secret.txt"),
-        ("FROM busybox\nRUN exit 3\n", "The command '/bin/sh -c exit 3' returned a non-zero code: 3"),
+        (
+            "FROM busybox\nRUN exit 3\n",
+            "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+        ),
     ];
     for (dockerfile, message) in cases {
         let context = context();
@@ -210,13 +278,23 @@ fn bad_input_gets_one_line_and_leaves_nothing() {
         let out = build(&env, "bad", context.path());
         assert_eq!(out.status, 1, "{dockerfile}: {}", out.stderr);
         assert!(out.stderr.contains(message), "{dockerfile}: {}", out.stderr);
-        assert_eq!(out.stderr.lines().count(), 1, "{dockerfile}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.lines().count(),
+            1,
+            "{dockerfile}: {}",
+            out.stderr
+        );
         let images = env.minibox(&["images", "-q", "bad"]).expect(0);
         assert_eq!(images.stdout, "", "{dockerfile}: an image was tagged");
         assert_clean(&env);
     }
     let context = context();
-    let out = env.minibox(&["build", "--build-arg", "=x", context.path().to_str().unwrap()]);
+    let out = env.minibox(&[
+        "build",
+        "--build-arg",
+        "=x",
+        context.path().to_str().unwrap(),
+    ]);
     assert_ne!(out.status, 0);
     assert!(out.stderr.contains("--build-arg"), "{}", out.stderr);
     assert_clean(&env);
@@ -227,7 +305,8 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
     if !harness::require_root("ch11 push") {
         return;
     }
-    let registry = Registry::start_with_token_auth(&[("alice", "wonderland")], &["library/busybox"]);
+    let registry =
+        Registry::start_with_token_auth(&[("alice", "wonderland")], &["library/busybox"]);
     registry.push_fixtures().expect("fixtures");
     let host = registry.host();
     let name = format!("{host}/alice/app:1");
@@ -236,10 +315,18 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
         command.stdin(std::process::Stdio::piped());
         let mut child = command.spawn().unwrap();
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(b"wonderland\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"wonderland\n")
+            .unwrap();
         harness::process::wait(child, &["login"]).expect(0);
     };
-    let builder = Env::builder(MINIBOX, "ch11", "push").mirror(&registry).credentials().build();
+    let builder = Env::builder(MINIBOX, "ch11", "push")
+        .mirror(&registry)
+        .credentials()
+        .build();
     // Without logging in, the registry refuses the push.
     let context = context();
     build(&builder, &name, context.path()).expect(0);
@@ -248,18 +335,36 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
     assert!(refused.stderr.contains("denied"), "{}", refused.stderr);
     login(&builder);
     let pushed = builder.minibox(&["push", &name]).expect(0);
-    assert!(pushed.stdout.starts_with(&format!("The push refers to repository [{host}/alice/app]\n")), "{}", pushed.stdout);
+    assert!(
+        pushed.stdout.starts_with(&format!(
+            "The push refers to repository [{host}/alice/app]\n"
+        )),
+        "{}",
+        pushed.stdout
+    );
     assert!(pushed.stdout.contains(": Pushed\n"), "{}", pushed.stdout);
     let last = pushed.stdout.lines().last().unwrap().to_string();
-    assert!(last.starts_with("1: digest: sha256:") && last.contains(" size: "), "{last}");
+    assert!(
+        last.starts_with("1: digest: sha256:") && last.contains(" size: "),
+        "{last}"
+    );
     let again = builder.minibox(&["push", &name]).expect(0);
     assert!(!again.stdout.contains(": Pushed\n"), "{}", again.stdout);
-    assert!(again.stdout.contains(": Layer already exists\n"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains(": Layer already exists\n"),
+        "{}",
+        again.stdout
+    );
 
     // An empty store pulls it back and runs it.
-    let fresh = Env::builder(MINIBOX, "ch11", "pulled").mirror(&registry).credentials().build();
+    let fresh = Env::builder(MINIBOX, "ch11", "pulled")
+        .mirror(&registry)
+        .credentials()
+        .build();
     login(&fresh);
-    let run = fresh.minibox(&["run", "--rm", "--network", "none", &name]).expect(0);
+    let run = fresh
+        .minibox(&["run", "--rm", "--network", "none", &name])
+        .expect(0);
     assert_eq!(run.stdout, "hello minibox world from /app as 1000\n");
 
     // skopeo sees our config and layers; umoci unpacks the same tree.
@@ -269,21 +374,38 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
         .arg(format!("docker://{name}"))
         .output()
         .expect("skopeo");
-    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
     let seen: Value = serde_json::from_slice(&inspect.stdout).unwrap();
     let ours = config(&builder, &format!("{host}/alice/app:1"));
-    assert_eq!(seen["Layers"].as_array().unwrap().len(), ours["rootfs"]["diff_ids"].as_array().unwrap().len());
+    assert_eq!(
+        seen["Layers"].as_array().unwrap().len(),
+        ours["rootfs"]["diff_ids"].as_array().unwrap().len()
+    );
     assert_eq!(seen["Labels"]["org.example.kind"], "test");
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("oci");
     let copied = Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false", "--src-creds", creds, "--policy"])
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            creds,
+            "--policy",
+        ])
         .arg(policy(work.path()))
         .arg(format!("docker://{name}"))
         .arg(format!("oci:{}:app", layout.display()))
         .output()
         .expect("skopeo copy");
-    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
     let bundle = work.path().join("bundle");
     let unpacked = Command::new("umoci")
         .args(["unpack", "--image"])
@@ -291,12 +413,22 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
         .arg(&bundle)
         .output()
         .expect("umoci");
-    assert!(unpacked.status.success(), "{}", String::from_utf8_lossy(&unpacked.stderr));
+    assert!(
+        unpacked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpacked.stderr)
+    );
     let rootfs = bundle.join("rootfs");
     assert!(rootfs.join("usr/local/bin/greet").is_file());
     assert!(rootfs.join("bin/sh").exists());
-    assert!(!rootfs.join("bin/vi").exists(), "the whiteout did not reach umoci");
-    assert_eq!(fs::read_to_string(rootfs.join("data/note")).unwrap(), "built\n");
+    assert!(
+        !rootfs.join("bin/vi").exists(),
+        "the whiteout did not reach umoci"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("data/note")).unwrap(),
+        "built\n"
+    );
     assert_clean(&builder);
     assert_clean(&fresh);
 }
