@@ -77,6 +77,11 @@ pub enum Network {
 /// as `[ID]`, as they show every ID.
 pub const LATEST: &str = "{latest}";
 
+/// In a demo's arguments (chapter 11 on), the fixture registry's
+/// `host:port`, where a demo pushes. Transcripts show it as
+/// `127.0.0.1:[PORT]`.
+pub const REGISTRY: &str = "{registry}";
+
 /// One demo: a `minibox` command line and what it shows.
 #[derive(Debug)]
 pub struct Demo {
@@ -1400,6 +1405,38 @@ pub const CHAPTERS: &[Chapter] = &[
                 ],
                 status: 1,
                 show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "tag",
+                about: "tag: a second name, in the fixture registry's namespace (its host:port first)",
+                args: &["tag", "greet", "{registry}/me/greet:1"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "push",
+                about: "push: each blob the repository does not have is uploaded (a HEAD asks first), then the manifest, which names them all",
+                args: &["push", "{registry}/me/greet:1"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "run-pushed",
+                about: "run --pull always: the image pulled back from the registry, as any machine would, and run",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--pull",
+                    "always",
+                    "{registry}/me/greet:1",
+                ],
+                status: 0,
+                show_status: false,
                 alongside: None,
             },
             Demo {
