@@ -174,7 +174,7 @@ fn exercise_history() {
     );
     let by_id = machine.ok(&[
         "history",
-        &machine.ok(&["images", "-q", "greet"]).trim().to_string(),
+        machine.ok(&["images", "-q", "greet"]).trim(),
     ]);
     assert_eq!(
         by_id, out,
