@@ -1,4 +1,4 @@
-//! `cargo xtask man`: a man page per command of chapter 10's `minibox`
+//! `cargo xtask man`: a man page per command of the last chapter's `minibox`
 //! (`minibox.1`, `minibox-run.1`, `minibox-container-prune.1`, ...), made by
 //! `clap_mangen` from the same clap definitions as `--help`, so the pages
 //! and the binary cannot disagree. `man -l target/man/minibox-run.1` reads
@@ -14,7 +14,7 @@ use clap::CommandFactory;
 pub fn write(out: &Path) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
-    let mut command = ch10_runtime::cli::Cli::command().name("minibox");
+    let mut command = ch11_build::cli::Cli::command().name("minibox");
     command.build();
     page(&command, "minibox", out, &mut written)?;
     Ok(written)

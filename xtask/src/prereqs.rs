@@ -75,6 +75,16 @@ const PREREQS: &[Prereq] = &[
         why: "chapter 9's by-hand section pings the container from the host",
     },
     Prereq {
+        package: "skopeo",
+        provides: "/usr/bin/skopeo",
+        why: "chapter 11's tests read the archives `save` writes, and write those `load` reads, with skopeo",
+    },
+    Prereq {
+        package: "umoci",
+        provides: "/usr/bin/umoci",
+        why: "chapter 11's tests unpack the OCI layout `save` writes with umoci",
+    },
+    Prereq {
         package: "util-linux",
         provides: "/usr/bin/nsenter",
         why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",

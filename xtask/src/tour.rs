@@ -141,7 +141,7 @@ fn demo_command(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSes
     if chapter.needs_registry {
         command.envs(session.env()); // the fixture registry and a fresh store
     }
-    command.args(args);
+    command.args(args).current_dir(root); // demos name files from the root
     session.enter(&mut command); // a networking chapter's namespace
     command
 }

@@ -41,7 +41,7 @@ const SUITES: [Suite; 2] = [
     },
     Suite {
         package: "ch10-runtime",
-        bin: "minibox",
+        bin: "ch10-runtime",
     },
 ];
 

@@ -15,7 +15,8 @@
 //! bytes, a fixed amount of memory however large the layer. A download that
 //! breaks goes on where it stopped ([`BlobReader`]).
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
@@ -281,7 +282,12 @@ fn fetch_layer(
             inner: body.take(descriptor.size + 1),
             on_bytes: &on_bytes,
         };
-        let mut compressed = HashingReader::new(body);
+        // The compressed bytes are kept too, as the blob a push or a save
+        // sends on unchanged (chapter 11): unpacking cannot be undone into
+        // the same bytes.
+        let kept = partial.join("blob");
+        let copy = File::create(&kept).with_context(|| format!("creating {}", kept.display()))?;
+        let mut compressed = HashingReader::new(Tee { inner: body, copy });
         let unpacked = unpack_stream(&mut compressed, &partial.join("fs"));
         // Whatever happened, read to the end: if the bytes were not what the
         // digest promises, that is the error to report, not the gzip or tar
@@ -308,6 +314,8 @@ fn fetch_layer(
         for warning in &unpacked.warnings {
             progress.line(&format!("WARNING: {warning}"));
         }
+        let blob = store.blob_path(&descriptor.digest)?;
+        fs::rename(&kept, &blob).with_context(|| format!("storing {}", blob.display()))?;
         store.commit_layer(&partial, diff_id, unpacked.size)
     })();
     if result.is_err() {
@@ -318,8 +326,9 @@ fn fetch_layer(
 
 /// Decompresses (gzip, zstd, or none: told by the first bytes, as Docker does,
 /// rather than trusting the media type) and unpacks; returns the unpacked size
-/// and the digest of the uncompressed tar.
-fn unpack_stream(
+/// and the digest of the uncompressed tar. (Chapter 11's `load` unpacks the
+/// layers of an archive with it.)
+pub fn unpack_stream(
     compressed: &mut impl Read,
     dest: &std::path::Path,
 ) -> Result<(extract::Unpacked, String)> {
@@ -522,6 +531,20 @@ impl Read for BlobReader<'_> {
 }
 
 /// Counts bytes as they pass, for the progress bars.
+/// A reader that writes a copy of what it reads into `copy`.
+struct Tee<R> {
+    inner: R,
+    copy: File,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 struct Counting<'a, R, F> {
     inner: R,
     on_bytes: &'a F,

@@ -34,6 +34,17 @@ use crate::{retry, tls};
 /// A request of ours, before it is sent.
 type Request = ureq::RequestBuilder<ureq::typestate::WithoutBody>;
 
+/// One request to send (and maybe send again): what, where, with what.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    method: &'a str,
+    /// As the retry notice shows it: the API path, or the URL given.
+    path: &'a str,
+    url: &'a str,
+    headers: &'a [(&'a str, String)],
+    body: Option<&'a [u8]>,
+}
+
 /// What went wrong talking to a registry, where the caller cares which.
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -173,6 +184,101 @@ impl Client {
         }
     }
 
+    /// `call`, tried again (telling `notice`) when the failure may pass
+    /// ([`crate::retry`]).
+    fn call_retrying(
+        &self,
+        request: &Call,
+        authorization: Option<&str>,
+        notice: &dyn Fn(&str),
+    ) -> Result<Response<ureq::Body>> {
+        let Call {
+            method,
+            path,
+            url,
+            headers,
+            body,
+        } = *request;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.call(method, url, headers, authorization, body);
+            let (delay, why) = match &result {
+                Ok(response) => (
+                    retry::after_status(
+                        response.status().as_u16(),
+                        header(response, "retry-after").as_deref(),
+                        attempt,
+                    ),
+                    response.status().to_string(),
+                ),
+                Err(
+                    error @ (ureq::Error::Io(_)
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::ConnectionFailed),
+                ) => (Some(retry::backoff(attempt)), error.to_string()),
+                Err(_) => (None, String::new()),
+            };
+            match delay {
+                Some(delay) if attempt < retry::ATTEMPTS => {
+                    notice(&format!(
+                        "{} ({method} {path}: {why})",
+                        retry::message(delay)
+                    ));
+                    std::thread::sleep(delay);
+                }
+                _ => return result.with_context(|| format!("{method} {url}")),
+            }
+        }
+    }
+
+    /// One request: `method` to `url` with `headers`, the `Authorization`
+    /// header if given, and `body` if any.
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        authorization: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Result<Response<ureq::Body>, ureq::Error> {
+        let mut all: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        all.extend(authorization.map(|a| ("Authorization", a)));
+        let tls = match url.starts_with("https://") {
+            true => Some(
+                self.tls
+                    .for_url(url)
+                    .map_err(|e| ureq::Error::Other(e.into()))?,
+            ),
+            false => None,
+        };
+        let Some(body) = body else {
+            let mut request = match method {
+                "HEAD" => self.agent.head(url),
+                _ => self.agent.get(url),
+            };
+            if let Some(tls) = tls {
+                request = request.config().tls_config(tls).build();
+            }
+            for (name, value) in all {
+                request = request.header(name, value);
+            }
+            return request.call();
+        };
+        let mut request = match method {
+            "POST" => self.agent.post(url),
+            "PATCH" => self.agent.patch(url),
+            _ => self.agent.put(url),
+        };
+        if let Some(tls) = tls {
+            request = request.config().tls_config(tls).build();
+        }
+        for (name, value) in all {
+            request = request.header(name, value);
+        }
+        request.send(body)
+    }
+
     /// A `GET` (or `HEAD`) of `url`, with the TLS settings of its host.
     fn request(&self, method: &str, url: &str) -> Result<Request> {
         let request = match method {
@@ -261,50 +367,41 @@ impl Client {
         headers: &[(&str, String)],
         notice: &dyn Fn(&str),
     ) -> Result<Response<ureq::Body>> {
+        let scope = format!("repository:{repository}:pull");
+        self.send_scoped(method, endpoint, &scope, path, headers, None, notice)
+    }
+
+    /// [`Client::send`] for any `scope` (chapter 11's push asks for
+    /// `repository:NAME:pull,push`), with a `body` for `POST`, `PUT` and
+    /// `PATCH`. `path` may also be a whole URL (a `Location` the registry
+    /// gave).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_scoped(
+        &self,
+        method: &str,
+        endpoint: &Endpoint,
+        scope: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        notice: &dyn Fn(&str),
+    ) -> Result<Response<ureq::Body>> {
         self.ping(endpoint)?;
         let scheme = self.schemes.lock().expect("lock")[&endpoint.host];
-        let url = format!("{scheme}://{}{path}", endpoint.host);
-        let scope = format!("repository:{repository}:pull");
-        let send = |authorization: Option<&str>| {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let mut request = self.request(method, &url)?;
-                for (name, value) in headers {
-                    request = request.header(*name, value);
-                }
-                if let Some(value) = authorization {
-                    request = request.header("Authorization", value);
-                }
-                let result = request.call();
-                let (delay, why) = match &result {
-                    Ok(response) => (
-                        retry::after_status(
-                            response.status().as_u16(),
-                            header(response, "retry-after").as_deref(),
-                            attempt,
-                        ),
-                        response.status().to_string(),
-                    ),
-                    Err(
-                        error @ (ureq::Error::Io(_)
-                        | ureq::Error::Timeout(_)
-                        | ureq::Error::ConnectionFailed),
-                    ) => (Some(retry::backoff(attempt)), error.to_string()),
-                    Err(_) => (None, String::new()),
-                };
-                match delay {
-                    Some(delay) if attempt < retry::ATTEMPTS => {
-                        notice(&format!(
-                            "{} ({method} {path}: {why})",
-                            retry::message(delay)
-                        ));
-                        std::thread::sleep(delay);
-                    }
-                    _ => return result.with_context(|| format!("{method} {url}")),
-                }
-            }
+        let url = match path.starts_with("http://") || path.starts_with("https://") {
+            true => path.to_string(),
+            false => format!("{scheme}://{}{path}", endpoint.host),
         };
+        let scope = scope.to_string();
+        let request = Call {
+            method,
+            path,
+            url: &url,
+            headers,
+            body,
+        };
+        let send =
+            |authorization: Option<&str>| self.call_retrying(&request, authorization, notice);
         // Answer the challenge the ping got, up front, rather than collect a
         // 401 for every request.
         let known = self

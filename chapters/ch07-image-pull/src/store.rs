@@ -87,7 +87,14 @@ impl Store {
     // ANCHOR: blobs
     /// Where the blob `digest` lives (whether or not it is there).
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
-        Ok(self.root.join("blobs/sha256").join(hex_part(digest)?))
+        Ok(self.blob_dir().join(hex_part(digest)?))
+    }
+
+    /// The directory of the blobs: where a blob written as a stream (chapter
+    /// 11's layers) has its temporary file, so that its final name is one
+    /// rename(2) away.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
     }
 
     /// The blob `digest`, if the store has it.

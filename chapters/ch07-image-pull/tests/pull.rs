@@ -106,7 +106,11 @@ fn pull_stores_verified_blobs_and_the_unpacked_layer() {
             "a blob is its digest"
         );
     }
-    assert_eq!(env.blobs().len(), 2, "the manifest and the config");
+    assert_eq!(
+        env.blobs().len(),
+        3,
+        "the manifest, the config and the layer, compressed"
+    );
     let layer = env.root().join(format!(
         "layers/{}/fs",
         image.layers[0].diff_id.replace(':', "/")

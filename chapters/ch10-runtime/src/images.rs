@@ -17,6 +17,7 @@ use std::fs;
 
 use anyhow::{Result, bail};
 use ch07_image_pull::digest;
+use ch07_image_pull::oci::Manifest;
 use ch07_image_pull::reference::Reference;
 use ch07_image_pull::store::{ImageRecord, Store as ImageStore};
 
@@ -145,13 +146,10 @@ fn delete(
     specs: &[(String, Spec)],
 ) -> Result<Vec<String>> {
     let index = images.images()?;
-    let blobs_in_use: BTreeSet<&String> = index
-        .values()
-        .flat_map(|r| [&r.digest, &r.manifest, &r.config])
-        .collect();
-    for blob in [&record.config, &record.manifest, &record.digest] {
-        if !blobs_in_use.contains(blob) {
-            images.remove_blob(blob)?;
+    let blobs_in_use: BTreeSet<String> = index.values().flat_map(|r| blobs_of(images, r)).collect();
+    for blob in blobs_of(images, record) {
+        if !blobs_in_use.contains(&blob) {
+            images.remove_blob(&blob)?;
         }
     }
     let mut layers_in_use: BTreeSet<String> = index
@@ -222,8 +220,8 @@ fn collect_garbage(images: &ImageStore, containers: &Store) -> Result<u64> {
     }
     let blobs: BTreeSet<String> = index
         .values()
-        .flat_map(|r| [&r.digest, &r.manifest, &r.config])
-        .filter_map(|d| digest::hex_part(d).ok().map(str::to_string))
+        .flat_map(|r| blobs_of(images, r))
+        .filter_map(|d| digest::hex_part(&d).ok().map(str::to_string))
         .collect();
     let mut freed = 0;
     for (hex, size) in old_entries(&images.root.join("layers/sha256")) {
@@ -239,6 +237,26 @@ fn collect_garbage(images: &ImageStore, containers: &Store) -> Result<u64> {
         }
     }
     Ok(freed)
+}
+
+/// The blobs an image is made of: what its name pointed at (an index or a
+/// manifest), its manifest, its config, and its layers' compressed blobs
+/// (kept since chapter 11, which pushes and saves them as they are).
+fn blobs_of(images: &ImageStore, record: &ImageRecord) -> Vec<String> {
+    let mut blobs = vec![
+        record.digest.clone(),
+        record.manifest.clone(),
+        record.config.clone(),
+    ];
+    let manifest = images
+        .read_blob(&record.manifest)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok());
+    if let Some(manifest) = manifest {
+        blobs.extend(manifest.layers.into_iter().map(|layer| layer.digest));
+    }
+    blobs
 }
 
 /// The entries of `dir` named by 64 hex digits and older than ten minutes,

@@ -39,6 +39,7 @@
 //! - [`names`]: Docker-style generated names.
 //! - [`container`]: what a container is created with, and how `ps` and
 //!   `inspect` see it.
+//! - [`create`]: a container made on disk from an image.
 //! - [`monitor`]: the per-container monitor process.
 //! - [`log`]: the json-file log, written and read.
 //! - [`human`]: Docker's words for durations and states.
@@ -57,6 +58,7 @@ pub mod attach;
 pub mod cli;
 pub mod commands;
 pub mod container;
+pub mod create;
 pub mod exec;
 pub mod human;
 pub mod images;

@@ -21,7 +21,7 @@ use harness::env::Env;
 use harness::images;
 use harness::registry::Registry;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch10-runtime");
 
 /// A store, a runtime directory and a registry of one checker's own.
 struct Machine {

@@ -27,7 +27,7 @@ use harness::env::Env;
 use harness::images;
 use harness::registry::Registry;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch10-runtime");
 
 /// A network namespace that plays the host, and the store of one checker
 /// with busybox in it.

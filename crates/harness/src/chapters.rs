@@ -77,6 +77,11 @@ pub enum Network {
 /// as `[ID]`, as they show every ID.
 pub const LATEST: &str = "{latest}";
 
+/// In a demo's arguments (chapter 11 on), the fixture registry's
+/// `host:port`, where a demo pushes. Transcripts show it as
+/// `127.0.0.1:[PORT]`.
+pub const REGISTRY: &str = "{registry}";
+
 /// One demo: a `minibox` command line and what it shows.
 #[derive(Debug)]
 pub struct Demo {
@@ -142,8 +147,8 @@ impl Chapter {
     }
 
     /// The name of its binary: the package's, except for the product,
-    /// chapter 10, whose binary is `minibox` (`cargo install --path
-    /// chapters/ch10-runtime`).
+    /// the last chapter, whose binary is `minibox` (`cargo install --path
+    /// chapters/ch11-build`).
     pub fn binary(&self) -> &'static str {
         if self.package == PRODUCT {
             "minibox"
@@ -162,7 +167,7 @@ impl Chapter {
 }
 
 /// The chapter whose binary is the product, `minibox`.
-pub const PRODUCT: &str = "ch10-runtime";
+pub const PRODUCT: &str = "ch11-build";
 
 /// All chapters, in story order.
 pub const CHAPTERS: &[Chapter] = &[
@@ -1337,6 +1342,134 @@ pub const CHAPTERS: &[Chapter] = &[
                 "kill -KILL $PID 2>/dev/null; sleep 0.2; kill -0 $PID 2>/dev/null || echo \"gone: SIGKILL from the host is never ignored\"",
             ],
             cleanup: "P=$(cat box.pid 2>/dev/null) && [ \"$(cat /proc/$P/comm 2>/dev/null)\" = sleep ] && kill -KILL $P; true",
+        },
+    },
+    Chapter {
+        package: "ch11-build",
+        title: "building images",
+        shows: "a Dockerfile becomes an image: each RUN is a container whose writable layer becomes a layer, COPY goes through an overlay of the image so far, every step has a cache key, and a second build is all cache; the image runs, and save writes it in the OCI image layout",
+        needs_root: true,
+        needs_registry: true,
+        network: Network::Machine,
+        demos: &[
+            Demo {
+                name: "build",
+                about: "build: two stages; busybox is pulled first, each RUN runs in a container (---> Running in ...), each step ends with the ID of the image so far",
+                args: &[
+                    "build",
+                    "--network",
+                    "none",
+                    "-t",
+                    "greet",
+                    "chapters/ch11-build/examples/greet",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "build-again",
+                about: "the same build again: every step's key is found in the cache, and the image is the same",
+                args: &[
+                    "build",
+                    "--network",
+                    "none",
+                    "-t",
+                    "greet",
+                    "chapters/ch11-build/examples/greet",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "run",
+                about: "the image runs with chapter 10: its ENTRYPOINT and CMD, its ENV, WORKDIR and USER",
+                args: &["run", "--rm", "--network", "none", "greet"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "deleted",
+                about: "a RUN deleted /bin/vi from busybox's layer: the layer holds a whiteout, and the file is gone",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--entrypoint",
+                    "ls",
+                    "greet",
+                    "/bin/vi",
+                ],
+                status: 1,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "tag",
+                about: "tag: a second name, in the fixture registry's namespace (its host:port first)",
+                args: &["tag", "greet", "{registry}/me/greet:1"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "push",
+                about: "push: each blob the repository does not have is uploaded (a HEAD asks first), then the manifest, which names them all",
+                args: &["push", "{registry}/me/greet:1"],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "run-pushed",
+                about: "run --pull always: the image pulled back from the registry, as any machine would, and run",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--pull",
+                    "always",
+                    "{registry}/me/greet:1",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "ignored",
+                about: ".dockerignore keeps secret.txt out of the context: a COPY of it fails as if it were not there, exit 1",
+                args: &[
+                    "build",
+                    "--network",
+                    "none",
+                    "-f",
+                    "chapters/ch11-build/examples/ignored.Dockerfile",
+                    "chapters/ch11-build/examples/greet",
+                ],
+                status: 1,
+                show_status: true,
+                alongside: None,
+            },
+        ],
+        by_hand: ByHand {
+            commands: &[
+                "mkdir lower upper work merged",
+                "echo hello > lower/greeting; mkdir lower/app; echo v1 > lower/app/config",
+                "mount -t overlay overlay -o lowerdir=lower,upperdir=upper,workdir=work merged",
+                "rm merged/greeting; echo v2 > merged/app/config; echo new > merged/notes",
+                "umount merged",
+                "find upper -mindepth 1 | sort",
+                "stat -c '%n: %F %t,%T' upper/greeting",
+                "tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C upper -cf layer.tar .",
+                "tar -tf layer.tar",
+                "sha256sum layer.tar | cut -c1-64",
+                "gzip -n -k layer.tar; sha256sum layer.tar.gz | cut -c1-64",
+            ],
+            cleanup: "umount merged 2>/dev/null; true",
         },
     },
 ];

@@ -45,6 +45,8 @@ pub const FILTERS: &[(&str, &str)] = &[
     // The demos' cgroup parent is relative where it can be, absolute on some v2
     // hosts (see `cgroups`): show it one way.
     (r"/?minibox-demos/", "minibox-demos/"),
+    // The fixture registry listens on a port of its own choosing.
+    (r"\b127\.0\.0\.1:[0-9]{2,5}\b", "127.0.0.1:[PORT]"),
     // Temporary directories made by tests (tempfile's names).
     (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
     // A container name minibox generated (`quiet_ritchie`, chapter 10), in a

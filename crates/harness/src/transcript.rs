@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::chapters::{Alongside, Chapter, Demo, LATEST, Network};
+use crate::chapters::{Alongside, Chapter, Demo, LATEST, Network, REGISTRY};
 use crate::netns::NetNs;
 use crate::process::Background;
 
@@ -242,7 +242,8 @@ impl DemoSession {
     }
 
     /// `demo`'s arguments, with [`LATEST`] replaced by the short ID of the
-    /// container the chapter's demos created last (`minibox ps -l -q`).
+    /// container the chapter's demos created last (`minibox ps -l -q`), and
+    /// [`REGISTRY`] by the fixture registry's `host:port`.
     pub fn args(&self, demo: &Demo) -> Vec<String> {
         let latest = demo
             .args
@@ -256,11 +257,12 @@ impl DemoSession {
                 Ok(None) => panic!("{}: no container for {LATEST}", demo.name),
                 Err(e) => panic!("{}: {e}", demo.name),
             });
+        let registry = self.registry.as_ref().map(|r| r.host()).unwrap_or_default();
         demo.args
             .iter()
             .map(|arg| match (*arg == LATEST, &latest) {
                 (true, Some(id)) => id.clone(),
-                _ => arg.to_string(),
+                _ => arg.replace(REGISTRY, &registry),
             })
             .collect()
     }
@@ -332,6 +334,9 @@ pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded
     let args = session.args(demo);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut minibox = Command::new(chapter_bin(chapter));
+    // Where a reader types the commands: a demo names files of the
+    // repository (chapter 11's example context) from its root.
+    minibox.current_dir(workspace_root());
     minibox.args(&args).envs(session.env());
     session.enter(&mut minibox);
     let (mut transcript, status) = match &demo.alongside {

@@ -20,7 +20,7 @@ use harness::registry::Registry;
 use serde_json::Value;
 
 /// The chapter's binary.
-pub const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+pub const MINIBOX: &str = env!("CARGO_BIN_EXE_ch10-runtime");
 
 /// The bridge's gateway, in the test's host namespace: an address the test
 /// made (minibox made it, in a namespace the test made), for `ping`.

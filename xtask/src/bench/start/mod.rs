@@ -80,7 +80,7 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         "cargo xtask bench start needs root (namespaces, mounts, cgroups): run it with sudo"
     );
     prereqs::ensure()?;
-    let ch10 = super::build_release_bin(root, "ch10-runtime", "minibox")?
+    let ch10 = super::build_release_bin(root, "ch10-runtime", "ch10-runtime")?
         .context("chapter 10 does not exist yet")?;
     let ch09 = build(root, "ch09-networking")?;
     let ch08 = build(root, "ch08-command-override")?;

@@ -1,0 +1,441 @@
+//! Chapter 11 end to end, for real: root, the real kernel, a real registry
+//! (with token authentication where pushing is tested), real tools reading
+//! what minibox made (`skopeo`, `umoci`). Builds run their `RUN`s with
+//! `--network none`, so nothing here touches the host's network; the
+//! registry is on 127.0.0.1.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use harness::env::Env;
+use harness::registry::Registry;
+use serde_json::Value;
+
+/// The chapter's binary.
+const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+
+/// A multi-stage Dockerfile: the first stage makes a program (a script, from
+/// a template in the context, by `sed`), the second copies it onto busybox,
+/// deletes a file of the base, and sets what a container of it starts as.
+const DOCKERFILE: &str = r#"# The stage that makes the program.
+ARG BASE=busybox
+FROM ${BASE} AS build
+WORKDIR /src
+COPY greet.sh ./
+RUN sed "s/WORLD/minibox/" greet.sh > /greet \
+ && chmod 755 /greet
+
+FROM busybox
+COPY --from=build /greet /usr/local/bin/greet
+ENV GREETING=hello
+RUN rm /bin/vi && mkdir /data && echo built > /data/note
+COPY data/ /data/
+WORKDIR /app
+USER 1000:1000
+EXPOSE 8080
+LABEL org.example.kind=test
+ENTRYPOINT ["/usr/local/bin/greet"]
+CMD ["world"]
+"#;
+
+/// The context: the Dockerfile, the template, a data directory, and a
+/// secret that `.dockerignore` keeps out.
+fn context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    fs::write(path.join("Dockerfile"), DOCKERFILE).unwrap();
+    fs::write(
+        path.join("greet.sh"),
+        "#!/bin/sh\necho \"$GREETING WORLD $1 from $(pwd) as $(id -u)\"\n",
+    )
+    .unwrap();
+    fs::create_dir(path.join("data")).unwrap();
+    fs::write(path.join("data/file.txt"), "one\n").unwrap();
+    fs::write(path.join("secret.txt"), "do not ship\n").unwrap();
+    fs::write(path.join(".dockerignore"), "secret.txt\n").unwrap();
+    dir
+}
+
+fn registry() -> Registry {
+    let registry = Registry::start();
+    registry.push_fixtures().expect("fixtures");
+    registry
+}
+
+fn env(test: &str, registry: &Registry) -> Env {
+    Env::builder(MINIBOX, "ch11", test).mirror(registry).build()
+}
+
+/// `minibox build --network none -t TAG CONTEXT`, to its end.
+fn build(env: &Env, tag: &str, context: &Path) -> harness::process::Run {
+    let context = context.to_str().unwrap();
+    env.minibox(&["build", "--network", "none", "-t", tag, context])
+}
+
+/// The image `name`'s config, from the store's files.
+fn config(env: &Env, name: &str) -> Value {
+    let index: Value =
+        serde_json::from_slice(&fs::read(env.root().join("images.json")).unwrap()).unwrap();
+    let digest = index[name]["config"].as_str().expect("the image is named");
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    serde_json::from_slice(&fs::read(env.root().join("blobs/sha256").join(hex)).unwrap()).unwrap()
+}
+
+/// The image ID `Successfully built` names.
+fn built_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no image ID in:\n{stdout}"))
+        .to_string()
+}
+
+/// Nothing a build may leave: no container, no workspace, no half layer.
+fn assert_clean(env: &Env) {
+    let ps = env.minibox(&["ps", "-a", "-q"]).expect(0);
+    assert_eq!(ps.stdout, "", "containers left behind");
+    let workspaces: Vec<_> = fs::read_dir(env.root().join("build"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        workspaces.is_empty(),
+        "build workspaces left: {workspaces:?}"
+    );
+    assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+}
+
+#[test]
+fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
+    if !harness::require_root("ch11 build") {
+        return;
+    }
+    let registry = registry();
+    let env = env("build", &registry);
+    let context = context();
+    let first = build(&env, "app", context.path()).expect(0);
+    assert!(
+        first.stdout.contains("Step 1/19 : ARG BASE=busybox") || first.stdout.contains("Step 1/"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains(" ---> Running in "),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.ends_with("Successfully tagged app:latest\n"),
+        "{}",
+        first.stdout
+    );
+    let id = built_id(&first.stdout);
+
+    let run = env
+        .minibox(&["run", "--rm", "--network", "none", "app"])
+        .expect(0);
+    assert_eq!(run.stdout, "hello minibox world from /app as 1000\n");
+    let deleted = env.minibox(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "ls",
+        "app",
+        "/bin/vi",
+    ]);
+    assert_ne!(
+        deleted.status, 0,
+        "the RUN's deletion did not reach the image"
+    );
+    let data = env
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            "app",
+            "/data/note",
+            "/data/file.txt",
+        ])
+        .expect(0);
+    assert_eq!(data.stdout, "built\none\n");
+
+    let config = config(&env, "docker.io/library/app:latest");
+    let settings = &config["config"];
+    assert_eq!(settings["User"], "1000:1000");
+    assert_eq!(settings["WorkingDir"], "/app");
+    assert_eq!(settings["Cmd"], serde_json::json!(["world"]));
+    assert_eq!(settings["Labels"]["org.example.kind"], "test");
+    assert!(settings["ExposedPorts"]["8080/tcp"].is_object());
+    assert!(
+        settings["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "GREETING=hello")
+    );
+    // Four steps made layers (COPY --from, RUN, COPY, WORKDIR), on top of
+    // busybox's, and the history says which.
+    let layers = config["rootfs"]["diff_ids"].as_array().unwrap().len();
+    let base = self::config(&env, "docker.io/library/busybox:latest")["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(layers, base + 4);
+    let history = config["history"].as_array().unwrap();
+    let with_layers = history.iter().filter(|h| h["empty_layer"] != true).count();
+    assert_eq!(with_layers, 4, "{history:?}");
+
+    // Again: every step from the cache, the same image.
+    let second = build(&env, "app", context.path()).expect(0);
+    assert!(!second.stdout.contains("Running in"), "{}", second.stdout);
+    assert_eq!(built_id(&second.stdout), id);
+    // A touched file (its time only) changes nothing; a changed one
+    // rebuilds its step and every later one.
+    let file = context.path().join("data/file.txt");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let touched = build(&env, "app", context.path()).expect(0);
+    assert_eq!(built_id(&touched.stdout), id);
+    fs::write(&file, "two\n").unwrap();
+    let changed = build(&env, "app", context.path()).expect(0);
+    let cached = changed.stdout.matches("Using cache").count();
+    let total = second.stdout.matches("Using cache").count();
+    assert!(cached < total && cached > 0, "{}", changed.stdout);
+    assert_ne!(built_id(&changed.stdout), id);
+    let data = env
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            "app",
+            "/data/file.txt",
+        ])
+        .expect(0);
+    assert_eq!(data.stdout, "two\n");
+    assert_clean(&env);
+}
+
+#[test]
+fn source_date_epoch_makes_two_builds_the_same_image() {
+    if !harness::require_root("ch11 reproducible builds") {
+        return;
+    }
+    let registry = registry();
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            let env = env(&format!("epoch{i}"), &registry);
+            let context = context(); // another directory, other file times
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            let context_dir = context.path().to_str().unwrap();
+            let mut command =
+                env.command(&["build", "--network", "none", "-t", "app", context_dir]);
+            command.env("SOURCE_DATE_EPOCH", "1700000000");
+            let out = harness::process::wait(command.spawn().unwrap(), &["build"]).expect(0);
+            let config = config(&env, "docker.io/library/app:latest");
+            assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+            assert_clean(&env);
+            built_id(&out.stdout)
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+}
+
+#[test]
+fn bad_input_gets_one_line_and_leaves_nothing() {
+    if !harness::require_root("ch11 bad input") {
+        return;
+    }
+    let registry = registry();
+    let env = env("bad", &registry);
+    env.minibox(&["pull", "--quiet", "busybox"]).expect(0);
+    let cases: [(&str, &str); 5] = [
+        (
+            "FROM busybox\nFOO bar\n",
+            "dockerfile parse error on line 2: unknown instruction: FOO",
+        ),
+        (
+            "FROM busybox\nCOPY ../outside /x\n",
+            "outside the build context",
+        ),
+        ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt"),
+        ("FROM busybox\nCOPY secret.txt /x\n", "secret.txt"),
+        (
+            "FROM busybox\nRUN exit 3\n",
+            "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+        ),
+    ];
+    for (dockerfile, message) in cases {
+        let context = context();
+        fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let out = build(&env, "bad", context.path());
+        assert_eq!(out.status, 1, "{dockerfile}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{dockerfile}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.lines().count(),
+            1,
+            "{dockerfile}: {}",
+            out.stderr
+        );
+        let images = env.minibox(&["images", "-q", "bad"]).expect(0);
+        assert_eq!(images.stdout, "", "{dockerfile}: an image was tagged");
+        assert_clean(&env);
+    }
+    let context = context();
+    let out = env.minibox(&[
+        "build",
+        "--build-arg",
+        "=x",
+        context.path().to_str().unwrap(),
+    ]);
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("--build-arg"), "{}", out.stderr);
+    assert_clean(&env);
+}
+
+#[test]
+fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
+    if !harness::require_root("ch11 push") {
+        return;
+    }
+    let registry =
+        Registry::start_with_token_auth(&[("alice", "wonderland")], &["library/busybox"]);
+    registry.push_fixtures().expect("fixtures");
+    let host = registry.host();
+    let name = format!("{host}/alice/app:1");
+    let login = |env: &Env| {
+        let mut command = env.command(&["login", "-u", "alice", "--password-stdin", &host]);
+        command.stdin(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"wonderland\n")
+            .unwrap();
+        harness::process::wait(child, &["login"]).expect(0);
+    };
+    let builder = Env::builder(MINIBOX, "ch11", "push")
+        .mirror(&registry)
+        .credentials()
+        .build();
+    // Without logging in, the registry refuses the push.
+    let context = context();
+    build(&builder, &name, context.path()).expect(0);
+    let refused = builder.minibox(&["push", &name]);
+    assert_eq!(refused.status, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("denied"), "{}", refused.stderr);
+    login(&builder);
+    let pushed = builder.minibox(&["push", &name]).expect(0);
+    assert!(
+        pushed.stdout.starts_with(&format!(
+            "The push refers to repository [{host}/alice/app]\n"
+        )),
+        "{}",
+        pushed.stdout
+    );
+    assert!(pushed.stdout.contains(": Pushed\n"), "{}", pushed.stdout);
+    let last = pushed.stdout.lines().last().unwrap().to_string();
+    assert!(
+        last.starts_with("1: digest: sha256:") && last.contains(" size: "),
+        "{last}"
+    );
+    let again = builder.minibox(&["push", &name]).expect(0);
+    assert!(!again.stdout.contains(": Pushed\n"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains(": Layer already exists\n"),
+        "{}",
+        again.stdout
+    );
+
+    // An empty store pulls it back and runs it.
+    let fresh = Env::builder(MINIBOX, "ch11", "pulled")
+        .mirror(&registry)
+        .credentials()
+        .build();
+    login(&fresh);
+    let run = fresh
+        .minibox(&["run", "--rm", "--network", "none", &name])
+        .expect(0);
+    assert_eq!(run.stdout, "hello minibox world from /app as 1000\n");
+
+    // skopeo sees our config and layers; umoci unpacks the same tree.
+    let creds = "alice:wonderland";
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--creds", creds])
+        .arg(format!("docker://{name}"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let ours = config(&builder, &format!("{host}/alice/app:1"));
+    assert_eq!(
+        seen["Layers"].as_array().unwrap().len(),
+        ours["rootfs"]["diff_ids"].as_array().unwrap().len()
+    );
+    assert_eq!(seen["Labels"]["org.example.kind"], "test");
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    let copied = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            creds,
+            "--policy",
+        ])
+        .arg(policy(work.path()))
+        .arg(format!("docker://{name}"))
+        .arg(format!("oci:{}:app", layout.display()))
+        .output()
+        .expect("skopeo copy");
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let bundle = work.path().join("bundle");
+    let unpacked = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:app", layout.display()))
+        .arg(&bundle)
+        .output()
+        .expect("umoci");
+    assert!(
+        unpacked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpacked.stderr)
+    );
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("usr/local/bin/greet").is_file());
+    assert!(rootfs.join("bin/sh").exists());
+    assert!(
+        !rootfs.join("bin/vi").exists(),
+        "the whiteout did not reach umoci"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("data/note")).unwrap(),
+        "built\n"
+    );
+    assert_clean(&builder);
+    assert_clean(&fresh);
+}
+
+/// A signature policy that accepts anything, for `skopeo copy`.
+fn policy(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("policy.json");
+    fs::write(&path, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
+    path
+}
