@@ -496,7 +496,10 @@ impl Client {
         if let Some(service) = service {
             request = request.query("service", service);
         }
-        if let Some(scope) = scope {
+        // Several scopes (chapter 11's cross-repository mount needs pull on
+        // the source too) go as several `scope` parameters, one each, as
+        // Docker sends them.
+        for scope in scope.iter().flat_map(|s| s.split(' ')) {
             request = request.query("scope", scope);
         }
         if let Some(c) = credentials {
@@ -526,7 +529,12 @@ impl Client {
             ("client_id", "minibox"),
         ];
         form.extend(service.map(|s| ("service", s)));
-        form.extend(scope.map(|s| ("scope", s)));
+        form.extend(
+            scope
+                .iter()
+                .flat_map(|s| s.split(' '))
+                .map(|s| ("scope", s)),
+        );
         let mut request = self.agent.post(realm);
         if realm.starts_with("https://") {
             request = request

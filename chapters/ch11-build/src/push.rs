@@ -131,12 +131,12 @@ impl Target<'_> {
 
     // ANCHOR: blob
     /// Makes sure the registry has the blob `blob`; says how.
-    fn blob(&self, store: &Store, blob: &Descriptor) -> Result<&'static str> {
+    fn blob(&self, store: &Store, blob: &Descriptor) -> Result<String> {
         let repository = &self.reference.repository;
         let path = format!("/v2/{repository}/blobs/{}", blob.digest);
         let head = self.send("HEAD", &path, &[], None)?;
         match head.status().as_u16() {
-            200 => return Ok("Layer already exists"),
+            200 => return Ok("Layer already exists".into()),
             404 => {}
             status => return Err(refused(head, status, "checking for a blob")),
         }
@@ -157,7 +157,7 @@ impl Target<'_> {
                 &|_| {},
             )?;
             if response.status().as_u16() == 201 {
-                return Ok("Mounted from another repository");
+                return Ok(format!("Mounted from {from}"));
             }
         }
         if !local.is_file() {
@@ -167,19 +167,21 @@ impl Target<'_> {
             );
         }
         self.upload(&local, blob)?;
-        Ok("Pushed")
+        Ok("Pushed".into())
     }
     // ANCHOR_END: blob
 
     /// A repository of the same registry that has `digest`, by what our
-    /// store knows: another image of ours, from there, whose manifest names
-    /// it.
+    /// store knows: another image of ours, from there (or through it, as a
+    /// mirror), whose manifest names it.
     fn mount_source(&self, store: &Store, digest: &str) -> Result<Option<String>> {
         for (name, record) in store.images()? {
             let Ok(other) = Reference::parse(&name) else {
                 continue;
             };
-            if other.api_host() != self.reference.api_host()
+            // The same server: by its address, so that an image pulled
+            // through a mirror counts as the mirror's.
+            if registry::endpoint(&other).host != self.endpoint.host
                 || other.repository == self.reference.repository
             {
                 continue;

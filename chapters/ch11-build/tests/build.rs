@@ -439,3 +439,76 @@ fn policy(dir: &Path) -> std::path::PathBuf {
     fs::write(&path, r#"{"default":[{"type":"insecureAcceptAnything"}]}"#).unwrap();
     path
 }
+
+/// A layer larger than one chunk goes up in `PATCH`es, and a base layer the
+/// registry has in another repository is mounted from there, not sent.
+#[test]
+fn a_large_layer_goes_up_in_chunks_and_the_base_layer_is_mounted() {
+    if !harness::require_root("ch11 chunked push and mount") {
+        return;
+    }
+    let registry =
+        Registry::start_with_token_auth(&[("alice", "wonderland")], &["library/busybox"]);
+    registry.push_fixtures().expect("fixtures");
+    let host = registry.host();
+    let login = |env: &Env| {
+        let mut command = env.command(&["login", "-u", "alice", "--password-stdin", &host]);
+        command.stdin(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"wonderland\n")
+            .unwrap();
+        harness::process::wait(child, &["login"]).expect(0);
+    };
+    let builder = Env::builder(MINIBOX, "ch11", "chunks")
+        .credentials()
+        .build();
+    login(&builder);
+    let base = format!("{host}/library/busybox");
+    builder.minibox(&["pull", "--quiet", &base]).expect(0);
+    let context = tempfile::tempdir().unwrap();
+    fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN dd if=/dev/urandom of=/big bs=1M count=12 2>/dev/null && sha256sum /big > /big.sum\n"),
+    )
+    .unwrap();
+    let name = format!("{host}/alice/big:1");
+    build(&builder, &name, context.path()).expect(0);
+    let pushed = builder.minibox(&["push", &name]).expect(0);
+    let lines: Vec<&str> = pushed.stdout.lines().collect();
+    assert!(
+        lines[1].ends_with(": Pushed"),
+        "the big layer: {}",
+        pushed.stdout
+    );
+    assert!(
+        lines[2].ends_with(": Mounted from library/busybox"),
+        "the base layer: {}",
+        pushed.stdout
+    );
+
+    let fresh = Env::builder(MINIBOX, "ch11", "chunks-pulled")
+        .credentials()
+        .build();
+    login(&fresh);
+    let check = fresh
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sha256sum",
+            &name,
+            "-c",
+            "/big.sum",
+        ])
+        .expect(0);
+    assert_eq!(check.stdout, "/big: OK\n");
+    assert_clean(&builder);
+    assert_clean(&fresh);
+}

@@ -1417,7 +1417,7 @@ pub const CHAPTERS: &[Chapter] = &[
             },
             Demo {
                 name: "push",
-                about: "push: each blob the repository does not have is uploaded (a HEAD asks first), then the manifest, which names them all",
+                about: "push: each blob the repository does not have is uploaded (a HEAD asks first), busybox's layer mounted from library/busybox, which the same registry has, then the manifest",
                 args: &["push", "{registry}/me/greet:1"],
                 status: 0,
                 show_status: false,
