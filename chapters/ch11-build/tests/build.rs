@@ -512,3 +512,75 @@ fn a_large_layer_goes_up_in_chunks_and_the_base_layer_is_mounted() {
     assert_clean(&builder);
     assert_clean(&fresh);
 }
+
+/// `ADD` unpacks a local archive; `COPY --chown --chmod` sets owner and
+/// mode; `ARG` takes `--build-arg`, and a `RUN` sees it; `SHELL`,
+/// `STOPSIGNAL` and `VOLUME` reach the config.
+#[test]
+fn add_unpacks_archives_and_copy_sets_owners_and_modes() {
+    if !harness::require_root("ch11 ADD and COPY flags") {
+        return;
+    }
+    let registry = registry();
+    let env = env("add", &registry);
+    let context = tempfile::tempdir().unwrap();
+    let dir = context.path();
+    fs::create_dir_all(dir.join("tree/sub")).unwrap();
+    fs::write(dir.join("tree/sub/inside.txt"), "from the archive\n").unwrap();
+    let tar = Command::new("tar")
+        .args(["-czf", "bundle.tar.gz", "-C", "tree", "."])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    fs::write(dir.join("script.sh"), "echo private\n").unwrap();
+    fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nARG FLAVOUR=plain\nADD bundle.tar.gz /opt/\n\
+         COPY --chown=1000:1000 --chmod=700 script.sh /home/app/\n\
+         SHELL [\"/bin/sh\", \"-ec\"]\nRUN echo \"$FLAVOUR\" > /flavour\n\
+         STOPSIGNAL SIGQUIT\nVOLUME /data\n",
+    )
+    .unwrap();
+    let context_dir = dir.to_str().unwrap();
+    env.minibox(&[
+        "build",
+        "--network",
+        "none",
+        "-q",
+        "--build-arg",
+        "FLAVOUR=spicy",
+        "-t",
+        "add",
+        context_dir,
+    ])
+    .expect(0);
+    let shown = env
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "add",
+            "sh",
+            "-c",
+            "cat /opt/sub/inside.txt /flavour; stat -c '%u:%g %a' /home/app/script.sh",
+        ])
+        .expect(0);
+    assert_eq!(shown.stdout, "from the archive\nspicy\n1000:1000 700\n");
+    let config = config(&env, "docker.io/library/add:latest");
+    assert_eq!(config["config"]["StopSignal"], "SIGQUIT");
+    assert!(config["config"]["Volumes"]["/data"].is_object());
+    assert_eq!(
+        config["config"]["Shell"],
+        serde_json::json!(["/bin/sh", "-ec"])
+    );
+    // A build argument is not part of the image's environment.
+    let env_list = config["config"]["Env"].as_array().unwrap();
+    assert!(
+        !env_list
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("FLAVOUR="))
+    );
+    assert_clean(&env);
+}
