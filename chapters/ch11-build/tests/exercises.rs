@@ -172,10 +172,7 @@ fn exercise_history() {
         Some(&"COPY --from=build /greet /usr/local/bin/greet"),
         "expected the final stage's first step last, but history printed:\n{out}"
     );
-    let by_id = machine.ok(&[
-        "history",
-        machine.ok(&["images", "-q", "greet"]).trim(),
-    ]);
+    let by_id = machine.ok(&["history", machine.ok(&["images", "-q", "greet"]).trim()]);
     assert_eq!(
         by_id, out,
         "history by image ID differs from history by name"
