@@ -21,8 +21,11 @@
 //!
 //! The pieces the benchmarks share: [`measure`] (rounds of runs, timed and
 //! checked, in a working directory that leaves nothing behind), [`report`]
-//! (milliseconds, ratios, verdicts) and [`podman`] (podman with everything of
-//! its own).
+//! (milliseconds, ratios, verdicts, the load average), [`podman`] (podman with
+//! everything of its own), and, for the benchmarks that run containers,
+//! [`busybox`] (the image, pulled untimed into each tool's store) and
+//! [`cgroups`] (cgroup parents below our own cgroup, the hugetlb hierarchy
+//! crun needs here).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::{fixtures, shell};
 
+mod busybox;
+mod cgroups;
 mod measure;
 mod podman;
 mod pull;

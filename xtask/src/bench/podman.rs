@@ -26,6 +26,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use crate::shell;
+
 /// Podman with everything below `dir`.
 pub(super) struct Podman {
     dir: PathBuf,
@@ -122,6 +124,31 @@ impl Podman {
         let mut command = self.command(None)?;
         command.args(["system", "reset", "--force"]);
         Ok(command)
+    }
+}
+
+/// Podman with everything below a directory of the benchmark's, whose
+/// storage is emptied when this is dropped: `podman system reset` removes
+/// its containers, images and layers, and unmounts what it mounted there.
+pub(super) struct PodmanStorage(pub(super) Podman);
+
+impl PodmanStorage {
+    /// Podman with everything below `dir`, made here.
+    pub(super) fn create(dir: &Path) -> Result<PodmanStorage> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(PodmanStorage(Podman::configure(dir)?))
+    }
+}
+
+impl Drop for PodmanStorage {
+    fn drop(&mut self) {
+        let reset = self
+            .0
+            .reset()
+            .and_then(|mut reset| shell::run(reset.stdout(std::io::stderr())));
+        if let Err(err) = reset {
+            eprintln!("xtask: cleaning up: {err:#}");
+        }
     }
 }
 
