@@ -23,8 +23,9 @@
 //! checked, in a working directory that leaves nothing behind), [`report`]
 //! (milliseconds, ratios, verdicts, the load average), [`podman`] (podman with
 //! everything of its own), and, for the benchmarks that run containers,
-//! [`busybox`] (the image, pulled untimed into each tool's store) and
-//! [`cgroups`] (cgroup parents below our own cgroup, the hugetlb hierarchy
+//! [`minibox`] (its store, runtime state and cgroup parent, in the
+//! benchmark's network namespace), [`busybox`] (the image, pulled untimed
+//! into each tool's store) and [`cgroups`] (cgroup parents below our own cgroup, the hugetlb hierarchy
 //! crun needs here).
 
 use std::fs;
@@ -39,6 +40,7 @@ use crate::{fixtures, shell};
 mod busybox;
 mod cgroups;
 mod measure;
+mod minibox;
 mod podman;
 mod pull;
 mod report;

@@ -49,6 +49,7 @@ use ch09_networking::netns;
 use super::busybox::Busybox;
 use super::cgroups::{self, BenchCgroups, Hugetlb, Parents};
 use super::measure::{self, Peer, TmpfsDir, WorkDir, run_measured};
+use super::minibox::Minibox;
 use super::podman::{Podman, PodmanStorage};
 use super::report::load_average;
 use super::{build_release, installed};
@@ -166,31 +167,7 @@ fn build(root: &Path, package: &str) -> Result<PathBuf> {
     })
 }
 
-/// minibox's environment: a store and a cgroup parent of the benchmark's,
-/// its runtime state on a tmpfs, and the network namespace it is started in.
-struct Minibox<'a> {
-    store: PathBuf,
-    /// `MINIBOX_RUN`: on a tmpfs, as `/run` is on the hosts minibox is made
-    /// for (this machine's `/run` is on its disk); see [`TmpfsDir`].
-    run: PathBuf,
-    parent: String,
-    netns: BorrowedFd<'a>,
-}
-
 impl Minibox<'_> {
-    /// `BIN ARGS` with the store and the cgroup parent, in the benchmark's
-    /// network namespace.
-    fn command(&self, bin: &Path, args: &[&str]) -> Result<Command> {
-        let mut command = Command::new(bin);
-        netns::enter_before_exec(&mut command, self.netns)?;
-        command
-            .env("MINIBOX_ROOT", &self.store)
-            .env("MINIBOX_RUN", &self.run)
-            .env("MINIBOX_CGROUP_PARENT", &self.parent)
-            .args(args);
-        Ok(command)
-    }
-
     /// `BIN run --quiet NETWORK busybox true`.
     fn variant<'a>(
         &'a self,
