@@ -118,6 +118,22 @@ impl Podman {
         Ok(command)
     }
 
+    /// Makes `registry` (`127.0.0.1:PORT`, plain HTTP) Docker Hub's mirror,
+    /// and Docker Hub the registry of short names, as a classroom's podman
+    /// would be set up: `busybox` is `docker.io/library/busybox`, pulled from
+    /// `registry`. For a Dockerfile's `FROM busybox`.
+    pub(super) fn mirror_docker_hub(&self, registry: &str) -> Result<()> {
+        fs::write(
+            self.dir.join("registries.conf"),
+            format!(
+                "unqualified-search-registries = [\"docker.io\"]\n\
+                 [[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n\
+                 [[registry.mirror]]\nlocation = \"{registry}\"\ninsecure = true\n"
+            ),
+        )
+        .context("writing registries.conf")
+    }
+
     /// `podman system reset -f`: removes every container, image and layer
     /// from podman's storage, unmounting what it mounted there.
     pub(super) fn reset(&self) -> Result<Command> {
