@@ -3,12 +3,20 @@
 //! registry of our own on 127.0.0.1, and pulled, untimed, into each tool's
 //! store before anything is measured. The registry is stopped (dropped)
 //! before the measurements begin, so that no measured run can pull.
+//!
+//! Its config lists the image's history, as Docker Hub's busybox does (the
+//! layer's `ADD`, then the `CMD`), which the test fixture's does not: buildah
+//! refuses to commit a build step on a base image whose history accounts for
+//! fewer layers than it has ("history lists 1 non-empty layers, but we have 2
+//! layers on disk").
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use harness::images::{Blob, CONFIG, Image, MANIFEST};
 use harness::registry::Registry;
+use serde_json::{Value, json};
 
 use super::podman::Podman;
 use crate::shell;
@@ -24,7 +32,7 @@ impl Busybox {
     pub(super) fn serve() -> Result<Busybox> {
         let registry = Registry::start();
         let busybox = harness::images::busybox().context("building the busybox image")?;
-        registry.push("library/busybox", "latest", &busybox);
+        registry.push("library/busybox", "latest", &with_history(busybox)?);
         Ok(Busybox { registry })
     }
 
@@ -60,4 +68,23 @@ impl Busybox {
             }
         }
     }
+}
+
+/// `image`, its only layer and its `CMD` listed in its config's history, with
+/// its config and manifest made again (and so their digests).
+fn with_history(image: Image) -> Result<Image> {
+    let mut config: Value = serde_json::from_slice(&image.config.bytes).context("the config")?;
+    config["history"] = json!([
+        { "created_by": "/bin/sh -c #(nop) ADD file:busybox in / " },
+        { "created_by": "/bin/sh -c #(nop)  CMD [\"sh\"]", "empty_layer": true },
+    ]);
+    let config = Blob::new(CONFIG, serde_json::to_vec(&config)?);
+    let mut manifest: Value =
+        serde_json::from_slice(&image.manifest.bytes).context("the manifest")?;
+    manifest["config"] = config.descriptor();
+    Ok(Image {
+        manifest: Blob::new(MANIFEST, serde_json::to_vec(&manifest)?),
+        config,
+        layers: image.layers,
+    })
 }
