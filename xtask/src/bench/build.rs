@@ -34,7 +34,7 @@
 //! The targets: a cold build at most half of podman's, and a fully cached
 //! rebuild under 100 ms. The second is absolute, because it is about a
 //! person: an unchanged project's rebuild should feel instant, whatever
-//! podman takes (about two seconds).
+//! podman takes (over half a second here).
 
 use std::fs;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -56,10 +56,11 @@ use super::report::{at_most, load_average, ms, ratio, ratio_cell, verdict};
 use super::{build_release_bin, installed};
 use crate::{prereqs, shell};
 
-/// Measured rounds. podman's builds take seconds, so a round takes about
-/// ten; ten rounds keep the benchmark near two minutes, and a build's time
-/// varies less, against its length, than a 10 ms container start's, which
-/// needs thirty.
+/// Measured rounds. Fewer than `start`'s thirty: a build lasts long against
+/// what disturbs it (a timer tick, another process woken), so its time
+/// varies less, for its length, than a 10 ms container start's; and podman's
+/// builds take one to five seconds each (five while another job keeps the
+/// two cores busy), so ten rounds keep the benchmark within two minutes.
 const RUNS: usize = 10;
 
 /// The example built, in the workspace.
@@ -195,7 +196,7 @@ impl Builds<'_> {
             .concat();
             minibox.command(self.bin, &args)
         };
-        announce(name, &command()?, true);
+        announce(name, &command()?);
         if cached {
             shell::run(command()?.stdout(std::io::stderr()))?;
         }
@@ -224,7 +225,7 @@ impl<'a> PodmanBuilds<'a> {
             [(PODMAN_COLD, cold, false), (PODMAN_CACHED, cached, true)]
         {
             let command = move || self.command(podman, &parent, cached);
-            announce(name, &command()?, false);
+            announce(name, &command()?);
             if cached && let Err(err) = shell::run(command()?.stdout(std::io::stderr())) {
                 println!("podman: cannot build here, left out: {err:#}");
                 return Ok(Vec::new());
@@ -257,14 +258,10 @@ impl<'a> PodmanBuilds<'a> {
     }
 }
 
-/// Prints a variant's command before the rounds begin.
-fn announce(name: &str, command: &Command, with_env: bool) {
-    let shown = if with_env {
-        shell::show_with_env(command)
-    } else {
-        shell::show(command)
-    };
-    println!("  {name}: {shown}");
+/// Prints a variant's command, with its environment, before the rounds
+/// begin.
+fn announce(name: &str, command: &Command) {
+    println!("  {name}: {}", shell::show_with_env(command));
 }
 
 /// One measured build, checked afterwards (untimed) to have been as cold or
