@@ -18,11 +18,20 @@
 //!   `rm -f` beside crun's, `exec` beside `runc exec`, and `ps -a` with 100
 //!   containers. With `--record`, the medians go to
 //!   `book/src/data/bench-start.json`. See [`start`].
+//! - `build` (chapter 11): build chapter 11's example Dockerfile (two
+//!   stages, `RUN`, `COPY`, `COPY --from`) cold (`--no-cache`) and fully
+//!   cached, beside `podman build` doing the same, interleaved, 10 runs
+//!   each. Targets: cold ≤ 0.5× podman's cold build, and a fully cached
+//!   rebuild under 100 ms. See [`build`].
 //!
 //! The pieces the benchmarks share: [`measure`] (rounds of runs, timed and
 //! checked, in a working directory that leaves nothing behind), [`report`]
-//! (milliseconds, ratios, verdicts) and [`podman`] (podman with everything of
-//! its own).
+//! (milliseconds, ratios, verdicts, the load average), [`podman`] (podman with
+//! everything of its own), and, for the benchmarks that run containers,
+//! [`minibox`] (its store, runtime state and cgroup parent, in the
+//! benchmark's network namespace), [`busybox`] (the image, pulled untimed
+//! into each tool's store) and [`cgroups`] (cgroup parents below our own cgroup, the hugetlb hierarchy
+//! crun needs here).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,7 +42,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::{fixtures, shell};
 
+mod build;
+mod busybox;
+mod cgroups;
 mod measure;
+mod minibox;
 mod podman;
 mod pull;
 mod report;
@@ -51,7 +64,8 @@ pub fn bench(root: &Path, which: &str, record: bool) -> Result<()> {
         "snapshot" => snapshot(root),
         "pull" => pull::pull(root),
         "start" => start::start(root, record),
-        other => bail!("no benchmark called {other:?} (there are: snapshot, pull, start)"),
+        "build" => build::build(root),
+        other => bail!("no benchmark called {other:?} (there are: snapshot, pull, start, build)"),
     }
 }
 

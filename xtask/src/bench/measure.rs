@@ -2,8 +2,8 @@
 //! peer once per round, in a fresh directory, so that a change in background
 //! load hits them all alike), each run timed from spawn to exit with its peak
 //! RSS and checked to have exited 0; what the samples add up to (median and
-//! percentiles); and the working directory, which leaves nothing behind (no
-//! files, no mounts).
+//! percentiles); the working directory, which leaves nothing behind (no
+//! files, no mounts); and a directory on a tmpfs for minibox's runtime state.
 
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt;
@@ -243,6 +243,29 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         if let Err(err) = self.remove(&self.path) {
             eprintln!("xtask: cleaning up: {err:#}");
+        }
+    }
+}
+
+/// A directory of the benchmark's in `/dev/shm`, the tmpfs every Linux host
+/// has, removed with everything in it when this is dropped. minibox keeps its
+/// runtime state (`MINIBOX_RUN`) there in the benchmarks, as `/run/minibox` is
+/// on a tmpfs on the hosts minibox is made for (this machine's `/run` is on
+/// its disk).
+pub(super) struct TmpfsDir(pub(super) PathBuf);
+
+impl TmpfsDir {
+    pub(super) fn create(name: &str) -> Result<TmpfsDir> {
+        let dir = Path::new("/dev/shm").join(name);
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(TmpfsDir(dir))
+    }
+}
+
+impl Drop for TmpfsDir {
+    fn drop(&mut self) {
+        if let Err(err) = fs::remove_dir_all(&self.0) {
+            eprintln!("xtask: could not remove {}: {err}", self.0.display());
         }
     }
 }

@@ -16,6 +16,12 @@
 //! mounts and the files there vanish with the namespace, when the last
 //! process in it (conmon, the last to leave) exits. `HOME` is podman's own
 //! directory, for what it keeps in `~/.config/containers`.
+//!
+//! podman refuses a runroot (`--runroot`) longer than 50 characters, which a
+//! directory in a checkout easily is. So `DIR/run` is bind-mounted in the
+//! namespace at a short path, and podman's runroot is [`RUNROOT`] below it
+//! (below, not at: `podman system reset` removes the runroot itself, which it
+//! could not do to a mount point).
 
 use std::ffi::CString;
 use std::fs;
@@ -25,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+
+use crate::shell;
 
 /// Podman with everything below `dir`.
 pub(super) struct Podman {
@@ -43,7 +51,7 @@ impl Podman {
     /// memory segment in /dev/shm), and `default_ulimits` within the hard
     /// limits (podman's default asks for more than this machine allows).
     pub(super) fn configure(dir: &Path) -> Result<Podman> {
-        for sub in ["tmp", "networks", "copy"] {
+        for sub in ["tmp", "networks", "copy", "run"] {
             fs::create_dir_all(dir.join(sub)).context("creating podman's directories")?;
         }
         let d = dir.display();
@@ -62,7 +70,7 @@ impl Podman {
         fs::write(
             dir.join("storage.conf"),
             format!(
-                "[storage]\ndriver = \"overlay\"\ngraphroot = \"{d}/root\"\nrunroot = \"{d}/run\"\n"
+                "[storage]\ndriver = \"overlay\"\ngraphroot = \"{d}/root\"\nrunroot = \"{RUNROOT}\"\n"
             ),
         )
         .context("writing storage.conf")?;
@@ -85,12 +93,11 @@ impl Podman {
         if let Some(netns) = netns {
             ch09_networking::netns::enter_before_exec(&mut command, netns)?;
         }
-        own_mount_namespace(&mut command)?;
+        own_mount_namespace(&mut command, &self.dir.join("run"))?;
         command
             .arg("--root")
             .arg(self.dir.join("root"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
+            .args(["--runroot", RUNROOT])
             .args(["--storage-driver", "overlay"])
             .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
             .env(
@@ -116,6 +123,22 @@ impl Podman {
         Ok(command)
     }
 
+    /// Makes `registry` (`127.0.0.1:PORT`, plain HTTP) Docker Hub's mirror,
+    /// and Docker Hub the registry of short names, as a classroom's podman
+    /// would be set up: `busybox` is `docker.io/library/busybox`, pulled from
+    /// `registry`. For a Dockerfile's `FROM busybox`.
+    pub(super) fn mirror_docker_hub(&self, registry: &str) -> Result<()> {
+        fs::write(
+            self.dir.join("registries.conf"),
+            format!(
+                "unqualified-search-registries = [\"docker.io\"]\n\
+                 [[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n\
+                 [[registry.mirror]]\nlocation = \"{registry}\"\ninsecure = true\n"
+            ),
+        )
+        .context("writing registries.conf")
+    }
+
     /// `podman system reset -f`: removes every container, image and layer
     /// from podman's storage, unmounting what it mounted there.
     pub(super) fn reset(&self) -> Result<Command> {
@@ -125,16 +148,51 @@ impl Podman {
     }
 }
 
+/// Podman with everything below a directory of the benchmark's, whose
+/// storage is emptied when this is dropped: `podman system reset` removes
+/// its containers, images and layers, and unmounts what it mounted there.
+pub(super) struct PodmanStorage(pub(super) Podman);
+
+impl PodmanStorage {
+    /// Podman with everything below `dir`, made here.
+    pub(super) fn create(dir: &Path) -> Result<PodmanStorage> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(PodmanStorage(Podman::configure(dir)?))
+    }
+}
+
+impl Drop for PodmanStorage {
+    fn drop(&mut self) {
+        let reset = self
+            .0
+            .reset()
+            .and_then(|mut reset| shell::run(reset.stdout(std::io::stderr())));
+        if let Err(err) = reset {
+            eprintln!("xtask: cleaning up: {err:#}");
+        }
+    }
+}
+
+/// Where `DIR/run` is bind-mounted in podman's mount namespace, and
+/// podman's runroot below it: short enough for podman's 50 characters.
+const RUN: &str = "/run/bench";
+const RUNROOT: &str = "/run/bench/storage";
+
 /// Makes `command`'s child enter a new mount namespace between fork and exec,
 /// with every mount private (nothing it mounts propagates back to the host's
-/// namespace) and a tmpfs of its own on `/run` and on `/var/lib`.
-fn own_mount_namespace(command: &mut Command) -> Result<()> {
+/// namespace), a tmpfs of its own on `/run` and on `/var/lib`, and the
+/// directory `run_dir` bind-mounted at [`RUN`].
+fn own_mount_namespace(command: &mut Command, run_dir: &Path) -> Result<()> {
     let (root, tmpfs) = (c_string("/")?, c_string("tmpfs")?);
     let (run, var_lib) = (c_string("/run")?, c_string("/var/lib")?);
     let options = c_string("mode=0755")?;
+    let run_dir =
+        CString::new(run_dir.as_os_str().as_encoded_bytes()).context("a path with a NUL byte")?;
+    let mount_point = c_string(RUN)?;
     // SAFETY: the closure runs in the child between fork and exec; it only
-    // makes system calls (unshare(2), mount(2)), which are async-signal-safe,
-    // on strings allocated before the fork, and allocates nothing.
+    // makes system calls (unshare(2), mount(2), mkdir(2)), which are
+    // async-signal-safe, on strings allocated before the fork, and allocates
+    // nothing.
     unsafe {
         command.pre_exec(move || {
             let checked = |ret: libc::c_int| match ret {
@@ -158,6 +216,15 @@ fn own_mount_namespace(command: &mut Command) -> Result<()> {
                     options.as_ptr().cast(),
                 ))?;
             }
+            // On the new, empty tmpfs, where it does not exist yet.
+            checked(libc::mkdir(mount_point.as_ptr(), 0o700))?;
+            checked(libc::mount(
+                run_dir.as_ptr(),
+                mount_point.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
             Ok(())
         });
     }

@@ -1,8 +1,13 @@
 //! What every benchmark's report is made of: times in milliseconds, ratios
-//! against what a peer measured in the same run, and a target's verdict.
-//! Targets are ratios; no benchmark passes or fails on an absolute time.
+//! against what a peer measured in the same run, a target's verdict, and the
+//! machine's load while it ran. Targets are ratios; no benchmark passes or
+//! fails on an absolute time, but where the target itself is one (a fully
+//! cached build under 100 ms).
 
+use std::fs;
 use std::time::Duration;
+
+use anyhow::{Context, Result};
 
 /// A time in milliseconds, with a decimal below 100 ms (container starts)
 /// and none above (pulls).
@@ -39,4 +44,16 @@ pub(super) fn verdict(met: Option<bool>, value: &str) -> String {
 pub(super) fn at_most(ratio: Option<f64>, target: f64) -> String {
     let value = ratio.map(|r| format!("{r:.2}×")).unwrap_or_default();
     verdict(ratio.map(|r| r <= target), &value)
+}
+
+/// The 1, 5 and 15 minute load averages, from /proc/loadavg: printed at the
+/// start and the end of a run, since another job on the machine slows every
+/// peer down (not always alike).
+pub(super) fn load_average() -> Result<String> {
+    let text = fs::read_to_string("/proc/loadavg").context("reading /proc/loadavg")?;
+    Ok(text
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" "))
 }

@@ -35,12 +35,9 @@
 //!
 //! ## Layout
 //!
-//! - [`cgroups`]: the benchmark's cgroup parents and their removal; the
-//!   hugetlb hierarchy crun needs on a hybrid layout.
 //! - [`oci`]: crun and runc on a bundle.
 //! - [`report`]: the table, the targets, and `--record`'s JSON.
 
-use std::fs;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,17 +46,19 @@ use anyhow::{Context, Result, ensure};
 use ch09_networking::netlink::Netlink;
 use ch09_networking::netns;
 
-use super::measure::{self, Peer, WorkDir, run_measured};
-use super::podman::Podman;
+use super::busybox::Busybox;
+use super::cgroups::{self, BenchCgroups, Hugetlb, Parents};
+use super::measure::{self, Peer, TmpfsDir, WorkDir, run_measured};
+use super::minibox::Minibox;
+use super::podman::{Podman, PodmanStorage};
+use super::report::load_average;
 use super::{build_release, installed};
 use crate::{prereqs, shell};
 
-mod cgroups;
 mod oci;
 mod report;
 mod runtime;
 
-use cgroups::{BenchCgroups, Hugetlb, Parents};
 use oci::Runtime;
 
 /// Measured rounds; the median and the spread of these are reported.
@@ -161,26 +160,6 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
     Ok(())
 }
 
-/// A directory of the benchmark's in `/dev/shm`, the tmpfs every Linux host
-/// has, removed with everything in it when this is dropped.
-struct TmpfsDir(PathBuf);
-
-impl TmpfsDir {
-    fn create(name: &str) -> Result<TmpfsDir> {
-        let dir = Path::new("/dev/shm").join(name);
-        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(TmpfsDir(dir))
-    }
-}
-
-impl Drop for TmpfsDir {
-    fn drop(&mut self) {
-        if let Err(err) = fs::remove_dir_all(&self.0) {
-            eprintln!("xtask: could not remove {}: {err}", self.0.display());
-        }
-    }
-}
-
 /// Chapter `package`'s binary, built in release mode.
 fn build(root: &Path, package: &str) -> Result<PathBuf> {
     build_release(root, package)?.with_context(|| {
@@ -188,31 +167,7 @@ fn build(root: &Path, package: &str) -> Result<PathBuf> {
     })
 }
 
-/// minibox's environment: a store and a cgroup parent of the benchmark's,
-/// its runtime state on a tmpfs, and the network namespace it is started in.
-struct Minibox<'a> {
-    store: PathBuf,
-    /// `MINIBOX_RUN`: on a tmpfs, as `/run` is on the hosts minibox is made
-    /// for (this machine's `/run` is on its disk); see [`TmpfsDir`].
-    run: PathBuf,
-    parent: String,
-    netns: BorrowedFd<'a>,
-}
-
 impl Minibox<'_> {
-    /// `BIN ARGS` with the store and the cgroup parent, in the benchmark's
-    /// network namespace.
-    fn command(&self, bin: &Path, args: &[&str]) -> Result<Command> {
-        let mut command = Command::new(bin);
-        netns::enter_before_exec(&mut command, self.netns)?;
-        command
-            .env("MINIBOX_ROOT", &self.store)
-            .env("MINIBOX_RUN", &self.run)
-            .env("MINIBOX_CGROUP_PARENT", &self.parent)
-            .args(args);
-        Ok(command)
-    }
-
     /// `BIN run --quiet NETWORK busybox true`.
     fn variant<'a>(
         &'a self,
@@ -272,26 +227,7 @@ fn podman_storage(work: &Path) -> Result<Option<PodmanStorage>> {
     if !installed(&["podman"]) {
         return Ok(None);
     }
-    let dir = work.join("podman");
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(Some(PodmanStorage(Podman::configure(&dir)?)))
-}
-
-/// Podman, whose storage is emptied when this is dropped: `podman system
-/// reset` removes its containers, images and layers, and unmounts what it
-/// mounted there.
-struct PodmanStorage(Podman);
-
-impl Drop for PodmanStorage {
-    fn drop(&mut self) {
-        let reset = self
-            .0
-            .reset()
-            .and_then(|mut reset| shell::run(reset.stdout(std::io::stderr())));
-        if let Err(err) = reset {
-            eprintln!("xtask: cleaning up: {err:#}");
-        }
-    }
+    Ok(Some(PodmanStorage::create(&work.join("podman"))?))
 }
 
 /// `podman run --rm` with `--network none` and with podman's default bridge
@@ -339,37 +275,11 @@ fn podman_variants<'a>(
 /// then stops the registry. Returns podman's name for the image, or none
 /// when podman could not pull it (saying why).
 fn pull_images(minibox: &Minibox, ch09: &Path, podman: Option<&Podman>) -> Result<Option<String>> {
-    let registry = harness::registry::Registry::start();
-    let busybox = harness::images::busybox().context("building the busybox image")?;
-    registry.push("library/busybox", "latest", &busybox);
-    // In this process's network namespace, where the registry listens.
-    let mut pull = Command::new(ch09);
-    pull.args(["pull", "--quiet", "busybox"])
-        .env("MINIBOX_ROOT", &minibox.store)
-        .env("MINIBOX_REGISTRY_MIRROR", registry.host());
-    shell::run(pull.stdout(std::io::stderr()))?;
+    let busybox = Busybox::serve()?;
+    busybox.pull_minibox(ch09, &minibox.store)?;
     let Some(podman) = podman else {
         return Ok(None);
     };
-    let image = format!("{}/library/busybox", registry.host());
-    match podman
-        .pull(&image)
-        .and_then(|mut pull| shell::run(pull.stdout(std::io::stderr())))
-    {
-        Ok(()) => Ok(Some(image)),
-        Err(err) => {
-            println!("podman: cannot run here, left out: {err:#}");
-            Ok(None)
-        }
-    }
-}
-
-/// The 1, 5 and 15 minute load averages, from /proc/loadavg.
-fn load_average() -> Result<String> {
-    let text = fs::read_to_string("/proc/loadavg").context("reading /proc/loadavg")?;
-    Ok(text
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" "))
+    let image = format!("{}/library/busybox", busybox.host());
+    Ok(busybox.pull_podman(podman, &image).then_some(image))
 }

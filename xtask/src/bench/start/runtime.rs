@@ -22,9 +22,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use super::RUNS;
 use super::oci::Runtime;
-use super::{Minibox, RUNS};
 use crate::bench::measure::{self, Peer, Sample, WorkDir, run_measured};
+use crate::bench::minibox::Minibox;
 use crate::bench::report::{at_most, ms, ratio, ratio_cell, verdict};
 use crate::shell;
 

@@ -1,8 +1,8 @@
-//! The benchmark's cgroups: where each tool puts its containers' cgroups (below
-//! this process's own cgroup, never beside it), removing every directory the
-//! benchmark made at the end; and the hugetlb hierarchy crun needs on this
-//! machine's hybrid layout, mounted only when missing and unmounted only when
-//! the benchmark mounted it.
+//! The benchmarks' cgroups (`start` and `build`): where each tool puts its
+//! containers' cgroups (below this process's own cgroup, never beside it),
+//! removing every directory the benchmark made at the end; and the hugetlb
+//! hierarchy crun needs on this machine's hybrid layout, mounted only when
+//! missing and unmounted only when the benchmark mounted it.
 //!
 //! Two ways of naming a cgroup parent meet here. minibox's
 //! `MINIBOX_CGROUP_PARENT` (like runc's `cgroupsPath`) is relative to the
