@@ -16,46 +16,37 @@ use serde_json::Value;
 /// The chapter's binary.
 const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
 
-/// A multi-stage Dockerfile: the first stage makes a program (a script, from
-/// a template in the context, by `sed`), the second copies it onto busybox,
-/// deletes a file of the base, and sets what a container of it starts as.
-const DOCKERFILE: &str = r#"# The stage that makes the program.
-ARG BASE=busybox
-FROM ${BASE} AS build
-WORKDIR /src
-COPY greet.sh ./
-RUN sed "s/WORLD/minibox/" greet.sh > /greet \
- && chmod 755 /greet
-
-FROM busybox
-COPY --from=build /greet /usr/local/bin/greet
-ENV GREETING=hello
-RUN rm /bin/vi && mkdir /data && echo built > /data/note
-COPY data/ /data/
-WORKDIR /app
-USER 1000:1000
-EXPOSE 8080
-LABEL org.example.kind=test
-ENTRYPOINT ["/usr/local/bin/greet"]
-CMD ["world"]
-"#;
-
-/// The context: the Dockerfile, the template, a data directory, and a
-/// secret that `.dockerignore` keeps out.
+/// A copy of the chapter's example context (tests change its files): a
+/// multi-stage Dockerfile whose first stage makes a program (a script, from
+/// a template, by `sed`) and whose second copies it onto busybox, deletes a
+/// file of the base, and sets what a container of it starts as; a data
+/// directory; and a secret that `.dockerignore` keeps out.
 fn context() -> tempfile::TempDir {
+    let example = harness::transcript::workspace_root().join("chapters/ch11-build/examples/greet");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path();
-    fs::write(path.join("Dockerfile"), DOCKERFILE).unwrap();
-    fs::write(
-        path.join("greet.sh"),
-        "#!/bin/sh\necho \"$GREETING WORLD $1 from $(pwd) as $(id -u)\"\n",
-    )
-    .unwrap();
-    fs::create_dir(path.join("data")).unwrap();
-    fs::write(path.join("data/file.txt"), "one\n").unwrap();
-    fs::write(path.join("secret.txt"), "do not ship\n").unwrap();
-    fs::write(path.join(".dockerignore"), "secret.txt\n").unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", example.display()))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(copied.success(), "copying {}", example.display());
     dir
+}
+
+/// `minibox login` to `host` as alice, the password on stdin.
+fn login(env: &Env, host: &str) {
+    let mut command = env.command(&["login", "-u", "alice", "--password-stdin", host]);
+    command.stdin(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"wonderland\n")
+        .unwrap();
+    harness::process::wait(child, &["login"]).expect(0);
 }
 
 fn registry() -> Registry {
@@ -170,7 +161,7 @@ fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
     assert_eq!(settings["User"], "1000:1000");
     assert_eq!(settings["WorkingDir"], "/app");
     assert_eq!(settings["Cmd"], serde_json::json!(["world"]));
-    assert_eq!(settings["Labels"]["org.example.kind"], "test");
+    assert_eq!(settings["Labels"]["org.example.chapter"], "11");
     assert!(settings["ExposedPorts"]["8080/tcp"].is_object());
     assert!(
         settings["Env"]
@@ -310,19 +301,6 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
     registry.push_fixtures().expect("fixtures");
     let host = registry.host();
     let name = format!("{host}/alice/app:1");
-    let login = |env: &Env| {
-        let mut command = env.command(&["login", "-u", "alice", "--password-stdin", &host]);
-        command.stdin(std::process::Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"wonderland\n")
-            .unwrap();
-        harness::process::wait(child, &["login"]).expect(0);
-    };
     let builder = Env::builder(MINIBOX, "ch11", "push")
         .mirror(&registry)
         .credentials()
@@ -333,7 +311,7 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
     let refused = builder.minibox(&["push", &name]);
     assert_eq!(refused.status, 1, "{}", refused.stderr);
     assert!(refused.stderr.contains("denied"), "{}", refused.stderr);
-    login(&builder);
+    login(&builder, &host);
     let pushed = builder.minibox(&["push", &name]).expect(0);
     assert!(
         pushed.stdout.starts_with(&format!(
@@ -361,7 +339,7 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
         .mirror(&registry)
         .credentials()
         .build();
-    login(&fresh);
+    login(&fresh, &host);
     let run = fresh
         .minibox(&["run", "--rm", "--network", "none", &name])
         .expect(0);
@@ -385,7 +363,7 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
         seen["Layers"].as_array().unwrap().len(),
         ours["rootfs"]["diff_ids"].as_array().unwrap().len()
     );
-    assert_eq!(seen["Labels"]["org.example.kind"], "test");
+    assert_eq!(seen["Labels"]["org.example.chapter"], "11");
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("oci");
     let copied = Command::new("skopeo")
@@ -495,23 +473,10 @@ fn a_large_layer_goes_up_in_chunks_and_the_base_layer_is_mounted() {
         Registry::start_with_token_auth(&[("alice", "wonderland")], &["library/busybox"]);
     registry.push_fixtures().expect("fixtures");
     let host = registry.host();
-    let login = |env: &Env| {
-        let mut command = env.command(&["login", "-u", "alice", "--password-stdin", &host]);
-        command.stdin(std::process::Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"wonderland\n")
-            .unwrap();
-        harness::process::wait(child, &["login"]).expect(0);
-    };
     let builder = Env::builder(MINIBOX, "ch11", "chunks")
         .credentials()
         .build();
-    login(&builder);
+    login(&builder, &host);
     let base = format!("{host}/library/busybox");
     builder.minibox(&["pull", "--quiet", &base]).expect(0);
     let context = tempfile::tempdir().unwrap();
@@ -538,7 +503,7 @@ fn a_large_layer_goes_up_in_chunks_and_the_base_layer_is_mounted() {
     let fresh = Env::builder(MINIBOX, "ch11", "chunks-pulled")
         .credentials()
         .build();
-    login(&fresh);
+    login(&fresh, &host);
     let check = fresh
         .minibox(&[
             "run",
