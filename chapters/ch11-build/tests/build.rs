@@ -34,6 +34,13 @@ fn context() -> tempfile::TempDir {
     dir
 }
 
+/// `minibox run --rm --network none ARGS`, to its end.
+fn run_image(env: &Env, args: &[&str]) -> harness::process::Run {
+    let mut all = vec!["run", "--rm", "--network", "none"];
+    all.extend_from_slice(args);
+    env.minibox(&all)
+}
+
 /// `minibox login` to `host` as alice, the password on stdin.
 fn login(env: &Env, host: &str) {
     let mut command = env.command(&["login", "-u", "alice", "--password-stdin", host]);
@@ -123,37 +130,18 @@ fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
     );
     let id = built_id(&first.stdout);
 
-    let run = env
-        .minibox(&["run", "--rm", "--network", "none", "app"])
-        .expect(0);
+    let run = run_image(&env, &["app"]).expect(0);
     assert_eq!(run.stdout, "hello minibox world from /app as 1000\n");
-    let deleted = env.minibox(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "ls",
-        "app",
-        "/bin/vi",
-    ]);
+    let deleted = run_image(&env, &["--entrypoint", "ls", "app", "/bin/vi"]);
     assert_ne!(
         deleted.status, 0,
         "the RUN's deletion did not reach the image"
     );
-    let data = env
-        .minibox(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "cat",
-            "app",
-            "/data/note",
-            "/data/file.txt",
-        ])
-        .expect(0);
+    let data = run_image(
+        &env,
+        &["--entrypoint", "cat", "app", "/data/note", "/data/file.txt"],
+    )
+    .expect(0);
     assert_eq!(data.stdout, "built\none\n");
 
     let config = config(&env, "docker.io/library/app:latest");
@@ -198,18 +186,7 @@ fn a_multi_stage_build_runs_and_a_second_build_is_all_cache() {
     let total = second.stdout.matches("Using cache").count();
     assert!(cached < total && cached > 0, "{}", changed.stdout);
     assert_ne!(built_id(&changed.stdout), id);
-    let data = env
-        .minibox(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "cat",
-            "app",
-            "/data/file.txt",
-        ])
-        .expect(0);
+    let data = run_image(&env, &["--entrypoint", "cat", "app", "/data/file.txt"]).expect(0);
     assert_eq!(data.stdout, "two\n");
     assert_clean(&env);
 }
@@ -340,9 +317,7 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
         .credentials()
         .build();
     login(&fresh, &host);
-    let run = fresh
-        .minibox(&["run", "--rm", "--network", "none", &name])
-        .expect(0);
+    let run = run_image(&fresh, &[&name]).expect(0);
     assert_eq!(run.stdout, "hello minibox world from /app as 1000\n");
 
     // skopeo sees our config and layers; umoci unpacks the same tree.
@@ -504,19 +479,11 @@ fn a_large_layer_goes_up_in_chunks_and_the_base_layer_is_mounted() {
         .credentials()
         .build();
     login(&fresh, &host);
-    let check = fresh
-        .minibox(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "sha256sum",
-            &name,
-            "-c",
-            "/big.sum",
-        ])
-        .expect(0);
+    let check = run_image(
+        &fresh,
+        &["--entrypoint", "sha256sum", &name, "-c", "/big.sum"],
+    )
+    .expect(0);
     assert_eq!(check.stdout, "/big: OK\n");
     assert_clean(&builder);
     assert_clean(&fresh);
@@ -564,18 +531,16 @@ fn add_unpacks_archives_and_copy_sets_owners_and_modes() {
         context_dir,
     ])
     .expect(0);
-    let shown = env
-        .minibox(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
+    let shown = run_image(
+        &env,
+        &[
             "add",
             "sh",
             "-c",
             "cat /opt/sub/inside.txt /flavour; stat -c '%u:%g %a' /home/app/script.sh",
-        ])
-        .expect(0);
+        ],
+    )
+    .expect(0);
     assert_eq!(shown.stdout, "from the archive\nspicy\n1000:1000 700\n");
     let config = config(&env, "docker.io/library/add:latest");
     assert_eq!(config["config"]["StopSignal"], "SIGQUIT");
