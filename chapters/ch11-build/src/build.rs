@@ -78,6 +78,8 @@ struct StageState {
 struct Built {
     name: Option<String>,
     image: Image,
+    /// Its ID: its config's digest as last committed.
+    id: String,
 }
 
 // ANCHOR: build
@@ -114,10 +116,11 @@ pub fn build(options: &Options) -> Result<String> {
         total,
     };
     for stage in stages {
-        let image = builder.stage(stage)?;
+        let (image, id) = builder.stage(stage)?;
         builder.built.push(Built {
             name: stage.from.value.name.clone(),
             image,
+            id,
         });
     }
     let mut image = builder.built.pop().expect("at least one stage").image;
@@ -237,7 +240,7 @@ impl Builder<'_> {
     }
 
     /// One stage: its `FROM`, then its instructions.
-    fn stage(&mut self, stage: &Stage) -> Result<Image> {
+    fn stage(&mut self, stage: &Stage) -> Result<(Image, String)> {
         self.announce(&stage.from.text)?;
         let mut state = self.from(stage)?;
         self.done(&state.id)?;
@@ -246,7 +249,7 @@ impl Builder<'_> {
             self.instruction(&mut state, instruction)?;
             self.done(&state.id)?;
         }
-        Ok(state.image)
+        Ok((state.image, state.id))
     }
 
     /// `FROM`: an earlier stage by name, `scratch`, or an image (pulled when
@@ -256,16 +259,20 @@ impl Builder<'_> {
         let lookup = |name: &str| global.get(name).cloned().flatten();
         let from = &stage.from.value;
         let name = dockerfile::expand(&from.image, lookup, self.dockerfile.escape)?;
-        let image = if let Some(built) = self.earlier_stage(&name) {
-            built.image.clone()
+        // Its ID is the base image's (its config's digest), as Docker shows it.
+        let (image, id) = if let Some(built) = self.earlier_stage(&name) {
+            (built.image.clone(), built.id.clone())
         } else if name == "scratch" {
-            Image::scratch()
+            let image = Image::scratch();
+            let id = digest::sha256(&serde_json::to_vec(&image.config)?);
+            (image, id)
         } else {
             let record = self.find_image(&name, from.platform.as_deref())?;
-            Image::from_store(self.build.images, &record)?
+            (
+                Image::from_store(self.build.images, &record)?,
+                record.config,
+            )
         };
-        let config = serde_json::to_vec(&image.config)?;
-        let id = digest::sha256(&config);
         let shell = match image.config["config"]["Shell"].as_array() {
             Some(words) => words
                 .iter()
