@@ -44,6 +44,29 @@ pub struct Process {
     pub workdir: PathBuf,
 }
 
+/// What a later chapter does around the switch of user, in the child:
+/// chapter 12 keeps only the allowed capabilities while still root, and
+/// sets no_new_privs and installs the seccomp filter after it, the last
+/// steps before exec. Chapter 8 does nothing there ([`Unhardened`]).
+pub trait AroundSwitch {
+    /// Still as root, before the switch to `user`.
+    fn before_switch(&self, user: &User) -> Result<()>;
+    /// As `user`, just before the exec.
+    fn after_switch(&self, user: &User) -> Result<()>;
+}
+
+/// Nothing around the switch: every chapter before 12.
+pub struct Unhardened;
+
+impl AroundSwitch for Unhardened {
+    fn before_switch(&self, _: &User) -> Result<()> {
+        Ok(())
+    }
+    fn after_switch(&self, _: &User) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Who the process has become, and the environment it execs with: what
 /// [`Process::enter`] leaves for [`Process::exec`].
 #[derive(Debug)]
@@ -87,13 +110,18 @@ impl Process {
     /// while root may still do both; the user is switched last, because after
     /// `setuid` the group calls are refused.
     pub fn enter(&self) -> Result<Entered> {
+        self.enter_with(&Unhardened)
+    }
+
+    /// [`Process::enter`], with a later chapter's steps around the switch of
+    /// user (chapter 12's capabilities, no_new_privs and seccomp).
+    pub fn enter_with(&self, around: &dyn AroundSwitch) -> Result<Entered> {
         let user = user::resolve_in(Path::new("/"), &self.user)?;
         enter_workdir(&self.workdir)?;
         let env = c_env(&env::with_home(self.env.clone(), &user.home))?;
-        // Chapter 12's hardening goes here, around the switch: keep only the
-        // allowed capabilities while still root, set no_new_privs, and, after
-        // the switch, install the seccomp filter, the last step before exec.
+        around.before_switch(&user)?;
         user::switch_to(&user)?;
+        around.after_switch(&user)?;
         Ok(Entered { user, env })
     }
 

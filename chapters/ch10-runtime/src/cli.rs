@@ -375,6 +375,9 @@ pub struct InitArgs {
     /// With -t: the console socket, to send the pty on
     #[arg(long)]
     pub console_fd: Option<i32>,
+    /// The flags a later chapter added to `run`, one per use (its hardening)
+    #[arg(long, allow_hyphen_values = true)]
+    pub confine: Vec<String>,
     /// The command
     #[arg(required = true, last = true)]
     pub command: Vec<OsString>,
@@ -656,6 +659,7 @@ fn run_config(args: RunArgs) -> Result<RunConfig> {
         cpu_shares: options.resources.cpu_shares,
         cgroup_parent: options.resources.cgroup_parent.clone(),
         tmpfs: runtime.tmpfs.clone(),
+        extra: Vec::new(), // a later chapter's flags
     };
     flags.tmpfs()?; // checked now: every start reads them again
     let network = network.into_config()?;

@@ -103,6 +103,11 @@ pub struct StartFlags {
     pub cgroup_parent: String,
     /// `--tmpfs`.
     pub tmpfs: Vec<String>,
+    /// The flags a later chapter added to `run`, as typed, which its
+    /// hardening reads again at every start and `exec` (chapter 12's
+    /// `--cap-add`, `--read-only`, ...; see [`crate::hardening`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<String>,
 }
 
 impl StartFlags {

@@ -100,6 +100,8 @@ use ch01_fork_exec::exit::{CANNOT_INVOKE, Exit, MINIBOX_FAILED};
 use ch01_fork_exec::process;
 use ch05_cgroups::cgroup;
 use ch08_command_override::exec::Process;
+
+use crate::hardening::{self, Confinement};
 use ch09_networking::ipam::Holder;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -119,6 +121,9 @@ pub struct Target {
     /// `join_self`). Paths rather than a `&dyn Cgroup`, because the joining
     /// is done by the forked child, with nothing but a write.
     pub cgroups: Vec<PathBuf>,
+    /// The flags a later chapter added to its `run`: the process is
+    /// hardened as the container's was ([`crate::hardening`]).
+    pub extra: Vec<String>,
 }
 
 /// Where the process's standard streams go: a descriptor for each of stdin,
@@ -204,6 +209,13 @@ pub const NAMESPACES: [(&str, CloneFlags); 7] = [
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
+/// What the joining child enters, and how it is hardened.
+struct Joining<'a> {
+    cgroups: &'a [PathBuf],
+    namespaces: &'a [Namespace],
+    confinement: &'a dyn Confinement,
+}
+
 /// One of the container's namespaces, opened from the host's `/proc`.
 struct Namespace {
     name: &'static str,
@@ -252,6 +264,7 @@ pub fn exec_then(
     if !holder.is_alive() {
         return Err(not_running());
     }
+    let confinement = hardening::confinement(&target.extra).map_err(ExecError::Other)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))?;
 
@@ -265,7 +278,12 @@ pub fn exec_then(
         Err(errno) => return Err(ExecError::Other(anyhow!("fork: {errno}"))),
         Ok(ForkResult::Child) => {
             drop(report_read);
-            join_and_run(&target.cgroups, &namespaces, process, stdio, report_write)
+            let joining = Joining {
+                cgroups: &target.cgroups,
+                namespaces: &namespaces,
+                confinement: confinement.as_ref(),
+            };
+            join_and_run(&joining, process, stdio, report_write)
         }
         Ok(ForkResult::Parent { child }) => child,
     };
@@ -321,14 +339,11 @@ fn errno_of(error: std::io::Error) -> Errno {
 /// In the first child: joins the cgroups, then each namespace, forks the
 /// command into the PID namespace, waits for it and exits with its status.
 /// Any failure goes to `report` and ends the child with its status.
-fn join_and_run(
-    cgroups: &[PathBuf],
-    namespaces: &[Namespace],
-    process: &Process,
-    stdio: Stdio,
-    report: OwnedFd,
-) -> ! {
-    for dir in cgroups {
+fn join_and_run(joining: &Joining, process: &Process, stdio: Stdio, report: OwnedFd) -> ! {
+    if let Err(error) = joining.confinement.before_join() {
+        fail(&report, CANNOT_INVOKE, format!("{error:#}"));
+    }
+    for dir in joining.cgroups {
         if let Err(error) = cgroup::join_self(dir) {
             fail(
                 &report,
@@ -337,7 +352,7 @@ fn join_and_run(
             );
         }
     }
-    for ns in namespaces {
+    for ns in joining.namespaces {
         if let Err(errno) = nix::sched::setns(ns.file.as_fd(), ns.flag) {
             fail(
                 &report,
@@ -350,7 +365,7 @@ fn join_and_run(
     // grandchild's copy of memory holds no lock a missing thread held.
     let command = match unsafe { nix::unistd::fork() } {
         Err(errno) => fail(&report, CANNOT_INVOKE, format!("fork: {}", errno.desc())),
-        Ok(ForkResult::Child) => start(process, stdio, &report),
+        Ok(ForkResult::Child) => start(process, joining.confinement, stdio, &report),
         Ok(ForkResult::Parent { child }) => child,
     };
     // Only the command keeps the pipe open, until its exec closes it.
@@ -367,7 +382,7 @@ fn join_and_run(
 // ANCHOR: start
 /// In the grandchild, inside the container's PID namespace: the standard
 /// streams, the root, the user and the working directory, then exec.
-fn start(process: &Process, stdio: Stdio, report: &OwnedFd) -> ! {
+fn start(process: &Process, confinement: &dyn Confinement, stdio: Stdio, report: &OwnedFd) -> ! {
     for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
         if let Some(fd) = fd {
             // SAFETY: dup2(2) on a descriptor the caller lent us for the call;
@@ -394,11 +409,12 @@ fn start(process: &Process, stdio: Stdio, report: &OwnedFd) -> ! {
     {
         fail(report, CANNOT_INVOKE, format!("{error:#}"));
     }
-    // SIMPLIFICATION: runc also applies the container's capabilities, no_new_privs,
-    // seccomp filter and AppArmor profile to the exec'd process (chapter 12), and
-    // `docker exec --privileged` widens them; here the process keeps ours.
-    // No exec FIFO either: runc's `exec` waits on none (only `create`/`start` do).
-    let entered = match process.enter() {
+    // The container's capabilities, no_new_privs and seccomp filter, as
+    // runc applies them to an exec'd process (chapter 12's; none before).
+    // SIMPLIFICATION: `docker exec --privileged` widens them; minibox's
+    // `exec` has no such flag. No exec FIFO either: runc's `exec` waits on
+    // none (only `create`/`start` do).
+    let entered = match process.enter_with(confinement) {
         Ok(entered) => entered,
         Err(e) => fail(report, CANNOT_INVOKE, format!("{e:#}")),
     };

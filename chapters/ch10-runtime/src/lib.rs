@@ -60,6 +60,7 @@ pub mod commands;
 pub mod container;
 pub mod create;
 pub mod exec;
+pub mod hardening;
 pub mod human;
 pub mod images;
 pub mod init;

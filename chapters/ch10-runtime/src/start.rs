@@ -39,6 +39,7 @@ use time::OffsetDateTime;
 use crate::attach::{self, Attach, Outcome};
 use crate::cli::InitArgs;
 use crate::container::{Paths, Published, Spec};
+use crate::hardening::{self, Confinement};
 use crate::init;
 use crate::lifecycle;
 use crate::monitor::{self, ContainerStdio, Ended, Holder};
@@ -58,6 +59,8 @@ pub struct Launch {
     pub resources: Resources,
     /// Its `--tmpfs` mounts.
     pub tmpfs: Vec<Tmpfs>,
+    /// What a later chapter takes away from it ([`crate::hardening`]).
+    pub confinement: Box<dyn Confinement>,
 }
 
 impl Launch {
@@ -74,6 +77,7 @@ impl Launch {
             network: spec.flags.network()?,
             resources: spec.flags.resources()?,
             tmpfs: spec.flags.tmpfs()?,
+            confinement: hardening::confinement(&spec.flags.extra)?,
         })
     }
 }
@@ -180,7 +184,9 @@ pub fn init(args: &InitArgs) -> Result<Exit> {
         user: args.user.clone(),
         workdir: args.workdir.clone(),
     };
-    let entered = process.enter()?;
+    let confinement = hardening::confinement(&args.confine)?;
+    confinement.in_root()?;
+    let entered = process.enter_with(confinement.as_ref())?;
     init::run_init(|| process.exec(&entered), init::ForwardTo::Child)
 }
 // ANCHOR_END: init
@@ -291,6 +297,9 @@ impl Container<'_> {
             self.id,
             &resources.limits,
         )?;
+        // New in chapter 12: its device rules (none before).
+        let confine = self.launch.confinement.on_cgroup(&*cgroup);
+        confine.inspect_err(|_| drop(cgroup.destroy()))?;
         let namespaces = mount::NAMESPACES | self.launch.network.mode.namespaces();
         let (mut parent, child_end) = sync::channel()?;
         namespace::say_clone(&narrator, namespaces);
@@ -371,7 +380,9 @@ impl Container<'_> {
                 // New: the pty from the container's own devpts.
                 terminal::open_console(console.as_fd(), self.window.as_ref())?;
             }
-            process.enter()
+            let confinement = &self.launch.confinement; // chapter 12's
+            confinement.in_root()?;
+            process.enter_with(confinement.as_ref())
         };
         child_end.start_early(early, setup, |entered| process.exec(&entered))
     }
@@ -391,6 +402,9 @@ impl Container<'_> {
             "--workdir".into(),
         ]);
         args.push(process.workdir.clone().into());
+        for flag in &self.spec.flags.extra {
+            args.push(format!("--confine={flag}").into()); // chapter 12's
+        }
         if let Some(console) = &stdio.console {
             // The console socket must outlive this exec: the init sends the pty.
             if let Err(errno) = fcntl(console, FcntlArg::F_SETFD(FdFlag::empty())) {

@@ -87,6 +87,7 @@ impl Container {
             id: "e".repeat(64),
             process: Some(self.holder()),
             cgroups,
+            extra: Vec::new(),
         }
     }
 
@@ -310,6 +311,7 @@ fn a_reused_pid_is_not_the_container() {
         id: "f".repeat(64),
         process: Some(me),
         cgroups: Vec::new(),
+        extra: Vec::new(),
     };
     let (end, _) = run(&target, &["true"], "/");
     assert!(matches!(end, Err(ExecError::NotRunning(_))), "{end:?}");

@@ -32,6 +32,7 @@ pub fn exec(store: &Store, args: ExecArgs) -> Result<Exit> {
         id: record.id.clone(),
         process: state.process.filter(|_| running),
         cgroups: state.cgroups.clone(),
+        extra: spec.flags.extra.clone(),
     };
     if let Some(dir) = &args.workdir
         && !dir.starts_with('/')
