@@ -14,7 +14,7 @@ use harness::registry::Registry;
 use serde_json::Value;
 
 /// The chapter's binary.
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch11-build");
 
 /// A copy of the chapter's example context (tests change its files): a
 /// multi-stage Dockerfile whose first stage makes a program (a script, from

@@ -15,7 +15,7 @@ use harness::images;
 use harness::registry::Registry;
 use serde_json::Value;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch11-build");
 
 /// The example context of the chapter.
 fn example() -> String {

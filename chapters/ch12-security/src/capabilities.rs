@@ -92,13 +92,18 @@ pub const DOCKER_DEFAULT: [&str; 14] = [
 pub struct CapSet(pub u64);
 
 impl CapSet {
-    /// Every capability this kernel has (`/proc/sys/kernel/cap_last_cap`).
+    /// Every capability minibox itself may give: those of its own bounding
+    /// set (every one the kernel has, for a root with nothing taken away;
+    /// fewer where minibox runs with less, as in this project's VMs, which
+    /// lack `CAP_SYS_RESOURCE`). Docker's `--privileged` means the same.
     pub fn all() -> CapSet {
-        let last = last_cap().unwrap_or(NAMES.len() as u32 - 1);
-        CapSet(if last >= 63 {
-            u64::MAX
-        } else {
-            (1 << (last + 1)) - 1
+        own_bounding().unwrap_or_else(|_| {
+            let last = last_cap().unwrap_or(NAMES.len() as u32 - 1);
+            CapSet(if last >= 63 {
+                u64::MAX
+            } else {
+                (1 << (last + 1)) - 1
+            })
         })
     }
 
@@ -214,6 +219,16 @@ fn parse_list(names: &[String]) -> Result<List> {
         }
     }
     Ok(list)
+}
+
+/// This process's bounding set, from `/proc/self/status`.
+fn own_bounding() -> Result<CapSet> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let hex = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapBnd:"))
+        .context("no CapBnd in /proc/self/status")?;
+    Ok(CapSet(u64::from_str_radix(hex.trim(), 16)?))
 }
 
 /// The highest capability this kernel knows.

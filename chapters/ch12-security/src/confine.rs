@@ -201,7 +201,7 @@ impl Confinement for Hardened {
     fn in_root(&self) -> Result<()> {
         if self.privileged {
             // Writable /sys, and nothing masked, as Docker's --privileged.
-            paths::remount(Path::new("/sys"), false)?;
+            paths::writable_sys()?;
         } else {
             for path in paths::MASKED {
                 paths::mask(path).with_context(|| format!("masking {path}"))?;

@@ -94,3 +94,15 @@ pub fn remount(target: &Path, read_only: bool) -> Result<()> {
     }
     mount(None, target, None, flags, None)
 }
+
+/// `--privileged`: a writable `/sys`. Chapter 4 mounted a sysfs read-only,
+/// and in a new network namespace that made a new, read-only superblock:
+/// remounting only the mount would leave the superblock refusing writes. So
+/// it is replaced by a sysfs mounted writable (in the host's network
+/// namespace, the host's own sysfs, which is writable already).
+pub fn writable_sys() -> Result<()> {
+    let sys = Path::new("/sys");
+    nix::mount::umount2(sys, nix::mount::MntFlags::MNT_DETACH).context("umount /sys")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("sysfs"), sys, Some("sysfs"), flags, None)
+}
