@@ -241,7 +241,7 @@ fn podman_variants<'a>(
     let mut variants = Vec::new();
     for (name, network) in [
         (report::PODMAN_NONE, &["--network", "none"][..]),
-        ("podman run --rm (default bridge)", &[][..]),
+        (report::PODMAN_DEFAULT, &[][..]),
     ] {
         let command = move || -> Result<Command> {
             let mut command = podman.command(Some(netns))?;
