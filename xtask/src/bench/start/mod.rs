@@ -31,7 +31,11 @@
 //! podman has a tmpfs of its own on `/run` and `/var/lib`.
 //! Each run must exit 0: a failing variant fails the benchmark (minibox) or is
 //! left out with its reason after the warm-up (a peer that cannot run here).
-//! The targets are ratios to crun's median: `none` ≤ 1.0×, `bridge` ≤ 1.5×.
+//! - **chapter 12** with `--network none`: chapter 10's start with Docker's
+//!   hardening, whose cost is measured against chapter 10's.
+//!
+//! The targets are ratios to crun's median: `none` ≤ 1.0×, `bridge` ≤ 1.5×;
+//! and chapter 12 at most 1.10× chapter 10.
 //!
 //! ## Layout
 //!
@@ -81,6 +85,8 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
     prereqs::ensure()?;
     let ch10 = super::build_release_bin(root, "ch10-runtime", "ch10-runtime")?
         .context("chapter 10 does not exist yet")?;
+    let ch12 = super::build_release_bin(root, "ch12-security", "minibox")?
+        .context("chapter 12 does not exist yet")?;
     let ch09 = build(root, "ch09-networking")?;
     let ch08 = build(root, "ch08-command-override")?;
     let rootfs = harness::fixtures::busybox_rootfs();
@@ -113,6 +119,7 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         minibox.variant(report::BRIDGE, &ch09, &["--network", "bridge"])?,
         minibox.variant(report::CH10_NONE, &ch10, &["--rm", "--network", "none"])?,
         minibox.variant(report::CH10_BRIDGE, &ch10, &["--rm", "--network", "bridge"])?,
+        minibox.variant(report::CH12_NONE, &ch12, &["--rm", "--network", "none"])?,
     ];
     let mut runtimes = Vec::new();
     for name in ["crun", "runc"] {

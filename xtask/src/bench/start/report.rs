@@ -22,6 +22,12 @@ pub(super) const BRIDGE: &str = "ch09 run --network bridge";
 /// until `--rm` removes it.
 pub(super) const CH10_NONE: &str = "ch10 run --rm --network none";
 pub(super) const CH10_BRIDGE: &str = "ch10 run --rm --network bridge";
+/// Chapter 12's, chapter 10's start with Docker's hardening (capabilities,
+/// seccomp, masked paths, device rules), which crun's default has too.
+pub(super) const CH12_NONE: &str = "ch12 run --rm --network none";
+/// What the hardening may cost: chapter 12's median at most this many times
+/// chapter 10's.
+const HARDENING_TIMES: f64 = 1.10;
 
 /// Podman's variant with no network, and how many times faster than podman
 /// chapter 10's must be.
@@ -31,11 +37,12 @@ pub(super) const PODMAN_DEFAULT: &str = "podman run --rm (default bridge)";
 const PODMAN_TIMES: f64 = 20.0;
 
 /// The targets: each variant's median at most this many times crun's.
-const TARGETS: [(&str, f64); 4] = [
+const TARGETS: [(&str, f64); 5] = [
     (NONE, 1.0),
     (BRIDGE, 1.5),
     (CH10_NONE, 1.0),
     (CH10_BRIDGE, 1.5),
+    (CH12_NONE, 1.0),
 ];
 
 /// Where `--record` writes, in the workspace.
@@ -75,6 +82,11 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
         let r = median_of(peers, name).and_then(|median| ratio(median, baseline));
         println!("{name} ≤ {target:.1}× crun: {}", at_most(r, target));
     }
+    let hardening = median_of(peers, CH12_NONE).and_then(|m| ratio(m, median_of(peers, CH10_NONE)));
+    println!(
+        "{CH12_NONE} ≤ {HARDENING_TIMES:.2}× {CH10_NONE} (the cost of the hardening): {}",
+        at_most(hardening, HARDENING_TIMES)
+    );
     // Chapter 10 beside podman, which does the same with a daemonless engine:
     // how many times faster, on the same network mode, both ways.
     for (ours, theirs) in [(CH10_NONE, PODMAN_NONE), (CH10_BRIDGE, PODMAN_DEFAULT)] {
