@@ -341,3 +341,75 @@ fn bad_input_gets_one_line_and_leaves_nothing() {
         }
     }
 }
+
+/// The same fields in a podman container (crun, its default configuration),
+/// where podman is installed: the differences are the ones the page
+/// explains, and only those.
+#[test]
+fn podman_differs_only_where_the_page_says() {
+    if !harness::require_root("ch12 beside podman") {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/podman").exists() {
+        harness::privilege::skip("ch12 beside podman", "podman is not installed");
+        return;
+    }
+    let registry = registry();
+    let env = env("podman", &registry);
+    let ours = status(&env, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{}/library/busybox", registry.host());
+    let out = podman_run(dir.path(), &image, &["cat", "/proc/self/status"]);
+    assert!(
+        out.status.success(),
+        "podman: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(":\t"))
+        .filter(|(key, _)| ours.contains_key(*key))
+        .map(|(key, value)| (key.to_string(), value.trim().to_string()))
+        .collect();
+    // podman keeps 11 of Docker's 14: not AUDIT_WRITE, MKNOD, NET_RAW.
+    let docker_only: u64 = (1 << 29) | (1 << 27) | (1 << 13);
+    for (key, value) in &ours {
+        let expected = match key.as_str() {
+            "CapPrm" | "CapEff" | "CapBnd" => {
+                let mask = u64::from_str_radix(value, 16).unwrap() & !docker_only;
+                format!("{mask:016x}")
+            }
+            _ => value.clone(),
+        };
+        assert_eq!(
+            theirs.get(key),
+            Some(&expected),
+            "{key}: ours {ours:?}, podman's {theirs:?}"
+        );
+    }
+}
+
+/// `podman run --rm IMAGE ARGS` from the test registry (plain HTTP), with
+/// storage of its own below `dir`, in a mount namespace of its own with a
+/// tmpfs on `/run`, without cgroups or a network, so that nothing of the
+/// host's is touched.
+fn podman_run(dir: &std::path::Path, image: &str, args: &[&str]) -> std::process::Output {
+    let root = dir.join("podman");
+    let podman = format!(
+        "podman --root {root}/root --runroot {root}/run --storage-driver overlay \
+         --runtime crun --cgroup-manager cgroupfs --events-backend none",
+        root = root.display()
+    );
+    let script = format!(
+        "mount --make-rprivate / && mount -t tmpfs tmpfs /run \
+         && {podman} pull -q --tls-verify=false {image} >/dev/null \
+         && exec {podman} run --rm --pull never --cgroups disabled --network none \
+         --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 {image} {}",
+        args.join(" ")
+    );
+    std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("HOME", dir)
+        .output()
+        .expect("unshare and podman")
+}
