@@ -158,10 +158,24 @@ pub fn image(layers: Vec<Layer>, cmd: &[&str]) -> Image {
 }
 
 /// The busybox image: the busybox root filesystem fixture as one layer, running
-/// `sh` by default, like Docker Hub's.
+/// `sh` by default, like Docker Hub's. Built afresh on every call (a test
+/// compares two builds); the images on top of it share [`busybox_layer`].
 pub fn busybox() -> std::io::Result<Image> {
     let layer = layer_from_dir(&crate::fixtures::busybox_rootfs())?;
     Ok(image(vec![layer], &["sh"]))
+}
+
+/// busybox's layer, built once per process for the images on top of it:
+/// [`Registry::push_fixtures`](crate::registry::Registry::push_fixtures)
+/// pushes six of them, and each build gzips the root filesystem again
+/// (a third of a second in a debug build).
+fn busybox_layer() -> std::io::Result<Layer> {
+    static LAYER: std::sync::OnceLock<Layer> = std::sync::OnceLock::new();
+    if let Some(layer) = LAYER.get() {
+        return Ok(layer.clone());
+    }
+    let layer = layer_from_dir(&crate::fixtures::busybox_rootfs())?;
+    Ok(LAYER.get_or_init(|| layer).clone())
 }
 
 /// The OCI name of this machine's architecture (`amd64`, `arm64`, ...).
@@ -314,7 +328,7 @@ pub fn hello_world() -> Result<Image, String> {
 pub fn probe() -> Result<Image, String> {
     let program = crate::fixtures::static_program("probe")?;
     let bytes = fs::read(&program).map_err(|e| format!("{}: {e}", program.display()))?;
-    let mut layers = busybox().map_err(|e| format!("busybox image: {e}"))?.layers;
+    let mut layers = vec![busybox_layer().map_err(|e| format!("busybox layer: {e}"))?];
     layers.push(
         LayerBuilder::default()
             .dir("bin/")
@@ -378,7 +392,7 @@ pub const CLIMB: usize = 24;
 /// link replaces busybox's directory of the same name, as any entry of an
 /// upper layer replaces one of another type below it.
 fn evil_symlinks(link: impl Fn(&str) -> String) -> std::io::Result<Image> {
-    let mut layers = busybox()?.layers;
+    let mut layers = vec![busybox_layer()?];
     let evil = EVIL_SYMLINKS
         .iter()
         .fold(LayerBuilder::default(), |layer, (path, target)| {
@@ -413,7 +427,7 @@ pub fn with_config(image: Image, set: serde_json::Value) -> Image {
 /// `run minibox/echo there` says `hello there`).
 pub fn echo() -> std::io::Result<Image> {
     Ok(with_config(
-        busybox()?,
+        image(vec![busybox_layer()?], &["sh"]),
         serde_json::json!({ "Entrypoint": ["echo", "hello"], "Cmd": ["world"] }),
     ))
 }
@@ -448,7 +462,7 @@ const REDIS_LAYER_VERSION: &str = "redis-layer 1";
 /// SIMPLIFICATION: the container runs redis as root; Docker Hub's entrypoint
 /// script changes to the `redis` user first.
 pub fn redis() -> Result<Image, String> {
-    let mut layers = busybox().map_err(|e| format!("busybox image: {e}"))?.layers;
+    let mut layers = vec![busybox_layer().map_err(|e| format!("busybox layer: {e}"))?];
     layers.push(redis_layer()?);
     Ok(with_config(
         image(layers, &["redis-server", "--protected-mode", "no"]),
@@ -615,7 +629,7 @@ pub fn layered() -> Image {
 /// [`layered`] on top of busybox: three layers, so a container from it has a
 /// shell to look at the whiteout and the opaque directory with.
 pub fn layered_on_busybox() -> std::io::Result<Image> {
-    let mut layers = busybox()?.layers;
+    let mut layers = vec![busybox_layer()?];
     layers.extend(layered().layers);
     Ok(image(layers, &["sh"]))
 }
