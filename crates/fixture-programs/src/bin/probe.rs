@@ -26,8 +26,7 @@
 //! the call's permission check. Anything else — `ok`, or EINVAL for an
 //! argument the kernel rejected *after* the permission check — means the call
 //! got through. ENOSYS means the kernel has no such call (built without
-//! modules or kexec, say) — or a filter that answers ENOSYS, as Docker's does
-//! for calls it does not know.
+//! modules or kexec, say), or a filter that answers ENOSYS instead of EPERM.
 //!
 //! ## Harmless when allowed
 //!
