@@ -553,36 +553,82 @@ fn userfaultfd() -> Outcome {
     Ok("ok")
 }
 
-/// `struct file_handle` with room for a small handle (linux/fcntl.h).
+/// The largest file handle the kernel makes (MAX_HANDLE_SZ, linux/fcntl.h).
+const MAX_HANDLE_SZ: usize = 128;
+
+/// `struct file_handle` with room for the largest handle (linux/fcntl.h).
 #[repr(C)]
 struct FileHandle {
     handle_bytes: u32,
     handle_type: c_int,
-    f_handle: [u8; 8],
+    f_handle: [u8; MAX_HANDLE_SZ],
 }
 
-/// `open_by_handle_at(2)` with a handle of zero bytes, which is no handle:
-/// the kernel checks CAP_DAC_READ_SEARCH first (EPERM), then the handle
-/// (EINVAL). This is the call of the "shocker" escape (2014), which opened the
-/// host's files by guessing their handles; nothing is opened here.
+/// `open_by_handle_at(2)`, the call of the "shocker" escape (2014): with
+/// CAP_DAC_READ_SEARCH a file handle opens any file of a filesystem, and
+/// shocker guessed the handles of the host's files from inside a container.
+/// The handle here is one of a file the probe can name anyway (see
+/// [`own_handle`]), opened O_PATH: no read, no device opened. Refused: EPERM
+/// (the capability, or a filter); allowed: ok.
+///
+/// Where no such file gives a handle (filesystems without file handles), a
+/// handle of zero bytes, which opens nothing: EPERM from a filter, or EINVAL
+/// (recent kernels, 6.18 for one, check the handle before the capability, so
+/// this fallback tells only about filters).
 fn open_by_handle_at() -> Outcome {
-    let handle = FileHandle {
-        handle_bytes: 0,
-        handle_type: 0,
-        f_handle: [0; 8],
-    };
-    let flags = libc::O_RDONLY | libc::O_CLOEXEC;
-    // SAFETY: handle is a valid file_handle; AT_FDCWD needs no descriptor.
+    let (mount, handle) = own_handle().unwrap_or_else(|| {
+        let empty = FileHandle {
+            handle_bytes: 0,
+            handle_type: 0,
+            f_handle: [0; MAX_HANDLE_SZ],
+        };
+        (None, empty)
+    });
+    let mount_fd = mount.as_ref().map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd);
+    let flags = libc::O_PATH | libc::O_CLOEXEC;
+    // SAFETY: handle is a valid file_handle; mount_fd is open (or AT_FDCWD).
     let fd = sys(unsafe {
         libc::syscall(
             libc::SYS_open_by_handle_at,
-            libc::AT_FDCWD as c_long,
+            mount_fd as c_long,
             &raw const handle,
             flags as c_long,
         )
     })?;
     close(fd);
     Ok("ok")
+}
+
+/// `name_to_handle_at(2)` of `/dev/null` or `/` (the first whose filesystem
+/// makes handles: a tmpfs `/dev` does, an overlay root usually does not),
+/// with that file opened read-only: a descriptor on its mount, which
+/// `open_by_handle_at` decodes the handle in (an O_PATH one would not do:
+/// EBADF). Opening the null device or a directory reads nothing.
+fn own_handle() -> Option<(Option<fs::File>, FileHandle)> {
+    ["/dev/null", "/"].into_iter().find_map(|path| {
+        let mount = fs::File::open(path).ok()?;
+        let mut handle = FileHandle {
+            handle_bytes: MAX_HANDLE_SZ as u32,
+            handle_type: 0,
+            f_handle: [0; MAX_HANDLE_SZ],
+        };
+        let mut mount_id: c_int = 0;
+        // SAFETY: handle has room for the handle_bytes it says, mount_id is
+        // an int; the file is an open descriptor with an empty name
+        // (AT_EMPTY_PATH).
+        sys(unsafe {
+            libc::syscall(
+                libc::SYS_name_to_handle_at,
+                mount.as_raw_fd() as c_long,
+                c"".as_ptr(),
+                &raw mut handle,
+                &raw mut mount_id,
+                libc::AT_EMPTY_PATH as c_long,
+            )
+        })
+        .ok()?;
+        Some((Some(mount), handle))
+    })
 }
 
 // --- The clock ----------------------------------------------------------------
