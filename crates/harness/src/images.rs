@@ -158,10 +158,24 @@ pub fn image(layers: Vec<Layer>, cmd: &[&str]) -> Image {
 }
 
 /// The busybox image: the busybox root filesystem fixture as one layer, running
-/// `sh` by default, like Docker Hub's.
+/// `sh` by default, like Docker Hub's. Built afresh on every call (a test
+/// compares two builds); the images on top of it share [`busybox_layer`].
 pub fn busybox() -> std::io::Result<Image> {
     let layer = layer_from_dir(&crate::fixtures::busybox_rootfs())?;
     Ok(image(vec![layer], &["sh"]))
+}
+
+/// busybox's layer, built once per process for the images on top of it:
+/// [`Registry::push_fixtures`](crate::registry::Registry::push_fixtures)
+/// pushes six of them, and each build gzips the root filesystem again
+/// (a third of a second in a debug build).
+fn busybox_layer() -> std::io::Result<Layer> {
+    static LAYER: std::sync::OnceLock<Layer> = std::sync::OnceLock::new();
+    if let Some(layer) = LAYER.get() {
+        return Ok(layer.clone());
+    }
+    let layer = layer_from_dir(&crate::fixtures::busybox_rootfs())?;
+    Ok(LAYER.get_or_init(|| layer).clone())
 }
 
 /// The OCI name of this machine's architecture (`amd64`, `arm64`, ...).
@@ -305,6 +319,89 @@ pub fn hello_world() -> Result<Image, String> {
     Ok(image(vec![layer], &["/hello"]))
 }
 
+/// The `minibox/probe` image, for chapter 12: busybox, and above it a layer
+/// with one static program, `/bin/probe` (`crates/fixture-programs`), which
+/// attempts privileged operations (mount, unshare, reboot, init_module, bpf,
+/// ...) and prints one line for each, `NAME: ok` or the errno's name. Its
+/// command runs every probe: `minibox run minibox/probe`, or `minibox run
+/// minibox/probe probe caps mount` for some.
+pub fn probe() -> Result<Image, String> {
+    let program = crate::fixtures::static_program("probe")?;
+    let bytes = fs::read(&program).map_err(|e| format!("{}: {e}", program.display()))?;
+    let mut layers = vec![busybox_layer().map_err(|e| format!("busybox layer: {e}"))?];
+    layers.push(
+        LayerBuilder::default()
+            .dir("bin/")
+            .executable("bin/probe", &bytes)
+            .build(),
+    );
+    Ok(image(layers, &["probe"]))
+}
+
+/// The links of the `evil-symlinks` images, for the runtime's own attack
+/// surface (chapter 12): each path of the image that a runtime mounts on
+/// (`/proc`, `/dev`, `/sys`) or that a test mounts a volume on (`/data`), with
+/// the host path its link aims at. runc followed such links out of the root
+/// filesystem more than once (CVE-2019-19921: a volume over a `/proc`
+/// symlink; CVE-2021-30465: a symlink swapped in during a mount;
+/// CVE-2023-27561: the 2019 fix regressed); a runtime must resolve them inside
+/// the root (or refuse them), and mount nothing outside it.
+///
+/// The targets are chosen so that a runtime that gets it wrong does no harm
+/// and is caught: `/tmp/minibox-escape-*` does not exist on a host (a test
+/// checks that it still does not, and that nothing is mounted there), and
+/// `/data` aims at the host's `/` itself, where a stray mount hides nothing
+/// (a process's root is not looked up through mounts on top of it) and shows
+/// in the host's mountinfo. Inside the container, where `/` is the image's
+/// root, the same links name harmless paths of the image.
+pub const EVIL_SYMLINKS: [(&str, &str); 4] = [
+    ("proc", "/tmp/minibox-escape-proc"),
+    ("dev", "/tmp/minibox-escape-dev"),
+    ("sys", "/tmp/minibox-escape-sys"),
+    ("data", "/"),
+];
+
+/// `minibox/evil-symlinks-abs`: busybox, and a layer that replaces `/proc`,
+/// `/dev` and `/sys` with symlinks, and adds `/data` as one, each to the
+/// absolute path [`EVIL_SYMLINKS`] gives. A runtime that follows them from
+/// the host (`ROOTFS/proc` -> `/tmp/minibox-escape-proc`) mounts outside the
+/// container.
+pub fn evil_symlinks_abs() -> std::io::Result<Image> {
+    evil_symlinks(|target| target.to_string())
+}
+
+/// `minibox/evil-symlinks-rel`: as [`evil_symlinks_abs`], with relative
+/// links that climb out of the root ([`CLIMB`] times `..`, more than a root
+/// filesystem is deep, then the target):
+/// `ROOTFS/proc` -> the host's `/tmp/minibox-escape-proc` when followed
+/// from the host, the image's own `/tmp/minibox-escape-proc` from inside it
+/// (`..` of `/` is `/`).
+pub fn evil_symlinks_rel() -> std::io::Result<Image> {
+    evil_symlinks(|target| {
+        let up = vec![".."; CLIMB].join("/");
+        up + target.trim_end_matches('/')
+    })
+}
+
+/// How many `..` the links of [`evil_symlinks_rel`] climb: more than any root
+/// filesystem a test or a store makes is deep (`..` of `/` is `/`, so more
+/// is no harm).
+pub const CLIMB: usize = 24;
+
+/// busybox with a layer of [`EVIL_SYMLINKS`], each aimed at `link(target)`. A
+/// link replaces busybox's directory of the same name, as any entry of an
+/// upper layer replaces one of another type below it.
+fn evil_symlinks(link: impl Fn(&str) -> String) -> std::io::Result<Image> {
+    let mut layers = vec![busybox_layer()?];
+    let evil = EVIL_SYMLINKS
+        .iter()
+        .fold(LayerBuilder::default(), |layer, (path, target)| {
+            layer.symlink(path, &link(target))
+        });
+    layers.push(evil.build());
+    Ok(image(layers, &["sh"]))
+}
+
 /// `image` with `set`'s keys written into its config's `config` object
 /// (`Entrypoint`, `Cmd`, `User`...), and the manifest recomputed to name the
 /// new config.
@@ -330,7 +427,7 @@ pub fn with_config(image: Image, set: serde_json::Value) -> Image {
 /// `run minibox/echo there` says `hello there`).
 pub fn echo() -> std::io::Result<Image> {
     Ok(with_config(
-        busybox()?,
+        image(vec![busybox_layer()?], &["sh"]),
         serde_json::json!({ "Entrypoint": ["echo", "hello"], "Cmd": ["world"] }),
     ))
 }
@@ -365,7 +462,7 @@ const REDIS_LAYER_VERSION: &str = "redis-layer 1";
 /// SIMPLIFICATION: the container runs redis as root; Docker Hub's entrypoint
 /// script changes to the `redis` user first.
 pub fn redis() -> Result<Image, String> {
-    let mut layers = busybox().map_err(|e| format!("busybox image: {e}"))?.layers;
+    let mut layers = vec![busybox_layer().map_err(|e| format!("busybox layer: {e}"))?];
     layers.push(redis_layer()?);
     Ok(with_config(
         image(layers, &["redis-server", "--protected-mode", "no"]),
@@ -532,7 +629,7 @@ pub fn layered() -> Image {
 /// [`layered`] on top of busybox: three layers, so a container from it has a
 /// shell to look at the whiteout and the opaque directory with.
 pub fn layered_on_busybox() -> std::io::Result<Image> {
-    let mut layers = busybox()?.layers;
+    let mut layers = vec![busybox_layer()?];
     layers.extend(layered().layers);
     Ok(image(layers, &["sh"]))
 }

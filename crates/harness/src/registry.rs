@@ -347,9 +347,13 @@ impl Registry {
     /// `MINIBOX_REGISTRY_MIRROR`): `library/busybox`, `library/hello-world`,
     /// `minibox/layered` (busybox plus a whiteout and an opaque directory) and
     /// `minibox/multi` (a multi-platform index), `minibox/echo` (an
-    /// Entrypoint and a Cmd, for chapter 8) and `library/redis` (a server
+    /// Entrypoint and a Cmd, for chapter 8), `library/redis` (a server
     /// built from the host's `redis-server`, for chapter 9's published
-    /// ports). Returns the names.
+    /// ports), and chapter 12's `minibox/probe` (busybox and a program that
+    /// tries privileged calls) and `minibox/evil-symlinks-abs` and
+    /// `minibox/evil-symlinks-rel` (busybox with `/proc`, `/dev`, `/sys` and
+    /// `/data` linked out of the root, see [`crate::images::EVIL_SYMLINKS`]).
+    /// Returns the names.
     pub fn push_fixtures(&self) -> Result<Vec<&'static str>, String> {
         let busybox = crate::images::busybox().map_err(|e| format!("busybox image: {e}"))?;
         self.push("library/busybox", "latest", &busybox);
@@ -366,6 +370,12 @@ impl Registry {
         let echo = crate::images::echo().map_err(|e| format!("echo image: {e}"))?;
         self.push("minibox/echo", "latest", &echo);
         self.push("library/redis", "latest", &crate::images::redis()?);
+        self.push("minibox/probe", "latest", &crate::images::probe()?);
+        let evil = |e: std::io::Error| format!("evil-symlinks image: {e}");
+        let abs = crate::images::evil_symlinks_abs().map_err(evil)?;
+        self.push("minibox/evil-symlinks-abs", "latest", &abs);
+        let rel = crate::images::evil_symlinks_rel().map_err(evil)?;
+        self.push("minibox/evil-symlinks-rel", "latest", &rel);
         Ok(vec![
             "busybox",
             "hello-world",
@@ -373,6 +383,9 @@ impl Registry {
             "minibox/multi",
             "minibox/echo",
             "redis",
+            "minibox/probe",
+            "minibox/evil-symlinks-abs",
+            "minibox/evil-symlinks-rel",
         ])
     }
 
