@@ -244,26 +244,7 @@ pub fn exec_then(
     stdio: Stdio,
     running: impl FnOnce() -> anyhow::Result<bool>,
 ) -> Result<Exit, ExecError> {
-    let not_running = || ExecError::NotRunning(target.id.clone());
-    let holder = target
-        .process
-        .filter(Holder::is_alive)
-        .ok_or_else(not_running)?;
-    let namespaces = match open_namespaces(holder.pid) {
-        Ok(namespaces) => namespaces,
-        Err(errno) if errno == Errno::ENOENT || errno == Errno::ESRCH => return Err(not_running()),
-        Err(errno) => {
-            return Err(ExecError::Other(anyhow!(
-                "opening /proc/{}/ns: {errno}",
-                holder.pid
-            )));
-        }
-    };
-    // The descriptors now hold the namespaces; make sure they are the
-    // container's and not those of a process that reused its PID.
-    if !holder.is_alive() {
-        return Err(not_running());
-    }
+    let namespaces = container_namespaces(target)?;
     let confinement = hardening::confinement(&target.extra).map_err(ExecError::Other)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))?;
@@ -314,6 +295,32 @@ pub fn exec_then(
     }
 }
 // ANCHOR_END: exec
+
+/// The namespaces of `target`'s PID 1 that are not ours, opened, or why
+/// not: it does not run (any more).
+fn container_namespaces(target: &Target) -> Result<Vec<Namespace>, ExecError> {
+    let not_running = || ExecError::NotRunning(target.id.clone());
+    let holder = target
+        .process
+        .filter(Holder::is_alive)
+        .ok_or_else(not_running)?;
+    let namespaces = match open_namespaces(holder.pid) {
+        Ok(namespaces) => namespaces,
+        Err(errno) if errno == Errno::ENOENT || errno == Errno::ESRCH => return Err(not_running()),
+        Err(errno) => {
+            return Err(ExecError::Other(anyhow!(
+                "opening /proc/{}/ns: {errno}",
+                holder.pid
+            )));
+        }
+    };
+    // The descriptors now hold the namespaces; make sure they are the
+    // container's and not those of a process that reused its PID.
+    if !holder.is_alive() {
+        return Err(not_running());
+    }
+    Ok(namespaces)
+}
 
 /// Opens the namespaces of process `pid` that are not ours, in [`NAMESPACES`]
 /// order. `ENOENT` means the process is gone (or a zombie, which has no
