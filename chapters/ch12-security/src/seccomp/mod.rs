@@ -47,32 +47,12 @@
 //! only (see `compile.rs`); Docker's filter also covers the 32-bit ones, and
 //! runc honours a profile's `flags` and `listenerPath`, which minibox ignores.
 
+mod compile;
+mod disassemble;
 mod profile;
 mod syscalls;
 
-use std::collections::BTreeSet;
-
-use anyhow::{Result, bail};
-
+pub use compile::Filter;
+pub use disassemble::disassemble;
 pub use profile::{Action, Arg, Op, Profile, Rule, Target, When, running_kernel};
 pub use syscalls::Arch;
-
-/// A profile compiled for this machine's architecture and a container's
-/// capabilities, ready to install. (Being written.)
-#[derive(Debug, Clone)]
-pub struct Filter {
-    /// The BPF program.
-    pub program: Vec<libc::sock_filter>,
-}
-
-impl Filter {
-    /// Compiles `profile` for a container holding the capabilities `caps`.
-    pub fn compile(_profile: &Profile, _caps: &BTreeSet<String>) -> Result<Filter> {
-        bail!("seccomp is being written")
-    }
-
-    /// Installs the filter on the calling thread (and what it execs).
-    pub fn install(&self) -> Result<()> {
-        bail!("seccomp is being written")
-    }
-}
