@@ -13,7 +13,7 @@
 //! - [`paths`]: masked and read-only paths, a read-only root.
 //! - [`devices`]: which devices a container may use: the v1 controller's
 //!   rules, or a BPF program on cgroup v2.
-//! - [`rlimits`]: `--ulimit`.
+//! - [`rlimits`]: the limits of `--ulimit`.
 //! - [`confine`]: all of them, at their places in chapter 10's start.
 
 pub mod capabilities;
