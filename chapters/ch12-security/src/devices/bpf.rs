@@ -132,7 +132,8 @@ impl Insn {
         }
     }
 
-    /// The instruction in the syntax of `bpftool prog dump xlated`.
+    /// The instruction in the syntax of `bpftool prog dump xlated`, with
+    /// the numbers compared in decimal, as device numbers are written.
     fn text(self) -> String {
         match self {
             Insn::Load32(dst, src, off) => format!("w{dst} = *(u32 *)(r{src} + {off})"),
@@ -140,8 +141,8 @@ impl Insn {
             Insn::Rsh(dst, imm) => format!("w{dst} >>= {imm}"),
             Insn::Mov(dst, imm) => format!("w{dst} = {imm}"),
             Insn::MovReg(dst, src) => format!("w{dst} = w{src}"),
-            Insn::JneImm(dst, imm, off) => format!("if r{dst} != {imm:#x} goto pc+{off}"),
-            Insn::JeqImm(dst, imm, off) => format!("if r{dst} == {imm:#x} goto pc+{off}"),
+            Insn::JneImm(dst, imm, off) => format!("if r{dst} != {imm} goto pc+{off}"),
+            Insn::JeqImm(dst, imm, off) => format!("if r{dst} == {imm} goto pc+{off}"),
             Insn::JneReg(dst, src, off) => format!("if r{dst} != r{src} goto pc+{off}"),
             Insn::Exit => "exit".to_string(),
         }
@@ -249,7 +250,7 @@ impl Program {
     ///
     /// ```text
     ///     ; c 1:3 rwm: allow
-    ///  6: if r2 != 0x2 goto pc+4
+    ///  6: if r2 != 2 goto pc+4
     /// ```
     pub fn describe(&self) -> String {
         let mut listing = String::new();
@@ -422,13 +423,13 @@ mod tests {
  4: w4 = *(u32 *)(r1 + 4)
  5: w5 = *(u32 *)(r1 + 8)
     ; c 1:3 rwm: allow
- 6: if r2 != 0x2 goto pc+4
- 7: if r4 != 0x1 goto pc+3
- 8: if r5 != 0x3 goto pc+2
+ 6: if r2 != 2 goto pc+4
+ 7: if r4 != 1 goto pc+3
+ 8: if r5 != 3 goto pc+2
  9: w0 = 1
 10: exit
     ; b *:* m: allow
-11: if r2 != 0x1 goto pc+5
+11: if r2 != 1 goto pc+5
 12: w1 = w3
 13: w1 &= 0x1
 14: if r1 != r3 goto pc+2

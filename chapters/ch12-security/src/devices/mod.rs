@@ -317,6 +317,13 @@ fn apply_v1(dir: &Path, rules: &[Rule]) -> Result<()> {
 }
 // ANCHOR_END: apply
 
+/// The BPF program cgroup v2 gets for `rules`, as a listing: what the
+/// kernel runs at each open and mknod of a device node (see
+/// [`bpf::Program::describe`]).
+pub fn describe(rules: &[Rule]) -> String {
+    bpf::Program::compile(&Effective::of(rules)).describe()
+}
+
 /// Where a cgroup's device rules go.
 enum Target {
     /// The cgroup's directory in the v1 `devices` hierarchy.
@@ -365,6 +372,9 @@ mod tests {
         assert!(lines.contains(&"c 136:* rwm".to_string()));
         assert!(lines.contains(&"b *:* m".to_string()));
         assert_eq!(privileged()[0].to_string(), "a *:* rwm");
+        assert!(
+            describe(&privileged()).ends_with("    ; anything else: allow\n 6: w0 = 1\n 7: exit\n")
+        );
         assert_eq!(rule("!c 10:229 rwm").to_string(), "c 10:229 rwm");
         assert!(!rule("!c 10:229 rwm").allow);
     }
