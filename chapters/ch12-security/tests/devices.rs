@@ -2,7 +2,8 @@
 //! the v1 `devices` controller is mounted, and the unified v2 tree too,
 //! where a BPF device program works as well (it needs no controller). So
 //! both ways are tested here: a process in a cgroup with Docker's rules
-//! makes a node for the host's disk and cannot open it, while `/dev/null`
+//! makes a node for one of the host's devices (its disk, where this process
+//! may read it; here a loop device) and cannot open it, while `/dev/null`
 //! opens; with `--privileged`'s rules the same node opens. Then the same
 //! through `minibox run`. The pure v2 host is the v2 suite's (`v2.rs`,
 //! `cargo xtask test-v2`).
@@ -70,7 +71,7 @@ fn read_refused(cgroup: &dyn Cgroup, dir: &Path) -> Vec<Result<(), Errno>> {
 }
 
 #[test]
-fn dockers_rules_let_a_process_make_the_hosts_disk_but_not_open_it() {
+fn dockers_rules_let_a_process_make_a_hosts_device_but_not_open_it() {
     if !harness::require_root("ch12 device rules") {
         return;
     }
@@ -154,7 +155,7 @@ fn a_program_the_verifier_refuses_fails_with_its_log() {
 }
 
 #[test]
-fn in_a_container_the_disk_can_be_made_but_not_read() {
+fn in_a_container_a_hosts_device_can_be_made_but_not_read() {
     if !harness::require_root("ch12 device rules in a container") {
         return;
     }
@@ -171,7 +172,7 @@ fn in_a_container_the_disk_can_be_made_but_not_read() {
         "c"
     };
     let script = format!(
-        "mknod /disk {kind} {} {} && echo made && head -c 1 /disk >/dev/null && echo read",
+        "mknod /device {kind} {} {} && echo made && head -c 1 /device >/dev/null && echo read",
         device.major, device.minor
     );
     let run = env
@@ -190,5 +191,5 @@ fn in_a_container_the_disk_can_be_made_but_not_read() {
         ])
         .expect(1);
     assert_eq!(run.stdout, "made\n");
-    assert_eq!(run.stderr, "head: /disk: Operation not permitted\n");
+    assert_eq!(run.stderr, "head: /device: Operation not permitted\n");
 }

@@ -322,9 +322,10 @@ fn bpf<T>(command: libc::c_long, attr: &mut T) -> Result<libc::c_long, Errno> {
 /// the program until the cgroup is removed.
 // SIMPLIFICATION: runc first looks for programs already attached to the
 // cgroup (BPF_PROG_QUERY) and replaces them (BPF_F_REPLACE), which `docker
-// update` needs, and raises RLIMIT_MEMLOCK for kernels before 5.11, which
-// counted a program's memory there; minibox attaches once, to a new cgroup,
-// and needs Linux 5.11 or later.
+// update` needs, and raises RLIMIT_MEMLOCK, which kernels before 5.11
+// charged a program's memory to; minibox attaches once, to a new cgroup,
+// and leaves the limit alone (before Linux 5.11 a low one can make the
+// load fail with EPERM).
 pub fn attach(dir: &Path, program: &Program) -> Result<()> {
     let program = load(program)?;
     let cgroup = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;

@@ -156,6 +156,8 @@ impl fmt::Display for Rule {
 /// and creating for any node. `/dev/fuse` (10:229) is denied, and stays so
 /// for reading and writing, though runc's `c *:* m` after it lets a
 /// container create the node; `/dev/net/tun` (10:200) is allowed.
+// SIMPLIFICATION: Docker adds a rule for each `--device` and
+// `--device-cgroup-rule`; minibox has neither flag.
 pub fn docker_default() -> Vec<Rule> {
     let allow = |kind, major, minor| Rule::new(true, kind, Some(major), minor, "rwm");
     vec![

@@ -197,12 +197,12 @@ fn take(step: &Step, path: &CString) -> i32 {
 /// /dev/null and read it, make /dev/fuse and read it. The outcomes, in that
 /// order.
 pub fn dockers_story(cgroup: &dyn Cgroup, dir: &Path, refused: Device) -> Vec<Outcome> {
-    let (disk, null, fuse) = (dir.join("disk"), dir.join("null"), dir.join("fuse"));
+    let (device, null, fuse) = (dir.join("device"), dir.join("null"), dir.join("fuse"));
     in_cgroup(
         cgroup,
         &[
-            Step::Mknod(disk.clone(), refused),
-            Step::Read(disk),
+            Step::Mknod(device.clone(), refused),
+            Step::Read(device),
             Step::ReadWrite("/dev/null".into()),
             Step::Mknod(null.clone(), NULL),
             Step::ReadWrite(null),
