@@ -15,7 +15,7 @@
 //! - [`man`]: a man page per command of chapter 10's `minibox`.
 //! - [`registry`]: the fixture images on a registry of their own, for classrooms.
 //! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
-//! - [`v2`]: the cgroup v2 suites of chapters 5 and 10, in a VM with a pure cgroup v2 kernel.
+//! - [`v2`]: the cgroup v2 suites of chapters 5, 10 and 12, in a VM with a pure cgroup v2 kernel.
 //! - [`exercise`]: the learner's exercise runner (status, checks in plain words,
 //!   hints, watch, reset, solutions), and proving each checker fails on the
 //!   shipped code and on its stubs, and passes with its reference solution.
@@ -63,7 +63,7 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run the cgroup v2 suites (chapter 5: limits; chapter 10: the runtime) in a pure cgroup v2 VM (v2vm)
+    /// Run the cgroup v2 suites (chapter 5: limits; chapter 10: the runtime; chapter 12: device rules) in a pure cgroup v2 VM (v2vm)
     TestV2 {
         /// Fail, instead of skipping, when v2vm is not available
         #[arg(long)]

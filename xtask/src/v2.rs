@@ -2,10 +2,11 @@
 //! layout, where cgroup v2 has no controllers, so v2 limits cannot be enforced
 //! here. `v2vm` (../shared/tools) boots a small VM with a pure cgroup v2 kernel in
 //! a few seconds; this task runs the v2 suites (`tests/v2.rs`) of chapter 5 (the
-//! limits) and chapter 10 (the runtime: `run`, `stats`, `top`, `exec`, `stop`,
-//! `rm`) inside it, one VM each, with the chapter's binary copied in, and
-//! the busybox root filesystem (chapter 5) or a store with busybox pulled on
-//! the host from the fixture registry (chapter 10: the VM has no network).
+//! limits), chapter 10 (the runtime: `run`, `stats`, `top`, `exec`, `stop`,
+//! `rm`) and chapter 12 (device rules as a BPF program) inside it, one VM
+//! each, with the chapter's binary copied in, and the busybox root
+//! filesystem (chapter 5) or a store with busybox pulled on the host from the
+//! fixture registry (chapters 10 and 12: the VM has no network).
 //!
 //! A suite passes only if it really ran there: xtask builds the test binary,
 //! lists its tests on the host, boots the VM itself with that binary as the
@@ -34,7 +35,7 @@ struct Suite {
 const TARGET: &str = "v2";
 
 /// The suites, in story order.
-const SUITES: [Suite; 2] = [
+const SUITES: [Suite; 3] = [
     Suite {
         package: "ch05-cgroups",
         bin: "ch05-cgroups",
@@ -42,6 +43,10 @@ const SUITES: [Suite; 2] = [
     Suite {
         package: "ch10-runtime",
         bin: "ch10-runtime",
+    },
+    Suite {
+        package: "ch12-security",
+        bin: "minibox",
     },
 ];
 
@@ -72,7 +77,7 @@ pub fn test(root: &Path, require: bool) -> Result<()> {
             );
         }
         eprintln!(
-            "xtask: SKIP the cgroup v2 suites of chapters 5 and 10: v2vm not found (see ../shared/tools)"
+            "xtask: SKIP the cgroup v2 suites of chapters 5, 10 and 12: v2vm not found (see ../shared/tools)"
         );
         return Ok(());
     };
@@ -150,7 +155,7 @@ fn run_suite(root: &Path, v2vm: &Path, suite: &Suite) -> Result<(usize, usize)> 
 }
 
 /// Adds what `suite` needs in the VM to `command`: chapter 5, the busybox
-/// root filesystem; chapter 10, a store with busybox and an
+/// root filesystem; chapters 10 and 12, a store with busybox and an
 /// `/etc/resolv.conf` (the VM has none; containers get a copy of the host's).
 /// Returns the temporary directory they are in, to keep until the VM ends.
 fn add_inputs(command: &mut Command, suite: &Suite) -> Result<Option<tempfile::TempDir>> {

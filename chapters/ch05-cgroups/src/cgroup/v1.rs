@@ -21,15 +21,23 @@ use crate::limits::Limits;
 /// The controllers minibox uses, with the files it writes and reads in each.
 pub const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
 
+/// Controllers a container joins where the host mounts them, and goes
+/// without where it does not: `devices`, whose rules (which device numbers
+/// the container may open) chapter 12 writes. This chapter writes nothing
+/// there; a new directory starts with its parent's rules.
+pub const OPTIONAL: [&str; 1] = ["devices"];
+
 /// Where each controller's hierarchy is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchies {
-    /// `(controller, mount point)` for each of [`CONTROLLERS`].
+    /// `(controller, mount point)` for each of [`CONTROLLERS`], and each of
+    /// [`OPTIONAL`] the host has.
     pub mounts: Vec<(&'static str, PathBuf)>,
 }
 
 impl Hierarchies {
-    /// Finds the v1 hierarchies mounted below `root`, from /proc/self/mountinfo.
+    /// Finds the v1 hierarchies mounted below `root`, from /proc/self/mountinfo:
+    /// every one of [`CONTROLLERS`], and those of [`OPTIONAL`] that are there.
     pub fn discover(root: &Path) -> Result<Self> {
         let text = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
         Self::from_mountinfo(&text, root)
@@ -41,7 +49,7 @@ impl Hierarchies {
     /// the source and the options, which name the controllers.
     pub fn from_mountinfo(text: &str, root: &Path) -> Result<Self> {
         let mut mounts = Vec::new();
-        for controller in CONTROLLERS {
+        for controller in CONTROLLERS.into_iter().chain(OPTIONAL) {
             let mount = text.lines().find_map(|line| {
                 let (before, after) = line.split_once(" - ")?;
                 let mut after = after.split_whitespace();
@@ -52,6 +60,7 @@ impl Hierarchies {
             });
             match mount {
                 Some(point) => mounts.push((controller, point)),
+                None if OPTIONAL.contains(&controller) => {} // this host goes without
                 None => bail!(
                     "the cgroup v1 {controller} controller is not mounted below {}",
                     root.display()
@@ -61,7 +70,8 @@ impl Hierarchies {
         Ok(Hierarchies { mounts })
     }
 
-    /// A fake layout for tests: `root/memory`, `root/pids`, ...
+    /// A fake layout for tests: `root/memory`, `root/pids`, ... (without the
+    /// optional ones, like a host that does not mount them).
     pub fn under(root: &Path) -> Self {
         let mounts = CONTROLLERS.iter().map(|c| (*c, root.join(c))).collect();
         Hierarchies { mounts }
@@ -273,6 +283,27 @@ mod tests {
         assert!(
             err.to_string().contains("pids controller is not mounted"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_devices_hierarchy_is_joined_where_it_is_mounted_and_only_there() {
+        // Every required controller in a hierarchy of its own, devices not.
+        let mountinfo: String = CONTROLLERS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{i} 1 0:{i} / /sys/fs/cgroup/{c} rw - cgroup cgroup rw,{c}\n"))
+            .collect();
+        let root = Path::new("/sys/fs/cgroup");
+        let without = Hierarchies::from_mountinfo(&mountinfo, root).unwrap();
+        assert_eq!(without.mounts.len(), CONTROLLERS.len(), "{without:?}");
+        let with_devices = format!(
+            "{mountinfo}36 31 0:33 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n"
+        );
+        let with = Hierarchies::from_mountinfo(&with_devices, root).unwrap();
+        assert_eq!(
+            with.mounts.last(),
+            Some(&("devices", Path::new("/sys/fs/cgroup/devices").to_path_buf()))
         );
     }
 
