@@ -125,7 +125,31 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
         PathBuf::from("ch11-build/bench-build.md"),
         bench_build(&read_json(root, "bench-build.json")?)?,
     );
+    files.insert(
+        PathBuf::from("ch12-security/small-profile-bpf.txt"),
+        small_profile_bpf(root)?,
+    );
+    files.insert(
+        PathBuf::from("ch12-security/devices-bpf.txt"),
+        ch12_security::devices::describe(&ch12_security::devices::docker_default()),
+    );
     Ok(files)
+}
+
+/// Chapter 12's small seccomp profile (`examples/small-profile.json`)
+/// compiled by chapter 12's compiler and disassembled, for x86_64 whatever
+/// machine runs the codegen, so the page shows the same program everywhere.
+fn small_profile_bpf(root: &Path) -> Result<String> {
+    use ch12_security::seccomp::{Arch, Filter, Profile, Target};
+    let path = root.join("chapters/ch12-security/examples/small-profile.json");
+    let profile = Profile::parse(&fs::read_to_string(&path)?)?;
+    let caps = std::collections::BTreeSet::new();
+    let target = Target {
+        arch: Arch::X86_64,
+        kernel: (6, 1),
+        caps: &caps,
+    };
+    Ok(Filter::compile_for(&profile, &target)?.disassemble())
 }
 
 /// Chapter 5's table: what each flag becomes in each cgroup version, with the

@@ -8,6 +8,7 @@
 
 use std::process::Output;
 
+use ch12_security::seccomp::{Action, Arch, Profile, Target, running_kernel};
 use harness::env::Env;
 use harness::images;
 use harness::registry::Registry;
@@ -104,5 +105,70 @@ fn exercise_systempaths() {
         Some(125),
         "expected `--security-opt systempaths=open` to be refused (125), but {}",
         harness::transcript::seen(&wrong)
+    );
+}
+
+/// The profile the `no-chmod` exercise writes.
+fn no_chmod_profile() -> std::path::PathBuf {
+    harness::transcript::workspace_root().join("chapters/ch12-security/examples/no-chmod.json")
+}
+
+/// What `profile` answers for the call `name` on this machine, for a
+/// container without capabilities: the first rule naming it, unconditionally,
+/// or the default action.
+fn verdict(profile: &Profile, name: &str) -> Option<Action> {
+    let caps = std::collections::BTreeSet::new();
+    let target = Target {
+        arch: Arch::this_machine().unwrap(),
+        kernel: running_kernel().unwrap(),
+        caps: &caps,
+    };
+    profile
+        .rules_for(&target)
+        .find(|rule| rule.args.is_empty() && rule.names.iter().any(|n| n == name))
+        .map(|rule| rule.action)
+        .or(profile.default_action)
+}
+
+#[test]
+#[ignore = "exercise: run with `cargo xtask exercise ch12 no-chmod`"]
+fn exercise_no_chmod() {
+    if !harness::require_root("ch12 exercise no-chmod") {
+        return;
+    }
+    let path = no_chmod_profile();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("expected a profile at {}, but: {e}", path.display()));
+    let profile = Profile::parse(&text)
+        .unwrap_or_else(|e| panic!("expected a profile in Docker's format, but: {e:#}"));
+    // Changing a mode has four system calls; a profile must refuse them all.
+    for name in ["chmod", "fchmod", "fchmodat", "fchmodat2"] {
+        assert_eq!(
+            verdict(&profile, name),
+            Some(Action::Errno(libc::EPERM as u32)),
+            "expected {name} to fail with EPERM (errnoRet 1), but the profile answers {:?}",
+            verdict(&profile, name)
+        );
+    }
+    for name in ["chown", "openat", "write", "execve", "unshare"] {
+        assert_eq!(
+            verdict(&profile, name),
+            Some(Action::Allow),
+            "expected every other call to be allowed, {name} too, but the profile answers {:?}",
+            verdict(&profile, name)
+        );
+    }
+    let machine = Machine::new("no-chmod");
+    let option = format!("seccomp={}", path.display());
+    let script = "touch /tmp/f && chown 1 /tmp/f && echo chown works; chmod 600 /tmp/f";
+    let out = machine.run(&["--security-opt", &option, "busybox", "sh", "-c", script]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("chown works") && stderr.contains("Operation not permitted"),
+        "expected chown to work and chmod to fail with EPERM in the container, but {}",
+        harness::transcript::seen(&out)
     );
 }

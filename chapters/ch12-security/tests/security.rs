@@ -413,3 +413,183 @@ fn podman_run(dir: &std::path::Path, image: &str, args: &[&str]) -> std::process
         .output()
         .expect("unshare and podman")
 }
+
+/// The probe's answers (`NAME: ANSWER`), by name.
+fn answers(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(name, _)| !name.starts_with("Cap") && *name != "NoNewPrivs" && *name != "Seccomp")
+        .map(|(name, answer)| (name.to_string(), answer.to_string()))
+        .collect()
+}
+
+/// What Docker refuses a default container, as the probe names it.
+const REFUSED: [&str; 23] = [
+    "mount",
+    "umount",
+    "unshare-mnt",
+    "unshare-uts",
+    "unshare-ipc",
+    "unshare-net",
+    "unshare-pid",
+    "unshare-user",
+    "unshare-cgroup",
+    "keyctl",
+    "add_key",
+    "reboot",
+    "kexec_load",
+    "init_module",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "open_by_handle_at",
+    "clock_settime",
+    "settimeofday",
+    "sysctl",
+    "mknod-block",
+    "unshare-time",
+];
+
+#[test]
+fn the_attacks_fail_in_a_default_container_and_work_where_docker_allows_them() {
+    if !harness::require_root("ch12 attacks") {
+        return;
+    }
+    let registry = registry();
+    let env = env("attacks", &registry);
+    env.minibox(&["pull", "--quiet", "minibox/probe"]).expect(0);
+    let default = answers(&run(&env, &["minibox/probe"]).expect(0).stdout);
+    for name in REFUSED {
+        let answer = default.get(name).map(String::as_str);
+        let refused = match name {
+            // /proc/sys is read-only before any capability is asked for.
+            "sysctl" => answer == Some("EROFS"),
+            _ => answer == Some("EPERM"),
+        };
+        assert!(
+            refused,
+            "{name}: {answer:?} in a default container: {default:?}"
+        );
+    }
+    // The host's memory and the magic SysRq key are out of reach (or this
+    // kernel has neither file).
+    assert!(
+        matches!(default["kcore"].as_str(), "empty" | "ENOENT"),
+        "{default:?}"
+    );
+    assert!(
+        matches!(default["sysrq"].as_str(), "EROFS" | "ENOENT"),
+        "{default:?}"
+    );
+    // ptrace of its own child Docker allows (kernels from 4.8 on).
+    assert_eq!(default["ptrace"], "ok", "{default:?}");
+
+    // --privileged: each answer is the host's root's, where the probe runs
+    // with everything minibox has.
+    let host = answers(&probe_on_host());
+    let privileged = answers(
+        &run(&env, &["--privileged", "minibox/probe"])
+            .expect(0)
+            .stdout,
+    );
+    for name in REFUSED.iter().filter(|name| **name != "sysctl") {
+        assert_eq!(
+            privileged.get(*name),
+            host.get(*name),
+            "{name}: privileged {privileged:?}, host {host:?}"
+        );
+    }
+    // One capability, and seccomp's rule for it, give back one thing.
+    let admin = answers(
+        &run(
+            &env,
+            &[
+                "--cap-add",
+                "SYS_ADMIN",
+                "minibox/probe",
+                "probe",
+                "mount",
+                "unshare-mnt",
+                "reboot",
+            ],
+        )
+        .expect(0)
+        .stdout,
+    );
+    assert_eq!(admin["mount"], "ok", "{admin:?}");
+    assert_eq!(admin["unshare-mnt"], "ok", "{admin:?}");
+    assert_eq!(admin["reboot"], "EPERM", "{admin:?}");
+    let boot = answers(
+        &run(
+            &env,
+            &["--cap-add", "SYS_BOOT", "minibox/probe", "probe", "reboot"],
+        )
+        .expect(0)
+        .stdout,
+    );
+    assert_eq!(boot.get("reboot"), host.get("reboot"), "{boot:?}");
+    // seccomp=unconfined alone: the capability checks still refuse.
+    let unconfined = answers(
+        &run(
+            &env,
+            &[
+                "--security-opt",
+                "seccomp=unconfined",
+                "minibox/probe",
+                "probe",
+                "mount",
+                "keyctl",
+            ],
+        )
+        .expect(0)
+        .stdout,
+    );
+    assert_eq!(unconfined["mount"], "EPERM", "{unconfined:?}");
+    assert_eq!(
+        unconfined.get("keyctl"),
+        host.get("keyctl"),
+        "{unconfined:?}"
+    );
+    assert_clean(&env);
+}
+
+/// The probe run on the host, as root, by the harness's build of it.
+fn probe_on_host() -> String {
+    let program = harness::fixtures::static_program("probe").expect("the probe program");
+    let out = std::process::Command::new(program).output().unwrap();
+    assert!(out.status.success(), "probe on the host: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_images_symlinks_never_move_a_mount_out_of_the_root() {
+    if !harness::require_root("ch12 evil symlinks") {
+        return;
+    }
+    let registry = registry();
+    let env = env("symlinks", &registry);
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for image in ["minibox/evil-symlinks-abs", "minibox/evil-symlinks-rel"] {
+        env.minibox(&["pull", "--quiet", image]).expect(0);
+        let out = run(&env, &[image, "true"]);
+        assert_ne!(out.status, 0, "{image}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{image}: {}", out.stderr);
+        for (name, target) in harness::images::EVIL_SYMLINKS {
+            if target != "/" {
+                assert!(
+                    !std::path::Path::new(target).exists(),
+                    "{image}: {name} made {target}"
+                );
+            }
+        }
+        assert_clean(&env);
+    }
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts_after.contains("minibox-escape"), "{mounts_after}");
+    assert_eq!(
+        mounts_before.lines().count(),
+        mounts_after.lines().count(),
+        "the host's mount table changed"
+    );
+}
