@@ -26,9 +26,10 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2};
 use nix::mount::MsFlags;
-use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmod, fchmodat, fstat, mkdirat};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmod, fchmodat, fstat, fstatat, mkdirat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
 
 /// What to make when the last component of a path is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +118,10 @@ fn resolve(root: &OwnedFd, path: &Path) -> Result<OwnedFd, Errno> {
 /// nothing. For reading what an image has at a path (its `/etc/passwd`).
 pub fn find_in_root(root: &Path, path: &Path) -> Result<Option<Place>> {
     let shown = shown(root, path);
-    let relative: PathBuf = path.components().filter_map(walked).collect();
+    let mut relative: PathBuf = path.components().filter_map(walked).collect();
+    if relative.as_os_str().is_empty() {
+        relative.push("."); // the root itself
+    }
     match resolve(&open_root(root)?, &relative) {
         Ok(fd) => Ok(Some(Place { fd, shown })),
         Err(Errno::ENOENT) => Ok(None),
@@ -141,6 +145,29 @@ impl Place {
     pub fn is_dir(&self) -> Result<bool> {
         let stat = fstat(&self.fd).with_context(|| format!("stat {}", self.shown.display()))?;
         Ok(SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+    }
+
+    /// What `name` in this directory is (`S_IFDIR`, `S_IFLNK`, ...), a link
+    /// itself and not what it leads to; `None` if there is no such entry.
+    pub fn entry_kind(&self, name: impl AsRef<Path>) -> Result<Option<SFlag>> {
+        let name = name.as_ref();
+        match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(
+                SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT,
+            )),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(errno) => {
+                Err(errno).with_context(|| format!("stat {}", self.shown.join(name).display()))
+            }
+        }
+    }
+
+    /// Removes the entry `name` of this directory (not a directory itself);
+    /// a link goes, never what it leads to.
+    pub fn remove(&self, name: impl AsRef<Path>) -> Result<()> {
+        let name = name.as_ref();
+        unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)
+            .with_context(|| format!("remove {}", self.shown.join(name).display()))
     }
 
     // ANCHOR: place_mount

@@ -33,13 +33,11 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use ch01_fork_exec::narrate;
-use ch04_mount_namespace::in_root::{self, Place, TargetKind};
-use nix::errno::Errno;
-use nix::fcntl::AtFlags;
+use ch04_mount_namespace::in_root::{self, TargetKind};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
-use nix::sys::stat::{SFlag, fstatat};
-use nix::unistd::{Pid, UnlinkatFlags, unlinkat};
+use nix::sys::stat::SFlag;
+use nix::unistd::Pid;
 
 use crate::etc_files::{self, DnsOverrides, EtcFiles, ExtraHost};
 use crate::ipam::{self, Holder, Ipam, Subnet};
@@ -430,7 +428,11 @@ impl Drop for Attached {
 pub fn mount_etc_files(dir: &Path, rootfs: &Path) -> Result<()> {
     let etc = in_root::open_in_root(rootfs, Path::new("/etc"), TargetKind::Dir)?;
     for name in ETC_FILES {
-        remove_symlink(&etc, name)?;
+        // A link would be followed by the bind mount: it goes (relative to
+        // `/etc`'s descriptor, so never the place it leads to).
+        if etc.entry_kind(name)? == Some(SFlag::S_IFLNK) {
+            etc.remove(name)?;
+        }
         let target = Path::new("/etc").join(name);
         let target = in_root::open_in_root(rootfs, &target, TargetKind::File)?;
         let source = dir.join(name);
@@ -442,20 +444,6 @@ pub fn mount_etc_files(dir: &Path, rootfs: &Path) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: mount_etc_files
-
-/// Removes `name` from the directory `dir` if it is a symbolic link, by a
-/// call relative to `dir` that never follows it.
-fn remove_symlink(dir: &Place, name: &str) -> Result<()> {
-    let shown = || format!("{}/{name}", dir.shown().display());
-    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(stat) if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
-            unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
-                .with_context(|| format!("remove {}", shown()))
-        }
-        Ok(_) | Err(Errno::ENOENT) => Ok(()),
-        Err(errno) => Err(errno).with_context(|| format!("stat {}", shown())),
-    }
-}
 
 // ANCHOR: prune
 /// `minibox network prune`: removes the bridge and minibox's NAT chains when
