@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, ensure};
 use ch04_mount_namespace::mount::{self, Isolation};
 use common::MINIBOX;
+use harness::mount_ns::{in_private_mount_namespace, mount_points_of};
 
 /// A host directory outside the root filesystem, which links will name, and
 /// a root filesystem beside it with the mount points a test does not replace.
@@ -72,18 +73,10 @@ impl Scene {
     }
 }
 
-/// The mount points of a `mountinfo` text.
-fn mount_points(mountinfo: &str) -> Vec<String> {
-    mountinfo
-        .lines()
-        .map(|line| line.split(' ').nth(4).unwrap().to_string())
-        .collect()
-}
-
 /// In the child: nothing mounted on or below `outside`.
 fn nothing_mounted_on(outside: &Path, mountinfo: &str) -> Result<()> {
     let outside = outside.to_str().unwrap();
-    let on: Vec<_> = mount_points(mountinfo)
+    let on: Vec<_> = mount_points_of(mountinfo)
         .into_iter()
         .filter(|m| m.starts_with(outside))
         .collect();
@@ -100,7 +93,7 @@ fn a_proc_or_sys_behind_a_symlink_is_refused_and_nothing_leaves_the_root() {
         let scene = Scene::new();
         for target in scene.links() {
             scene.link(name, &target);
-            harness::mount_ns::in_private_mount_namespace(|| -> Result<()> {
+            in_private_mount_namespace(|| -> Result<()> {
                 mount::bind_onto_itself(&scene.rootfs)?;
                 let refused = mount::enter_root(&scene.rootfs, Isolation::PivotRoot)
                     .err()
@@ -127,7 +120,7 @@ fn a_dev_behind_a_symlink_gets_its_tmpfs_inside_the_root() {
         scene.link("dev", &target);
         // Refused while the link leads nowhere inside the root: runc would
         // create the place; minibox does not guess.
-        harness::mount_ns::in_private_mount_namespace(|| -> Result<()> {
+        in_private_mount_namespace(|| -> Result<()> {
             mount::bind_onto_itself(&scene.rootfs)?;
             let refused = mount::enter_root(&scene.rootfs, Isolation::Chroot);
             ensure!(
@@ -140,7 +133,7 @@ fn a_dev_behind_a_symlink_gets_its_tmpfs_inside_the_root() {
 
         // Where the root filesystem has that place, the tmpfs goes there.
         fs::create_dir_all(scene.outside_inside()).unwrap();
-        harness::mount_ns::in_private_mount_namespace(|| -> Result<()> {
+        in_private_mount_namespace(|| -> Result<()> {
             // Opened before the chroot, this keeps naming mounts from the
             // host's `/` (a seq file keeps the root of its opener).
             let mut mountinfo = fs::File::open("/proc/self/mountinfo")?;
@@ -149,7 +142,7 @@ fn a_dev_behind_a_symlink_gets_its_tmpfs_inside_the_root() {
             let mut text = String::new();
             mountinfo.read_to_string(&mut text)?;
             nothing_mounted_on(&scene.outside, &text)?;
-            let points = mount_points(&text);
+            let points = mount_points_of(&text);
             let dev = scene.outside_inside();
             for point in [dev.clone(), dev.join("pts"), dev.join("shm")] {
                 let point = point.to_str().unwrap().to_string();

@@ -9,15 +9,7 @@ use std::os::unix::fs::symlink;
 
 use anyhow::{Result, ensure};
 use ch09_networking::network::mount_etc_files;
-
-/// The mount points in this process's mount namespace.
-fn mount_points() -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .map(|line| line.split(' ').nth(4).unwrap().to_string())
-        .collect()
-}
+use harness::mount_ns::{in_private_mount_namespace, mount_points};
 
 #[test]
 fn an_etc_behind_a_symlink_out_gets_its_files_inside_the_root_or_nowhere() {
@@ -41,7 +33,7 @@ fn an_etc_behind_a_symlink_out_gets_its_files_inside_the_root_or_nowhere() {
         symlink(&link, rootfs.join("etc")).unwrap();
         let _ = fs::remove_dir_all(rootfs.join(path.split('/').nth(1).unwrap()));
 
-        harness::mount_ns::in_private_mount_namespace(|| -> Result<()> {
+        in_private_mount_namespace(|| -> Result<()> {
             let table = mount_points();
             // The root has no such place: refused.
             ensure!(

@@ -13,6 +13,7 @@ use anyhow::{Result, ensure};
 use ch10_runtime::volumes::{
     self, Mount, Source, Volumes, mount_tmpfs, mount_volume, parse_tmpfs, parse_volume, seed,
 };
+use harness::mount_ns::{in_private_mount_namespace, mount_points};
 use nix::sys::statvfs::{FsFlags, statvfs};
 
 /// No container uses any volume.
@@ -237,15 +238,6 @@ fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
 
-/// The mount points in this process's mount namespace.
-fn mount_points() -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .map(|line| line.split(' ').nth(4).unwrap().to_string())
-        .collect()
-}
-
 fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
     Mount {
         source: source.to_path_buf(),
@@ -270,7 +262,7 @@ fn bind_mounts_are_read_only_or_writable_as_asked() {
     let file = dir.path().join("hosts");
     fs::write(&file, "127.0.0.1 localhost\n").unwrap();
 
-    harness::mount_ns::in_private_mount_namespace(|| {
+    in_private_mount_namespace(|| {
         mount_volume(&rootfs, &bind(&host, "/site/ro", true))?;
         mount_volume(&rootfs, &bind(&host, "/site/rw", false))?;
         mount_volume(&rootfs, &bind(&file, "/etc/hosts", true))?;
@@ -318,7 +310,7 @@ fn a_named_volume_mounted_where_the_image_has_files_is_seeded_first() {
     let mount = store
         .prepare(&parse_volume("conf:/etc/nginx").unwrap())
         .unwrap();
-    harness::mount_ns::in_private_mount_namespace(|| {
+    in_private_mount_namespace(|| {
         mount_volume(&rootfs, &mount)?;
         // Seen through the mount: the volume, holding the image's file.
         fs::write(rootfs.join("etc/nginx/added"), "")?;
@@ -342,7 +334,7 @@ fn a_tmpfs_has_its_size_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = dir.path().join("rootfs");
     fs::create_dir_all(&rootfs).unwrap();
-    harness::mount_ns::in_private_mount_namespace(|| {
+    in_private_mount_namespace(|| {
         mount_tmpfs(&rootfs, &parse_tmpfs("/run:size=2m,mode=1770")?)?;
         mount_tmpfs(&rootfs, &parse_tmpfs("/exec:exec")?)?;
         let run = rootfs.join("run");
@@ -384,7 +376,7 @@ fn a_symlink_out_of_the_rootfs_never_leads_a_mount_to_the_host() {
     let host_etc_mounts = || mount_points().iter().filter(|m| *m == "/etc").count();
     let before = host_etc_mounts();
 
-    harness::mount_ns::in_private_mount_namespace(|| {
+    in_private_mount_namespace(|| {
         let table = mount_points();
         // The rootfs has no /etc: inside the root, both links lead nowhere,
         // and the mount is refused rather than made on the host's /etc.
@@ -438,7 +430,7 @@ fn a_volume_through_a_symlink_out_lands_inside_the_root_or_nowhere() {
         }
     };
 
-    harness::mount_ns::in_private_mount_namespace(|| -> Result<()> {
+    in_private_mount_namespace(|| -> Result<()> {
         let table = mount_points();
         // Not in the root: refused, directories and files alike.
         for target in targets {

@@ -1,6 +1,7 @@
 //! Running part of a test in a forked child with a private mount namespace of
 //! its own: what it mounts never reaches the test's (or the host's) mount
-//! table, and is gone when the child exits, whatever happened in it.
+//! table, and is gone when the child exits, whatever happened in it. And the
+//! mount points a test compares, read from mountinfo.
 
 use std::ffi::CStr;
 use std::fmt::Display;
@@ -79,4 +80,20 @@ fn private_mount_namespace() -> Result<(), String> {
         return Err(error("making every mount private"));
     }
     Ok(())
+}
+
+/// The mount points of this process's mount namespace, in mountinfo's order.
+pub fn mount_points() -> Vec<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    mount_points_of(&mountinfo)
+}
+
+/// The mount points (the fifth field) of a `mountinfo` text, as the kernel
+/// escapes them (a space is `\040`).
+pub fn mount_points_of(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(str::to_string)
+        .collect()
 }
