@@ -183,7 +183,9 @@ pub fn is_archive(path: &Path) -> bool {
 /// `ADD`: unpacks the archive at `path` into `dest` (inside `root`), with
 /// the owners and modes it records, as Docker does.
 pub fn unpack(path: &Path, root: &Path, dest: &Path) -> Result<()> {
-    let target = in_root::open_in_root(root, dest, TargetKind::Dir)?.proc_path();
+    // Kept open while tar works: tar reaches the directory through its
+    // `/proc/self/fd/N` (and names it by the path that leads to).
+    let target = in_root::open_in_root(root, dest, TargetKind::Dir)?;
     let mut file = BufReader::new(File::open(path)?);
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = match gzip {
@@ -197,7 +199,7 @@ pub fn unpack(path: &Path, root: &Path, dest: &Path) -> Result<()> {
     // `unpack` refuses entries that would land outside `target` (`..`,
     // absolute names), and links out of it.
     archive
-        .unpack(&target)
+        .unpack(target.proc_path())
         .with_context(|| format!("unpacking {} into {}", path.display(), dest.display()))
 }
 
@@ -359,6 +361,30 @@ mod tests {
             fs::metadata(root.path().join("x/y")).unwrap().mode() & 0o777,
             0o755
         );
+    }
+
+    #[test]
+    fn add_unpacks_where_the_destination_leads_inside_the_root() {
+        let [work, root] = [(); 2].map(|()| tempdir().unwrap());
+        fs::create_dir(root.path().join("real")).unwrap();
+        symlink("/real", root.path().join("opt")).unwrap();
+        let archive = work.path().join("bundle.tar");
+        let mut builder = tar::Builder::new(File::create(&archive).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, "sub/inside.txt", &b"inside"[..])
+            .unwrap();
+        builder.finish().unwrap();
+        drop(builder);
+        assert!(is_archive(&archive));
+        unpack(&archive, root.path(), Path::new("/opt")).unwrap();
+        let unpacked = root.path().join("real/sub/inside.txt");
+        assert_eq!(fs::read_to_string(unpacked).unwrap(), "inside");
     }
 
     #[test]
