@@ -19,6 +19,8 @@
 //! through here too.
 // SIMPLIFICATION: openat2 came with Linux 5.6; runc falls back to a careful
 // walk in user space (filepath-securejoin) on older kernels, minibox fails.
+// And a mount point behind a link to a missing place is refused here; runc
+// creates the place the link names, inside the root.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
