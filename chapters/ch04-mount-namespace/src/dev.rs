@@ -5,14 +5,14 @@
 //! the /dev/fd and /dev/std* links into /proc. This is the set the OCI runtime
 //! specification requires (its "default devices"), as runc and crun create it.
 
-use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::mount::MsFlags;
-use nix::sys::stat::{Mode, SFlag, fchmodat, makedev, mknod};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, makedev, mknodat};
+use nix::unistd::symlinkat;
 
-use crate::mount::{mount, mount_point};
+use crate::in_root::{TargetKind, open_in_root};
 
 /// The character devices: name, major, minor (see the kernel's
 /// Documentation/admin-guide/devices.txt).
@@ -27,46 +27,41 @@ const DEVICES: &[(&str, u64, u64)] = &[
 
 // ANCHOR: mount_dev
 /// Mounts a fresh tmpfs on `rootfs/dev` and fills it with the minimal set.
+///
+/// `/dev` is found inside the root filesystem ([`open_in_root`]): an image
+/// whose `/dev` is a symbolic link gets the tmpfs where the link leads inside
+/// its root, as runc does. Everything below is then made relative to the
+/// tmpfs itself, which is ours and empty: nothing the image has can redirect it.
 pub fn mount_dev(rootfs: &Path) -> Result<()> {
-    let dev = mount_point(rootfs, "dev")?;
+    let place = |path: &str| open_in_root(rootfs, Path::new(path), TargetKind::Dir);
     let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-    mount(
+    place("/dev")?.mount(
         Some("tmpfs"),
-        &dev,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
+    // Opened again: the descriptor that was mounted on names the directory
+    // under the tmpfs; the same walk now ends in the tmpfs.
+    let dev = place("/dev")?;
     for (name, major, minor) in DEVICES {
-        let path = dev.join(name);
-        mknod(
-            &path,
-            SFlag::S_IFCHR,
-            Mode::empty(),
-            makedev(*major, *minor),
-        )
-        .with_context(|| format!("mknod {}", path.display()))?;
+        let device = makedev(*major, *minor);
+        mknodat(&dev, *name, SFlag::S_IFCHR, Mode::empty(), device)
+            .with_context(|| format!("mknod /dev/{name}"))?;
         // Set the mode after mknod: the mode mknod gets is reduced by the umask.
         let mode = Mode::from_bits_truncate(0o666);
-        fchmodat(
-            nix::fcntl::AT_FDCWD,
-            &path,
-            mode,
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-        .with_context(|| format!("chmod {}", path.display()))?;
+        fchmodat(&dev, *name, mode, FchmodatFlags::FollowSymlink)
+            .with_context(|| format!("chmod /dev/{name}"))?;
     }
     // A private devpts instance: the container's pseudo-terminals only.
-    mount(
+    place("/dev/pts")?.mount(
         Some("devpts"),
-        &mount_point(&dev, "pts")?,
         Some("devpts"),
         nosuid_noexec,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
-    mount(
+    place("/dev/shm")?.mount(
         Some("shm"),
-        &mount_point(&dev, "shm")?,
         Some("tmpfs"),
         nosuid_noexec | MsFlags::MS_NODEV,
         Some("mode=1777,size=65536k"),
@@ -78,7 +73,7 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(target, dev.join(link)).with_context(|| format!("symlink /dev/{link}"))?;
+        symlinkat(target, &dev, link).with_context(|| format!("symlink /dev/{link}"))?;
     }
     Ok(())
 }

@@ -11,13 +11,14 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use ch02_pid_namespace::namespace::privileged;
 use ch03_uts_namespace::uts;
 use nix::mount::{MntFlags, MsFlags, umount2};
 use nix::sched::CloneFlags;
 
 use crate::dev;
+use crate::in_root::{self, Place, TargetKind};
 
 /// The namespaces a container gets from this chapter on: chapter 3's, and a
 /// mount namespace of its own.
@@ -58,13 +59,26 @@ pub fn mount(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<()> {
+    mount_named(source, target, target, fstype, flags, data)
+}
+
+/// [`mount`] on `target`, with `shown` in the message: the `/proc/self/fd/N`
+/// of a [`Place`] means nothing to a reader.
+pub(crate) fn mount_named(
+    source: Option<&str>,
+    target: &Path,
+    shown: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
     nix::mount::mount(source, target, fstype, flags, data).map_err(|errno| {
         privileged(
             errno,
             format!(
                 "mount {} on {}",
                 fstype.or(source).unwrap_or("(flags)"),
-                target.display()
+                shown.display()
             ),
         )
     })
@@ -109,36 +123,39 @@ pub fn bind_onto_itself(rootfs: &Path) -> Result<()> {
 /// process that mounted it, and we are PID 1 of the container's: from now on
 /// `ps` inside sees the container's processes only.
 pub fn mount_proc(rootfs: &Path) -> Result<()> {
-    let target = mount_point(rootfs, "proc")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), &target, Some("proc"), flags, None)
+    mount_point(rootfs, "proc")?.mount(Some("proc"), Some("proc"), flags, None)
 }
 
 /// Mounts sysfs read-only on `rootfs/sys`: programs read it (to count CPUs, for
 /// example), but the container has no business changing the host's devices.
 pub fn mount_sys_readonly(rootfs: &Path) -> Result<()> {
-    let target = mount_point(rootfs, "sys")?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("sysfs"), &target, Some("sysfs"), flags, None)
+    mount_point(rootfs, "sys")?.mount(Some("sysfs"), Some("sysfs"), flags, None)
 }
 // ANCHOR_END: kernel_filesystems
 
-/// `rootfs/name`, created if the root filesystem lacks it.
+// ANCHOR: mount_point
+/// `rootfs/name` (`proc`, `sys`), opened inside the root filesystem, and
+/// created there if the image lacks it.
 ///
-/// SIMPLIFICATION: this creates missing mount points in the root filesystem on
-/// the host, and follows a symlink there (a rootfs whose `proc` links to `/`
-/// would have us mount over the host's path). runc resolves every mount target
-/// inside the rootfs without leaving it (its `securejoin`, and now
-/// openat2(RESOLVE_IN_ROOT)); chapter 6 puts a writable layer between us and the
-/// image.
-pub fn mount_point(rootfs: &Path, name: &str) -> Result<std::path::PathBuf> {
+/// It must be an ordinary directory: an image whose `/proc` is a symbolic
+/// link is refused, as runc refuses it. Following the link, even inside the
+/// root, would put the kernel's files somewhere else and leave the image's
+/// `/proc` path to the image; every later check of a path under `/proc`
+/// (chapter 12 covers some) would look at the wrong thing.
+pub fn mount_point(rootfs: &Path, name: &str) -> Result<Place> {
+    // `rootfs` is ours and `name` one component: lstat sees the image's entry.
     let path = rootfs.join(name);
-    if !path.is_dir() {
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("creating the mount point {}", path.display()))?;
+    if path.symlink_metadata().is_ok_and(|meta| !meta.is_dir()) {
+        bail!(
+            "refusing to mount {name} on {}: a symbolic link or a file, not an ordinary directory",
+            path.display()
+        );
     }
-    Ok(path)
+    in_root::open_in_root(rootfs, Path::new(name), TargetKind::Dir)
 }
+// ANCHOR_END: mount_point
 
 // ANCHOR: pivot_root
 /// Makes `rootfs` the root of this mount namespace and detaches the old root, so

@@ -33,9 +33,10 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use ch01_fork_exec::narrate;
-use ch04_mount_namespace::mount;
+use ch04_mount_namespace::in_root::{self, TargetKind};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
+use nix::sys::stat::SFlag;
 use nix::unistd::Pid;
 
 use crate::etc_files::{self, DnsOverrides, EtcFiles, ExtraHost};
@@ -210,13 +211,10 @@ pub fn veth_name(id: &str) -> String {
     format!("veth{}", &id[..7])
 }
 
-/// The files [`Prepared::attach`] writes into the container's directory, and
-/// where [`mount_etc_files`] mounts them inside.
-const ETC_FILES: [(&str, &str); 3] = [
-    ("hostname", "etc/hostname"),
-    ("hosts", "etc/hosts"),
-    ("resolv.conf", "etc/resolv.conf"),
-];
+/// The files [`Prepared::attach`] writes into the container's directory,
+/// which [`mount_etc_files`] mounts over the image's files of the same name
+/// in `/etc`.
+const ETC_FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
 
 impl Prepared {
     /// Each published port with the host address it is bound to: what
@@ -421,38 +419,31 @@ impl Drop for Attached {
 // ANCHOR: mount_etc_files
 /// In the child, before `pivot_root`: bind-mounts the files
 /// [`Prepared::attach`] wrote into `dir` over the image's `/etc/hostname`,
-/// `/etc/hosts` and `/etc/resolv.conf` in `rootfs`. A missing target, or one
-/// that is a symlink (which a bind mount would follow), becomes an empty file
-/// in the container's writable layer first; the image is never changed.
+/// `/etc/hosts` and `/etc/resolv.conf` in `rootfs`. Each is found inside the
+/// root filesystem (chapter 4's `open_in_root`), so a link in the image (an
+/// `/etc` that leads to the host's) cannot lead the mount out. A target that
+/// is a symlink, which a bind mount would follow, is removed first, and a
+/// missing one becomes an empty file, in the container's writable layer: the
+/// image is never changed.
 pub fn mount_etc_files(dir: &Path, rootfs: &Path) -> Result<()> {
-    for (name, target) in ETC_FILES {
-        let target = rootfs.join(target);
-        let is_file = target.symlink_metadata().is_ok_and(|m| m.is_file());
-        if !is_file {
-            replace_with_empty_file(&target)?;
+    let etc = in_root::open_in_root(rootfs, Path::new("/etc"), TargetKind::Dir)?;
+    for name in ETC_FILES {
+        // A link would be followed by the bind mount: it goes (relative to
+        // `/etc`'s descriptor, so never the place it leads to).
+        if etc.entry_kind(name)? == Some(SFlag::S_IFLNK) {
+            etc.remove(name)?;
         }
+        let target = Path::new("/etc").join(name);
+        let target = in_root::open_in_root(rootfs, &target, TargetKind::File)?;
         let source = dir.join(name);
         let source = source
             .to_str()
             .context("a container directory that is not UTF-8")?;
-        mount::mount(Some(source), &target, None, MsFlags::MS_BIND, None)?;
+        target.mount(Some(source), None, MsFlags::MS_BIND, None)?;
     }
     Ok(())
 }
 // ANCHOR_END: mount_etc_files
-
-/// Makes `path` an empty regular file (its directory created if missing),
-/// removing a symlink that was there.
-fn replace_with_empty_file(path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
-    }
-    if path.symlink_metadata().is_ok() {
-        std::fs::remove_file(path).with_context(|| format!("remove {}", path.display()))?;
-    }
-    std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
-    Ok(())
-}
 
 // ANCHOR: prune
 /// `minibox network prune`: removes the bridge and minibox's NAT chains when

@@ -37,8 +37,9 @@
 //! image*, and the image is not to be trusted: a layer can make `/data` a
 //! symbolic link to `/etc`, and a runtime that simply joined
 //! `rootfs/data` and handed it to mount(2) would mount the volume over the
-//! host's `/etc` (runc's CVE-2021-30465 was a race of this kind). We resolve
-//! the target with `openat2(2)` and `RESOLVE_IN_ROOT`: the kernel walks the
+//! host's `/etc` (runc's CVE-2021-30465 was a race of this kind). So the
+//! target is resolved as chapter 4 resolves `/proc`, `/sys` and `/dev`
+//! (its `in_root`): by `openat2(2)` with `RESOLVE_IN_ROOT`, which walks the
 //! path as if the rootfs were `/`, so `/etc` in a link means the rootfs's
 //! `/etc`, and `..` stops at the rootfs. The walk yields a file descriptor,
 //! and the mount goes through `/proc/self/fd/N`, so the place checked is the
@@ -56,20 +57,16 @@
 // rather than ignore them; every mount here is `rprivate`, Docker's default.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use ch03_uts_namespace::id;
-use ch04_mount_namespace::mount::mount;
+use ch04_mount_namespace::in_root::{TargetKind, open_in_root};
 use ch07_image_pull::images::human_size;
 use ch07_image_pull::store::write_atomically;
-use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::sys::stat::{Mode, SFlag};
 use nix::sys::statvfs::FsFlags;
@@ -227,22 +224,31 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// An absolute path cleaned lexically, as Go's `filepath.Clean`: `.` and
-/// empty components dropped, `..` taking away the one before (never above
-/// `/`). The kernel's resolution stays the real defence, see
-/// [`open_in_root`].
-fn clean(path: &str) -> String {
+/// A `/`-separated path cleaned lexically, as Go's `filepath.Clean`: empty
+/// and `.` elements dropped, `..` taking away the element before it (never
+/// above `/`; kept at the front of a relative path), `.` for nothing left.
+/// Docker cleans every path it is given so: the targets of `-v` here, the
+/// paths of a Dockerfile and a `.dockerignore` in chapter 11. The kernel's
+/// resolution inside the rootfs stays the real defence (chapter 4's
+/// `open_in_root`).
+pub fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => {
+            ".." if parts.last().is_some_and(|&p| p != "..") => {
                 parts.pop();
             }
+            ".." if rooted => {}
             part => parts.push(part),
         }
     }
-    format!("/{}", parts.join("/"))
+    match (rooted, parts.is_empty()) {
+        (true, _) => format!("/{}", parts.join("/")),
+        (false, true) => ".".to_string(),
+        (false, false) => parts.join("/"),
+    }
 }
 
 // ANCHOR: tmpfs
@@ -673,116 +679,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What to make when a mount target is missing from the rootfs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetKind {
-    /// A directory: volumes, tmpfs, and binds of a host directory.
-    Dir,
-    /// An empty file: a bind of a host file (`-v /etc/hosts:/etc/hosts`).
-    File,
-}
-
-// ANCHOR: open_in_root
-/// Opens `target` (an absolute container path) inside `rootfs` as an
-/// `O_PATH` descriptor, resolving it as if `rootfs` were `/`: symbolic links
-/// and `..` cannot lead out (`openat2(2)`, `RESOLVE_IN_ROOT`). Missing
-/// components are created, directories and, with [`TargetKind::File`], the
-/// last one as an empty file. A link to a missing place is refused.
-// SIMPLIFICATION: openat2 came with Linux 5.6; runc falls back to a careful
-// walk in user space (filepath-securejoin) on older kernels, minibox fails.
-pub fn open_in_root(rootfs: &Path, target: &Path, kind: TargetKind) -> Result<OwnedFd> {
-    let root = open_path(None, rootfs, 0)
-        .with_context(|| format!("opening the rootfs {}", rootfs.display()))?;
-    let names: Vec<&std::ffi::OsStr> = target
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(name) => Some(name),
-            _ => None,
-        })
-        .collect();
-    let in_root = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let mut here = root.try_clone()?;
-    let mut prefix = PathBuf::new();
-    for (i, name) in names.iter().enumerate() {
-        prefix.push(name);
-        match open_path(Some(&root), &prefix, in_root) {
-            Ok(fd) => here = fd,
-            Err(Errno::ENOENT) => {
-                let last = i + 1 == names.len();
-                create_at(&here, name, last && kind == TargetKind::File).with_context(|| {
-                    format!(
-                        "creating the mount point {} in the rootfs (a symbolic link to a \
-                         missing place?)",
-                        target.display()
-                    )
-                })?;
-                here = open_path(Some(&root), &prefix, in_root)
-                    .with_context(|| format!("opening the new mount point {}", target.display()))?;
-            }
-            Err(errno) => {
-                return Err(errno)
-                    .with_context(|| format!("resolving {} in the rootfs", target.display()));
-            }
-        }
-    }
-    Ok(here)
-}
-// ANCHOR_END: open_in_root
-
-/// `openat2(dir, path, O_PATH|O_CLOEXEC, resolve)`; `dir` `None` is the
-/// working directory.
-fn open_path(dir: Option<&OwnedFd>, path: &Path, resolve: u64) -> Result<OwnedFd, Errno> {
-    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    // SAFETY: open_how is three integers, for which zero is a valid value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = resolve;
-    let dirfd = dir.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
-    // SAFETY: `path` is a NUL-terminated string and `how` a valid open_how,
-    // both alive for the call; its size is passed as the kernel asks.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd,
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a new descriptor, which nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// Creates `name` in the directory `dir` (a directory, or an empty file),
-/// not following a link there: `mkdirat` and `O_CREAT|O_EXCL` never do.
-fn create_at(dir: &OwnedFd, name: &std::ffi::OsStr, file: bool) -> Result<()> {
-    let mode = Mode::from_bits_truncate(0o755);
-    if file {
-        let flags = nix::fcntl::OFlag::O_CREAT
-            | nix::fcntl::OFlag::O_EXCL
-            | nix::fcntl::OFlag::O_NOFOLLOW
-            | nix::fcntl::OFlag::O_CLOEXEC
-            | nix::fcntl::OFlag::O_WRONLY;
-        let fd = nix::fcntl::openat(dir.as_fd(), name, flags, Mode::from_bits_truncate(0o644))?;
-        drop(fd);
-    } else {
-        nix::sys::stat::mkdirat(dir.as_fd(), name, mode)?;
-    }
-    Ok(())
-}
-
-/// The path through which mount(2) reaches exactly the opened file.
-fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
-
 // ANCHOR: mount_volume
 /// In the child, in its private mount namespace, before pivot_root: seeds an
 /// empty volume from the image, then bind-mounts `mount.source` at
-/// `mount.target` inside `rootfs`, read-only for `:ro`.
+/// `mount.target` inside `rootfs`, read-only for `:ro`. The target is found
+/// inside the rootfs by chapter 4's [`open_in_root`].
 pub fn mount_volume(rootfs: &Path, mount_spec: &Mount) -> Result<()> {
     let kind = if mount_spec.source.is_dir() {
         TargetKind::Dir
@@ -791,7 +692,7 @@ pub fn mount_volume(rootfs: &Path, mount_spec: &Mount) -> Result<()> {
     };
     let target = open_in_root(rootfs, &mount_spec.target, kind)?;
     if mount_spec.seed {
-        seed(&fd_path(&target), &mount_spec.source)?;
+        seed(&target.proc_path(), &mount_spec.source)?;
     }
     let source = mount_spec
         .source
@@ -800,15 +701,9 @@ pub fn mount_volume(rootfs: &Path, mount_spec: &Mount) -> Result<()> {
     // MS_REC: mounts below the host directory come along, as Docker's
     // `rbind`; without it the container would see the empty directories
     // they are mounted on.
-    mount(
-        Some(source),
-        &fd_path(&target),
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )?;
+    target.mount(Some(source), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
     if mount_spec.read_only {
-        remount_read_only(rootfs, &mount_spec.target)?;
+        remount_read_only(rootfs, &mount_spec.target, kind)?;
     }
     Ok(())
 }
@@ -825,10 +720,10 @@ pub fn mount_volume(rootfs: &Path, mount_spec: &Mount) -> Result<()> {
 // SIMPLIFICATION: only the top mount becomes read-only, not the mounts
 // MS_REC brought along below it; Docker 25+ asks mount_setattr(2) with
 // AT_RECURSIVE (Linux 5.12) to make them all read-only.
-fn remount_read_only(rootfs: &Path, target: &Path) -> Result<()> {
-    // Opened again: the descriptor used to mount names the directory under
-    // the new mount; the path now crosses into the new mount.
-    let mounted = open_in_root(rootfs, target, TargetKind::Dir)?;
+fn remount_read_only(rootfs: &Path, target: &Path, kind: TargetKind) -> Result<()> {
+    // Opened again: the descriptor used to mount names the file under the
+    // new mount; the path now crosses into the new mount.
+    let mounted = open_in_root(rootfs, target, kind)?;
     let existing = nix::sys::statvfs::fstatvfs(&mounted)
         .with_context(|| format!("reading the flags of the mount at {}", target.display()))?
         .flags();
@@ -845,7 +740,7 @@ fn remount_read_only(rootfs: &Path, target: &Path) -> Result<()> {
             flags |= keep;
         }
     }
-    mount(None, &fd_path(&mounted), None, flags, None)
+    mounted.mount(None, None, flags, None)
 }
 // ANCHOR_END: mount_volume
 
@@ -855,14 +750,9 @@ fn remount_read_only(rootfs: &Path, target: &Path) -> Result<()> {
 pub fn mount_tmpfs(rootfs: &Path, tmpfs: &Tmpfs) -> Result<()> {
     let target = open_in_root(rootfs, &tmpfs.target, TargetKind::Dir)?;
     let data = Some(tmpfs.data.as_str()).filter(|d| !d.is_empty());
-    mount(
-        Some("tmpfs"),
-        &fd_path(&target),
-        Some("tmpfs"),
-        tmpfs.flags,
-        data,
-    )
-    .with_context(|| format!("--tmpfs {}", tmpfs.target.display()))
+    target
+        .mount(Some("tmpfs"), Some("tmpfs"), tmpfs.flags, data)
+        .with_context(|| format!("--tmpfs {}", tmpfs.target.display()))
 }
 // ANCHOR_END: mount_tmpfs
 

@@ -6,7 +6,6 @@
 //! through a symbolic link.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
@@ -14,9 +13,8 @@ use anyhow::{Result, ensure};
 use ch10_runtime::volumes::{
     self, Mount, Source, Volumes, mount_tmpfs, mount_volume, parse_tmpfs, parse_volume, seed,
 };
+use harness::mount_ns::{in_private_mount_namespace, mount_points};
 use nix::sys::statvfs::{FsFlags, statvfs};
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, fork};
 
 /// No container uses any volume.
 fn nobody(_: &str) -> Result<Vec<String>> {
@@ -240,54 +238,6 @@ fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
 
-/// Runs `f` in a forked child that first unshares its mount namespace and
-/// makes every mount in it private, so nothing it mounts reaches the host
-/// and everything is unmounted when it exits. The child's error travels back
-/// through a pipe and fails the test.
-fn in_private_mount_namespace(f: impl FnOnce() -> Result<()>) {
-    let (read, write) = nix::unistd::pipe().unwrap();
-    // SAFETY: the child only runs `f` (which uses the allocator, as forked
-    // children of Rust tests commonly do; glibc's malloc is fork-safe) and
-    // leaves with _exit, never returning into the test harness.
-    match unsafe { fork() }.unwrap() {
-        ForkResult::Child => {
-            drop(read);
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
-                ch04_mount_namespace::mount::make_private()?;
-                f()
-            }));
-            let message = match result {
-                Ok(Ok(())) => String::new(),
-                Ok(Err(e)) => format!("{e:#}"),
-                Err(_) => "the child panicked".to_string(),
-            };
-            let mut pipe = fs::File::from(write);
-            let _ = pipe.write_all(message.as_bytes());
-            // SAFETY: _exit ends the child without running the parent's
-            // atexit handlers or destructors twice.
-            unsafe { libc::_exit(i32::from(!message.is_empty())) }
-        }
-        ForkResult::Parent { child } => {
-            drop(write);
-            let mut message = String::new();
-            fs::File::from(read).read_to_string(&mut message).unwrap();
-            let status = waitpid(child, None).unwrap();
-            assert!(message.is_empty(), "in the child: {message}");
-            assert_eq!(status, WaitStatus::Exited(child, 0));
-        }
-    }
-}
-
-/// The mount points in this process's mount namespace.
-fn mount_points() -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .map(|line| line.split(' ').nth(4).unwrap().to_string())
-        .collect()
-}
-
 fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
     Mount {
         source: source.to_path_buf(),
@@ -450,6 +400,60 @@ fn a_symlink_out_of_the_rootfs_never_leads_a_mount_to_the_host() {
     });
     assert_eq!(host_etc_mounts(), before);
     assert!(!Path::new("/etc/app").exists());
+}
+
+#[test]
+fn a_volume_through_a_symlink_out_lands_inside_the_root_or_nowhere() {
+    if !harness::require_root("ch10 volumes: a bind through a symlink out") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (rootfs, outside) = (dir.path().join("rootfs"), dir.path().join("outside"));
+    fs::create_dir_all(&rootfs).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    let host = dir.path().join("host");
+    fs::create_dir_all(&host).unwrap();
+    let file = dir.path().join("hosts");
+    fs::write(&file, "127.0.0.1 localhost\n").unwrap();
+    // The image's links to a directory of the host's: by its absolute path,
+    // and climbing there with `..`.
+    let path = outside.to_str().unwrap();
+    symlink(path, rootfs.join("abs")).unwrap();
+    symlink(format!("../../../../../../../..{path}"), rootfs.join("rel")).unwrap();
+    let inside = rootfs.join(outside.strip_prefix("/").unwrap());
+    let targets = ["/abs/site", "/rel/site", "/abs/hosts", "/rel/deep/hosts"];
+    let source = |target: &str| {
+        if target.ends_with("hosts") {
+            &file
+        } else {
+            &host
+        }
+    };
+
+    in_private_mount_namespace(|| -> Result<()> {
+        let table = mount_points();
+        // Not in the root: refused, directories and files alike.
+        for target in targets {
+            let refused = mount_volume(&rootfs, &bind(source(target), target, true));
+            ensure!(refused.is_err(), "{target} was mounted");
+        }
+        ensure!(mount_points() == table, "something was mounted");
+        // In the root: created and mounted there.
+        fs::create_dir_all(&inside)?;
+        for target in targets {
+            mount_volume(&rootfs, &bind(source(target), target, false))?;
+        }
+        let now = mount_points();
+        for made in ["site", "hosts", "deep/hosts"] {
+            let made = inside.join(made).to_string_lossy().into_owned();
+            ensure!(now.contains(&made), "not mounted on {made}: {now:?}");
+        }
+        ensure!(fs::read_to_string(inside.join("deep/hosts"))? == "127.0.0.1 localhost\n");
+        ensure!(!now.iter().any(|m| m.starts_with(path)), "{now:?}");
+        Ok(())
+    });
+    let left: Vec<_> = fs::read_dir(&outside).unwrap().collect();
+    assert!(left.is_empty(), "created on the host: {left:?}");
 }
 
 #[test]

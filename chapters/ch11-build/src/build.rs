@@ -12,11 +12,11 @@
 //! the image after the step.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use ch01_fork_exec::narrate;
+use ch04_mount_namespace::in_root::{self, TargetKind};
 use ch07_image_pull::digest;
 use ch07_image_pull::image::{self as ch07_image, PullPolicy};
 use ch07_image_pull::platform;
@@ -513,7 +513,7 @@ impl Builder<'_> {
                     .settings()
                     .insert("WorkingDir".into(), json!(dir));
                 let layer = steps::change_files(self.build, &state.image, &[], |root, _| {
-                    copy::make_dirs(root, Path::new(&dir)).map(drop)
+                    in_root::open_in_root(root, Path::new(&dir), TargetKind::Dir).map(drop)
                 })?;
                 self.add(state, layer, &created_by, &created);
             }
@@ -753,7 +753,7 @@ impl Builder<'_> {
         let context_dir = self.options.context.clone();
         steps::change_files(self.build, &state.image, &[], |root, _| {
             let attributes = attributes(root)?;
-            if copy::resolve_in_root(root, &destination.path)?.is_dir() {
+            if copy::is_dir_in_root(root, &destination.path)? {
                 destination.is_dir = true; // Docker copies into a directory there
             }
             for (source, item) in &items {
@@ -795,15 +795,15 @@ impl Builder<'_> {
         steps::change_files(self.build, &state.image, &read_only, |root, points| {
             let attributes = attributes(root)?;
             for source in sources {
-                let path = copy::resolve_in_root(&points[0], &Path::new("/").join(source))?;
-                if fs::symlink_metadata(&path).is_err() {
+                let Some(path) = copy::source_in_root(&points[0], &Path::new("/").join(source))?
+                else {
                     bail!(
                         "COPY failed: stat {source}: file does not exist in the stage or image {from}"
                     );
-                }
+                };
                 let into = dest.ends_with('/')
                     || sources.len() > 1
-                    || copy::resolve_in_root(root, Path::new(dest))?.is_dir();
+                    || copy::is_dir_in_root(root, Path::new(dest))?;
                 let target = match (path.is_dir(), into) {
                     (false, true) => Path::new(dest).join(path.file_name().unwrap_or_default()),
                     _ => PathBuf::from(dest),

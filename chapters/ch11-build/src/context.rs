@@ -36,6 +36,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ch07_image_pull::digest::hex;
+// Go's `filepath.Clean`, which Docker applies to every path it is given.
+use ch10_runtime::volumes::clean;
 use sha2::{Digest as _, Sha256};
 
 /// Go's `filepath.ErrBadPattern`, which Docker prints as it is.
@@ -227,29 +229,6 @@ fn has_wildcards(source: &str) -> bool {
         }
     }
     false
-}
-
-/// A `/`-separated path cleaned lexically, as Go's `filepath.Clean`: empty
-/// and `.` elements dropped, `..` taking away the element before it (never
-/// above `/`; kept at the front of a relative path), `.` for nothing left.
-fn clean(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|&p| p != "..") => {
-                parts.pop();
-            }
-            ".." if rooted => {}
-            part => parts.push(part),
-        }
-    }
-    match (rooted, parts.is_empty()) {
-        (true, _) => format!("/{}", parts.join("/")),
-        (false, true) => ".".to_string(),
-        (false, false) => parts.join("/"),
-    }
 }
 
 // ---------------------------------------------------------------------------

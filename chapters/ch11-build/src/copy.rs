@@ -5,16 +5,22 @@
 //! The root is the merged view of a build step's overlay ([`crate::filesystem`]),
 //! seen from the host's side, so an image's absolute symlink (`/app -> /etc`)
 //! must not lead a copy to the host's `/etc`: every destination is resolved
-//! inside the root, as if the root were `/` ([`resolve_in_root`]).
+//! inside the root, as if the root were `/`, by chapter 4's `open_in_root`,
+//! as chapter 4 resolves its mount points.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use nix::sys::stat::{UtimensatFlags, utimensat};
+use ch04_mount_namespace::in_root::{self, Place, TargetKind};
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags, fchmodat, utimensat};
 use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid, fchownat, symlinkat};
 
 /// Who copied files belong to, and their mode if `--chmod` says.
 #[derive(Debug, Clone, Copy)]
@@ -27,112 +33,59 @@ pub struct Attributes {
     pub mode: Option<u32>,
 }
 
-// ANCHOR: resolve_in_root
-/// `path` (absolute, as the image sees it) inside `root`, every symlink on
-/// the way resolved as the image would resolve it, with `root` as `/`: an
-/// absolute target starts again at `root`, `..` stops at it. The last
-/// component is not followed if it is a symlink (it is what a copy replaces).
-pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf> {
-    let mut resolved = PathBuf::new(); // relative to root
-    let mut pending: Vec<PathBuf> = path.components().map(|c| c.as_os_str().into()).collect();
-    pending.reverse();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        match Path::new(&part).components().next() {
-            None | Some(Component::RootDir | Component::CurDir) => continue,
-            Some(Component::ParentDir) => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let candidate = resolved.join(&part);
-        let last = pending.is_empty();
-        let target = match fs::symlink_metadata(root.join(&candidate)) {
-            Ok(meta) if meta.file_type().is_symlink() && !last => {
-                fs::read_link(root.join(&candidate))?
-            }
-            _ => {
-                resolved = candidate;
-                continue;
-            }
-        };
-        links += 1;
-        if links > 40 {
-            bail!("too many levels of symbolic links in {}", path.display());
-        }
-        if target.is_absolute() {
-            resolved = PathBuf::new();
-        }
-        pending.extend(target.components().rev().map(|c| c.as_os_str().into()));
-    }
-    Ok(root.join(resolved))
-}
-// ANCHOR_END: resolve_in_root
-
-/// Makes the directory `path` (inside `root`, as the image sees it) and its
-/// missing parents, root-owned 0755 as Docker makes them; returns where it is.
-pub fn make_dirs(root: &Path, path: &Path) -> Result<PathBuf> {
-    let mut sofar = PathBuf::from("/");
-    for part in path.components().skip_while(|c| *c == Component::RootDir) {
-        sofar.push(part);
-        let here = resolve_in_root(root, &sofar)?;
-        match fs::symlink_metadata(&here) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(meta) if meta.file_type().is_symlink() => {
-                // A symlink to a directory: go through it.
-                let through = resolve_in_root(root, &sofar.join("."))?;
-                if !through.is_dir() {
-                    fs::create_dir_all(&through)
-                        .with_context(|| format!("creating {}", sofar.display()))?;
-                }
-            }
-            Ok(_) => bail!("{}: not a directory", sofar.display()),
-            Err(_) => {
-                fs::create_dir(&here).with_context(|| format!("creating {}", sofar.display()))?;
-                fs::set_permissions(&here, fs::Permissions::from_mode(0o755))?;
-            }
-        }
-    }
-    resolve_in_root(root, &sofar.join("."))
-}
-
 // ANCHOR: copy
 /// Copies one entry, `source` (a file, a symlink, or a directory without
-/// its contents), to `dest`, a path in the image resolved inside `root`.
-/// Modes and times come along; owners become `attributes`'s.
+/// its contents), to `dest`, a path in the image resolved inside `root` by
+/// chapter 4's `open_in_root`: missing directories on the way are made, root
+/// owned and 0755 as Docker makes them. A file or a link is made relative to
+/// the descriptor of the directory it goes in, never through a path the
+/// image could redirect. Modes and times come along; owners become
+/// `attributes`'s.
 pub fn copy_entry(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> Result<()> {
     let meta =
         fs::symlink_metadata(source).with_context(|| format!("reading {}", source.display()))?;
     if meta.is_dir() {
-        let target = make_dirs(root, dest)?;
-        return apply(&target, &meta, attributes);
+        let dir = in_root::open_in_root(root, dest, TargetKind::Dir)?;
+        return apply((AT_FDCWD, &dir.proc_path()), dest, &meta, attributes);
     }
-    if let Some(parent) = dest.parent() {
-        make_dirs(root, parent)?;
-    }
-    let target = resolve_in_root(root, dest)?;
-    if let Ok(existing) = fs::symlink_metadata(&target) {
-        if existing.is_dir() {
-            bail!(
-                "cannot copy {} over the directory {}",
-                source.display(),
-                dest.display()
-            );
-        }
-        fs::remove_file(&target).with_context(|| format!("replacing {}", dest.display()))?;
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        bail!("cannot copy {} to {}", source.display(), dest.display());
+    };
+    let dir = in_root::open_in_root(root, parent, TargetKind::Dir)?;
+    match dir.entry_kind(name)? {
+        Some(SFlag::S_IFDIR) => bail!(
+            "cannot copy {} over the directory {}",
+            source.display(),
+            dest.display()
+        ),
+        Some(_) => dir.remove(name)?,
+        None => {}
     }
     if meta.file_type().is_symlink() {
-        symlink(fs::read_link(source)?, &target)
+        symlinkat(&fs::read_link(source)?, &dir, name)
             .with_context(|| format!("creating the symlink {}", dest.display()))?;
     } else if meta.is_file() {
-        fs::copy(source, &target).with_context(|| format!("copying to {}", dest.display()))?;
+        copy_file(source, &dir, name).with_context(|| format!("copying to {}", dest.display()))?;
     } else {
         bail!("{}: not a file, a directory or a symlink", source.display());
     }
-    apply(&target, &meta, attributes)
+    apply((dir.as_fd(), Path::new(name)), dest, &meta, attributes)
 }
 // ANCHOR_END: copy
+
+/// Copies the bytes of `source` into a new file `name` in `dir`, made with
+/// `O_CREAT|O_EXCL|O_NOFOLLOW`: never through a link.
+fn copy_file(source: &Path, dir: &Place, name: &OsStr) -> Result<()> {
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY;
+    let to = openat(
+        dir,
+        name,
+        flags | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    std::io::copy(&mut File::open(source)?, &mut File::from(to))?;
+    Ok(())
+}
 
 /// [`copy_entry`], and for a directory everything below it: `COPY --from`,
 /// whose source is another image's files.
@@ -154,26 +107,66 @@ pub fn copy(source: &Path, root: &Path, dest: &Path, attributes: Attributes) -> 
     }
     Ok(())
 }
-// ANCHOR_END: copy
 
-/// Owner, mode and modification time of a copied entry.
-fn apply(target: &Path, source: &fs::Metadata, attributes: Attributes) -> Result<()> {
-    std::os::unix::fs::lchown(target, Some(attributes.uid), Some(attributes.gid))
-        .with_context(|| format!("chown {}", target.display()))?;
-    if !source.file_type().is_symlink() {
-        let mode = attributes.mode.unwrap_or(source.mode() & 0o7777);
-        fs::set_permissions(target, fs::Permissions::from_mode(mode))
-            .with_context(|| format!("chmod {}", target.display()))?;
+/// Owner, mode and modification time of a copied entry: `name` in `dir`
+/// (for a directory, its `/proc/self/fd/N`), `dest` in messages. A link
+/// itself is changed, not what it points to; a file or a directory is the
+/// one the copy just made.
+fn apply(
+    (dir, name): (BorrowedFd<'_>, &Path),
+    dest: &Path,
+    source: &fs::Metadata,
+    attributes: Attributes,
+) -> Result<()> {
+    let link = source.file_type().is_symlink();
+    let (uid, gid) = (Uid::from_raw(attributes.uid), Gid::from_raw(attributes.gid));
+    let (at, times) = match link {
+        true => (
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+            UtimensatFlags::NoFollowSymlink,
+        ),
+        false => (AtFlags::empty(), UtimensatFlags::FollowSymlink),
+    };
+    fchownat(dir, name, Some(uid), Some(gid), at)
+        .with_context(|| format!("chown {}", dest.display()))?;
+    if !link {
+        // After the owner: chown(2) clears the set-user-ID bit the mode may set.
+        let mode = Mode::from_bits_truncate(attributes.mode.unwrap_or(source.mode() & 0o7777));
+        fchmodat(dir, name, mode, FchmodatFlags::FollowSymlink)
+            .with_context(|| format!("chmod {}", dest.display()))?;
     }
     let mtime = TimeSpec::new(source.mtime(), source.mtime_nsec());
-    utimensat(
-        nix::fcntl::AT_FDCWD,
-        target,
-        &mtime,
-        &mtime,
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .with_context(|| format!("setting the times of {}", target.display()))
+    utimensat(dir, name, &mtime, &mtime, times)
+        .with_context(|| format!("setting the times of {}", dest.display()))
+}
+
+/// Whether `path` inside `root` is a directory, a link to one followed
+/// inside the root: a copy there goes into it, as Docker's.
+pub fn is_dir_in_root(root: &Path, path: &Path) -> Result<bool> {
+    match in_root::find_in_root(root, path)? {
+        Some(place) => place.is_dir(),
+        None => Ok(false),
+    }
+}
+
+/// Where `path` inside `root` (another image's files, for `COPY --from`) is
+/// on the host, resolved inside `root` but for its last component, which is
+/// copied as it is (a link as a link). `None` if it does not exist. The
+/// kernel names the directory (`/proc/self/fd/N` read as a link), so no link
+/// of the image's is left in the path.
+pub fn source_in_root(root: &Path, path: &Path) -> Result<Option<PathBuf>> {
+    let Some(name) = path.file_name() else {
+        return Ok(Some(root.to_path_buf()));
+    };
+    let Some(dir) = in_root::find_in_root(root, path.parent().unwrap_or(Path::new("/")))? else {
+        return Ok(None);
+    };
+    if dir.entry_kind(name)?.is_none() {
+        return Ok(None);
+    }
+    let host = fs::read_link(dir.proc_path())
+        .with_context(|| format!("locating {}", dir.shown().display()))?;
+    Ok(Some(host.join(name)))
 }
 
 /// Whether `path` is a tar archive, plain or gzip-compressed, told by its
@@ -190,7 +183,9 @@ pub fn is_archive(path: &Path) -> bool {
 /// `ADD`: unpacks the archive at `path` into `dest` (inside `root`), with
 /// the owners and modes it records, as Docker does.
 pub fn unpack(path: &Path, root: &Path, dest: &Path) -> Result<()> {
-    let target = make_dirs(root, dest)?;
+    // Kept open while tar works: tar reaches the directory through its
+    // `/proc/self/fd/N` (and names it by the path that leads to).
+    let target = in_root::open_in_root(root, dest, TargetKind::Dir)?;
     let mut file = BufReader::new(File::open(path)?);
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read> = match gzip {
@@ -204,7 +199,7 @@ pub fn unpack(path: &Path, root: &Path, dest: &Path) -> Result<()> {
     // `unpack` refuses entries that would land outside `target` (`..`,
     // absolute names), and links out of it.
     archive
-        .unpack(&target)
+        .unpack(target.proc_path())
         .with_context(|| format!("unpacking {} into {}", path.display(), dest.display()))
 }
 
@@ -216,8 +211,7 @@ pub fn owner(root: &Path, spec: &str) -> Result<(u32, u32)> {
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),
     };
-    let passwd =
-        fs::read_to_string(resolve_in_root(root, Path::new("/etc/passwd"))?).unwrap_or_default();
+    let passwd = read_in_root(root, "/etc/passwd")?;
     let (uid, primary) = match user.parse::<u32>() {
         Ok(uid) => (uid, uid),
         Err(_) => lookup(&passwd, user).with_context(|| {
@@ -229,8 +223,7 @@ pub fn owner(root: &Path, spec: &str) -> Result<(u32, u32)> {
         Some(group) => match group.parse::<u32>() {
             Ok(gid) => gid,
             Err(_) => {
-                let groups = fs::read_to_string(resolve_in_root(root, Path::new("/etc/group"))?)
-                    .unwrap_or_default();
+                let groups = read_in_root(root, "/etc/group")?;
                 lookup(&groups, group)
                     .map(|(gid, _)| gid)
                     .with_context(|| {
@@ -240,6 +233,15 @@ pub fn owner(root: &Path, spec: &str) -> Result<(u32, u32)> {
         },
     };
     Ok((uid, gid))
+}
+
+/// The image's file at `path`, resolved inside `root`; empty if missing or
+/// unreadable (then no name is found in it).
+fn read_in_root(root: &Path, path: &str) -> Result<String> {
+    let place = in_root::find_in_root(root, Path::new(path))?;
+    Ok(place
+        .and_then(|place| fs::read_to_string(place.proc_path()).ok())
+        .unwrap_or_default())
 }
 
 /// `name:x:ID:GID:...` lines: the ID and the fourth field (for passwd, the
@@ -257,38 +259,52 @@ fn lookup(file: &str, name: &str) -> Option<(u32, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use tempfile::tempdir;
+
     use super::*;
 
     #[test]
-    fn symlinks_resolve_inside_the_root() {
-        let root = tempfile::tempdir().unwrap();
+    fn copies_follow_the_image_s_links_inside_the_root_only() {
+        let [src, root, outside] = [(); 3].map(|()| tempdir().unwrap());
         let r = root.path();
         fs::create_dir_all(r.join("real/dir")).unwrap();
         symlink("/real", r.join("abs")).unwrap();
         symlink("../../real", r.join("real/dir/up")).unwrap();
-        symlink("/etc", r.join("escape")).unwrap();
+        // A link to a directory of the host's, which the root lacks.
+        let host = outside.path().to_str().unwrap();
+        symlink(host, r.join("escape")).unwrap();
+        fs::write(src.path().join("f"), "f").unwrap();
+        let attributes = Attributes {
+            uid: 0,
+            gid: 0,
+            mode: None,
+        };
+        let copy_to =
+            |dest: &str| copy_entry(&src.path().join("f"), r, Path::new(dest), attributes);
+        copy_to("/abs/dir/a").unwrap();
+        assert!(r.join("real/dir/a").is_file());
+        copy_to("/real/dir/up/dir/b").unwrap();
+        assert!(r.join("real/dir/b").is_file());
+        // The host's directory is never reached: the link is the image's,
+        // and leads nowhere in the root ...
+        assert!(copy_to("/escape/c").is_err());
+        // ... or to the root's own directory of that name.
+        let inside = r.join(outside.path().strip_prefix("/").unwrap());
+        fs::create_dir_all(&inside).unwrap();
+        copy_to("/escape/c").unwrap();
+        assert!(inside.join("c").is_file());
+        assert!(is_dir_in_root(r, Path::new("/escape")).unwrap());
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+        // The last component is not followed: a link there is replaced.
+        copy_to("/escape").unwrap();
+        assert!(fs::symlink_metadata(r.join("escape")).unwrap().is_file());
         assert_eq!(
-            resolve_in_root(r, Path::new("/abs/dir")).unwrap(),
-            r.join("real/dir")
+            source_in_root(r, Path::new("/abs")).unwrap(),
+            Some(r.canonicalize().unwrap().join("abs"))
         );
-        assert_eq!(
-            resolve_in_root(r, Path::new("/real/dir/up/dir")).unwrap(),
-            r.join("real/dir")
-        );
-        // The host's /etc is never reached: the link is the image's /etc.
-        assert_eq!(
-            resolve_in_root(r, Path::new("/escape/passwd")).unwrap(),
-            r.join("etc/passwd")
-        );
-        assert_eq!(
-            resolve_in_root(r, Path::new("/../../x")).unwrap(),
-            r.join("x")
-        );
-        // The last component is not followed.
-        assert_eq!(
-            resolve_in_root(r, Path::new("/escape")).unwrap(),
-            r.join("escape")
-        );
+        assert_eq!(source_in_root(r, Path::new("/nothing")).unwrap(), None);
     }
 
     #[test]
@@ -345,6 +361,30 @@ mod tests {
             fs::metadata(root.path().join("x/y")).unwrap().mode() & 0o777,
             0o755
         );
+    }
+
+    #[test]
+    fn add_unpacks_where_the_destination_leads_inside_the_root() {
+        let [work, root] = [(); 2].map(|()| tempdir().unwrap());
+        fs::create_dir(root.path().join("real")).unwrap();
+        symlink("/real", root.path().join("opt")).unwrap();
+        let archive = work.path().join("bundle.tar");
+        let mut builder = tar::Builder::new(File::create(&archive).unwrap());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_data(&mut header, "sub/inside.txt", &b"inside"[..])
+            .unwrap();
+        builder.finish().unwrap();
+        drop(builder);
+        assert!(is_archive(&archive));
+        unpack(&archive, root.path(), Path::new("/opt")).unwrap();
+        let unpacked = root.path().join("real/sub/inside.txt");
+        assert_eq!(fs::read_to_string(unpacked).unwrap(), "inside");
     }
 
     #[test]

@@ -31,6 +31,8 @@
 //!   a cgroup parent of the test's own, and the registry mirror.
 //! - [`chapters`]: every chapter crate and its demos, in story order: what the tour
 //!   runs, the demo snapshots record and the book shows.
+//! - [`mount_ns`]: part of a test run in a forked child with a private mount
+//!   namespace, so that what it mounts never reaches the host.
 //! - [`netns`]: a network namespace of the session's own, for a networking
 //!   chapter's demos to play "the host" in.
 //! - [`process`]: waiting for a binary a test started, with a deadline and a
@@ -48,6 +50,7 @@ pub mod fixtures;
 pub mod gate;
 pub mod http;
 pub mod images;
+pub mod mount_ns;
 pub mod netns;
 pub mod privilege;
 pub mod process;
