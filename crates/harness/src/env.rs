@@ -195,8 +195,28 @@ impl Builder {
 impl Drop for Env {
     fn drop(&mut self) {
         // A test that already failed says why; a second panic would abort.
-        if !std::thread::panicking() {
+        if std::thread::panicking() {
+            self.remove_containers();
+        } else {
             crate::cgroups::assert_nothing_left(&self.cgroup_parent);
+        }
+    }
+}
+
+impl Env {
+    /// After a failed test, whatever containers it left running (chapter 10
+    /// on: `run -d`) are removed, so that no container outlives its test;
+    /// a chapter without `ps` says so, and nothing happens.
+    fn remove_containers(&self) {
+        let Ok(listed) = self.command(&["ps", "-a", "-q", "--no-trunc"]).output() else {
+            return;
+        };
+        let ids = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if listed.status.success() && !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            let _ = self.command(&args).output();
         }
     }
 }
