@@ -8,6 +8,7 @@
 //! filter, the last step before exec.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use ch05_cgroups::cgroup::Cgroup;
@@ -170,7 +171,7 @@ impl Hardened {
             (None, false) => Some(Profile::docker_default()),
         };
         let seccomp = profile
-            .map(|profile| Filter::compile(&profile, &caps.names()))
+            .map(|profile| compiled(&profile, caps))
             .transpose()?;
         Ok(Hardened {
             caps,
@@ -191,6 +192,22 @@ impl Hardened {
     }
 }
 // ANCHOR_END: hardened
+
+/// `profile` compiled for a container with `caps`, once per process: `run`
+/// checks its flags (which compiles the filter) and then starts the
+/// container with the same ones.
+fn compiled(profile: &Profile, caps: CapSet) -> Result<Filter> {
+    static LAST: Mutex<Option<(Profile, CapSet, Filter)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((p, c, filter)) = last.as_ref()
+        && (p, *c) == (profile, caps)
+    {
+        return Ok(filter.clone());
+    }
+    let filter = Filter::compile(profile, &caps.names())?;
+    *last = Some((profile.clone(), caps, filter.clone()));
+    Ok(filter)
+}
 
 // ANCHOR: in_root
 impl Confinement for Hardened {

@@ -144,9 +144,11 @@ fn compared(op: u32, k: u32, holds: Holds, arch: Arch) -> Option<String> {
     match holds {
         Holds::Word(0) => {
             let name = arch.name(k).map(str::to_string);
+            let name = || name.clone().unwrap_or_else(|| k.to_string());
             match op {
-                libc::BPF_JEQ => name,
-                _ => Some(format!("above {}", name.unwrap_or_else(|| k.to_string()))),
+                libc::BPF_JEQ => arch.name(k).map(str::to_string),
+                libc::BPF_JGE => Some(format!("{} or above", name())),
+                _ => Some(format!("above {}", name())),
             }
         }
         Holds::Word(4) if k == arch.audit() => Some(format!("{arch:?}").to_lowercase()),
@@ -240,7 +242,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("jeq  #0x3f, 0009, 0010         ; read"),
+            text.contains("jge  #0x3f, 0010, 0011         ; read or above"),
             "{text}"
         );
         assert!(!text.contains("open"), "{text}");
@@ -267,29 +269,24 @@ mod tests {
 0003: ld   [0]                       ; system call number
 0004: jgt  #0x1b3, 0005, 0006        ; above clone3
 0005: ret  ERRNO(38)                 ; ENOSYS
-0006: jeq  #0x0, 0007, 0008          ; read
-0007: ret  ALLOW
-0008: jeq  #0x1, 0009, 0010          ; write
-0009: ret  ALLOW
-0010: jeq  #0x2, 0011, 0012          ; open
-0011: ret  ALLOW
-0012: jeq  #0x3, 0013, 0014          ; close
-0013: ret  ALLOW
-0014: jeq  #0x38, 0015, 0025         ; clone
-0015: ja   0017
-0016: ja   0025
-0017: ld   [20]                      ; args[0], high half
-0018: and  #0x0
-0019: jeq  #0x0, 0020, 0024          ; args[0], high half masked
-0020: ld   [16]                      ; args[0], low half
-0021: and  #0x7e020000
-0022: jeq  #0x0, 0023, 0024          ; args[0], low half masked
-0023: ret  ALLOW
+0006: jgt  #0x3, 0009, 0007          ; above close
+0007: jge  #0x0, 0008, 0009          ; read or above
+0008: ret  ALLOW
+0009: jeq  #0x38, 0010, 0020         ; clone
+0010: ja   0012
+0011: ja   0020
+0012: ld   [20]                      ; args[0], high half
+0013: and  #0x0
+0014: jeq  #0x0, 0015, 0019          ; args[0], high half masked
+0015: ld   [16]                      ; args[0], low half
+0016: and  #0x7e020000
+0017: jeq  #0x0, 0018, 0019          ; args[0], low half masked
+0018: ret  ALLOW
+0019: ret  ERRNO(1)                  ; EPERM
+0020: jeq  #0xe7, 0021, 0022         ; exit_group
+0021: ret  ALLOW
+0022: jeq  #0x1b3, 0023, 0024        ; clone3
+0023: ret  ERRNO(38)                 ; ENOSYS
 0024: ret  ERRNO(1)                  ; EPERM
-0025: jeq  #0xe7, 0026, 0027         ; exit_group
-0026: ret  ALLOW
-0027: jeq  #0x1b3, 0028, 0029        ; clone3
-0028: ret  ERRNO(38)                 ; ENOSYS
-0029: ret  ERRNO(1)                  ; EPERM
 ";
 }
