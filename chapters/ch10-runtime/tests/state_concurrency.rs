@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -273,32 +273,39 @@ fn two_concurrent_removals_both_end_cleanly() {
 fn ps_never_sees_half_a_container() {
     let (dir, store) = store();
     let stop = Arc::new(AtomicBool::new(false));
+    // How many lists the reader made, and how many containers it saw: the
+    // writers go on until it made enough to mean something, however the
+    // threads are scheduled.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
     let reader = {
         let (store, stop) = (store.clone(), stop.clone());
+        let (reads, seen) = (reads.clone(), seen.clone());
         thread::spawn(move || {
-            let mut reads = 0;
-            let mut seen = 0;
             while !stop.load(Ordering::Relaxed) {
                 for container in store.list::<Config>().unwrap() {
                     // A whole container: its record and its state, as made.
                     assert_eq!(container.state.status, Status::Created, "{container:?}");
                     assert_eq!(container.state.error, "", "{container:?}");
                     assert!(container.record.config.starts_with("writer"));
-                    seen += 1;
+                    seen.fetch_add(1, Ordering::Relaxed);
                 }
-                reads += 1;
+                reads.fetch_add(1, Ordering::Relaxed);
             }
-            (reads, seen)
         })
     };
     let writers: Vec<_> = (0..2)
         .map(|w| {
-            let store = store.clone();
+            let (store, reads, seen) = (store.clone(), reads.clone(), seen.clone());
             thread::spawn(move || {
-                for i in 0..40 {
+                let enough =
+                    || reads.load(Ordering::Relaxed) > 10 && seen.load(Ordering::Relaxed) > 0;
+                let mut i = 0;
+                while i < 40 || (!enough() && i < 100_000) {
                     let name = format!("w{w}-{i}");
                     let id = store.create(Some(&name), format!("writer {w}")).unwrap().id;
                     assert_eq!(store.remove(&id).unwrap(), Removal::Removed);
+                    i += 1;
                 }
             })
         })
@@ -307,7 +314,8 @@ fn ps_never_sees_half_a_container() {
         writer.join().unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    let (reads, seen) = reader.join().unwrap();
+    reader.join().unwrap();
+    let (reads, seen) = (reads.load(Ordering::Relaxed), seen.load(Ordering::Relaxed));
     assert!(
         reads > 10 && seen > 0,
         "{reads} reads saw {seen} containers"
