@@ -384,8 +384,9 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
     );
 
     // podman pulls it and runs it, and it says the same.
-    if Path::new("/usr/bin/podman").exists() {
-        let podman = podman_run(work.path(), &name, creds);
+    if harness::podman::installed() {
+        let creds = format!("--creds {creds}");
+        let podman = harness::podman::run(work.path(), &name, &[&creds], &[]);
         assert!(
             podman.status.success(),
             "podman: {}",
@@ -403,31 +404,6 @@ fn a_pushed_image_is_pulled_back_run_and_read_by_skopeo_and_umoci() {
     }
     assert_clean(&builder);
     assert_clean(&fresh);
-}
-
-/// `podman run --rm IMAGE` from the registry, with storage of its own below
-/// `dir`, in a mount namespace of its own with a tmpfs on `/run` (its mounts
-/// and state vanish with it), without cgroups or a network, so that nothing
-/// of the host's is touched (crun, which without cgroups accepts the
-/// hybrid layout here).
-fn podman_run(dir: &Path, image: &str, creds: &str) -> std::process::Output {
-    let root = dir.join("podman");
-    let podman = format!(
-        "podman --root {root}/root --runroot {root}/run --storage-driver overlay \
-         --runtime crun --cgroup-manager cgroupfs --events-backend none",
-        root = root.display()
-    );
-    let script = format!(
-        "mount --make-rprivate / && mount -t tmpfs tmpfs /run \
-         && {podman} pull -q --tls-verify=false --creds {creds} {image} >/dev/null \
-         && exec {podman} run --rm --pull never --cgroups disabled --network none \
-         --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 {image}"
-    );
-    Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .env("HOME", dir)
-        .output()
-        .expect("unshare and podman")
 }
 
 /// A signature policy that accepts anything, for `skopeo copy`.

@@ -350,7 +350,7 @@ fn podman_differs_only_where_the_page_says() {
     if !harness::require_root("ch12 beside podman") {
         return;
     }
-    if !std::path::Path::new("/usr/bin/podman").exists() {
+    if !harness::podman::installed() {
         harness::privilege::skip("ch12 beside podman", "podman is not installed");
         return;
     }
@@ -359,7 +359,7 @@ fn podman_differs_only_where_the_page_says() {
     let ours = status(&env, &[]);
     let dir = tempfile::tempdir().unwrap();
     let image = format!("{}/library/busybox", registry.host());
-    let out = podman_run(dir.path(), &image, &["cat", "/proc/self/status"]);
+    let out = harness::podman::run(dir.path(), &image, &[], &["cat", "/proc/self/status"]);
     assert!(
         out.status.success(),
         "podman: {}",
@@ -387,31 +387,6 @@ fn podman_differs_only_where_the_page_says() {
             "{key}: ours {ours:?}, podman's {theirs:?}"
         );
     }
-}
-
-/// `podman run --rm IMAGE ARGS` from the test registry (plain HTTP), with
-/// storage of its own below `dir`, in a mount namespace of its own with a
-/// tmpfs on `/run`, without cgroups or a network, so that nothing of the
-/// host's is touched.
-fn podman_run(dir: &std::path::Path, image: &str, args: &[&str]) -> std::process::Output {
-    let root = dir.join("podman");
-    let podman = format!(
-        "podman --root {root}/root --runroot {root}/run --storage-driver overlay \
-         --runtime crun --cgroup-manager cgroupfs --events-backend none",
-        root = root.display()
-    );
-    let script = format!(
-        "mount --make-rprivate / && mount -t tmpfs tmpfs /run \
-         && {podman} pull -q --tls-verify=false {image} >/dev/null \
-         && exec {podman} run --rm --pull never --cgroups disabled --network none \
-         --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 {image} {}",
-        args.join(" ")
-    );
-    std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .env("HOME", dir)
-        .output()
-        .expect("unshare and podman")
 }
 
 /// The probe's answers (`NAME: ANSWER`), by name.

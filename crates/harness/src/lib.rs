@@ -52,6 +52,7 @@ pub mod http;
 pub mod images;
 pub mod mount_ns;
 pub mod netns;
+pub mod podman;
 pub mod privilege;
 pub mod process;
 pub mod proxy;
