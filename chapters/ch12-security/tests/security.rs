@@ -568,3 +568,35 @@ fn an_images_symlinks_never_move_a_mount_out_of_the_root() {
         "the host's mount table changed"
     );
 }
+
+/// A test that fails half way, with a container running, leaves nothing:
+/// its `Env` removes the container and the cgroups on the way out.
+#[test]
+fn a_failed_test_leaves_no_container_and_no_cgroup() {
+    if !harness::require_root("ch12 failed test cleanup") {
+        return;
+    }
+    let registry = registry();
+    let parent = std::sync::Mutex::new(String::new());
+    let pid = std::sync::Mutex::new(0);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let env = env("failed", &registry);
+        *parent.lock().unwrap() = env.cgroup_parent().to_string();
+        let id = env
+            .minibox(&["run", "-d", "--network", "none", "busybox", "sleep", "1000"])
+            .expect(0);
+        let inspect = env.minibox(&["inspect", id.stdout.trim()]).expect(0);
+        let inspect: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+        *pid.lock().unwrap() = inspect[0]["State"]["Pid"].as_i64().unwrap_or(0) as i32;
+        panic!("the test fails with the container running");
+    }));
+    assert!(failed.is_err());
+    let pid = *pid.lock().unwrap();
+    assert!(pid > 0, "the container's PID was not found");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container's process {pid} outlived the test"
+    );
+    let left = harness::cgroups::leftovers(&parent.lock().unwrap());
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}

@@ -10,7 +10,7 @@
 //! for real users anyway.
 
 use std::ffi::CString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `statfs(2)`'s magic number for a cgroup v2 filesystem.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -166,6 +166,36 @@ pub fn leftovers(parent: &str) -> Vec<PathBuf> {
         .map(|h| h.parent_dir(parent))
         .filter(|dir| dir.exists())
         .collect()
+}
+
+/// After a failed test: removes what is left of cgroup parent `parent` (the
+/// test's own, named after it and its PID) in every hierarchy, deepest
+/// first, killing any process still in it (a container of the test's).
+pub fn remove_leftovers(parent: &str) {
+    for dir in leftovers(parent) {
+        remove_tree(&dir);
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&entry.path());
+            }
+        }
+    }
+    for _ in 0..50 {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill(2) of a process in the test's own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Fails the test if cgroup parent `parent` (where a test's containers went)

@@ -197,6 +197,7 @@ impl Drop for Env {
         // A test that already failed says why; a second panic would abort.
         if std::thread::panicking() {
             self.remove_containers();
+            crate::cgroups::remove_leftovers(&self.cgroup_parent);
         } else {
             crate::cgroups::assert_nothing_left(&self.cgroup_parent);
         }
@@ -206,7 +207,9 @@ impl Drop for Env {
 impl Env {
     /// After a failed test, whatever containers it left running (chapter 10
     /// on: `run -d`) are removed, so that no container outlives its test;
-    /// a chapter without `ps` says so, and nothing happens.
+    /// a chapter without `ps` says so, and nothing happens. Whatever cgroup
+    /// is left after that (a monitor that could not be reached) is removed
+    /// by [`crate::cgroups::remove_leftovers`].
     fn remove_containers(&self) {
         let Ok(listed) = self.command(&["ps", "-a", "-q", "--no-trunc"]).output() else {
             return;
