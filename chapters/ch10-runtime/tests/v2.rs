@@ -23,7 +23,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{MINIBOX, table, wait_until};
@@ -67,14 +66,7 @@ struct Store {
 impl Store {
     fn new(test: &str) -> Store {
         let env = Env::builder(MINIBOX, "ch10", test).build();
-        let prepared = std::env::var(STORE).unwrap();
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(format!("{prepared}/."))
-            .arg(env.root())
-            .status()
-            .expect("run cp");
-        assert!(copied.success(), "copying {prepared} into the test's store");
+        env.copy_store_from(Path::new(&std::env::var(STORE).unwrap()));
         Store { env }
     }
 

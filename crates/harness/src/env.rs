@@ -205,6 +205,22 @@ impl Drop for Env {
 }
 
 impl Env {
+    /// Copies a store prepared elsewhere (images pulled on the host, for the
+    /// cgroup v2 VM, which has no network) into this environment's.
+    pub fn copy_store_from(&self, prepared: &Path) {
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(prepared.join("."))
+            .arg(self.root())
+            .status()
+            .expect("run cp");
+        assert!(
+            copied.success(),
+            "copying {} into the test's store",
+            prepared.display()
+        );
+    }
+
     /// After a failed test, whatever containers it left running (chapter 10
     /// on: `run -d`) are removed, so that no container outlives its test;
     /// a chapter without `ps` says so, and nothing happens. Whatever cgroup

@@ -223,3 +223,33 @@ pub const DOCKERS_ANSWERS: [Outcome; 7] = [
     Ok(()),
     Err(nix::errno::Errno::EPERM),
 ];
+
+/// In a container of `env`'s (busybox in its store, default hardening):
+/// a node for [`a_device_to_refuse`] can be made (Docker allows `mknod` of
+/// anything), but not read (its device rules refuse it).
+pub fn in_a_container_made_but_not_read(env: &harness::env::Env) {
+    let device = a_device_to_refuse();
+    let kind = if device.kind == libc::S_IFBLK {
+        "b"
+    } else {
+        "c"
+    };
+    let script = format!(
+        "mknod /device {kind} {} {} && echo made && head -c 1 /device >/dev/null && echo read",
+        device.major, device.minor
+    );
+    let run = env
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .expect(1);
+    assert_eq!(run.stdout, "made\n");
+    assert_eq!(run.stderr, "head: /device: Operation not permitted\n");
+}
