@@ -81,6 +81,8 @@ fn a_default_container_has_dockers_capabilities_and_a_filter() {
     ] {
         assert_eq!(default[key], value, "{key}: {default:?}");
     }
+    // With --init, the init and the command under it: the same.
+    assert_eq!(status(&env, &["--init"]), default, "--init");
     // Any other user: the same bounding set, nothing to use.
     let user = status(&env, &["-u", "1000"]);
     assert_eq!(user["CapBnd"], DOCKER_CAPS, "{user:?}");
