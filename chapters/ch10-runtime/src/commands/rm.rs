@@ -37,9 +37,12 @@ pub fn rm(store: &Store, args: &RmArgs) -> Result<Exit> {
             result => result?,
         };
         // Of two `rm` of the same container at once, the second may find it
-        // gone meanwhile: both end cleanly, as the container is gone either
-        // way.
-        remove(store, &container, args.force)?;
+        // gone meanwhile, at any step: both end cleanly, as the container is
+        // gone either way.
+        match remove(store, &container, args.force) {
+            Err(error) if args.force && is_no_such_container(&error) => return Ok(()),
+            result => result?,
+        };
         if args.volumes {
             // `-v`: its anonymous volumes go with it; named ones stay.
             let volumes = Volumes::new(&ch06_rootfs_snapshot::snapshot::minibox_root());
