@@ -1,0 +1,11 @@
+//! Chapter 13's `minibox`: chapter 12's, for a user without root too.
+
+use std::process::ExitCode;
+
+use ch01_fork_exec::cli;
+use ch12_security::{cli::Command, confine, run};
+
+fn main() -> ExitCode {
+    confine::install();
+    cli::main(|command: Command| run::act(command))
+}
