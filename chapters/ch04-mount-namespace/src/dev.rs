@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use nix::errno::Errno;
 use nix::mount::MsFlags;
 use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, makedev, mknodat};
 use nix::unistd::symlinkat;
@@ -46,8 +47,15 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
     let dev = place("/dev")?;
     for (name, major, minor) in DEVICES {
         let device = makedev(*major, *minor);
-        mknodat(&dev, *name, SFlag::S_IFCHR, Mode::empty(), device)
-            .with_context(|| format!("mknod /dev/{name}"))?;
+        match mknodat(&dev, *name, SFlag::S_IFCHR, Mode::empty(), device) {
+            // In a user namespace (chapter 13) only the host's root may
+            // make a device node: the host's own is bound there instead.
+            Err(Errno::EPERM) => {
+                bind_host_device(rootfs, name)?;
+                continue;
+            }
+            made => made.with_context(|| format!("mknod /dev/{name}"))?,
+        }
         // Set the mode after mknod: the mode mknod gets is reduced by the umask.
         let mode = Mode::from_bits_truncate(0o666);
         fchmodat(&dev, *name, mode, FchmodatFlags::FollowSymlink)
@@ -78,3 +86,13 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: mount_dev
+
+/// Binds the host's `/dev/NAME` onto an empty file at the container's, as
+/// runc does in a user namespace: the node is the host's, with the host's
+/// permissions.
+fn bind_host_device(rootfs: &Path, name: &str) -> Result<()> {
+    let host = format!("/dev/{name}");
+    open_in_root(rootfs, Path::new(&host), TargetKind::File)?
+        .mount(Some(&host), None, MsFlags::MS_BIND, None)
+        .with_context(|| format!("binding the host's {host}"))
+}

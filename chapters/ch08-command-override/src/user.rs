@@ -19,6 +19,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
 use nix::unistd::{Gid, Uid};
 
 /// The highest ID Docker and runc accept (IDs are signed 32-bit in places).
@@ -214,7 +215,12 @@ pub fn switch_to(user: &User) -> Result<()> {
     // no_new_privileges around this switch; we have no capabilities to keep
     // yet (the hardening chapter adds them).
     let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    nix::unistd::setgroups(&groups).with_context(|| format!("setgroups({:?})", user.groups))?;
+    match nix::unistd::setgroups(&groups) {
+        // In a user namespace that maps a single ID (chapter 13), setgroups
+        // is denied for good: the groups stay as they are, as runc leaves them.
+        Err(Errno::EPERM) if setgroups_denied() => {}
+        set => set.with_context(|| format!("setgroups({:?})", user.groups))?,
+    }
     nix::unistd::setgid(Gid::from_raw(user.gid))
         .with_context(|| format!("setgid({})", user.gid))?;
     nix::unistd::setuid(Uid::from_raw(user.uid))
@@ -222,6 +228,11 @@ pub fn switch_to(user: &User) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: switch
+
+/// Whether this process's user namespace denies `setgroups(2)`.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
 
 #[cfg(test)]
 mod tests {

@@ -68,6 +68,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod monitor;
 pub mod names;
+pub mod privileges;
 pub mod ps;
 pub mod restart;
 pub mod run;

@@ -24,13 +24,11 @@ use ch02_pid_namespace::sync::ChildEnd;
 use ch02_pid_namespace::{namespace, sync};
 use ch03_uts_namespace::{id, uts};
 use ch04_mount_namespace::mount::{self, Isolation};
-use ch05_cgroups::cgroup::{self, Cgroup, Resources};
+use ch05_cgroups::cgroup::{Cgroup, Resources};
 use ch06_rootfs_snapshot::snapshot::Snapshot;
 use ch08_command_override::exec::{self, Process};
-use ch09_networking::netlink::{self, Netlink};
-use ch09_networking::network::{self, Attached, Mode, NetworkConfig, Prepared};
+use ch09_networking::network::{self, NetworkConfig};
 use ch09_networking::publish::Protocol;
-use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -43,6 +41,7 @@ use crate::hardening::{self, Confinement};
 use crate::init;
 use crate::lifecycle;
 use crate::monitor::{self, ContainerStdio, Ended, Holder};
+use crate::privileges::{self, AttachedNetwork, PreparedNetwork};
 use crate::restart;
 use crate::state::{Record, Status, Store};
 use crate::terminal;
@@ -104,7 +103,8 @@ pub fn launch(
 ) -> Result<Option<Exit>> {
     let spec = &record.config;
     let launch = Launch::of(spec)?;
-    let prepared = network::prepare(&launch.network, root)?; // chapter 9: ports bound first
+    // Chapter 9's, or a later chapter's (`privileges`): ports bound first.
+    let prepared = privileges::privileges().network(&launch.network, root)?;
     let snapshot = Snapshot::open(root, &record.id)?;
     let paths = Paths::of(store, &record.id);
     let mut options = monitor::Options::new(&paths.log);
@@ -191,29 +191,6 @@ pub fn init(args: &InitArgs) -> Result<Exit> {
 }
 // ANCHOR_END: init
 
-/// Deletes container `id`'s end of the bridge left by its previous start,
-/// if it is still there.
-///
-/// The kernel deletes a veth pair with the container's network namespace,
-/// but in the background, moments after the container's last process has
-/// gone. A `restart` (or a restart policy) starts the same container again at
-/// once, and chapter 9 names the veth after the container's ID
-/// ([`network::veth_name`]): the new pair would find
-/// the name still taken (EEXIST). Deleting it at every end would make every
-/// `run --rm` wait for the kernel (chapter 9 measured 15 to 25 ms); only a
-/// start that finds it pays.
-fn remove_stale_veth(id: &str) -> Result<()> {
-    let mut links = Netlink::open()?;
-    let veth = network::veth_name(id);
-    if links.link_index(&veth)?.is_none() {
-        return Ok(());
-    }
-    match links.delete_link(&veth) {
-        Err(error) if netlink::is_errno(&error, Errno::ENODEV) => Ok(()), // gone meanwhile
-        result => result,
-    }
-}
-
 /// Arguments as C strings, for an exec.
 fn c_strings(words: &[OsString]) -> Result<Vec<CString>> {
     words
@@ -224,7 +201,7 @@ fn c_strings(words: &[OsString]) -> Result<Vec<CString>> {
 
 /// The published ports as they were bound (the kernel chose the port when
 /// `-p` gave none).
-fn published(prepared: &Prepared) -> Result<Vec<Published>> {
+fn published(prepared: &dyn PreparedNetwork) -> Result<Vec<Published>> {
     Ok(prepared
         .published()?
         .into_iter()
@@ -257,7 +234,7 @@ struct Container<'a> {
 /// A started container's cgroup and network.
 struct Running {
     cgroup: Box<dyn Cgroup>,
-    network: Attached,
+    network: Box<dyn AttachedNetwork>,
 }
 
 impl Container<'_> {
@@ -267,7 +244,7 @@ impl Container<'_> {
     fn spawn(
         &self,
         options: monitor::Options,
-        prepared: Prepared,
+        prepared: Box<dyn PreparedNetwork>,
         detach: bool,
     ) -> Result<(monitor::Started, Option<monitor::Session>)> {
         let start = |stdio| self.start(stdio, prepared);
@@ -283,20 +260,13 @@ impl Container<'_> {
     // ANCHOR: start
     /// In the monitor: chapter 9's start, up to the container's exec, with
     /// the monitor's pipes as its stdio. Returns its PID once it runs.
-    fn start(&self, stdio: ContainerStdio, prepared: Prepared) -> Result<Pid> {
+    fn start(&self, stdio: ContainerStdio, prepared: Box<dyn PreparedNetwork>) -> Result<Pid> {
         let narrator = Narrator::new(false); // into the monitor's log
-        let published = published(&prepared)?;
-        if self.launch.network.mode == Mode::Bridge {
-            remove_stale_veth(self.id)?; // new: a restart reuses its name
-        }
+        let published = published(&*prepared)?;
         let (snapshot, process) = (self.snapshot, &self.launch.process);
         let (hostname, resources) = (&self.spec.hostname, &self.launch.resources);
-        let cgroup = cgroup::create(
-            Path::new(cgroup::ROOT),
-            &resources.parent,
-            self.id,
-            &resources.limits,
-        )?;
+        // Chapter 5's, or a later chapter's (`privileges`).
+        let cgroup = privileges::privileges().cgroup(resources, self.id)?;
         // New in chapter 12: its device rules (none before).
         let confine = self.launch.confinement.on_cgroup(&*cgroup);
         confine.inspect_err(|_| drop(cgroup.destroy()))?;
@@ -312,7 +282,7 @@ impl Container<'_> {
         let joined = prepared
             .attach(child, self.id, hostname, &snapshot.dir)
             .and_then(|network| {
-                self.record_start(child, &*cgroup, &network, published)?;
+                self.record_start(child, &*cgroup, &*network, published)?;
                 Ok(network)
             });
         let network = match joined {
@@ -454,7 +424,7 @@ impl Container<'_> {
         &self,
         child: Pid,
         cgroup: &dyn Cgroup,
-        network: &Attached,
+        network: &dyn AttachedNetwork,
         published: Vec<Published>,
     ) -> Result<()> {
         let process = Holder::of(child.as_raw())?

@@ -7,7 +7,22 @@
 //!
 //! ## Layout
 //!
+//! - [`userns`]: the user namespace, its ID maps (`newuidmap`, or the
+//!   user's own ID), and the pause process that holds it for every minibox
+//!   of the user.
+//! - [`storage`]: the user's own directories (XDG).
+//! - [`cgroups`]: a cgroup in a delegated subtree, or none.
 //! - [`usernet`]: a user-mode network stack (pasta or slirp4netns) between
 //!   a container's network namespace and the host's, with `-p` through it.
+//! - [`network`]: that stack as a container's default network.
+//! - [`checks`]: whether rootless works here, and what is missing.
+//! - [`rootless`]: all of them, around chapter 12's `minibox`.
 
+pub mod cgroups;
+pub mod checks;
+pub mod network;
+pub mod rootless;
+pub mod run;
+pub mod storage;
 pub mod usernet;
+pub mod userns;

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use ch01_fork_exec::cli;
-use ch12_security::{cli::Command, confine, run};
+use ch12_security::cli::Command;
+use ch13_rootless::run;
 
 fn main() -> ExitCode {
-    confine::install();
     cli::main(|command: Command| run::act(command))
 }
