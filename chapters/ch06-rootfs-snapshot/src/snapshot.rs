@@ -205,9 +205,16 @@ impl Snapshot {
             Snapshotter::Overlay => {
                 // overlayfs wants the lower layers top first: the leftmost wins.
                 let lower = lower_dirs(&self.layers);
+                // In a user namespace, overlayfs keeps its attributes in
+                // `user.overlay.*` (see `opaque_xattr`).
+                let userxattr = if in_user_namespace() {
+                    ",userxattr"
+                } else {
+                    ""
+                };
                 let options = |lower: &str| {
                     format!(
-                        "lowerdir={lower},upperdir={},workdir={}",
+                        "lowerdir={lower},upperdir={},workdir={}{userxattr}",
                         self.upper().display(),
                         self.dir.join("work").display()
                     )
@@ -395,11 +402,36 @@ pub fn copy_layer(layer: &Path, dest: &Path) -> Result<()> {
 /// The extended attribute that makes a directory *opaque* to overlayfs.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
+/// The same, for an overlay mounted in a user namespace (chapter 13), where
+/// only the host's root may set `trusted.*`: with the `userxattr` option,
+/// overlayfs reads its attributes from `user.overlay.*` instead.
+pub const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
+/// The opaque attribute of overlays this process mounts ([`OPAQUE_XATTR`],
+/// or [`USER_OPAQUE_XATTR`] in a user namespace).
+pub fn opaque_xattr() -> &'static str {
+    if in_user_namespace() {
+        USER_OPAQUE_XATTR
+    } else {
+        OPAQUE_XATTR
+    }
+}
+
+/// Whether this process runs in a user namespace other than the host's:
+/// its `uid_map` is not the identity over every ID. Read once.
+pub fn in_user_namespace() -> bool {
+    static INSIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INSIDE.get_or_init(|| {
+        fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+    })
+}
+
 /// An overlayfs *opaque* directory: one whose `trusted.overlay.opaque` extended
 /// attribute is `y`. It hides everything the layers below have at that path:
 /// overlayfs makes one when a container removes a directory and makes it again.
 pub fn is_opaque(path: &Path) -> bool {
-    matches!(xattr::get(path, OPAQUE_XATTR), Ok(Some(value)) if value == b"y")
+    matches!(xattr::get(path, opaque_xattr()), Ok(Some(value)) if value == b"y")
 }
 
 /// An overlayfs whiteout: a character device with device number 0/0.
@@ -479,7 +511,8 @@ fn mount_overlay(rootfs: &Path, lower: &[&Path], options: impl Fn(&str) -> Strin
 /// Makes `dir` opaque (see [`is_opaque`]): chapter 7 does, for a layer whose
 /// archive says so. Setting a `trusted.*` attribute needs CAP_SYS_ADMIN.
 pub fn mark_opaque(dir: &Path) -> Result<()> {
-    xattr::set(dir, OPAQUE_XATTR, b"y").with_context(|| format!("marking {} opaque", dir.display()))
+    xattr::set(dir, opaque_xattr(), b"y")
+        .with_context(|| format!("marking {} opaque", dir.display()))
 }
 
 /// Makes a whiteout at `path` (see [`is_whiteout`]), which hides the path in

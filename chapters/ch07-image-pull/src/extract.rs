@@ -37,6 +37,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use ch06_rootfs_snapshot::snapshot;
+use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags, makedev, mknod, utimensat};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
@@ -306,13 +307,23 @@ fn unpack_entry<R: Read>(
             // Empty fields read as 0 here too (a FIFO's usually are).
             let major = header.device_major().ok().flatten().unwrap_or(0);
             let minor = header.device_minor().ok().flatten().unwrap_or(0);
-            mknod(
+            let made = mknod(
                 &path,
                 kind_flag,
                 Mode::from_bits_truncate(0o600),
                 makedev(major.into(), minor.into()),
-            )
-            .with_context(|| format!("creating the device {}", path.display()))?;
+            );
+            if made == Err(Errno::EPERM) && kind_flag != SFlag::S_IFIFO {
+                // Only the host's root may make a device node (chapter 13):
+                // a container could not open it anyway.
+                warnings.push(format!(
+                    "skipping the device {}: {}",
+                    path.display(),
+                    Errno::EPERM
+                ));
+                return Ok(0);
+            }
+            made.with_context(|| format!("creating the device {}", path.display()))?;
         }
         other => bail!("unsupported tar entry type {other:?}"),
     }
@@ -320,6 +331,31 @@ fn unpack_entry<R: Read>(
     Ok(size)
 }
 // ANCHOR_END: unpack_entry
+
+/// The attribute rootless podman's storage and fuse-overlayfs keep an
+/// owner in when the user namespace cannot map it: `UID:GID:MODE`.
+pub const OVERRIDE_STAT_XATTR: &str = "user.containers.override_stat";
+
+/// Records the owner a file should have had ([`OVERRIDE_STAT_XATTR`]); one
+/// warning per layer says that it happened.
+fn record_owner(
+    path: &Path,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let value = format!("{uid}:{gid}:0{mode:o}");
+    xattr::set(path, OVERRIDE_STAT_XATTR, value.as_bytes())
+        .with_context(|| format!("recording the owner of {}", path.display()))?;
+    const UNMAPPED: &str = "owners this user namespace cannot map";
+    if !warnings.iter().any(|w| w.contains(UNMAPPED)) {
+        warnings.push(format!(
+            "this layer has files with {UNMAPPED} (the first owned by {uid}:{gid}): they belong to root in containers, and their owners are kept in {OVERRIDE_STAT_XATTR}"
+        ));
+    }
+    Ok(())
+}
 
 /// Owner, mode, extended attributes and modification time, as the archive
 /// says. The owner first: chown(2) clears the set-user-ID bits that the mode
@@ -335,15 +371,27 @@ fn apply_metadata<R: Read>(
     // of the world's layers) reads it.
     let uid = header.uid().unwrap_or(0) as u32;
     let gid = header.gid().unwrap_or(0) as u32;
-    nix::unistd::fchownat(
+    let owned = nix::unistd::fchownat(
         nix::fcntl::AT_FDCWD,
         path,
         Some(Uid::from_raw(uid)),
         Some(Gid::from_raw(gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .with_context(context)?;
+    );
     let is_symlink = header.entry_type() == tar::EntryType::Symlink;
+    match owned {
+        // In a user namespace that does not map this owner (chapter 13,
+        // with the user's own ID alone): the file stays the namespace's
+        // root's, and its owner is written down rather than lost.
+        Err(Errno::EINVAL) if !is_symlink => {
+            let mode = header.mode().unwrap_or(0) & 0o7777;
+            let shown = header.path().map(|p| p.display().to_string());
+            record_owner(path, uid, gid, mode, warnings)
+                .with_context(|| format!("/{}", shown.unwrap_or_default()))?;
+        }
+        Err(Errno::EINVAL) => {} // a symbolic link's owner matters to no one
+        result => result.with_context(context)?,
+    }
     if !is_symlink {
         let mode = header.mode().unwrap_or(0) & 0o7777;
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(context)?;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use ch01_fork_exec::exit::Exit;
 use ch03_uts_namespace::id;
+use ch06_rootfs_snapshot::snapshot;
 use ch07_image_pull::extract;
 use ch07_image_pull::image::{Found, layer_dirs};
 use ch07_image_pull::store::Store as ImageStore;
@@ -22,7 +23,7 @@ use ch10_runtime::terminal::DetachKeys;
 
 use crate::filesystem::{self, Workspace};
 use crate::image::{Image, LAYER_GZIP, Layer, LayerBlob};
-use crate::layer::{self, LayerOptions};
+use crate::layer::{self, LayerOptions, OverlayXattrs};
 
 /// What every step needs to know of the build.
 pub struct Build<'a> {
@@ -135,7 +136,12 @@ pub fn store_layer(build: &Build, changes: &Path) -> Result<Option<Layer>> {
     let images = build.images;
     let options = LayerOptions {
         source_date_epoch: build.epoch.map(|e| e.max(0) as u64),
-        ..LayerOptions::default()
+        // The RUN step's overlay was mounted by this process: in a user
+        // namespace (chapter 13), with `userxattr`.
+        overlay_xattrs: match snapshot::in_user_namespace() {
+            true => OverlayXattrs::User,
+            false => OverlayXattrs::Trusted,
+        },
     };
     let written = layer::write_layer_blob(images, changes, &options)?;
     if !images.has_layer(&written.diff_id)? {

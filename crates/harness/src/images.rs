@@ -254,6 +254,21 @@ impl LayerBuilder {
         self
     }
 
+    /// An entry of `kind` (a file with `content`, or a directory) with its
+    /// own owner and mode.
+    pub fn owned(mut self, path: &str, content: &[u8], mode: u32, owner: (u64, u64)) -> Self {
+        let kind = match path.ends_with('/') {
+            true => tar::EntryType::Directory,
+            false => tar::EntryType::Regular,
+        };
+        let mut header = Self::header(kind, mode, content.len() as u64);
+        header.set_uid(owner.0);
+        header.set_gid(owner.1);
+        Self::raw_name(&mut header, path);
+        self.tar.append(&header, content).expect("tar");
+        self
+    }
+
     /// A symbolic link `path -> target`.
     pub fn symlink(mut self, path: &str, target: &str) -> Self {
         let mut header = Self::header(tar::EntryType::Symlink, 0o777, 0);
@@ -632,6 +647,22 @@ pub fn layered_on_busybox() -> std::io::Result<Image> {
     let mut layers = vec![busybox_layer()?];
     layers.extend(layered().layers);
     Ok(image(layers, &["sh"]))
+}
+
+/// busybox with files of three owners (0, 1000 and 65534) and a set-user-ID
+/// program of user 1000: what a multi-user image keeps through a user
+/// namespace's ID map (chapter 13).
+pub fn multi_user() -> std::io::Result<Image> {
+    let busybox = std::fs::read(crate::fixtures::busybox_rootfs().join("bin/busybox"))?;
+    let owners = LayerBuilder::default()
+        .owned("home/app/", b"", 0o750, (1000, 1000))
+        .owned("home/app/notes", b"app's\n", 0o640, (1000, 1000))
+        .owned("srv/", b"", 0o755, (0, 0))
+        .owned("srv/nobody", b"nobody's\n", 0o644, (65534, 65534))
+        .owned("usr/local/bin/", b"", 0o755, (0, 0))
+        .owned("usr/local/bin/as-app", &busybox, 0o4755, (1000, 1000))
+        .build();
+    Ok(image(vec![busybox_layer()?, owners], &["sh"]))
 }
 
 /// A multi-platform image: an OCI index with an entry for this machine's

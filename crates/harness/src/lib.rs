@@ -33,6 +33,8 @@
 //!   runs, the demo snapshots record and the book shows.
 //! - [`mount_ns`]: part of a test run in a forked child with a private mount
 //!   namespace, so that what it mounts never reaches the host.
+//! - [`rootless`]: an unprivileged user made for a test (chapter 13), whose
+//!   passwd and subuid entries exist only in its commands' mount namespace.
 //! - [`netns`]: a network namespace of the session's own, for a networking
 //!   chapter's demos to play "the host" in.
 //! - [`process`]: waiting for a binary a test started, with a deadline and a
@@ -58,6 +60,7 @@ pub mod process;
 pub mod proxy;
 pub mod registry;
 pub mod registry_auth;
+pub mod rootless;
 pub mod tls;
 pub mod transcript;
 

@@ -1,0 +1,281 @@
+//! Chapter 13 end to end, for real: minibox run by an unprivileged user that
+//! exists only for the test ([`harness::rootless::TestUser`]), with and
+//! without a subordinate ID range, against the fixture registry on
+//! 127.0.0.1. The test itself is root (it makes the user); minibox is not.
+//! Containers run with `--network none` here; the user-mode network has
+//! its own tests.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use harness::registry::Registry;
+use harness::rootless::TestUser;
+
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch13-rootless");
+
+fn registry() -> Registry {
+    let registry = Registry::start();
+    registry.push_fixtures().expect("fixtures");
+    let multi_user = harness::images::multi_user().expect("the multi-user image");
+    registry.push("minibox/multi-user", "latest", &multi_user);
+    registry
+}
+
+/// A user of the test's own, pulling from `registry`.
+fn user(registry: &Registry, with_range: bool) -> TestUser {
+    let mut user = TestUser::new(Path::new(MINIBOX), with_range);
+    user.set_env("MINIBOX_REGISTRY_MIRROR", &registry.host());
+    user
+}
+
+/// `run --rm --network none ARGS` as `user`, to its end.
+fn run(user: &TestUser, args: &[&str]) -> harness::process::Run {
+    let mut all = vec!["run", "--rm", "--network", "none"];
+    all.extend_from_slice(args);
+    user.minibox(&all)
+}
+
+/// Nothing of `user`'s is left once its pause process is stopped: no
+/// process of its IDs, no container.
+fn assert_clean(user: &TestUser) {
+    let ps = user.minibox(&["ps", "-a", "-q"]).expect(0);
+    assert_eq!(ps.stdout, "", "containers left behind");
+    user.stop_pause();
+    assert_eq!(user.processes(), Vec::<i32>::new(), "processes left behind");
+}
+
+/// The whole life of containers, as a user with or without a range.
+fn lifecycle(with_range: bool) {
+    let registry = registry();
+    let user = user(&registry, with_range);
+    user.minibox(&["pull", "--quiet", "busybox"]).expect(0);
+    assert!(user.store().join("images").exists() || user.store().exists());
+    let hello = user.minibox(&["run", "--rm", "--network", "none", "hello-world"]);
+    assert!(
+        hello.expect(0).stdout.contains("Hello from minibox"),
+        "hello-world"
+    );
+    assert_eq!(
+        run(&user, &["busybox", "echo", "hi"]).expect(0).stdout,
+        "hi\n"
+    );
+    let id = run(&user, &["busybox", "id"]).expect(0);
+    assert!(
+        id.stdout.starts_with("uid=0(root) gid=0(root)"),
+        "{}",
+        id.stdout
+    );
+
+    // A file the container makes in a bind-mounted directory is the user's.
+    let shared = user.home().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, Some(user.uid), Some(user.uid)).unwrap();
+    let volume = format!("{}:/data", shared.display());
+    run(&user, &["-v", &volume, "busybox", "touch", "/data/made"]).expect(0);
+    let made = std::fs::metadata(shared.join("made")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (user.uid, user.uid));
+
+    // A container in the background, seen and entered from other processes.
+    user.minibox(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "sleeper",
+        "busybox",
+        "sleep",
+        "600",
+    ])
+    .expect(0);
+    let ps = user.minibox(&["ps"]).expect(0);
+    assert!(ps.stdout.contains("sleeper"), "{}", ps.stdout);
+    let exec = user.minibox(&["exec", "sleeper", "id", "-u"]).expect(0);
+    assert_eq!(exec.stdout, "0\n");
+    user.minibox(&["stop", "-t", "1", "sleeper"]).expect(0);
+    let all = user.minibox(&["ps", "-a"]).expect(0);
+    assert!(all.stdout.contains("Exited"), "{}", all.stdout);
+    user.minibox(&["rm", "sleeper"]).expect(0);
+    assert_clean(&user);
+}
+
+#[test]
+fn a_user_with_a_subordinate_range_runs_containers() {
+    lifecycle(true);
+}
+
+#[test]
+fn a_user_without_a_range_runs_containers() {
+    lifecycle(false);
+}
+
+/// `stat -c %u:%g:%a` of each path in a container of `image`.
+fn owners(user: &TestUser, image: &str, paths: &[&str]) -> Vec<String> {
+    let mut args = vec![image, "stat", "-c", "%u:%g:%a"];
+    args.extend_from_slice(paths);
+    let out = run(user, &args).expect(0);
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+const MULTI_USER_PATHS: [&str; 4] = [
+    "/home/app",
+    "/home/app/notes",
+    "/srv/nobody",
+    "/usr/local/bin/as-app",
+];
+
+#[test]
+fn a_range_keeps_every_owner_of_a_multi_user_image() {
+    let registry = registry();
+    let user = user(&registry, true);
+    user.minibox(&["pull", "--quiet", "minibox/multi-user"])
+        .expect(0);
+    assert_eq!(
+        owners(&user, "minibox/multi-user", &MULTI_USER_PATHS),
+        [
+            "1000:1000:750",
+            "1000:1000:640",
+            "65534:65534:644",
+            "1000:1000:4755"
+        ]
+    );
+    // On the host, the files belong to the user's subordinate IDs.
+    let (start, _) = user.range.unwrap();
+    let notes = find(&user.store(), "notes").expect("the layer's notes");
+    let meta = std::fs::metadata(&notes).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (start + 999, start + 999));
+    assert_clean(&user);
+}
+
+#[test]
+fn a_single_id_keeps_owners_in_an_attribute_and_containers_see_root() {
+    let registry = registry();
+    let user = user(&registry, false);
+    let pull = user.minibox(&["pull", "minibox/multi-user"]).expect(0);
+    // Said once, on the progress output, as a pull's other warnings.
+    let warned = pull.stdout.matches("user.containers.override_stat").count();
+    assert_eq!(warned, 1, "{}", pull.stdout);
+    // Unmappable owners read as root inside; the modes are kept (the
+    // set-user-ID bit too: a program of "root" here is the user's).
+    assert_eq!(
+        owners(&user, "minibox/multi-user", &MULTI_USER_PATHS),
+        ["0:0:750", "0:0:640", "0:0:644", "0:0:4755"]
+    );
+    let notes = find(&user.store(), "notes").expect("the layer's notes");
+    let meta = std::fs::metadata(&notes).unwrap();
+    assert_eq!(meta.uid(), user.uid);
+    let recorded = xattr_of(&notes, "user.containers.override_stat");
+    assert_eq!(recorded.as_deref(), Some("1000:1000:0640"));
+    assert_clean(&user);
+}
+
+#[test]
+fn a_limit_without_a_delegated_cgroup_is_refused_in_one_line() {
+    let registry = registry();
+    let user = user(&registry, true);
+    user.minibox(&["pull", "--quiet", "busybox"]).expect(0);
+    let refused = run(&user, &["--memory", "32m", "busybox", "true"]).expect(125);
+    let lines: Vec<&str> = refused.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", refused.stderr);
+    assert!(lines[0].contains("cannot have limits"), "{}", lines[0]);
+    assert_clean(&user);
+}
+
+#[test]
+fn mapped_root_has_no_power_over_the_host() {
+    let registry = registry();
+    let user = user(&registry, true);
+    user.minibox(&["pull", "--quiet", "minibox/probe"])
+        .expect(0);
+    user.minibox(&["pull", "--quiet", "busybox"]).expect(0);
+    // Every capability there is in the user namespace, no seccomp filter:
+    // what is left is what the user namespace cannot grant.
+    let probes = run(
+        &user,
+        &[
+            "--privileged",
+            "minibox/probe",
+            "probe",
+            "mount",
+            "bpf",
+            "open_by_handle_at",
+            "settimeofday",
+            "sysctl",
+            "mknod-block",
+        ],
+    )
+    .expect(0);
+    // Mounting is the namespace's own business; loading BPF, opening files
+    // by handle, setting the clock, writing a host sysctl, making a device
+    // node are the host's root's.
+    assert_eq!(
+        probes.stdout,
+        "mount: ok\nbpf: EPERM\nopen_by_handle_at: EPERM\nsettimeofday: EPERM\nsysctl: EACCES\nmknod-block: EPERM\n"
+    );
+    // A root-owned host file, bound in, stays read-only to the container's root.
+    let host_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(host_file.path(), "the host's\n").unwrap();
+    let bind = format!("{}:/host-file", host_file.path().display());
+    let write = run(
+        &user,
+        &[
+            "--privileged",
+            "-v",
+            &bind,
+            "busybox",
+            "sh",
+            "-c",
+            "echo x >> /host-file",
+        ],
+    );
+    assert_ne!(write.status, 0, "the container's root wrote a host file");
+    assert_eq!(
+        std::fs::read_to_string(host_file.path()).unwrap(),
+        "the host's\n"
+    );
+    // Its hostname is its own UTS namespace's.
+    let before = nix_hostname();
+    run(
+        &user,
+        &["--privileged", "busybox", "hostname", "changed-by-rootless"],
+    )
+    .expect(0);
+    assert_eq!(nix_hostname(), before);
+    assert_clean(&user);
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap()
+}
+
+/// The first file called `name` below `dir`.
+fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if entry.file_name() == name {
+            return Some(path);
+        }
+        if entry.file_type().ok()?.is_dir() {
+            if let Some(found) = find(&path, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+fn xattr_of(path: &Path, name: &str) -> Option<String> {
+    let c = |s: &[u8]| std::ffi::CString::new(s).unwrap();
+    let (path, name) = (c(path.as_os_str().as_encoded_bytes()), c(name.as_bytes()));
+    let mut value = [0u8; 256];
+    // SAFETY: getxattr(2) writes at most `value.len()` bytes into `value`.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    (n >= 0).then(|| String::from_utf8_lossy(&value[..n as usize]).into_owned())
+}

@@ -1,0 +1,266 @@
+//! An unprivileged user for chapter 13's tests, made without changing the
+//! host's users: an unused UID, whose `/etc/passwd`, `/etc/group`,
+//! `/etc/subuid` and `/etc/subgid` entries exist only in a private mount
+//! namespace that each of its commands starts in (the test's own copies,
+//! bind-mounted over the host's), before the command drops to that UID.
+//!
+//! Everything the user makes is the test's: its home (where rootless
+//! minibox keeps images and containers, `~/.local/share/minibox`), its
+//! runtime directory, and the pause process minibox starts there, which
+//! [`TestUser`]'s drop ends by PID before it removes the directories.
+
+use std::ffi::CString;
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::process::{Run, wait};
+
+/// How many test users this process made: each gets its own IDs.
+static MADE: AtomicU32 = AtomicU32::new(0);
+
+/// A user that does not exist outside its own commands.
+pub struct TestUser {
+    /// Its UID (and GID).
+    pub uid: u32,
+    /// Its subordinate range (`start`, `count`), if it has one.
+    pub range: Option<(u32, u32)>,
+    /// Its name in its passwd file.
+    pub name: String,
+    home: tempfile::TempDir,
+    etc: tempfile::TempDir,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl TestUser {
+    /// A user for `bin` (copied where the user can run it), with a range of
+    /// 65536 subordinate IDs or without.
+    pub fn new(bin: &Path, with_range: bool) -> TestUser {
+        let index = (std::process::id() % 4096) * 16 + MADE.fetch_add(1, Ordering::Relaxed) % 16;
+        let uid = 400_000 + index;
+        let range = with_range.then_some((1_000_000_000 + (index % 40_000) * 65536, 65536));
+        let name = format!("mbx{index}");
+        let home = tempfile::Builder::new()
+            .prefix("minibox-rootless-")
+            .tempdir()
+            .expect("a home");
+        let etc = tempfile::tempdir().expect("a private /etc");
+        let user = TestUser {
+            uid,
+            range,
+            name,
+            bin: home.path().join("minibox"),
+            home,
+            etc,
+            env: Vec::new(),
+        };
+        user.write_etc();
+        user.make_home(bin);
+        user
+    }
+
+    /// The user's home.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Its runtime directory (`XDG_RUNTIME_DIR`).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.home().join("run")
+    }
+
+    /// Its minibox store, where rootless minibox puts it by default.
+    pub fn store(&self) -> PathBuf {
+        self.home().join(".local/share/minibox")
+    }
+
+    /// Adds `KEY=VALUE` to every command's environment.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.into(), value.into()));
+    }
+
+    fn write_etc(&self) {
+        let host = |file: &str| std::fs::read_to_string(format!("/etc/{file}")).unwrap_or_default();
+        let (uid, name, home) = (self.uid, &self.name, self.home().display());
+        let passwd = format!("{}{name}:x:{uid}:{uid}::{home}:/bin/sh\n", host("passwd"));
+        let group = format!("{}{name}:x:{uid}:\n", host("group"));
+        let sub = self
+            .range
+            .map(|(start, count)| format!("{name}:{start}:{count}\n"))
+            .unwrap_or_default();
+        for (file, text) in [
+            ("passwd", passwd),
+            ("group", group),
+            ("subuid", sub.clone()),
+            ("subgid", sub),
+        ] {
+            std::fs::write(self.etc.path().join(file), text).expect("write the private /etc");
+        }
+    }
+
+    fn make_home(&self, bin: &Path) {
+        std::fs::copy(bin, &self.bin).expect("copy minibox for the test user");
+        for dir in [self.home().to_path_buf(), self.runtime_dir()] {
+            std::fs::create_dir_all(&dir).expect("make the home");
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        for path in [
+            self.home().to_path_buf(),
+            self.runtime_dir(),
+            self.bin.clone(),
+        ] {
+            chown(&path, Some(self.uid), Some(self.uid)).expect("give the home to the user");
+        }
+    }
+
+    /// `minibox ARGS` as this user, not started yet: stdin is /dev/null,
+    /// stdout and stderr are piped.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", self.home())
+            .env("USER", &self.name)
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        self.become_user(&mut command);
+        command
+    }
+
+    /// Runs `minibox ARGS` as this user to the end (60 s at most).
+    pub fn minibox(&self, args: &[&str]) -> Run {
+        wait(self.spawn(&mut self.command(args)), args)
+    }
+
+    /// Spawns `command`, trying again while the copy of minibox is "busy":
+    /// another test thread forked while this one was writing the copy,
+    /// and its child holds the written descriptor until it execs.
+    pub fn spawn(&self, command: &mut Command) -> std::process::Child {
+        for _ in 0..100 {
+            match command.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                spawned => return spawned.expect("run minibox as the test user"),
+            }
+        }
+        panic!("the copy of minibox stayed busy")
+    }
+
+    /// Makes `command` start in a private mount namespace with this user's
+    /// files over the host's, as this user.
+    pub fn become_user(&self, command: &mut Command) {
+        let c = |path: &Path| CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        let binds: Vec<(CString, CString)> = ["passwd", "group", "subuid", "subgid"]
+            .into_iter()
+            .map(|file| {
+                (
+                    c(&self.etc.path().join(file)),
+                    c(&Path::new("/etc").join(file)),
+                )
+            })
+            .collect();
+        let uid = self.uid;
+        // SAFETY: between fork and exec the closure makes system calls only,
+        // on strings made before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                let check = |result: libc::c_int| match result {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                };
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                let root = c"/";
+                let flags = libc::MS_REC | libc::MS_PRIVATE;
+                check(libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    flags,
+                    std::ptr::null(),
+                ))?;
+                for (from, to) in &binds {
+                    let (from, to) = (from.as_ptr(), to.as_ptr());
+                    check(libc::mount(
+                        from,
+                        to,
+                        std::ptr::null(),
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    ))?;
+                }
+                check(libc::setgroups(0, std::ptr::null()))?;
+                check(libc::setresgid(uid, uid, uid))?;
+                check(libc::setresuid(uid, uid, uid))
+            });
+        }
+    }
+
+    /// The user's pause process, if one runs.
+    pub fn pause_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.runtime_dir().join("minibox/pause.pid")).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
+    /// The processes that run as this user, or as one of its subordinate
+    /// IDs, as `/proc` shows them.
+    pub fn processes(&self) -> Vec<i32> {
+        let ours = |uid: u32| {
+            uid == self.uid
+                || self
+                    .range
+                    .is_some_and(|(start, count)| (start..start + count).contains(&uid))
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next()?.parse().ok());
+            if uid.is_some_and(ours) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    /// Ends the pause process (by the PID minibox wrote), as a user ends
+    /// theirs, and waits until it is gone.
+    pub fn stop_pause(&self) {
+        if let Some(pid) = self.pause_pid() {
+            // SAFETY: kill(2) on the PID of the pause process this user's
+            // minibox started and named; nothing else.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            for _ in 0..500 {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        self.stop_pause();
+        // A failed test may leave a container: its processes are the
+        // user's (or its subordinate IDs'), which only this test has.
+        for pid in self.processes() {
+            // SAFETY: kill(2) on a process of this test's own user.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
