@@ -7,7 +7,10 @@
 //!
 //! ## Layout
 //!
+//! - [`checks`]: does rootless work here, and what is missing, each with its
+//!   fix (what `minibox info` prints).
 //! - [`usernet`]: a user-mode network stack (pasta or slirp4netns) between
 //!   a container's network namespace and the host's, with `-p` through it.
 
+pub mod checks;
 pub mod usernet;
