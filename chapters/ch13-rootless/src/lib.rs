@@ -15,7 +15,8 @@
 //! - [`usernet`]: a user-mode network stack (pasta or slirp4netns) between
 //!   a container's network namespace and the host's, with `-p` through it.
 //! - [`network`]: that stack as a container's default network.
-//! - [`checks`]: whether rootless works here, and what is missing.
+//! - [`checks`]: whether rootless works here, and what is missing, each
+//!   with its fix (`minibox info`).
 //! - [`rootless`]: all of them, around chapter 12's `minibox`.
 
 pub mod cgroups;

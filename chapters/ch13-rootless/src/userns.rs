@@ -33,6 +33,8 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, User};
 
+use crate::checks;
+
 /// `COUNT` IDs from `inside` (in the namespace) map onto the host's from
 /// `outside`: one line of a `uid_map` or `gid_map`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +77,8 @@ impl IdMaps {
         let name = User::from_uid(uid)?
             .map(|user| user.name)
             .unwrap_or_default();
-        let subuids = subordinate(Path::new("/etc/subuid"), &name, uid.as_raw())?;
-        let subgids = subordinate(Path::new("/etc/subgid"), &name, uid.as_raw())?;
+        let subuids = subordinate(Path::new("/etc/subuid"), &name, uid)?;
+        let subgids = subordinate(Path::new("/etc/subgid"), &name, uid)?;
         let helpers = find_program("newuidmap").is_some() && find_program("newgidmap").is_some();
         if subuids.is_empty() || subgids.is_empty() || !helpers {
             return Ok(IdMaps::single(uid, gid));
@@ -125,37 +127,24 @@ fn with_root(own: u32, ranges: &[(u32, u32)]) -> Vec<Range> {
 }
 // ANCHOR_END: maps
 
-/// The ranges `START:COUNT` granted to the user called `name` (or numbered
-/// `id`) in a file of `/etc/subuid`'s format, `USER:START:COUNT` per line.
-/// A missing file grants nothing.
-pub fn subordinate(file: &Path, name: &str, id: u32) -> Result<Vec<(u32, u32)>> {
+/// The ranges `START:COUNT` granted to user `uid` (called `name`) in a
+/// file of `/etc/subuid`'s format ([`checks::ranges_of`]). A missing file
+/// grants nothing.
+pub fn subordinate(file: &Path, name: &str, uid: Uid) -> Result<Vec<(u32, u32)>> {
     let text = match fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
     };
-    Ok(parse_subordinate(&text, name, id))
-}
-
-/// [`subordinate`]'s parser.
-pub fn parse_subordinate(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.trim().split(':');
-            let (who, start, count) = (fields.next()?, fields.next()?, fields.next()?);
-            let ours = (!name.is_empty() && who == name) || who == id.to_string();
-            let (start, count) = (start.parse().ok()?, count.parse().ok()?);
-            (ours && count > 0).then_some((start, count))
-        })
-        .collect()
+    let name = (!name.is_empty()).then_some(name);
+    let ranges = checks::ranges_of(&text, uid, name);
+    Ok(ranges.into_iter().map(|r| (r.start, r.count)).collect())
 }
 
 /// `program`'s path, from `PATH`.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    checks::find_program(Path::new("/"), &path, program)
 }
 
 // ANCHOR: write_maps
@@ -362,17 +351,6 @@ pub fn in_user_namespace() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subordinate_ranges_are_found_by_name_or_number() {
-        let text = "alice:100000:65536\nbob:165536:65536\n1001:231072:1000\nalice:300000:10\n";
-        assert_eq!(
-            parse_subordinate(text, "alice", 1000),
-            [(100000, 65536), (300000, 10)]
-        );
-        assert_eq!(parse_subordinate(text, "carol", 1001), [(231072, 1000)]);
-        assert!(parse_subordinate(text, "carol", 1002).is_empty());
-    }
 
     #[test]
     fn the_users_own_id_is_root_and_the_ranges_follow() {
