@@ -15,7 +15,7 @@
 //! - [`man`]: a man page per command of chapter 10's `minibox`.
 //! - [`registry`]: the fixture images on a registry of their own, for classrooms.
 //! - [`bench`]: benchmarks that print ratios against peers measured in the same run.
-//! - [`v2`]: the cgroup v2 suites of chapters 5, 10 and 12, in a VM with a pure cgroup v2 kernel.
+//! - [`v2`]: the cgroup v2 suites of chapters 5, 10, 12 and 13, in a VM with a pure cgroup v2 kernel.
 //! - [`exercise`]: the learner's exercise runner (status, checks in plain words,
 //!   hints, watch, reset, solutions), and proving each checker fails on the
 //!   shipped code and on its stubs, and passes with its reference solution.
@@ -63,11 +63,14 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run the cgroup v2 suites (chapter 5: limits; chapter 10: the runtime; chapter 12: device rules) in a pure cgroup v2 VM (v2vm)
+    /// Run the cgroup v2 suites (chapter 5: limits; chapter 10: the runtime; chapter 12: device rules; chapter 13: rootless limits) in a pure cgroup v2 VM (v2vm)
     TestV2 {
         /// Fail, instead of skipping, when v2vm is not available
         #[arg(long)]
         require: bool,
+        /// Only the suite of this chapter's package (e.g. ch13-rootless)
+        #[arg(long, value_name = "PACKAGE")]
+        only: Option<String>,
     },
     /// Serve the fixture images on a local registry until Ctrl-C (for classrooms)
     Registry {
@@ -170,7 +173,7 @@ fn run(task: Task) -> Result<()> {
     match task {
         Task::Tour => tour::tour(&root),
         Task::Test { args } => test(&root, &args),
-        Task::TestV2 { require } => v2::test(&root, require),
+        Task::TestV2 { require, only } => v2::test(&root, require, only.as_deref()),
         Task::Bench { which, record } => bench::bench(&root, &which, record),
         Task::Registry {
             action: RegistryAction::Start { address, port },
@@ -262,7 +265,7 @@ fn ci(root: &std::path::Path) -> Result<()> {
         std::env::set_var("INSTA_UPDATE", "no");
     }
     test(root, &[])?;
-    v2::test(root, true)?;
+    v2::test(root, true, None)?;
     lint(root)?;
     book::build(root, false)?;
     check_book::check(root)?;

@@ -35,7 +35,7 @@ struct Suite {
 const TARGET: &str = "v2";
 
 /// The suites, in story order.
-const SUITES: [Suite; 3] = [
+const SUITES: [Suite; 4] = [
     Suite {
         package: "ch05-cgroups",
         bin: "ch05-cgroups",
@@ -47,6 +47,10 @@ const SUITES: [Suite; 3] = [
     Suite {
         package: "ch12-security",
         bin: "minibox",
+    },
+    Suite {
+        package: "ch13-rootless",
+        bin: "ch13-rootless",
     },
 ];
 
@@ -69,7 +73,7 @@ fn find_v2vm(root: &Path) -> Option<PathBuf> {
 
 /// Runs the v2 suites in the VM; without v2vm, skips (or fails with `require`,
 /// or when `MINIBOX_REQUIRE_PRIVILEGED` forbids skipping, as for any test).
-pub fn test(root: &Path, require: bool) -> Result<()> {
+pub fn test(root: &Path, require: bool, only: Option<&str>) -> Result<()> {
     let Some(v2vm) = find_v2vm(root) else {
         if require || harness::privilege::skipping_forbidden() {
             bail!(
@@ -77,7 +81,7 @@ pub fn test(root: &Path, require: bool) -> Result<()> {
             );
         }
         eprintln!(
-            "xtask: SKIP the cgroup v2 suites of chapters 5, 10 and 12: v2vm not found (see ../shared/tools)"
+            "xtask: SKIP the cgroup v2 suites of chapters 5, 10, 12 and 13: v2vm not found (see ../shared/tools)"
         );
         return Ok(());
     };
@@ -86,7 +90,10 @@ pub fn test(root: &Path, require: bool) -> Result<()> {
     // Every suite runs, whatever the one before did; then the summary.
     let mut summary = Vec::new();
     let mut failed = Vec::new();
-    for suite in &SUITES {
+    let chosen = SUITES
+        .iter()
+        .filter(|s| only.is_none_or(|p| p == s.package));
+    for suite in chosen {
         let suite_started = Instant::now();
         let result = run_suite(root, &v2vm, suite);
         let took = suite_started.elapsed().as_secs_f64();

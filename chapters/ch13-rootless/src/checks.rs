@@ -520,7 +520,7 @@ fn subordinate_ids(root: &Path, facts: &Facts, ids: SubIds) -> Check {
     if ranges.is_empty() {
         let detail = format!(
             "no range for {who} in {}: only your own ID can be mapped, as root in the \
-             container; files of other owners show as nobody, and USER other than root fails",
+             container; files of other owners belong to root there (their owners are kept in an attribute), and USER other than root fails",
             ids.file()
         );
         return Check::fail(name, detail, grant(root, facts, ids));

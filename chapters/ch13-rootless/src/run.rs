@@ -8,7 +8,10 @@ use ch11_build::cli::Command as Ch11;
 use ch12_security::cli::Command;
 use ch12_security::confine;
 
-use crate::rootless;
+use ch01_fork_exec::narrate;
+use nix::unistd::Uid;
+
+use crate::{checks, rootless};
 
 /// Does what the command line asked for.
 pub fn act(command: Command) -> Result<Exit> {
@@ -17,8 +20,50 @@ pub fn act(command: Command) -> Result<Exit> {
     } else {
         confine::install();
     }
-    ch12_security::run::act(command)
+    let info = matches!(command.earlier, Ch11::Runtime(Ch10::Info));
+    let exit = ch12_security::run::act(command)?;
+    if info {
+        info_rootless()?;
+    }
+    Ok(exit)
 }
+
+// ANCHOR: info
+/// `minibox info`'s last part: whether rootless containers work here, for
+/// this user (or, under sudo, the user who ran it), and what is missing,
+/// each with its fix.
+fn info_rootless() -> Result<()> {
+    let uid = match std::env::var("SUDO_UID").ok().and_then(|u| u.parse().ok()) {
+        Some(uid) if !rootless::is_rootless() => Uid::from_raw(uid),
+        _ => Uid::current(),
+    };
+    if uid.is_root() {
+        return Ok(narrate::print(
+            "Rootless: false (run `minibox info` as an ordinary user to check what rootless needs here)",
+        )?);
+    }
+    let checks = checks::rootless(uid);
+    // The user namespace is the one thing rootless cannot do without; the
+    // rest, missing, takes something away (IDs, a network, limits).
+    let works = checks.iter().any(|c| c.name == "user namespaces" && c.ok);
+    narrate::print(format!(
+        "Rootless: {} (for UID {uid})",
+        rootless::is_rootless()
+    ))?;
+    narrate::print(format!(
+        " Rootless containers work here: {}",
+        if works { "yes" } else { "no" }
+    ))?;
+    for check in &checks {
+        let mark = if check.ok { "ok" } else { "missing" };
+        narrate::print(format!("  {}: {mark}: {}", check.name, check.detail))?;
+        for line in check.fix.iter().flat_map(|fix| fix.lines()) {
+            narrate::print(format!("    {line}"))?;
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: info
 
 /// The commands that need no namespace: they read minibox's files, or
 /// the host's.

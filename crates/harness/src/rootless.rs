@@ -33,6 +33,7 @@ pub struct TestUser {
     etc: tempfile::TempDir,
     bin: PathBuf,
     env: Vec<(String, String)>,
+    cgroup: Option<PathBuf>,
 }
 
 impl TestUser {
@@ -56,6 +57,7 @@ impl TestUser {
             home,
             etc,
             env: Vec::new(),
+            cgroup: None,
         };
         user.write_etc();
         user.make_home(bin);
@@ -75,6 +77,12 @@ impl TestUser {
     /// Its minibox store, where rootless minibox puts it by default.
     pub fn store(&self) -> PathBuf {
         self.home().join(".local/share/minibox")
+    }
+
+    /// Starts every command in the cgroup directory `dir` (a cgroup v2
+    /// subtree delegated to the user, as a login would).
+    pub fn start_in_cgroup(&mut self, dir: &Path) {
+        self.cgroup = Some(dir.to_path_buf());
     }
 
     /// Adds `KEY=VALUE` to every command's environment.
@@ -159,8 +167,10 @@ impl TestUser {
     /// files over the host's, as this user.
     pub fn become_user(&self, command: &mut Command) {
         let c = |path: &Path| CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // Over the host's files that exist (a minimal VM may have none).
         let binds: Vec<(CString, CString)> = ["passwd", "group", "subuid", "subgid"]
             .into_iter()
+            .filter(|file| Path::new("/etc").join(file).exists())
             .map(|file| {
                 (
                     c(&self.etc.path().join(file)),
@@ -168,6 +178,7 @@ impl TestUser {
                 )
             })
             .collect();
+        let cgroup_procs = self.cgroup.as_ref().map(|dir| c(&dir.join("cgroup.procs")));
         let uid = self.uid;
         // SAFETY: between fork and exec the closure makes system calls only,
         // on strings made before the fork.
@@ -196,6 +207,14 @@ impl TestUser {
                         libc::MS_BIND,
                         std::ptr::null(),
                     ))?;
+                }
+                if let Some(procs) = &cgroup_procs {
+                    // Into the user's cgroup, as a login puts a user's shell.
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    check(if fd < 0 { -1 } else { 0 })?;
+                    let written = libc::write(fd, c"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                    check(if written == 1 { 0 } else { -1 })?;
                 }
                 check(libc::setgroups(0, std::ptr::null()))?;
                 check(libc::setresgid(uid, uid, uid))?;
