@@ -14,7 +14,7 @@ use clap::CommandFactory;
 pub fn write(out: &Path) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
-    let mut command = ch12_security::cli::Cli::command().name("minibox");
+    let mut command = ch13_rootless::cli::Cli::command().name("minibox");
     command.build();
     page(&command, "minibox", out, &mut written)?;
     Ok(written)

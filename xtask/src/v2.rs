@@ -46,11 +46,11 @@ const SUITES: [Suite; 4] = [
     },
     Suite {
         package: "ch12-security",
-        bin: "minibox",
+        bin: "ch12-security",
     },
     Suite {
         package: "ch13-rootless",
-        bin: "ch13-rootless",
+        bin: "minibox",
     },
 ];
 

@@ -27,7 +27,7 @@ use device_probe::{
 };
 use nix::errno::Errno;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch12-security");
 
 /// A cgroup parent of the test's own, below its own cgroup.
 fn parent(test: &str) -> String {

@@ -13,7 +13,7 @@ use harness::env::Env;
 use harness::images;
 use harness::registry::Registry;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch12-security");
 
 /// A store and a registry of one checker's own, with busybox pulled.
 struct Machine {

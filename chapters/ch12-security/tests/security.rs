@@ -8,7 +8,7 @@ use harness::env::Env;
 use harness::registry::Registry;
 
 /// The chapter's binary, the product.
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch12-security");
 
 /// Docker's default capability set, as `/proc/PID/status` shows it.
 const DOCKER_CAPS: &str = "00000000a80425fb";

@@ -26,7 +26,7 @@ use device_probe::{
     in_cgroup,
 };
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch12-security");
 
 /// Where the VM has the store `cargo xtask test-v2` prepared (busybox in it).
 const STORE: &str = "MINIBOX_V2_STORE";

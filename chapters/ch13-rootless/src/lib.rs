@@ -21,6 +21,7 @@
 
 pub mod cgroups;
 pub mod checks;
+pub mod cli;
 pub mod network;
 pub mod rootless;
 pub mod run;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use ch01_fork_exec::cli;
-use ch12_security::cli::Command;
+use ch13_rootless::cli::Command;
 use ch13_rootless::run;
 
 fn main() -> ExitCode {

@@ -1,31 +1,62 @@
 //! What chapter 13's `minibox` does with its command line: chapter 12's
 //! commands, in the user's namespace when it runs without root.
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use ch01_fork_exec::exit::Exit;
+use ch01_fork_exec::exit::FailsWith;
 use ch10_runtime::cli::Command as Ch10;
 use ch11_build::cli::Command as Ch11;
-use ch12_security::cli::Command;
+use ch12_security::cli::Command as Ch12;
 use ch12_security::confine;
 
 use ch01_fork_exec::narrate;
 use nix::unistd::Uid;
 
+use crate::cli::Command;
 use crate::{checks, rootless};
 
 /// Does what the command line asked for.
 pub fn act(command: Command) -> Result<Exit> {
+    let Command {
+        earlier,
+        network_given,
+    } = command;
     if rootless::is_rootless() {
-        rootless::enter(!only_reads(&command))?;
+        if network_given && asks_for_a_bridge(&earlier) {
+            return Err(FailsWith {
+                status: 125,
+                error: anyhow!(
+                    "a bridge needs root (a veth in the host's network namespace): rootless containers get a user-mode network (pasta or slirp4netns) by default; leave --network out, or use --network none or host"
+                ),
+            }
+            .into());
+        }
+        rootless::enter(!only_reads(&earlier))?;
     } else {
         confine::install();
     }
-    let info = matches!(command.earlier, Ch11::Runtime(Ch10::Info));
-    let exit = ch12_security::run::act(command)?;
+    let info = matches!(earlier.earlier, Ch11::Runtime(Ch10::Info));
+    let exit = ch12_security::run::act(earlier)?;
     if info {
         info_rootless()?;
     }
     Ok(exit)
+}
+
+/// The commands that need no namespace: they read minibox's files, or
+/// the host's.
+fn only_reads(command: &Ch12) -> bool {
+    matches!(command.earlier, Ch11::Runtime(Ch10::Info | Ch10::Version))
+}
+
+/// Whether `run` or `create` names the bridge.
+fn asks_for_a_bridge(command: &Ch12) -> bool {
+    match &command.earlier {
+        Ch11::Runtime(Ch10::Run(args) | Ch10::Create(args)) => {
+            matches!(args.network.network.as_str(), "bridge" | "default")
+        }
+        _ => false,
+    }
 }
 
 // ANCHOR: info
@@ -64,9 +95,3 @@ fn info_rootless() -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: info
-
-/// The commands that need no namespace: they read minibox's files, or
-/// the host's.
-fn only_reads(command: &Command) -> bool {
-    matches!(command.earlier, Ch11::Runtime(Ch10::Info | Ch10::Version))
-}

@@ -11,7 +11,7 @@ use std::path::Path;
 use harness::registry::Registry;
 use harness::rootless::TestUser;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch13-rootless");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
 
 fn registry() -> Registry {
     let registry = Registry::start();
@@ -255,10 +255,10 @@ fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
         if entry.file_name() == name {
             return Some(path);
         }
-        if entry.file_type().ok()?.is_dir() {
-            if let Some(found) = find(&path, name) {
-                return Some(found);
-            }
+        if entry.file_type().ok()?.is_dir()
+            && let Some(found) = find(&path, name)
+        {
+            return Some(found);
         }
     }
     None

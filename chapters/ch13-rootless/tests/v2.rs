@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use harness::rootless::TestUser;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_ch13-rootless");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
 
 /// Where the VM has the store `cargo xtask test-v2` prepared (busybox in it).
 const STORE: &str = "MINIBOX_V2_STORE";

@@ -148,7 +148,7 @@ impl Chapter {
 
     /// The name of its binary: the package's, except for the product,
     /// the last chapter, whose binary is `minibox` (`cargo install --path
-    /// chapters/ch12-security`).
+    /// chapters/ch13-rootless`).
     pub fn binary(&self) -> &'static str {
         if self.package == PRODUCT {
             "minibox"
@@ -167,7 +167,7 @@ impl Chapter {
 }
 
 /// The chapter whose binary is the product, `minibox`.
-pub const PRODUCT: &str = "ch12-security";
+pub const PRODUCT: &str = "ch13-rootless";
 
 /// All chapters, in story order.
 pub const CHAPTERS: &[Chapter] = &[

@@ -87,7 +87,7 @@ pub fn build(root: &Path) -> Result<()> {
         "cargo xtask bench build needs root (namespaces, mounts, cgroups): run it with sudo"
     );
     prereqs::ensure()?;
-    let bin = build_release_bin(root, "ch12-security", "minibox")?
+    let bin = build_release_bin(root, "ch13-rootless", "minibox")?
         .context("chapter 11 does not exist yet")?;
     let context = root.join(CONTEXT);
     let load_at_start = load_average()?;
