@@ -14,6 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use ch02_pid_namespace::namespace::privileged;
 use ch03_uts_namespace::uts;
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags, umount2};
 use nix::sched::CloneFlags;
 
@@ -131,7 +132,32 @@ pub fn mount_proc(rootfs: &Path) -> Result<()> {
 /// example), but the container has no business changing the host's devices.
 pub fn mount_sys_readonly(rootfs: &Path) -> Result<()> {
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_point(rootfs, "sys")?.mount(Some("sysfs"), Some("sysfs"), flags, None)
+    let sys = mount_point(rootfs, "sys")?;
+    match nix::mount::mount(
+        Some("sysfs"),
+        &sys.proc_path(),
+        Some("sysfs"),
+        flags,
+        None::<&str>,
+    ) {
+        // A sysfs belongs to a network namespace: in a user namespace
+        // (chapter 13) sharing the host's network, only the host's root may
+        // mount one. The host's is bound instead, read-only, as runc does.
+        Err(Errno::EPERM) => {
+            sys.mount(Some("/sys"), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+            // Opened again: the bind mount is on top now.
+            let bound = mount_point(rootfs, "sys")?;
+            bound.mount(
+                None,
+                None,
+                flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                None,
+            )
+        }
+        mounted => mounted.map_err(|errno| {
+            privileged(errno, format!("mount sysfs on {}", sys.shown().display()))
+        }),
+    }
 }
 // ANCHOR_END: kernel_filesystems
 

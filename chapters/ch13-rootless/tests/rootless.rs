@@ -279,3 +279,41 @@ fn xattr_of(path: &Path, name: &str) -> Option<String> {
     };
     (n >= 0).then(|| String::from_utf8_lossy(&value[..n as usize]).into_owned())
 }
+
+#[test]
+fn a_user_builds_images_and_shares_the_hosts_network() {
+    let registry = registry();
+    let user = user(&registry, true);
+    user.minibox(&["pull", "--quiet", "busybox"]).expect(0);
+    // A RUN step's overlay is mounted in the user namespace (userxattr): a
+    // directory removed and made again is opaque there too.
+    let context = user.home().join("context");
+    std::fs::create_dir(&context).unwrap();
+    let dockerfile = "FROM busybox\nRUN mkdir -p /d && touch /d/old && rm -rf /d && mkdir /d && echo built > /d/new\nCMD ls /d\n";
+    std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{0}:{0}", user.uid)])
+        .arg(&context)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let context = context.display().to_string();
+    let build = ["build", "-q", "--network", "none", "-t", "mine", &context];
+    user.minibox(&build).expect(0);
+    assert_eq!(run(&user, &["mine"]).expect(0).stdout, "new\n");
+    // The host's network: no namespace of its own, so no sysfs of its own
+    // either; the host's is bound, read-only.
+    let host = user.minibox(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "test -d /sys/class/net && ! touch /sys/x 2>/dev/null && echo ok",
+    ]);
+    assert_eq!(host.expect(0).stdout, "ok\n");
+    user.minibox(&["rmi", "mine"]).expect(0);
+    assert_clean(&user);
+}
