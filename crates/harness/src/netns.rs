@@ -85,21 +85,30 @@ impl NetNs {
     /// Makes `command`'s child join this namespace between fork and exec
     /// (what `ip netns exec` and `nsenter --net` do).
     pub fn enter(&self, command: &mut Command) -> io::Result<()> {
-        // The closure keeps a descriptor of its own (close-on-exec), so the
-        // command may outlive `self`.
-        let fd = self.0.try_clone()?;
-        // SAFETY: the closure runs in the child between fork and exec, and
-        // only calls setns(2), which is async-signal-safe and allocates
-        // nothing; `fd` is open until the closure is dropped.
-        unsafe {
-            command.pre_exec(
-                move || match libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) {
-                    -1 => Err(io::Error::last_os_error()),
-                    _ => Ok(()),
-                },
-            );
-        }
+        enter(self.0.try_clone()?, command);
         Ok(())
+    }
+
+    /// A descriptor of the namespace of its own, for [`enter`].
+    pub fn descriptor(&self) -> io::Result<OwnedFd> {
+        self.0.try_clone()
+    }
+}
+
+/// Makes `command`'s child join the network namespace `fd` between fork and
+/// exec. The closure keeps the descriptor (close-on-exec), so the command
+/// may outlive whatever held the namespace.
+pub fn enter(fd: OwnedFd, command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // calls setns(2), which is async-signal-safe and allocates nothing;
+    // `fd` is open until the closure is dropped.
+    unsafe {
+        command.pre_exec(
+            move || match libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) {
+                -1 => Err(io::Error::last_os_error()),
+                _ => Ok(()),
+            },
+        );
     }
 }
 

@@ -34,6 +34,7 @@ pub struct TestUser {
     bin: PathBuf,
     env: Vec<(String, String)>,
     cgroup: Option<PathBuf>,
+    netns: Option<std::os::fd::OwnedFd>,
 }
 
 impl TestUser {
@@ -58,6 +59,7 @@ impl TestUser {
             etc,
             env: Vec::new(),
             cgroup: None,
+            netns: None,
         };
         user.write_etc();
         user.make_home(bin);
@@ -83,6 +85,12 @@ impl TestUser {
     /// subtree delegated to the user, as a login would).
     pub fn start_in_cgroup(&mut self, dir: &Path) {
         self.cgroup = Some(dir.to_path_buf());
+    }
+
+    /// Starts every command in `netns` (a network namespace the test made),
+    /// joined while still root, before the switch to the user.
+    pub fn in_network_namespace(&mut self, netns: &crate::netns::NetNs) {
+        self.netns = Some(netns.descriptor().expect("the network namespace"));
     }
 
     /// Adds `KEY=VALUE` to every command's environment.
@@ -139,6 +147,9 @@ impl TestUser {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(netns) = &self.netns {
+            crate::netns::enter(netns.try_clone().expect("dup"), &mut command);
+        }
         self.become_user(&mut command);
         command
     }
