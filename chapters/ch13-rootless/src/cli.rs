@@ -14,13 +14,19 @@ use clap::{ArgMatches, FromArgMatches, Subcommand};
 /// Chapter 13's command line.
 pub type Cli = Minibox<Command>;
 
-/// Chapter 12's subcommands, and whether `run` or `create` named a network.
+// ANCHOR: command
+/// Chapter 13's subcommands: chapter 12's (this chapter adds none of its
+/// own; its first exercise does).
 #[derive(Debug)]
-pub struct Command {
-    /// The command, as chapter 12 parses it.
-    pub earlier: ch12::Command,
-    /// `--network` was on the command line (not its default).
-    pub network_given: bool,
+pub enum Command {
+    /// A command of chapter 12's.
+    Earlier {
+        /// The command, as chapter 12 parses it.
+        command: ch12::Command,
+        /// `run` or `create` had `--network` on the command line (not its
+        /// default).
+        network_given: bool,
+    },
 }
 
 impl Subcommand for Command {
@@ -45,8 +51,8 @@ impl FromArgMatches for Command {
             }
             _ => false,
         };
-        Ok(Command {
-            earlier: ch12::Command::from_arg_matches(matches)?,
+        Ok(Command::Earlier {
+            command: ch12::Command::from_arg_matches(matches)?,
             network_given,
         })
     }
@@ -55,6 +61,7 @@ impl FromArgMatches for Command {
         Ok(())
     }
 }
+// ANCHOR_END: command
 
 #[cfg(test)]
 mod tests {
@@ -67,17 +74,12 @@ mod tests {
 
     #[test]
     fn a_network_named_is_told_from_the_default() {
-        assert!(!parse(&["run", "busybox"]).command.network_given);
-        assert!(
-            parse(&["run", "--network", "bridge", "busybox"])
-                .command
-                .network_given
-        );
-        assert!(
-            parse(&["create", "--network=none", "busybox"])
-                .command
-                .network_given
-        );
-        assert!(!parse(&["ps", "-a"]).command.network_given);
+        let given = |args: &[&str]| match parse(args).command {
+            Command::Earlier { network_given, .. } => network_given,
+        };
+        assert!(!given(&["run", "busybox"]));
+        assert!(given(&["run", "--network", "bridge", "busybox"]));
+        assert!(given(&["create", "--network=none", "busybox"]));
+        assert!(!given(&["ps", "-a"]));
     }
 }

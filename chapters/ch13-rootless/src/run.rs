@@ -17,10 +17,17 @@ use crate::{checks, rootless};
 
 /// Does what the command line asked for.
 pub fn act(command: Command) -> Result<Exit> {
-    let Command {
-        earlier,
-        network_given,
-    } = command;
+    match command {
+        Command::Earlier {
+            command,
+            network_given,
+        } => earlier(command, network_given),
+    }
+}
+
+/// Chapter 12's `command`, in the user's namespace when minibox runs
+/// without root.
+fn earlier(earlier: Ch12, network_given: bool) -> Result<Exit> {
     if rootless::is_rootless() {
         if network_given && asks_for_a_bridge(&earlier) {
             return Err(FailsWith {
