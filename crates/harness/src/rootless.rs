@@ -89,8 +89,9 @@ impl TestUser {
 
     /// Starts every command in `netns` (a network namespace the test made),
     /// joined while still root, before the switch to the user.
-    pub fn in_network_namespace(&mut self, netns: &crate::netns::NetNs) {
-        self.netns = Some(netns.descriptor().expect("the network namespace"));
+    /// (`netns`: a descriptor of it, e.g. [`crate::netns::NetNs::descriptor`].)
+    pub fn in_network_namespace(&mut self, netns: std::os::fd::OwnedFd) {
+        self.netns = Some(netns);
     }
 
     /// Adds `KEY=VALUE` to every command's environment.
