@@ -7,11 +7,18 @@
 //! published ports they make never touch this machine's own network, and
 //! vanish with the namespace. Only root can make one, so without root those
 //! chapters are skipped, saying so.
+//!
+//! Chapter 13's demos run as an ordinary user, the point of the chapter: the
+//! tour makes one for them (`learner`, whose passwd and subuid entries exist
+//! only for its own commands, see `harness::rootless`), runs every
+//! `minibox` of them as that user, and ends the user's pause process at the
+//! chapter's end. Making a user takes root too.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+use harness::chapters::{DEMO_USER, RunsAs};
 use harness::transcript::{
     DemoSession, STOP_BACKGROUND, display_background, display_command, exit_status, serve_detached,
 };
@@ -27,14 +34,22 @@ pub fn tour(root: &Path) -> Result<()> {
     let mut skipped = Vec::new();
     for chapter in CHAPTERS {
         banner(chapter);
-        if matches!(chapter.network, Network::Namespace { .. }) && !harness::privilege::is_root() {
-            println!(
-                "(skipped: these demos run in a network namespace made for them, and only root can make one; run the tour as root to see them)"
-            );
+        if let Some(why) = cannot_run(chapter) {
+            println!("(skipped: {why})");
             skipped.push(chapter.number().to_string());
             continue;
         }
         let session = DemoSession::start(chapter);
+        if let Some(user) = &session.user
+            && let Some((start, count)) = user.range
+        {
+            println!(
+                "(every minibox below runs as {}, UID {}, an ordinary user the tour made, not root; /etc/subuid grants it the IDs {start}-{})",
+                user.name,
+                user.uid,
+                start + count - 1
+            );
+        }
         if let Some(registry) = &session.registry {
             println!(
                 "(the fixture registry stands in for Docker Hub: MINIBOX_REGISTRY_MIRROR={})",
@@ -97,13 +112,38 @@ pub fn tour(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Why the tour cannot run `chapter`'s demos here, if it cannot.
+fn cannot_run(chapter: &Chapter) -> Option<String> {
+    let root = harness::privilege::is_root();
+    if chapter.runs_as == RunsAs::User {
+        if !root {
+            return Some("the tour makes an ordinary user of its own for these demos, and only root can make one; run the tour as root to see them, or try rootless minibox as yourself: `MINIBOX_ROOTLESS=1 cargo minibox run --rm --network none busybox id`".into());
+        }
+        let (name, uid, range) = (DEMO_USER.name, DEMO_USER.uid, DEMO_USER.range);
+        if let Some(clash) = harness::rootless::clash(name, uid, Some(range)) {
+            return Some(format!(
+                "the tour's user for these demos cannot be made here: {clash}"
+            ));
+        }
+    }
+    if matches!(chapter.network, Network::Namespace { .. }) && !root {
+        return Some("these demos run in a network namespace made for them, and only root can make one; run the tour as root to see them".into());
+    }
+    None
+}
+
 fn banner(chapter: &Chapter) {
     let title = format!("Chapter {}: {}", chapter.number(), chapter.title);
     let rule = "━".repeat(title.chars().count() + 4);
     println!("\n{rule}\n  {title}\n{rule}");
     println!("{}", chapter.shows);
+    // Without MINIBOX_ROOTLESS, cargo's runner would run it through sudo.
+    let rootless = match chapter.runs_as {
+        RunsAs::Root => "",
+        RunsAs::User => "MINIBOX_ROOTLESS=1 ",
+    };
     println!(
-        "(run it yourself: cargo run -p {} -- run ...)",
+        "(run it yourself: {rootless}cargo run -p {} -- run ...)",
         chapter.package
     );
 }
@@ -128,21 +168,29 @@ fn run_demo(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession
     Ok(exit_status(status))
 }
 
-/// The command that runs `minibox ARGS` of `chapter`, where its demos run.
+/// The command that runs `minibox ARGS` of `chapter`, where (and as whom)
+/// its demos run.
 fn demo_command(root: &Path, chapter: &Chapter, args: &[&str], session: &DemoSession) -> Command {
     let bin = harness::transcript::bin_dir().join(chapter.binary());
-    let mut command = if chapter.needs_root {
-        let mut c = Command::new(root.join(".cargo/privileged-runner"));
-        c.arg(&bin).env("CARGO_PKG_NAME", chapter.package);
-        c
+    let mut command = if session.user.is_some() {
+        // As the demos' user, with its own store, in the session's namespace.
+        session.minibox(&bin, args)
     } else {
-        Command::new(&bin)
+        let mut command = if chapter.needs_root {
+            let mut c = Command::new(root.join(".cargo/privileged-runner"));
+            c.arg(&bin).env("CARGO_PKG_NAME", chapter.package);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        if chapter.needs_registry {
+            command.envs(session.env()); // the fixture registry and a fresh store
+        }
+        command.args(args);
+        session.enter(&mut command); // a networking chapter's namespace
+        command
     };
-    if chapter.needs_registry {
-        command.envs(session.env()); // the fixture registry and a fresh store
-    }
-    command.args(args).current_dir(root); // demos name files from the root
-    session.enter(&mut command); // a networking chapter's namespace
+    command.current_dir(root); // demos name files from the root
     command
 }
 

@@ -396,6 +396,21 @@ fn apply_metadata<R: Read>(
         let mode = header.mode().unwrap_or(0) & 0o7777;
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(context)?;
     }
+    apply_xattrs(entry, path, warnings)?;
+    if header.entry_type() != tar::EntryType::Directory {
+        set_mtime(path, header.mtime().unwrap_or(0))?;
+    }
+    Ok(())
+}
+
+/// The entry's extended attributes, set on `path`; one the filesystem
+/// refuses is a warning, not an error.
+fn apply_xattrs<R: Read>(
+    entry: &mut tar::Entry<R>,
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let context = || format!("setting the metadata of {}", path.display());
     // Extended attributes travel as PAX records `SCHILY.xattr.NAME`: file
     // capabilities (`security.capability`, which ping needs) among them.
     if let Some(extensions) = entry.pax_extensions().with_context(context)? {
@@ -426,9 +441,6 @@ fn apply_metadata<R: Read>(
                 }
             }
         }
-    }
-    if header.entry_type() != tar::EntryType::Directory {
-        set_mtime(path, header.mtime().unwrap_or(0))?;
     }
     Ok(())
 }

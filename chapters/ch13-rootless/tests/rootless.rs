@@ -15,9 +15,8 @@ const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
 
 fn registry() -> Registry {
     let registry = Registry::start();
+    // minibox/multi-user among them.
     registry.push_fixtures().expect("fixtures");
-    let multi_user = harness::images::multi_user().expect("the multi-user image");
-    registry.push("minibox/multi-user", "latest", &multi_user);
     registry
 }
 

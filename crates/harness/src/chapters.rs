@@ -17,12 +17,18 @@ pub struct Chapter {
     pub title: &'static str,
     /// What the chapter's demos show, for the tour's banner.
     pub shows: &'static str,
-    /// Whether its binary needs root (namespaces, mounts, cgroups do).
+    /// Whether running it here needs root: its binary does (namespaces,
+    /// mounts, cgroups do), or, for a chapter whose demos run as an
+    /// ordinary user ([`RunsAs::User`]), the harness does, to make that
+    /// user. Without root, its demos and its exercises' checkers are
+    /// skipped, saying so.
     pub needs_root: bool,
     /// Whether its demos pull images: they then run against the fixture
     /// registry (as `MINIBOX_REGISTRY_MIRROR`) with a store of their own,
     /// emptied first, so the first pull really downloads.
     pub needs_registry: bool,
+    /// Who runs its demos: root, or an ordinary user (chapter 13).
+    pub runs_as: RunsAs,
     /// Where the demos (and the by-hand session) run, network-wise.
     pub network: Network,
     /// The demos, in order.
@@ -32,7 +38,8 @@ pub struct Chapter {
 }
 
 /// A chapter's concept done by hand: commands a reader types into one shell
-/// session, as root, in an empty scratch directory. `tests/demos.rs` runs them
+/// session, as root (chapter 13's become an ordinary user with `setpriv`),
+/// in an empty scratch directory. `tests/demos.rs` runs them
 /// with `/bin/sh` in that directory, inside a private mount namespace of their
 /// own (so no mount outlives them, whatever happens), and, for a chapter whose
 /// demos run in a network namespace of their own ([`Network::Namespace`]), in
@@ -51,6 +58,45 @@ pub struct ByHand {
     /// may have left (a cgroup, a process) if one of them failed half-way.
     pub cleanup: &'static str,
 }
+
+/// Who runs a chapter's demos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunsAs {
+    /// root, as every chapter before 13 needs: the demos run the chapter's
+    /// binary as the session does (the tour through the privileged runner).
+    Root,
+    /// An ordinary user, as a reader without sudo: the session makes one,
+    /// [`DEMO_USER`], with a store of its own in its home, and runs every
+    /// `minibox` of the demos as that user (the host's commands of a demo
+    /// with a host side still run as the session does). Making the user
+    /// takes root, so the chapter [`Chapter::needs_root`] all the same.
+    User,
+}
+
+/// The ordinary user of a [`RunsAs::User`] chapter's demos: fixed IDs and a
+/// fixed name, so that transcripts read the same on every run, unlike the
+/// users chapter 13's tests make in parallel. Its passwd, group, subuid and
+/// subgid entries exist only for its own commands
+/// ([`crate::rootless::TestUser`]); the UID must be unused on the machine.
+#[derive(Debug)]
+pub struct DemoUser {
+    /// Its name.
+    pub name: &'static str,
+    /// Its UID, and its GID.
+    pub uid: u32,
+    /// Its subordinate IDs in `/etc/subuid` and `/etc/subgid`: the first,
+    /// and how many, as a distribution's `useradd` grants them.
+    pub range: (u32, u32),
+}
+
+/// The demos' ordinary user: `learner`, with UID 1001 (a desktop's first
+/// user is 1000, often taken already) and the range `useradd` gives a
+/// first user.
+pub const DEMO_USER: DemoUser = DemoUser {
+    name: "learner",
+    uid: 1001,
+    range: (100_000, 65_536),
+};
 
 /// Where a chapter's demos run, network-wise.
 #[derive(Debug)]
@@ -177,6 +223,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "minibox runs a host command as a child process and exits with its status",
         needs_root: false,
         needs_registry: false,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -236,6 +283,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child is PID 1 of a new PID namespace, with PID 1's special rules; /proc is still the host's",
         needs_root: true,
         needs_registry: false,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -312,6 +360,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child gets its own hostname and its own System V IPC objects; the host keeps its own",
         needs_root: true,
         needs_registry: false,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -382,6 +431,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child gets its own root filesystem (busybox), its own /proc, /dev and /sys; the host's files are out of reach",
         needs_root: true,
         needs_registry: false,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -482,6 +532,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the parent puts the child in a cgroup before it runs: memory, pids and CPU limits, enforced by the kernel",
         needs_root: true,
         needs_registry: false,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -563,6 +614,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "an image is a read-only stack of layers; each container gets its own writable layer (overlayfs), and the image never changes",
         needs_root: true,
         needs_registry: false,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -647,6 +699,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "images come from a registry: manifests, a config and layers, each checked against its sha256 digest, unpacked once into a shared store",
         needs_root: true,
         needs_registry: true,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -754,6 +807,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "an image is a filesystem snapshot plus a startup command: the image's config says what to run, as whom, where, with which variables; the command line overrides it, by Docker's rules",
         needs_root: true,
         needs_registry: true,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -858,6 +912,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "the child gets a network namespace of its own, wired to the host by a veth pair on the minibox0 bridge: an address, a default route, NAT on the way out, published ports on the way in (here, the host is a network namespace made for the tour)",
         needs_root: true,
         needs_registry: true,
+        runs_as: RunsAs::Root,
         network: Network::Namespace {
             pulled: &["busybox", "redis"],
         },
@@ -1009,6 +1064,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "containers outlive the command that started them: run -d hands the container to a monitor process and returns, and ps, logs, exec, stop and rm act on it later, from any terminal, through the state minibox keeps on disk; then a terminal (-t), an init (--init), a named volume (-v), create and start, a restart policy, tag and rmi, and redis in the background (here, the host is a network namespace made for the tour)",
         needs_root: true,
         needs_registry: true,
+        runs_as: RunsAs::Root,
         network: Network::Namespace {
             pulled: &["busybox", "redis"],
         },
@@ -1350,6 +1406,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "a Dockerfile becomes an image: each RUN is a container whose writable layer becomes a layer, COPY goes through an overlay of the image so far, every step has a cache key, and a second build is all cache; the image runs, and save writes it in the OCI image layout",
         needs_root: true,
         needs_registry: true,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -1478,6 +1535,7 @@ pub const CHAPTERS: &[Chapter] = &[
         shows: "a container's root loses most of root's power: Docker's 14 capabilities, a seccomp filter, masked and read-only paths, device rules; each attack that worked in chapter 11 fails, and --privileged gives it all back",
         needs_root: true,
         needs_registry: true,
+        runs_as: RunsAs::Root,
         network: Network::Machine,
         demos: &[
             Demo {
@@ -1641,6 +1699,119 @@ pub const CHAPTERS: &[Chapter] = &[
             cleanup: "true",
         },
     },
+    Chapter {
+        package: "ch13-rootless",
+        title: "rootless containers",
+        shows: "an ordinary user runs containers, no sudo: minibox joins a user namespace (held by a pause process) in which the user's own ID is root and a subordinate range, granted in /etc/subuid, stands for the image's other users; images live in the user's home; what only the host's root may do (a device, the clock, a limit without a delegated cgroup, a bridge) is still refused (here, the user is one the tour made, and the host is a network namespace made for the tour)",
+        needs_root: true,
+        needs_registry: true,
+        runs_as: RunsAs::User,
+        network: Network::Namespace {
+            pulled: &["busybox", "minibox/multi-user", "minibox/probe"],
+        },
+        demos: &[
+            Demo {
+                name: "id",
+                about: "as learner (UID 1001), the container's process is root: its user namespace maps ID 0 onto 1001, and IDs 1 to 65536 onto the subordinate range 100000-165535, which newuidmap wrote from /etc/subuid",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    "id; cat /proc/self/uid_map",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "owners",
+                about: "an image with three owners keeps them: 1000 and 65534 inside are 100999 and 165533 on the host, and the set-user-ID bit of app's program stays",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "minibox/multi-user",
+                    "stat",
+                    "-c",
+                    "%u:%g %a %n",
+                    "/home/app",
+                    "/home/app/notes",
+                    "/srv/nobody",
+                    "/usr/local/bin/as-app",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "what-root-cannot",
+                about: "--privileged: every capability, no seccomp filter, yet only within the user namespace: mount works (the container's own mount namespace), while BPF, file handles, the clock, a host sysctl and a block device stay the host's root's",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--privileged",
+                    "minibox/probe",
+                    "probe",
+                    "mount",
+                    "bpf",
+                    "open_by_handle_at",
+                    "settimeofday",
+                    "sysctl",
+                    "mknod-block",
+                ],
+                status: 0,
+                show_status: false,
+                alongside: None,
+            },
+            Demo {
+                name: "limit-refused",
+                about: "a limit needs a cgroup the user may write, a subtree delegated to them on cgroup v2; this host's cgroups are hybrid and delegate nothing: one line, exit 125",
+                args: &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--memory",
+                    "32m",
+                    "busybox",
+                    "true",
+                ],
+                status: 125,
+                show_status: true,
+                alongside: None,
+            },
+            Demo {
+                name: "bridge-refused",
+                about: "a bridge and its veths live in the host's network namespace, which only the host's root may change: one line, exit 125",
+                args: &["run", "--rm", "--network", "bridge", "busybox", "true"],
+                status: 125,
+                show_status: true,
+                alongside: None,
+            },
+            // The default network, a user-mode stack (`usernet.rs`), comes
+            // next: redis published with `-p`, and `redis-cli` on the host's
+            // side reaching it through the stack, as chapter 9's demo does
+            // through the bridge.
+        ],
+        by_hand: ByHand {
+            commands: &[
+                "nobody='setpriv --reuid=65534 --regid=65534 --clear-groups'; $nobody id",
+                "$nobody unshare --user --map-root-user sh -c 'id; cat /proc/self/uid_map /proc/self/setgroups'",
+                "mkdir shared; chown 65534:65534 shared; $nobody unshare --user --map-root-user sh -c 'touch shared/made; stat -c \"inside: %u:%g %n\" shared/made'",
+                "stat -c 'outside: %u:%g %n' shared/made",
+                "$nobody unshare --user --map-root-user --mount --net sh -c 'mount -t tmpfs tmpfs /mnt && echo a tmpfs on /mnt; ip link add v0 type veth peer name v1 && echo a veth pair in its own network namespace'",
+                "$nobody unshare --user --map-root-user ip link add v0 type veth peer name v1; echo \"exit status $?\"",
+            ],
+            cleanup: "",
+        },
+    },
 ];
 
 #[cfg(test)]
@@ -1661,5 +1832,13 @@ mod tests {
         // And every chapter directory is in the table.
         let dirs = std::fs::read_dir(root.join("chapters")).unwrap().count();
         assert_eq!(dirs, CHAPTERS.len(), "chapters/ and CHAPTERS disagree");
+    }
+
+    #[test]
+    fn a_chapter_whose_demos_run_as_a_user_needs_root_to_make_it() {
+        for chapter in CHAPTERS.iter().filter(|c| c.runs_as == RunsAs::User) {
+            assert!(chapter.needs_root, "{}", chapter.package);
+        }
+        assert!(CHAPTERS.iter().any(|c| c.runs_as == RunsAs::User));
     }
 }

@@ -352,8 +352,9 @@ impl Registry {
     /// ports), and chapter 12's `minibox/probe` (busybox and a program that
     /// tries privileged calls) and `minibox/evil-symlinks-abs` and
     /// `minibox/evil-symlinks-rel` (busybox with `/proc`, `/dev`, `/sys` and
-    /// `/data` linked out of the root, see [`crate::images::EVIL_SYMLINKS`]).
-    /// Returns the names.
+    /// `/data` linked out of the root, see [`crate::images::EVIL_SYMLINKS`]),
+    /// and chapter 13's `minibox/multi-user` (busybox with files of three
+    /// owners, see [`crate::images::multi_user`]). Returns the names.
     pub fn push_fixtures(&self) -> Result<Vec<&'static str>, String> {
         let busybox = crate::images::busybox().map_err(|e| format!("busybox image: {e}"))?;
         self.push("library/busybox", "latest", &busybox);
@@ -376,6 +377,9 @@ impl Registry {
         self.push("minibox/evil-symlinks-abs", "latest", &abs);
         let rel = crate::images::evil_symlinks_rel().map_err(evil)?;
         self.push("minibox/evil-symlinks-rel", "latest", &rel);
+        let multi_user =
+            crate::images::multi_user().map_err(|e| format!("multi-user image: {e}"))?;
+        self.push("minibox/multi-user", "latest", &multi_user);
         Ok(vec![
             "busybox",
             "hello-world",
@@ -386,6 +390,7 @@ impl Registry {
             "minibox/probe",
             "minibox/evil-symlinks-abs",
             "minibox/evil-symlinks-rel",
+            "minibox/multi-user",
         ])
     }
 

@@ -1,5 +1,5 @@
-//! An unprivileged user for chapter 13's tests, made without changing the
-//! host's users: an unused UID, whose `/etc/passwd`, `/etc/group`,
+//! An unprivileged user for chapter 13's tests and demos, made without
+//! changing the host's users: an unused UID, whose `/etc/passwd`, `/etc/group`,
 //! `/etc/subuid` and `/etc/subgid` entries exist only in a private mount
 //! namespace that each of its commands starts in (the test's own copies,
 //! bind-mounted over the host's), before the command drops to that UID.
@@ -44,11 +44,38 @@ impl TestUser {
         let index = (std::process::id() % 4096) * 16 + MADE.fetch_add(1, Ordering::Relaxed) % 16;
         let uid = 400_000 + index;
         let range = with_range.then_some((1_000_000_000 + (index % 40_000) * 65536, 65536));
-        let name = format!("mbx{index}");
         let home = tempfile::Builder::new()
             .prefix("minibox-rootless-")
             .tempdir()
             .expect("a home");
+        TestUser::make(bin, format!("mbx{index}"), uid, range, home)
+    }
+
+    /// A user called `name`, with the IDs given, for output that must read
+    /// the same on every run (the demos' [`DEMO_USER`]), unlike
+    /// [`TestUser::new`]'s, which parallel tests need. Panics when the
+    /// machine has a user or group of that name or ID already: their
+    /// entries would clash, and the drop, which ends every process of the
+    /// user's IDs, would end theirs. Its home is a temporary directory
+    /// named as tempfile names its own, which the filter table redacts.
+    ///
+    /// [`DEMO_USER`]: crate::chapters::DEMO_USER
+    pub fn with_ids(bin: &Path, name: &str, uid: u32, range: Option<(u32, u32)>) -> TestUser {
+        if let Some(clash) = clash(name, uid, range) {
+            panic!("{clash}");
+        }
+        let home = tempfile::tempdir().expect("a home");
+        TestUser::make(bin, name.to_string(), uid, range, home)
+    }
+
+    /// The user, its files written and its home made.
+    fn make(
+        bin: &Path,
+        name: String,
+        uid: u32,
+        range: Option<(u32, u32)>,
+        home: tempfile::TempDir,
+    ) -> TestUser {
         let etc = tempfile::tempdir().expect("a private /etc");
         let user = TestUser {
             uid,
@@ -136,7 +163,17 @@ impl TestUser {
     /// `minibox ARGS` as this user, not started yet: stdin is /dev/null,
     /// stdout and stderr are piped.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_with(args, |_| {})
+    }
+
+    /// [`TestUser::command`], with `first` applied to the command before
+    /// it becomes this user: what the child must do while it is still
+    /// root, such as joining a network namespace (setns(2) needs
+    /// `CAP_SYS_ADMIN` over it), set up as `pre_exec` steps, which run in
+    /// the order they were added.
+    pub fn command_with(&self, args: &[&str], first: impl FnOnce(&mut Command)) -> Command {
         let mut command = Command::new(&self.bin);
+        first(&mut command);
         command
             .args(args)
             .env_clear()
@@ -284,6 +321,53 @@ impl TestUser {
     }
 }
 
+/// What on this machine a user `name` with `uid` and the subordinate
+/// `range` would clash with, if anything: a user or group of that name or
+/// ID in `/etc/passwd` or `/etc/group`, or a subordinate range of the
+/// machine's in `/etc/subuid` or `/etc/subgid` that overlaps `range` (a
+/// real user's rootless containers run as those IDs, and [`TestUser`]'s
+/// drop ends every process of its IDs).
+pub fn clash(name: &str, uid: u32, range: Option<(u32, u32)>) -> Option<String> {
+    clash_in(Path::new("/etc"), name, uid, range)
+}
+
+/// [`clash`], with the files in `etc`.
+fn clash_in(etc: &Path, name: &str, uid: u32, range: Option<(u32, u32)>) -> Option<String> {
+    let read = |file: &str| std::fs::read_to_string(etc.join(file)).unwrap_or_default();
+    let id = uid.to_string();
+    for file in ["passwd", "group"] {
+        let text = read(file);
+        let found = text.lines().find(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            fields.first() == Some(&name) || fields.get(2) == Some(&id.as_str())
+        });
+        if let Some(line) = found {
+            return Some(format!(
+                "user {name} ({uid}) would clash with /etc/{file}'s {line:?}"
+            ));
+        }
+    }
+    let (start, count) = range?;
+    for file in ["subuid", "subgid"] {
+        let text = read(file);
+        let found = text.lines().find(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let number = |i: usize| fields.get(i).and_then(|f| f.trim().parse::<u64>().ok());
+            let (Some(from), Some(n)) = (number(1), number(2)) else {
+                return false;
+            };
+            from < u64::from(start) + u64::from(count) && u64::from(start) < from + n
+        });
+        if let Some(line) = found {
+            return Some(format!(
+                "{name}'s subordinate IDs {start}-{} overlap /etc/{file}'s {line:?}",
+                u64::from(start) + u64::from(count) - 1
+            ));
+        }
+    }
+    None
+}
+
 impl Drop for TestUser {
     fn drop(&mut self) {
         self.stop_pause();
@@ -293,5 +377,30 @@ impl Drop for TestUser {
             // SAFETY: kill(2) on a process of this test's own user.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_user_clashes_with_the_machines_users_and_ranges() {
+        let etc = tempfile::tempdir().unwrap();
+        let write = |file: &str, text: &str| std::fs::write(etc.path().join(file), text).unwrap();
+        write(
+            "passwd",
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        );
+        write("group", "root:x:0:\nalice:x:1000:\n");
+        write("subuid", "alice:100000:65536\n");
+        let clash = |name, uid, range| clash_in(etc.path(), name, uid, range);
+        assert_eq!(clash("learner", 1001, Some((200_000, 65536))), None);
+        assert!(clash("learner", 1000, None).is_some_and(|c| c.contains("passwd")));
+        assert!(clash("alice", 1001, None).is_some_and(|c| c.contains("alice")));
+        let overlap = clash("learner", 1001, Some((165_535, 10))).unwrap();
+        assert!(overlap.contains("/etc/subuid"), "{overlap}");
+        // Right after alice's range ends: no overlap.
+        assert_eq!(clash("learner", 1001, Some((165_536, 10))), None);
     }
 }

@@ -10,9 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::chapters::{Alongside, Chapter, Demo, LATEST, Network, REGISTRY};
+use crate::chapters::{Alongside, Chapter, DEMO_USER, Demo, LATEST, Network, REGISTRY, RunsAs};
 use crate::netns::NetNs;
 use crate::process::Background;
+use crate::rootless::TestUser;
 
 /// The workspace's root directory (this crate lives in `crates/harness`).
 pub fn workspace_root() -> PathBuf {
@@ -100,11 +101,12 @@ pub struct Recorded {
 /// chapter that pulls images also gets the fixture registry, as the mirror of
 /// Docker Hub, and a store of its own, emptied first; a chapter whose
 /// containers have a network runs its demos in a network namespace made for
-/// the session ([`Network::Namespace`]). The demos of one chapter share all
-/// of it, so that a later demo sees what an earlier one left: an image it
-/// pulled, or, from chapter 10 on, a container it started
-/// ([`Chapter::keeps_containers`]), which the session removes at its end if
-/// it still runs.
+/// the session ([`Network::Namespace`]); a chapter whose demos run as an
+/// ordinary user ([`RunsAs::User`]) gets one, made for the session. The
+/// demos of one chapter share all of it, so that a later demo sees what an
+/// earlier one left: an image it pulled, or, from chapter 10 on, a
+/// container it started ([`Chapter::keeps_containers`]), which the session
+/// removes at its end if it still runs.
 pub struct DemoSession {
     /// The fixture registry, for chapters that pull; stopped on drop.
     pub registry: Option<crate::registry::Registry>,
@@ -117,6 +119,13 @@ pub struct DemoSession {
     /// have one; dropped with the session, it vanishes with everything the
     /// demos made in it.
     pub netns: Option<NetNs>,
+    /// The ordinary user every `minibox` of the demos runs as, for a
+    /// chapter whose demos run as one ([`RunsAs::User`]): [`DEMO_USER`],
+    /// with the fixture registry as its mirror, and its store (in place of
+    /// [`DemoSession::store`] and [`DemoSession::run`]) in its own home, as
+    /// rootless minibox keeps it. Dropped after the demos' containers are
+    /// removed: its pause process is ended, by its PID, and its home goes.
+    pub user: Option<TestUser>,
     /// The chapter's binary, for a chapter whose containers outlive `run`:
     /// it names [`LATEST`], and removes the demos' containers on drop.
     keeper: Option<PathBuf>,
@@ -144,6 +153,7 @@ impl DemoSession {
             store: workspace_root().join("target/demo-store"),
             run: workspace_root().join(format!("target/demo-run-{}", chapter.package)),
             netns: None,
+            user: None,
             keeper: None,
         };
         if chapter.keeps_containers() && for_demos {
@@ -152,7 +162,9 @@ impl DemoSession {
         if chapter.needs_registry {
             session.store = workspace_root().join(format!("target/demo-store-{}", chapter.package));
         }
-        if for_demos {
+        // A user's store is new with the user, made below.
+        let as_root = for_demos && chapter.runs_as == RunsAs::Root;
+        if as_root {
             // Containers an interrupted session left running go first, by
             // the chapter's own `rm -f`, then their files.
             session
@@ -162,7 +174,7 @@ impl DemoSession {
         if chapter.needs_registry {
             for dir in [&session.store, &session.run]
                 .into_iter()
-                .filter(|_| for_demos)
+                .filter(|_| as_root)
             {
                 if dir.exists() {
                     std::fs::remove_dir_all(dir)
@@ -174,6 +186,9 @@ impl DemoSession {
                 .push_fixtures()
                 .unwrap_or_else(|e| panic!("pushing the fixture images: {e}"));
             session.registry = Some(registry);
+        }
+        if chapter.runs_as == RunsAs::User && for_demos {
+            session.user = Some(session.demo_user(chapter));
         }
         if let Network::Namespace { pulled } = chapter.network {
             // Pulled here, in the machine's namespace, where the registry is.
@@ -188,16 +203,62 @@ impl DemoSession {
         session
     }
 
-    /// Pulls `image` into the demos' store with `chapter`'s binary, quietly.
+    /// [`DEMO_USER`], made for `chapter`'s demos, with the fixture
+    /// registry (if the chapter has one) as its mirror.
+    fn demo_user(&self, chapter: &Chapter) -> TestUser {
+        let mut user = TestUser::with_ids(
+            &chapter_bin(chapter),
+            DEMO_USER.name,
+            DEMO_USER.uid,
+            Some(DEMO_USER.range),
+        );
+        if let Some(registry) = &self.registry {
+            user.set_env("MINIBOX_REGISTRY_MIRROR", &registry.host());
+        }
+        user
+    }
+
+    /// Pulls `image` into the demos' store with `chapter`'s binary, quietly,
+    /// as the demos' user if they have one, from the machine's namespace
+    /// (the session's network namespace is not entered yet).
     fn pull(&self, chapter: &Chapter, image: &str) {
-        let mut pull = Command::new(chapter_bin(chapter));
-        pull.args(["pull", "--quiet", image]).envs(self.env());
-        let (output, status) = run_merged_command(pull);
+        let args = ["pull", "--quiet", image];
+        let (output, status) = match &self.user {
+            Some(user) => {
+                let run = user.minibox(&args);
+                (run.stdout + &run.stderr, run.status)
+            }
+            None => run_merged_command(self.minibox(&chapter_bin(chapter), &args)),
+        };
         assert_eq!(
             status, 0,
             "pulling {image} for {}'s demos:\n{output}",
             chapter.package
         );
+    }
+
+    /// `bin ARGS` (a chapter's `minibox`), not started yet, where and as
+    /// whom the demos run it: in the session's network namespace, if it
+    /// has one; as the session's user, with the user's environment, if it
+    /// has one ([`TestUser::command_with`]: the namespace is joined while
+    /// the child is still root), or else as this process, with the demos'
+    /// environment ([`DemoSession::env`]). Its standard streams are this
+    /// process's, as a new [`Command`]'s are.
+    pub fn minibox(&self, bin: &Path, args: &[&str]) -> Command {
+        let mut command = match &self.user {
+            Some(user) => {
+                let mut command = user.command_with(args, |c| self.enter(c));
+                command
+                    .stdin(Stdio::inherit())
+                    .stdout(Stdio::inherit())
+                    .stderr(Stdio::inherit());
+                return command;
+            }
+            None => Command::new(bin),
+        };
+        command.args(args).envs(self.env());
+        self.enter(&mut command);
+        command
     }
 
     /// Makes `command` run where the demos run: inside the session's network
@@ -219,7 +280,8 @@ impl DemoSession {
         command
     }
 
-    /// The environment the demos run with.
+    /// The environment the demos run with as root (a user's demos have
+    /// the user's own: [`DemoSession::user`]).
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
             // Containers' cgroups go below the test's own cgroup (from chapter 5
@@ -273,9 +335,7 @@ impl DemoSession {
         let Some(bin) = &self.keeper else {
             return Ok(Vec::new());
         };
-        let mut ps = Command::new(bin);
-        ps.arg("ps").args(args).envs(self.env());
-        self.enter(&mut ps);
+        let ps = self.minibox(bin, &[&["ps"], args].concat());
         match run_merged_command(ps) {
             (output, 0) => Ok(output.lines().map(str::to_string).collect()),
             (output, status) => Err(format!("minibox ps {args:?} exited {status}:\n{output}")),
@@ -305,9 +365,8 @@ impl DemoSession {
         let Some(bin) = self.keeper.as_ref().filter(|_| !ids.is_empty()) else {
             return Ok(());
         };
-        let mut rm = Command::new(bin);
-        rm.args(["rm", "-f"]).args(&ids).envs(self.env());
-        self.enter(&mut rm);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let rm = self.minibox(bin, &[&["rm", "-f"], &ids[..]].concat());
         match run_merged_command(rm) {
             (_, 0) => Ok(()),
             (output, status) => Err(format!("minibox rm -f exited {status}:\n{output}")),
@@ -333,12 +392,10 @@ pub fn record(chapter: &Chapter, demo: &Demo, session: &DemoSession) -> Recorded
     let name = chapter.snapshot_name(demo);
     let args = session.args(demo);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut minibox = Command::new(chapter_bin(chapter));
+    let mut minibox = session.minibox(&chapter_bin(chapter), &args);
     // Where a reader types the commands: a demo names files of the
     // repository (chapter 11's example context) from its root.
     minibox.current_dir(workspace_root());
-    minibox.args(&args).envs(session.env());
-    session.enter(&mut minibox);
     let (mut transcript, status) = match &demo.alongside {
         None => {
             let (output, status) = run_merged_command(minibox);
@@ -497,6 +554,7 @@ pub fn run_merged(bin: &Path, args: &[&str]) -> (String, i32) {
         store: workspace_root().join("target/demo-store"),
         run: workspace_root().join("target/demo-run"),
         netns: None,
+        user: None,
         keeper: None,
     };
     run_merged_with(bin, args, &session.env())
