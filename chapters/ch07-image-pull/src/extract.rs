@@ -336,7 +336,8 @@ fn unpack_entry<R: Read>(
 /// owner in when the user namespace cannot map it: `UID:GID:MODE`.
 pub const OVERRIDE_STAT_XATTR: &str = "user.containers.override_stat";
 
-/// Records the owner a file should have had ([`OVERRIDE_STAT_XATTR`]); one
+/// Records the owner a file should have had ([`OVERRIDE_STAT_XATTR`], with
+/// setxattr(2)); one
 /// warning per layer says that it happened.
 fn record_owner(
     path: &Path,

@@ -215,7 +215,8 @@ pub fn enter(run_dir: &Path, maps: &IdMaps) -> Result<()> {
         .mode(0o700)
         .create(run_dir)
         .with_context(|| format!("creating {}", run_dir.display()))?;
-    // Two first mininboxes at once must make one pause process, not two.
+    // Two first mininboxes at once must make one pause process, not two:
+    // an exclusive flock(2) on a file beside it.
     let lock = File::options()
         .create(true)
         .truncate(false)
