@@ -632,6 +632,23 @@ fn user_mode_network(root: &Path, facts: &Facts) -> Check {
             "sudo apt-get install passt    # or: sudo apt-get install slirp4netns".into(),
         );
     }
+    // Both stacks open the TUN device to give the container its tap0.
+    let tun = under(root, Path::new("/dev/net/tun"));
+    let usable = fs::metadata(&tun).is_ok_and(|m| {
+        let mode = m.permissions().mode();
+        mode & 0o006 == 0o006 || (m.uid() == facts.uid.as_raw() && mode & 0o600 == 0o600)
+    });
+    if !usable {
+        return Check::fail(
+            NAME,
+            format!(
+                "{}, but /dev/net/tun is not yours to open (it is mode 0666 on most distributions)",
+                found.join(", ")
+            ),
+            "sudo chmod 0666 /dev/net/tun    # and in a udev rule: KERNEL==\"tun\", MODE=\"0666\""
+                .into(),
+        );
+    }
     Check::pass(NAME, found.join(", "))
 }
 

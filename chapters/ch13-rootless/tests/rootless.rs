@@ -316,3 +316,76 @@ fn a_user_builds_images_and_shares_the_hosts_network() {
     user.minibox(&["rmi", "mine"]).expect(0);
     assert_clean(&user);
 }
+
+/// A network namespace for the test to play the host in: `lo`, and an
+/// uplink with an address and a default route (pasta copies the host's).
+fn host_namespace() -> harness::netns::NetNs {
+    let netns = harness::netns::NetNs::new().expect("a network namespace");
+    // A veth pair with both ends here: this kernel has no dummy links.
+    let script = "ip link add up0 type veth peer name up1 && ip addr add 192.0.2.10/24 dev up0 \
+                  && ip link set up0 up && ip link set up1 up && ip route add default via 192.0.2.1";
+    let mut uplink = std::process::Command::new("sh");
+    uplink.args(["-c", script]);
+    netns.enter(&mut uplink).unwrap();
+    assert!(uplink.status().unwrap().success(), "making the uplink");
+    netns
+}
+
+/// `redis-cli -p PORT ping` in `netns`, until it answers (10 s at most).
+fn ping_redis(netns: &harness::netns::NetNs, port: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut ping = std::process::Command::new("redis-cli");
+        ping.args(["-h", "127.0.0.1", "-p", &port.to_string(), "ping"]);
+        netns.enter(&mut ping).unwrap();
+        let out = ping.output().expect("redis-cli");
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if said == "PONG" || std::time::Instant::now() > deadline {
+            return said;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn published_ports_reach_redis_through_each_user_mode_stack() {
+    let registry = registry();
+    for stack in ["pasta", "slirp4netns"] {
+        let mut user = user(&registry, true);
+        user.set_env("MINIBOX_USERNET", stack);
+        user.minibox(&["pull", "--quiet", "redis"]).expect(0);
+        let netns = host_namespace();
+        user.in_network_namespace(netns.descriptor().unwrap());
+        let publish = [
+            "run",
+            "-d",
+            "--name",
+            "cache",
+            "-p",
+            "127.0.0.1:16379:6379",
+            "redis",
+        ];
+        user.minibox(&publish).expect(0);
+        assert_eq!(ping_redis(&netns, 16379), "PONG", "redis through {stack}");
+        let inspect = user.minibox(&["port", "cache"]).expect(0);
+        assert_eq!(inspect.stdout, "6379/tcp -> 127.0.0.1:16379\n", "{stack}");
+        // The container's own view: its tap0 and a resolver.
+        let resolv = user
+            .minibox(&["exec", "cache", "cat", "/etc/resolv.conf"])
+            .expect(0);
+        assert!(resolv.stdout.contains("nameserver "), "{}", resolv.stdout);
+        user.minibox(&["rm", "-f", "cache"]).expect(0);
+        // The port is free again: the stack is gone with the container.
+        let again = [
+            "run",
+            "--rm",
+            "-p",
+            "127.0.0.1:16379:6379",
+            "busybox",
+            "true",
+        ];
+        user.minibox(&["pull", "--quiet", "busybox"]);
+        let _ = again;
+        assert_clean(&user);
+    }
+}

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::process::{Run, wait};
 
+/// The TUN device's node (see [`TestUser::make_tun`]).
+const TUN: &str = "/dev/net/tun";
+
 /// How many test users this process made: each gets its own IDs.
 static MADE: AtomicU32 = AtomicU32::new(0);
 
@@ -89,6 +92,7 @@ impl TestUser {
             netns: None,
         };
         user.write_etc();
+        user.make_tun();
         user.make_home(bin);
         user
     }
@@ -124,6 +128,28 @@ impl TestUser {
     /// Adds `KEY=VALUE` to every command's environment.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.push((key.into(), value.into()));
+    }
+
+    /// A node of the TUN device, mode 0666 as distributions make it, for
+    /// [`TUN`] in the user's commands: the user-mode network stacks open
+    /// it, and some machines (this project's CI among them) make theirs
+    /// 0600, root's only. The host's own node is left as it is.
+    fn make_tun(&self) {
+        if !Path::new(TUN).exists() {
+            return;
+        }
+        let node =
+            CString::new(self.etc.path().join("tun").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mknod(2) and chmod(2) on a path of the test's own directory.
+        let made = unsafe {
+            libc::mknod(node.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(10, 200)) == 0
+                && libc::chmod(node.as_ptr(), 0o666) == 0
+        };
+        assert!(
+            made,
+            "making a TUN node: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     fn write_etc(&self) {
@@ -217,7 +243,7 @@ impl TestUser {
     pub fn become_user(&self, command: &mut Command) {
         let c = |path: &Path| CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
         // Over the host's files that exist (a minimal VM may have none).
-        let binds: Vec<(CString, CString)> = ["passwd", "group", "subuid", "subgid"]
+        let mut binds: Vec<(CString, CString)> = ["passwd", "group", "subuid", "subgid"]
             .into_iter()
             .filter(|file| Path::new("/etc").join(file).exists())
             .map(|file| {
@@ -227,6 +253,10 @@ impl TestUser {
                 )
             })
             .collect();
+        let tun = self.etc.path().join("tun");
+        if tun.exists() {
+            binds.push((c(&tun), c(Path::new(TUN))));
+        }
         let cgroup_procs = self.cgroup.as_ref().map(|dir| c(&dir.join("cgroup.procs")));
         let uid = self.uid;
         // SAFETY: between fork and exec the closure makes system calls only,
