@@ -1707,7 +1707,7 @@ pub const CHAPTERS: &[Chapter] = &[
         needs_registry: true,
         runs_as: RunsAs::User,
         network: Network::Namespace {
-            pulled: &["busybox", "minibox/multi-user", "minibox/probe"],
+            pulled: &["busybox", "minibox/multi-user", "minibox/probe", "redis"],
         },
         demos: &[
             Demo {
@@ -1795,10 +1795,22 @@ pub const CHAPTERS: &[Chapter] = &[
                 show_status: true,
                 alongside: None,
             },
-            // The default network, a user-mode stack (`usernet.rs`), comes
-            // next: redis published with `-p`, and `redis-cli` on the host's
-            // side reaching it through the stack, as chapter 9's demo does
-            // through the bridge.
+            Demo {
+                name: "publish",
+                about: "the default network, rootless: the container's own namespace, connected by slirp4netns (the demos' namespace has no uplink for pasta to copy), which listens on the host's port 6379 as the user and forwards into the container; redis-cli on the host's side answers, then SIGTERM reaches redis, which exits 0",
+                args: &["run", "--quiet", "-p", "6379:6379", "redis"],
+                status: 0,
+                show_status: true,
+                alongside: Some(Alongside {
+                    detached: false,
+                    ready: "redis-cli -p 6379 ping",
+                    commands: &[
+                        "redis-cli -p 6379 ping",
+                        "redis-cli -p 6379 set greeting hello",
+                        "redis-cli -p 6379 get greeting",
+                    ],
+                }),
+            },
         ],
         by_hand: ByHand {
             commands: &[
