@@ -136,10 +136,11 @@ fn exercise_privileged_port() {
     ]);
     netns.enter(&mut sysctl).unwrap();
     assert!(sysctl.status().unwrap().success(), "setting the sysctl");
+    // Pulled from the registry on the test's own 127.0.0.1 first.
+    machine.minibox(&["pull", "--quiet", "busybox"]).expect(0);
     machine
         .user
         .in_network_namespace(netns.descriptor().unwrap());
-    machine.minibox(&["pull", "--quiet", "busybox"]).expect(0);
     let refused = machine.minibox(&["run", "--rm", "-p", "127.0.0.1:1500:80", "busybox", "true"]);
     let expected = "minibox: cannot expose privileged port 1500, you can add 'net.ipv4.ip_unprivileged_port_start=1500' to /etc/sysctl.conf (currently 2000), or choose a larger port number (>= 2000)\n";
     assert!(
