@@ -215,8 +215,6 @@ impl DemoSession {
         if let Some(registry) = &self.registry {
             user.set_env("MINIBOX_REGISTRY_MIRROR", &registry.host());
         }
-        // pasta copies the host's uplink, and the demos' namespace has none.
-        user.set_env("MINIBOX_USERNET", "slirp4netns");
         user
     }
 

@@ -98,7 +98,7 @@ use std::fs::{self, DirBuilder, File};
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -143,9 +143,20 @@ impl Stack {
     /// The stack to use and its program: the one [`ENV`] names, else pasta
     /// if it is on `PATH`, else slirp4netns; `None` if that is not
     /// installed (or [`ENV`] names neither).
+    ///
+    /// Unasked, pasta is passed over on a host without a default route:
+    /// it copies the host's uplink into the container, and refuses to
+    /// start without one ("External interface not usable").
     pub fn find() -> Option<(Stack, PathBuf)> {
         let wanted = std::env::var(ENV).ok();
-        choose(wanted.as_deref(), std::env::var_os("PATH").as_deref())
+        let path = std::env::var_os("PATH");
+        let found = choose(wanted.as_deref(), path.as_deref());
+        match found {
+            Some((Stack::Pasta, _)) if wanted.is_none() && !has_default_route() => {
+                choose(Some(Stack::Slirp4netns.name()), path.as_deref()).or(found)
+            }
+            found => found,
+        }
     }
 
     /// This stack's program on `PATH`, if it is installed.
@@ -181,12 +192,18 @@ fn choose(wanted: Option<&str>, path: Option<&OsStr>) -> Option<(Stack, PathBuf)
 /// The first executable file named `program` in the directories of `path`
 /// (what a shell does with `PATH`).
 fn search(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
-    std::env::split_paths(path?)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    crate::checks::find_program(Path::new("/"), path?, program)
+}
+
+/// Whether this network namespace has an IPv4 default route (a line of
+/// `/proc/net/route` whose destination and mask are 0).
+fn has_default_route() -> bool {
+    fs::read_to_string("/proc/net/route").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"00000000") && fields.get(7) == Some(&"00000000")
         })
+    })
 }
 
 /// One published port (`-p 127.0.0.1:6379:6379`): connections to
@@ -560,6 +577,7 @@ impl Drop for PrivateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     /// A directory with executables named as both stacks, or only one.
     fn fake_path(programs: &[&str]) -> tempfile::TempDir {
