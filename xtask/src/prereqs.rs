@@ -85,6 +85,21 @@ const PREREQS: &[Prereq] = &[
         why: "chapter 11's tests unpack the OCI layout `save` writes with umoci",
     },
     Prereq {
+        package: "uidmap",
+        provides: "/usr/bin/newuidmap",
+        why: "chapter 13 maps a user's subordinate IDs with the setuid newuidmap and newgidmap",
+    },
+    Prereq {
+        package: "passt",
+        provides: "/usr/bin/pasta",
+        why: "chapter 13's rootless containers reach the network through pasta",
+    },
+    Prereq {
+        package: "slirp4netns",
+        provides: "/usr/bin/slirp4netns",
+        why: "chapter 13's rootless containers reach the network through slirp4netns where pasta is not installed",
+    },
+    Prereq {
         package: "util-linux",
         provides: "/usr/bin/nsenter",
         why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",

@@ -504,8 +504,18 @@ fn mount_overlay(rootfs: &Path, lower: &[&Path], options: impl Fn(&str) -> Strin
             lower.len()
         );
     }
-    mount::mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(&data))
-        .context("mounting the container's overlay (if the store is on overlayfs or another filesystem overlay cannot write to, use --snapshotter copy)")
+    let mounted = mount::mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&data),
+    );
+    if in_user_namespace() {
+        // Chapter 13: only Linux 5.11 on mounts overlayfs in a user namespace.
+        return mounted.context("mounting the container's overlay in a user namespace (this needs Linux 5.11 or later; on an older kernel, use --snapshotter copy)");
+    }
+    mounted.context("mounting the container's overlay (if the store is on overlayfs or another filesystem overlay cannot write to, use --snapshotter copy)")
 }
 
 /// Makes `dir` opaque (see [`is_opaque`]): chapter 7 does, for a layer whose
