@@ -389,3 +389,43 @@ fn published_ports_reach_redis_through_each_user_mode_stack() {
         assert_clean(&user);
     }
 }
+
+#[test]
+fn bad_input_is_one_line_and_leaves_nothing() {
+    let registry = registry();
+    let mut user = user(&registry, true);
+    user.minibox(&["pull", "--quiet", "busybox"]).expect(0);
+    let netns = host_namespace();
+    user.in_network_namespace(netns.descriptor().unwrap());
+    // A port taken on the host's side, by someone else.
+    let mut taken = std::process::Command::new("sh");
+    taken
+        .args(["-c", "exec busybox nc -l -p 16380"])
+        .stdin(std::process::Stdio::null());
+    netns.enter(&mut taken).unwrap();
+    let mut taken = taken.spawn().expect("a listener");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let cases: [(&[&str], &str); 5] = [
+        (&["--network", "bridge"], "a bridge needs root"),
+        (&["--network", "nosuch"], "network nosuch not found"),
+        (&["--memory", "32m"], "cannot have limits"),
+        (&["-p", "127.0.0.1:80:80"], "Permission denied"),
+        (&["-p", "127.0.0.1:16380:80"], "port is already allocated"),
+    ];
+    for (flags, said) in cases {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        let refused = user.minibox(&args);
+        assert_eq!(refused.status, 125, "{flags:?}: {refused:?}");
+        let lines: Vec<&str> = refused.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{flags:?}: {}", refused.stderr);
+        assert!(lines[0].contains(said), "{flags:?}: {}", lines[0]);
+        let ps = user.minibox(&["ps", "-a", "-q"]).expect(0);
+        assert_eq!(ps.stdout, "", "{flags:?} left a container");
+    }
+    // SAFETY: kill(2) on the listener this test started.
+    unsafe { libc::kill(taken.id() as i32, libc::SIGKILL) };
+    let _ = taken.wait();
+    assert_clean(&user);
+}
