@@ -27,6 +27,19 @@ pub fn prepare(config: &NetworkConfig) -> Result<Box<dyn PreparedNetwork>> {
             "rootless containers need a user-mode network stack for their own network: install passt (pasta) or slirp4netns, or use --network none or host"
         )
     })?;
+    // Both stacks open the TUN device for the container's tap0: say so
+    // here, rather than let the stack fail with its own words.
+    let tun = Path::new("/dev/net/tun");
+    if nix::unistd::access(
+        tun,
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    )
+    .is_err()
+    {
+        anyhow::bail!(
+            "rootless containers reach the network through /dev/net/tun, which is not yours to open here: `sudo chmod 0666 /dev/net/tun` (its usual mode), or use --network none or host"
+        );
+    }
     let published = config
         .publish
         .iter()

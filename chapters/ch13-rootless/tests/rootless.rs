@@ -89,6 +89,9 @@ fn lifecycle(with_range: bool) {
     .expect(0);
     let ps = user.minibox(&["ps"]).expect(0);
     assert!(ps.stdout.contains("sleeper"), "{}", ps.stdout);
+    // Its processes, without a cgroup of its own here: its PID namespace's.
+    let top = user.minibox(&["top", "sleeper"]).expect(0);
+    assert!(top.stdout.contains("sleep 600"), "{}", top.stdout);
     let exec = user.minibox(&["exec", "sleeper", "id", "-u"]).expect(0);
     assert_eq!(exec.stdout, "0\n");
     user.minibox(&["stop", "-t", "1", "sleeper"]).expect(0);

@@ -30,11 +30,16 @@ pub fn top(store: &Store, reference: &str, ps_options: &[String]) -> Result<Exit
         bail!("Container {} is not running", container.record.id);
     }
     // Every v1 hierarchy's directory lists the same processes; v2 has one.
-    let pids: BTreeSet<i32> = state
+    let mut pids: BTreeSet<i32> = state
         .cgroups
         .iter()
         .flat_map(|dir| cgroup::procs(dir))
         .collect();
+    if let (true, Some(first)) = (state.cgroups.is_empty(), &state.process) {
+        // No cgroup of its own (chapter 13, rootless without a delegated
+        // subtree): its processes are those of its PID namespace.
+        pids = in_pid_namespace_of(first.pid);
+    }
     let options = match ps_options {
         [] => vec!["-ef".to_string()],
         given => given.to_vec(),
@@ -59,6 +64,19 @@ pub fn top(store: &Store, reference: &str, ps_options: &[String]) -> Result<Exit
     Ok(Exit::Code(0))
 }
 // ANCHOR_END: top
+
+/// The host PIDs of the processes in the PID namespace of process `pid`.
+fn in_pid_namespace_of(pid: i32) -> BTreeSet<i32> {
+    let namespace = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(wanted) = namespace(&pid.to_string()) else {
+        return BTreeSet::new();
+    };
+    let entries = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    entries
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| namespace(&pid.to_string()).as_ref() == Some(&wanted))
+        .collect()
+}
 
 /// `ps`'s header and the rows whose PID is in `pids`, each as cells. The
 /// last title (`CMD`) takes the rest of a row: a command has spaces.
