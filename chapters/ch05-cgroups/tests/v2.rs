@@ -16,14 +16,7 @@ use std::process::{Command, Output, Stdio};
 
 use common::{ALL_LIMITS, BUSY_2S, DD_64M, FORK_20, MINIBOX, WAIT_FOR_STDIN};
 
-fn on_v2(test: &str) -> bool {
-    harness::require_root(test)
-        && harness::require(
-            harness::cgroups::pure_v2(),
-            test,
-            "needs a pure cgroup v2 host: run `cargo xtask test-v2`",
-        )
-}
+use harness::cgroups::on_v2;
 
 fn minibox(args: &[&str]) -> Output {
     Command::new(MINIBOX)

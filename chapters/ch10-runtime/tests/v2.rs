@@ -30,9 +30,6 @@ use harness::env::Env;
 use harness::process::Run;
 use serde_json::Value;
 
-/// Where the VM has the store `cargo xtask test-v2` prepared (busybox in it).
-const STORE: &str = "MINIBOX_V2_STORE";
-
 /// dd allocates one 64 MiB buffer: twice a 32m limit.
 const DD_64M: [&str; 5] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
 
@@ -44,18 +41,7 @@ const FORK_20: &str =
 /// The test's store, with busybox, or `None` (after a SKIP line) when this is
 /// not a pure v2 host with the prepared store.
 fn on_v2(test: &str) -> Option<Store> {
-    let runs = harness::require_root(test)
-        && harness::require(
-            harness::cgroups::pure_v2(),
-            test,
-            "needs a pure cgroup v2 host: run `cargo xtask test-v2`",
-        )
-        && harness::require(
-            std::env::var_os(STORE).is_some(),
-            test,
-            "needs MINIBOX_V2_STORE, a store with busybox: run `cargo xtask test-v2`",
-        );
-    runs.then(|| Store::new(test))
+    harness::cgroups::on_v2_with_store(test).map(|store| Store::new(test, &store))
 }
 
 /// A store of the test's own, its containers removed when it goes.
@@ -64,9 +50,9 @@ struct Store {
 }
 
 impl Store {
-    fn new(test: &str) -> Store {
+    fn new(test: &str, prepared: &Path) -> Store {
         let env = Env::builder(MINIBOX, "ch10", test).build();
-        env.copy_store_from(Path::new(&std::env::var(STORE).unwrap()));
+        env.copy_store_from(prepared);
         Store { env }
     }
 

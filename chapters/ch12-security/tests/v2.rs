@@ -28,17 +28,7 @@ use device_probe::{
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_ch12-security");
 
-/// Where the VM has the store `cargo xtask test-v2` prepared (busybox in it).
-const STORE: &str = "MINIBOX_V2_STORE";
-
-fn on_v2(test: &str) -> bool {
-    harness::require_root(test)
-        && harness::require(
-            harness::cgroups::pure_v2(),
-            test,
-            "needs a pure cgroup v2 host: run `cargo xtask test-v2`",
-        )
-}
+use harness::cgroups::{on_v2, on_v2_with_store};
 
 /// A cgroup, destroyed when dropped (also when the test fails half way).
 struct Destroyed(Box<dyn Cgroup>);
@@ -83,18 +73,11 @@ fn v2_dockers_rules_are_a_bpf_program_that_refuses_the_device() {
 #[test]
 #[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_in_a_container_the_device_can_be_made_but_not_read() {
-    let test = "ch12 v2 device rules in a container";
-    let runs = on_v2(test)
-        && harness::require(
-            std::env::var_os(STORE).is_some(),
-            test,
-            "needs MINIBOX_V2_STORE, a store with busybox: run `cargo xtask test-v2`",
-        );
-    if !runs {
+    let Some(store) = on_v2_with_store("ch12 v2 device rules in a container") else {
         return;
-    }
+    };
     let env = harness::env::Env::builder(MINIBOX, "ch12", "v2-devices").build();
-    env.copy_store_from(Path::new(&std::env::var(STORE).unwrap()));
+    env.copy_store_from(&store);
     in_a_container_made_but_not_read(&env);
     // The rest of the hardening holds on v2 as on v1.
     let status = env

@@ -16,38 +16,22 @@ use std::fs;
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 
+use harness::cgroups::on_v2_with_store;
 use harness::rootless::TestUser;
 
 const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
 
-/// Where the VM has the store `cargo xtask test-v2` prepared (busybox in it).
-const STORE: &str = "MINIBOX_V2_STORE";
-
 const DD_64M: [&str; 5] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
-
-fn on_v2(test: &str) -> bool {
-    harness::require_root(test)
-        && harness::require(
-            harness::cgroups::pure_v2(),
-            test,
-            "needs a pure cgroup v2 host: run `cargo xtask test-v2`",
-        )
-        && harness::require(
-            std::env::var_os(STORE).is_some(),
-            test,
-            "needs MINIBOX_V2_STORE, a store with busybox: run `cargo xtask test-v2`",
-        )
-}
 
 /// A user without a subordinate range (the VM has no `newuidmap`) with a
 /// copy of the prepared store as its own.
-fn user() -> TestUser {
+fn user(prepared: &Path) -> TestUser {
     let user = TestUser::new(Path::new(MINIBOX), false);
     let store = user.store();
     fs::create_dir_all(store.parent().unwrap()).unwrap();
     let copied = std::process::Command::new("cp")
         .arg("-a")
-        .arg(std::env::var(STORE).unwrap())
+        .arg(prepared)
         .arg(&store)
         .status()
         .unwrap();
@@ -127,10 +111,10 @@ impl Drop for Delegated {
 #[test]
 #[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_a_delegated_subtree_enforces_a_memory_limit_rootless() {
-    if !on_v2("ch13 v2 delegated memory limit") {
+    let Some(store) = on_v2_with_store("ch13 v2 delegated memory limit") else {
         return;
-    }
-    let mut user = user();
+    };
+    let mut user = user(&store);
     let delegated = Delegated::to(
         user.uid,
         &format!("minibox-test-{}-deleg", std::process::id()),
@@ -190,10 +174,10 @@ fn v2_a_delegated_subtree_enforces_a_memory_limit_rootless() {
 #[test]
 #[ignore = "needs a pure cgroup v2 kernel: cargo xtask test-v2"]
 fn v2_without_delegation_a_limit_is_refused_and_a_run_without_works() {
-    if !on_v2("ch13 v2 no delegation") {
+    let Some(store) = on_v2_with_store("ch13 v2 no delegation") else {
         return;
-    }
-    let user = user();
+    };
+    let user = user(&store);
     let refused = user.minibox(&[
         "run",
         "--rm",

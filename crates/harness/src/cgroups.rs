@@ -43,6 +43,34 @@ pub fn pure_v2() -> bool {
     }
 }
 
+/// Whether a test of a chapter's cgroup v2 suite runs: as root, on a pure
+/// cgroup v2 host (`cargo xtask test-v2`'s VM). Elsewhere it skips, or
+/// fails where skipping is forbidden ([`crate::privilege`]).
+pub fn on_v2(test: &str) -> bool {
+    crate::require_root(test)
+        && crate::require(
+            pure_v2(),
+            test,
+            "needs a pure cgroup v2 host: run `cargo xtask test-v2`",
+        )
+}
+
+/// The variable that names, in the v2 VM, the store `cargo xtask test-v2`
+/// prepared on the host (busybox pulled into it: the VM has no network).
+pub const V2_STORE: &str = "MINIBOX_V2_STORE";
+
+/// [`on_v2`], for a test that needs the prepared store too: its path.
+pub fn on_v2_with_store(test: &str) -> Option<std::path::PathBuf> {
+    let store = std::env::var_os(V2_STORE);
+    let runs = on_v2(test)
+        && crate::require(
+            store.is_some(),
+            test,
+            "needs MINIBOX_V2_STORE, a store with busybox: run `cargo xtask test-v2`",
+        );
+    runs.then(|| store.unwrap_or_default().into())
+}
+
 /// One mounted cgroup hierarchy, as the kernel lists it in
 /// /proc/self/mountinfo, and this process's cgroup in it (from
 /// /proc/self/cgroup). Read here without any chapter's code, so a leak check
