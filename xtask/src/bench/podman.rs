@@ -1,5 +1,6 @@
 //! Podman as the benchmarks run it: with storage, state and configuration of
-//! its own in one directory, so that a run touches nothing of the host's.
+//! its own in one directory, so that a run touches nothing of the host's;
+//! and rootless, as a user of the benchmark's own.
 //!
 //! Two kinds of place cannot be moved by configuration, so each podman
 //! command runs in a mount namespace of its own (see [`Podman::command`]):
@@ -22,6 +23,10 @@
 //! namespace at a short path, and podman's runroot is [`RUNROOT`] below it
 //! (below, not at: `podman system reset` removes the runroot itself, which it
 //! could not do to a mount point).
+//!
+//! Rootless podman ([`RootlessPodman`]) is podman run by a user of the
+//! benchmark's own, with that user's configuration in its home; it needs
+//! none of this.
 
 use std::ffi::CString;
 use std::fs;
@@ -31,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use harness::rootless::TestUser;
 
 use crate::shell;
 
@@ -46,19 +52,16 @@ impl Podman {
     /// Everything podman would otherwise keep in /var/lib/containers,
     /// /run/containers, /run/libpod, /dev/shm, /etc/containers/networks or
     /// /var/tmp goes below `dir`. The engine settings are the ones this
-    /// machine needs to run containers at all: cgroupfs (there is no
-    /// systemd), events in a file (no journald), file locks (not a shared
-    /// memory segment in /dev/shm), and `default_ulimits` within the hard
-    /// limits (podman's default asks for more than this machine allows).
+    /// machine needs to run containers at all ([`MACHINE_CONF`]), and file
+    /// locks (not a shared memory segment in /dev/shm).
     pub(super) fn configure(dir: &Path) -> Result<Podman> {
         for sub in ["tmp", "networks", "copy", "run"] {
             fs::create_dir_all(dir.join(sub)).context("creating podman's directories")?;
         }
         let d = dir.display();
         let conf = format!(
-            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n\
-             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
-             lock_type = \"file\"\ntmp_dir = \"{d}/tmp\"\nimage_copy_tmp_dir = \"{d}/copy\"\n\
+            "{MACHINE_CONF}lock_type = \"file\"\ntmp_dir = \"{d}/tmp\"\n\
+             image_copy_tmp_dir = \"{d}/copy\"\n\
              [network]\nnetwork_config_dir = \"{d}/networks\"\n"
         );
         fs::write(dir.join("containers.conf"), conf).context("writing containers.conf")?;
@@ -144,6 +147,88 @@ impl Podman {
     pub(super) fn reset(&self) -> Result<Command> {
         let mut command = self.command(None)?;
         command.args(["system", "reset", "--force"]);
+        Ok(command)
+    }
+}
+
+/// What podman needs in its `containers.conf` to run containers on this
+/// machine at all, root or rootless: cgroupfs (there is no systemd), events
+/// in a file (no journald), and `default_ulimits` within the hard limits
+/// (podman's default asks for more than this machine allows). It ends in the
+/// `[engine]` table, so more of that table's keys may follow.
+const MACHINE_CONF: &str = "[containers]\n\
+    default_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n\
+    [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n";
+
+/// Rootless podman: podman run by a user of the benchmark's own (see
+/// [`TestUser`]), with that user's configuration and nothing of root's.
+///
+/// Unlike root's, it needs no mount namespace made for it: rootless podman
+/// makes a user namespace and a mount namespace of its own, held by its pause
+/// process (catatonit), and mounts only there; its storage is in the user's
+/// home (`~/.local/share/containers`), its runroot, crun's state and its
+/// pause process's PID in the user's runtime directory. Both go when the
+/// user is dropped: its processes (the pause process with them) are killed,
+/// its directories removed.
+pub(super) struct RootlessPodman<'a> {
+    user: &'a TestUser,
+}
+
+impl RootlessPodman<'_> {
+    /// Writes the user's configuration into `~/.config/containers`, as
+    /// files of the user's: the machine's settings ([`MACHINE_CONF`]), file
+    /// locks (in its runtime directory, not a shared memory segment
+    /// `/dev/shm/libpod_rootless_lock_UID` that would outlive it), no
+    /// short-name search, and a signature policy that accepts the
+    /// benchmark's unsigned image. The rest is rootless podman's default.
+    pub(super) fn configure(user: &TestUser) -> Result<RootlessPodman<'_>> {
+        let config = user.home().join(".config");
+        let dir = config.join("containers");
+        fs::create_dir_all(&dir).context("creating ~/.config/containers")?;
+        let policy = r#"{"default":[{"type":"insecureAcceptAnything"}]}"#;
+        let containers_conf = format!("{MACHINE_CONF}lock_type = \"file\"\n");
+        let mut made = vec![config, dir.clone()];
+        for (file, text) in [
+            ("containers.conf", containers_conf.as_str()),
+            ("registries.conf", "unqualified-search-registries = []\n"),
+            ("policy.json", policy),
+        ] {
+            fs::write(dir.join(file), text).with_context(|| format!("writing {file}"))?;
+            made.push(dir.join(file));
+        }
+        for path in made {
+            std::os::unix::fs::chown(&path, Some(user.uid), Some(user.uid))
+                .with_context(|| format!("giving {} to the user", path.display()))?;
+        }
+        Ok(RootlessPodman { user })
+    }
+
+    /// `podman` as the user, with the environment a login gives it (`HOME`,
+    /// `USER`, `XDG_RUNTIME_DIR`, as [`TestUser::command`] gives minibox),
+    /// in the network namespace `netns` when one is given. Arguments follow.
+    pub(super) fn command(&self, netns: Option<BorrowedFd<'_>>) -> Result<Command> {
+        let mut command = Command::new("podman");
+        command
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", self.user.home())
+            .env("USER", &self.user.name)
+            .env("XDG_RUNTIME_DIR", self.user.runtime_dir());
+        // The network namespace is joined while still root, before the
+        // switch to the user.
+        if let Some(netns) = netns {
+            ch09_networking::netns::enter_before_exec(&mut command, netns)?;
+        }
+        self.user.become_user(&mut command);
+        Ok(command)
+    }
+
+    /// `podman pull` of `reference` from a registry of ours, over plain
+    /// HTTP, in this process's network namespace (where the registry
+    /// listens).
+    pub(super) fn pull(&self, reference: &str) -> Result<Command> {
+        let mut command = self.command(None)?;
+        command.args(["pull", "--tls-verify=false", reference]);
         Ok(command)
     }
 }

@@ -1,5 +1,6 @@
-//! `cargo xtask bench start` (chapter 9): how long a container takes to start
-//! and exit, on each network, against the runtimes people compare with.
+//! `cargo xtask bench start` (chapter 9 on): how long a container takes to
+//! start and exit, on each network, as root and as an ordinary user, against
+//! the runtimes people compare with.
 //!
 //! The container is busybox running `true`, its image already in each tool's
 //! store (pulled once, untimed, from a registry of our own on 127.0.0.1). The
@@ -14,32 +15,45 @@
 //!   `--network bridge` (a veth on the `minibox0` bridge, an address, a
 //!   route; the bridge and its NAT rules are made by the warm-up round's run,
 //!   as by the first container on a host).
+//! - **chapter 10** (`run --rm`, under a monitor, the container kept on disk
+//!   until `--rm` removes it) with `--network none` and `--network bridge`.
+//! - **chapter 12** with `--network none`: chapter 10's start with Docker's
+//!   hardening, whose cost is measured against chapter 10's.
+//! - **chapter 13** with `--network none`, as root (chapter 12's start,
+//!   nothing added) and as an ordinary user (`ch13 rootless`: a user of the
+//!   benchmark's own, with a subordinate range, in the user namespace its
+//!   pause process holds; see [`rootless`]).
 //! - **crun run** and **runc run** on an OCI bundle of the same busybox root
 //!   filesystem, with each runtime's default configuration, which includes a
 //!   network namespace (see [`oci`]).
 //! - **podman run --rm**, with `--network none` and with its default bridge
 //!   network (netavark), where podman is installed (see
-//!   [`crate::bench::podman`]).
+//!   [`crate::bench::podman`]); and **rootless podman** with `--network none`,
+//!   run by the same user as rootless minibox.
 //!
 //! Everything runs in a network namespace the benchmark makes (with `lo` up),
 //! so the bridges, veths and NAT rules of minibox and podman exist only there
 //! and vanish when it is closed, and every variant is started the same way.
 //! minibox is a release build, since the runtimes are optimized builds too.
 //! Its runtime state (`MINIBOX_RUN`) is on a tmpfs, in `/dev/shm`, as
-//! `/run/minibox` is on a real host (this machine's `/run` is on its disk);
-//! crun's and runc's state (`--root`) is in the benchmark's directory, and
-//! podman has a tmpfs of its own on `/run` and `/var/lib`.
+//! `/run/minibox` is on a real host (this machine's `/run` is on its disk),
+//! and so is the rootless user's runtime directory; crun's and runc's state
+//! (`--root`) is in the benchmark's directory, and podman has a tmpfs of its
+//! own on `/run` and `/var/lib`.
 //! Each run must exit 0: a failing variant fails the benchmark (minibox) or is
 //! left out with its reason after the warm-up (a peer that cannot run here).
-//! - **chapter 12** with `--network none`: chapter 10's start with Docker's
-//!   hardening, whose cost is measured against chapter 10's.
 //!
-//! The targets are ratios to crun's median: `none` ≤ 1.0×, `bridge` ≤ 1.5×;
-//! and chapter 12 at most 1.10× chapter 10.
+//! The targets are ratios to crun's median: `none` ≤ 1.0×, `bridge` ≤ 1.5×
+//! (chapters 9, 10 and 12); and ratios between our own variants: chapter 12
+//! at most 1.10× chapter 10 (the cost of the hardening), and chapter 13
+//! rootless at most 1.5× chapter 13 as root (the cost of running without
+//! root).
 //!
 //! ## Layout
 //!
 //! - [`oci`]: crun and runc on a bundle.
+//! - [`rootless`]: the ordinary user, its minibox and its podman.
+//! - [`runtime`]: chapter 10's other operations, measured after the starts.
 //! - [`report`]: the table, the targets, and `--record`'s JSON.
 
 use std::os::fd::{AsFd, BorrowedFd};
@@ -61,9 +75,11 @@ use crate::{prereqs, shell};
 
 mod oci;
 mod report;
+mod rootless;
 mod runtime;
 
 use oci::Runtime;
+use rootless::RootlessUser;
 
 /// Measured rounds; the median and the spread of these are reported.
 const RUNS: usize = 30;
@@ -80,20 +96,15 @@ struct Variant<'a> {
 pub fn start(root: &Path, record: bool) -> Result<()> {
     ensure!(
         harness::privilege::is_root(),
-        "cargo xtask bench start needs root (namespaces, mounts, cgroups): run it with sudo"
+        "cargo xtask bench start needs root (namespaces, mounts, cgroups, a user of its own): run it with sudo"
     );
     prereqs::ensure()?;
-    let ch10 = super::build_release_bin(root, "ch10-runtime", "ch10-runtime")?
-        .context("chapter 10 does not exist yet")?;
-    let ch12 = super::build_release_bin(root, "ch12-security", "minibox")?
-        .context("chapter 12 does not exist yet")?;
-    let ch09 = build(root, "ch09-networking")?;
-    let ch08 = build(root, "ch08-command-override")?;
-    let rootfs = harness::fixtures::busybox_rootfs();
+    let bins = Binaries::build(root)?;
     let load_at_start = load_average()?;
     println!("load average at the start: {load_at_start}");
 
-    // Dropped in the reverse order: podman's storage is reset, the network
+    // Dropped in the reverse order: the rootless user's processes are ended
+    // and its directories removed, podman's storage is reset, the network
     // namespace closed, the cgroups removed, hugetlb unmounted, and the
     // working directory removed last.
     let work = WorkDir::create(root.join("target/bench/start"))?;
@@ -110,23 +121,17 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         netns: netns.as_fd(),
     };
     let podman = podman_storage(&work.path)?;
-    let podman_image = pull_images(&minibox, &ch09, podman.as_ref().map(|p| &p.0))?;
+    // No measured run may pull: the registry stops before the first.
+    let busybox = Busybox::serve()?;
+    let podman_image = pull_images(&busybox, &minibox, &bins.ch09, podman.as_ref())?;
+    let rootless = RootlessUser::prepare(&bins.ch13, &busybox, netns.as_fd())?;
+    let rootless_podman = rootless.podman(podman_image.as_deref())?;
+    drop(busybox);
     let podman_parent = format!("{}/podman", parents.absolute);
 
-    let mut variants = vec![
-        minibox.variant("ch08 run (no network namespace)", &ch08, &[])?,
-        minibox.variant(report::NONE, &ch09, &["--network", "none"])?,
-        minibox.variant(report::BRIDGE, &ch09, &["--network", "bridge"])?,
-        minibox.variant(report::CH10_NONE, &ch10, &["--rm", "--network", "none"])?,
-        minibox.variant(report::CH10_BRIDGE, &ch10, &["--rm", "--network", "bridge"])?,
-        minibox.variant(report::CH12_NONE, &ch12, &["--rm", "--network", "none"])?,
-    ];
-    let mut runtimes = Vec::new();
-    for name in ["crun", "runc"] {
-        if let Some(runtime) = oci_runtime(name, &work.path, &rootfs, &parents, netns.as_fd())? {
-            runtimes.push(runtime);
-        }
-    }
+    let mut variants = minibox_variants(&minibox, &bins)?;
+    variants.push(rootless.minibox_variant());
+    let runtimes = oci_runtimes(&work.path, &parents, netns.as_fd())?;
     for runtime in &runtimes {
         variants.push(oci_variant(runtime.clone())?);
     }
@@ -138,18 +143,10 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
             netns.as_fd(),
         )?);
     }
-
-    println!();
-    println!(
-        "commands (each started in a network namespace of the benchmark's, with lo up; podman also in a \
-         mount namespace of its own with tmpfs on /run and /var/lib; RUN is the run's own directory):"
-    );
-    let mut peers = Vec::new();
-    for variant in variants {
-        println!("  {}: {}", variant.peer.name, variant.shown);
-        peers.push(variant.peer);
+    if let (Some(podman), Some(image)) = (&rootless_podman, &podman_image) {
+        variants.push(rootless.podman_variant(podman, image, netns.as_fd())?);
     }
-    measure::rounds(&mut peers, &work, RUNS)?;
+    let peers = measure_variants(variants, &work)?;
     let load_at_end = load_average()?;
     report::report(&peers, RUNS);
     println!("load average at the end: {load_at_end}");
@@ -157,7 +154,7 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         let written = report::record(root, &peers, RUNS, &load_at_start, &load_at_end)?;
         println!("recorded the medians in {}", written.display());
     }
-    let phases = runtime::runtime(&minibox, &ch10, &work, &runtimes)?;
+    let phases = runtime::runtime(&minibox, &bins.ch10, &work, &runtimes)?;
     if record {
         let what = "start a busybox container running `true` in the foreground, removed at its end";
         let start = runtime::table(what, &peers, report::BASELINE);
@@ -165,6 +162,67 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
         println!("recorded chapter 10's medians in {}", written.display());
     }
     Ok(())
+}
+
+/// The chapters' binaries the benchmark runs, release builds.
+struct Binaries {
+    ch08: PathBuf,
+    ch09: PathBuf,
+    ch10: PathBuf,
+    ch12: PathBuf,
+    ch13: PathBuf,
+}
+
+impl Binaries {
+    /// Builds them; fails while a chapter does not exist yet.
+    fn build(root: &Path) -> Result<Binaries> {
+        // Chapter 13's binary is the product's, `minibox`; the others are
+        // named for their chapters.
+        let ch13 = super::build_release_bin(root, "ch13-rootless", "minibox")?
+            .context("chapter 13 does not exist yet")?;
+        Ok(Binaries {
+            ch13,
+            ch12: build(root, "ch12-security")?,
+            ch10: build(root, "ch10-runtime")?,
+            ch09: build(root, "ch09-networking")?,
+            ch08: build(root, "ch08-command-override")?,
+        })
+    }
+}
+
+/// root's minibox rows: chapters 8 to 13.
+fn minibox_variants<'a>(minibox: &'a Minibox, bins: &'a Binaries) -> Result<Vec<Variant<'a>>> {
+    let rm_none = &["--rm", "--network", "none"][..];
+    Ok(vec![
+        minibox.variant("ch08 run (no network namespace)", &bins.ch08, &[])?,
+        minibox.variant(report::NONE, &bins.ch09, &["--network", "none"])?,
+        minibox.variant(report::BRIDGE, &bins.ch09, &["--network", "bridge"])?,
+        minibox.variant(report::CH10_NONE, &bins.ch10, rm_none)?,
+        minibox.variant(
+            report::CH10_BRIDGE,
+            &bins.ch10,
+            &["--rm", "--network", "bridge"],
+        )?,
+        minibox.variant(report::CH12_NONE, &bins.ch12, rm_none)?,
+        minibox.variant(report::CH13_NONE, &bins.ch13, rm_none)?,
+    ])
+}
+
+/// Prints each variant's command, then measures them in rounds.
+fn measure_variants<'a>(variants: Vec<Variant<'a>>, work: &WorkDir) -> Result<Vec<Peer<'a>>> {
+    println!();
+    println!(
+        "commands (each started in a network namespace of the benchmark's, with lo up; root's podman also \
+         in a mount namespace of its own with tmpfs on /run and /var/lib; RUN is the run's own \
+         directory):"
+    );
+    let mut peers = Vec::new();
+    for variant in variants {
+        println!("  {}: {}", variant.peer.name, variant.shown);
+        peers.push(variant.peer);
+    }
+    measure::rounds(&mut peers, work, RUNS)?;
+    Ok(peers)
 }
 
 /// Chapter `package`'s binary, built in release mode.
@@ -192,25 +250,26 @@ impl Minibox<'_> {
     }
 }
 
-/// crun or runc, ready to run the benchmark's containers, or none (saying
-/// why) where it is not installed or cannot make its default configuration.
-fn oci_runtime<'a>(
-    name: &'static str,
+/// crun and runc, ready to run the benchmark's containers, but those that
+/// are not installed or cannot make their default configuration (saying
+/// why).
+fn oci_runtimes<'a>(
     work: &Path,
-    rootfs: &Path,
     parents: &Parents,
     netns: BorrowedFd<'a>,
-) -> Result<Option<Runtime<'a>>> {
-    if !installed(&[name]) {
-        return Ok(None);
-    }
-    match Runtime::new(name, work, rootfs, &parents.absolute, netns) {
-        Ok(runtime) => Ok(Some(runtime)),
-        Err(err) => {
-            println!("{name}: cannot run here, left out: {err:#}");
-            Ok(None)
+) -> Result<Vec<Runtime<'a>>> {
+    let rootfs = harness::fixtures::busybox_rootfs();
+    let mut runtimes = Vec::new();
+    for name in ["crun", "runc"] {
+        if !installed(&[name]) {
+            continue;
+        }
+        match Runtime::new(name, work, &rootfs, &parents.absolute, netns) {
+            Ok(runtime) => runtimes.push(runtime),
+            Err(err) => println!("{name}: cannot run here, left out: {err:#}"),
         }
     }
+    Ok(runtimes)
 }
 
 /// `RUNTIME run`'s variant.
@@ -277,16 +336,19 @@ fn podman_variants<'a>(
     Ok(variants)
 }
 
-/// Starts a registry of our own with the busybox fixture image, pulls it
-/// into minibox's store (with chapter 9's `pull`) and into podman's, untimed,
-/// then stops the registry. Returns podman's name for the image, or none
-/// when podman could not pull it (saying why).
-fn pull_images(minibox: &Minibox, ch09: &Path, podman: Option<&Podman>) -> Result<Option<String>> {
-    let busybox = Busybox::serve()?;
+/// Pulls busybox from `busybox` into minibox's store (with chapter 9's
+/// `pull`) and into podman's, untimed. Returns podman's name for the image,
+/// or none when podman could not pull it (saying why).
+fn pull_images(
+    busybox: &Busybox,
+    minibox: &Minibox,
+    ch09: &Path,
+    podman: Option<&PodmanStorage>,
+) -> Result<Option<String>> {
     busybox.pull_minibox(ch09, &minibox.store)?;
     let Some(podman) = podman else {
         return Ok(None);
     };
     let image = format!("{}/library/busybox", busybox.host());
-    Ok(busybox.pull_podman(podman, &image).then_some(image))
+    Ok(busybox.pull_podman(&podman.0, &image).then_some(image))
 }

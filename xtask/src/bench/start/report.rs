@@ -28,6 +28,13 @@ pub(super) const CH12_NONE: &str = "ch12 run --rm --network none";
 /// What the hardening may cost: chapter 12's median at most this many times
 /// chapter 10's.
 const HARDENING_TIMES: f64 = 1.10;
+/// Chapter 13's, as root (chapter 12's start, nothing added) and as an
+/// ordinary user (in the user's namespace, held by its pause process).
+pub(super) const CH13_NONE: &str = "ch13 run --rm --network none";
+pub(super) const ROOTLESS_NONE: &str = "ch13 rootless run --rm --network none";
+/// What running without root may cost: the rootless median at most this
+/// many times root's.
+const ROOTLESS_TIMES: f64 = 1.5;
 
 /// Podman's variant with no network, and how many times faster than podman
 /// chapter 10's must be.
@@ -35,6 +42,9 @@ pub(super) const PODMAN_NONE: &str = "podman run --rm --network none";
 /// Podman's variant with its default network, a bridge.
 pub(super) const PODMAN_DEFAULT: &str = "podman run --rm (default bridge)";
 const PODMAN_TIMES: f64 = 20.0;
+/// Rootless podman's, the same start by the same user as
+/// [`ROOTLESS_NONE`].
+pub(super) const PODMAN_ROOTLESS_NONE: &str = "rootless podman run --rm --network none";
 
 /// The targets: each variant's median at most this many times crun's.
 const TARGETS: [(&str, f64); 5] = [
@@ -57,7 +67,7 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
          {runs} runs after a warm-up round, the variants interleaved"
     );
     println!(
-        "{:<34} {:>9} {:>19} {:>19} {:>7}",
+        "{:<40} {:>9} {:>19} {:>19} {:>7}",
         "", "median", "p10 – p90", "min – max", "× crun"
     );
     for peer in peers {
@@ -69,7 +79,7 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
             )
         };
         println!(
-            "{:<34} {:>9} {:>19} {:>19} {:>7}",
+            "{:<40} {:>9} {:>19} {:>19} {:>7}",
             peer.name,
             ms(peer.median()),
             spread(10, 90),
@@ -82,11 +92,7 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
         let r = median_of(peers, name).and_then(|median| ratio(median, baseline));
         println!("{name} ≤ {target:.1}× crun: {}", at_most(r, target));
     }
-    let hardening = median_of(peers, CH12_NONE).and_then(|m| ratio(m, median_of(peers, CH10_NONE)));
-    println!(
-        "{CH12_NONE} ≤ {HARDENING_TIMES:.2}× {CH10_NONE} (the cost of the hardening): {}",
-        at_most(hardening, HARDENING_TIMES)
-    );
+    relative_targets(peers);
     // Chapter 10 beside podman, which does the same with a daemonless engine:
     // how many times faster, on the same network mode, both ways.
     for (ours, theirs) in [(CH10_NONE, PODMAN_NONE), (CH10_BRIDGE, PODMAN_DEFAULT)] {
@@ -104,6 +110,30 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
         && let Some(times) = ratio_inverse(crun, median_of(peers, PODMAN_NONE))
     {
         println!("(for reference: {BASELINE} is {times:.1}× faster than {PODMAN_NONE})");
+    }
+}
+
+/// The targets that are ratios to another of our own variants, not to
+/// crun: what the hardening costs, and what running without root costs
+/// (with rootless podman's cost beside it, for reference).
+fn relative_targets(peers: &[Peer]) {
+    let times = |a, b| median_of(peers, a).and_then(|m| ratio(m, median_of(peers, b)));
+    for (ours, theirs, target, cost) in [
+        (CH12_NONE, CH10_NONE, HARDENING_TIMES, "the hardening"),
+        (
+            ROOTLESS_NONE,
+            CH13_NONE,
+            ROOTLESS_TIMES,
+            "running without root",
+        ),
+    ] {
+        println!(
+            "{ours} ≤ {target:.2}× {theirs} (the cost of {cost}): {}",
+            at_most(times(ours, theirs), target)
+        );
+    }
+    if let Some(r) = times(PODMAN_ROOTLESS_NONE, PODMAN_NONE) {
+        println!("(for reference: {PODMAN_ROOTLESS_NONE} is {r:.2}× {PODMAN_NONE})");
     }
 }
 
