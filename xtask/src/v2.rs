@@ -189,7 +189,11 @@ fn add_inputs(command: &mut Command, suite: &Suite) -> Result<Option<tempfile::T
         .arg("-a")
         .arg(format!("{}:/etc/resolv.conf", resolv.display()))
         .arg("-e")
-        .arg(format!("{}={}", harness::cgroups::V2_STORE, store.display()));
+        .arg(format!(
+            "{}={}",
+            harness::cgroups::V2_STORE,
+            store.display()
+        ));
     Ok(Some(inputs))
 }
 

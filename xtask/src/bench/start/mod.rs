@@ -131,6 +131,7 @@ pub fn start(root: &Path, record: bool) -> Result<()> {
 
     let mut variants = minibox_variants(&minibox, &bins)?;
     variants.push(rootless.minibox_variant());
+    variants.push(rootless.minibox_default_variant());
     let runtimes = oci_runtimes(&work.path, &parents, netns.as_fd())?;
     for runtime in &runtimes {
         variants.push(oci_variant(runtime.clone())?);

@@ -32,6 +32,9 @@ const HARDENING_TIMES: f64 = 1.10;
 /// ordinary user (in the user's namespace, held by its pause process).
 pub(super) const CH13_NONE: &str = "ch13 run --rm --network none";
 pub(super) const ROOTLESS_NONE: &str = "ch13 rootless run --rm --network none";
+/// Rootless on its default network, a user-mode stack: beside the root
+/// bridge's row, for information (no target).
+pub(super) const ROOTLESS_DEFAULT: &str = "ch13 rootless run --rm (user-mode net)";
 /// What running without root may cost: the rootless median at most this
 /// many times root's.
 const ROOTLESS_TIMES: f64 = 1.5;
@@ -131,6 +134,9 @@ fn relative_targets(peers: &[Peer]) {
             "{ours} ≤ {target:.2}× {theirs} (the cost of {cost}): {}",
             at_most(times(ours, theirs), target)
         );
+    }
+    if let Some(r) = times(ROOTLESS_DEFAULT, CH10_BRIDGE) {
+        println!("(for reference: {ROOTLESS_DEFAULT} is {r:.2}× {CH10_BRIDGE})");
     }
     if let Some(r) = times(PODMAN_ROOTLESS_NONE, PODMAN_NONE) {
         println!("(for reference: {PODMAN_ROOTLESS_NONE} is {r:.2}× {PODMAN_NONE})");

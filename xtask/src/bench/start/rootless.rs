@@ -53,6 +53,9 @@ const RUN: &[&str] = &[
     "true",
 ];
 
+/// The same with the rootless default network, a user-mode stack.
+const RUN_DEFAULT: &[&str] = &["run", "--quiet", "--rm", "busybox", "true"];
+
 /// An ordinary user of the benchmark's, ready to start containers.
 pub(super) struct RootlessUser {
     // Dropped in this order: the user's processes are ended (its pause
@@ -90,10 +93,22 @@ impl RootlessUser {
 
     /// `minibox run --quiet --rm --network none busybox true`, as the user.
     pub(super) fn minibox_variant(&self) -> Variant<'_> {
-        let shown = self.shown(&self.user.command(RUN));
-        let run = move |dir: &Path| run_measured(&mut self.user.command(RUN), dir, "minibox");
+        self.variant(report::ROOTLESS_NONE, RUN)
+    }
+
+    /// The same on the rootless default network: its own namespace behind
+    /// a user-mode stack (slirp4netns here: the benchmark's namespace has
+    /// no uplink for pasta to copy).
+    pub(super) fn minibox_default_variant(&self) -> Variant<'_> {
+        self.variant(report::ROOTLESS_DEFAULT, RUN_DEFAULT)
+    }
+
+    /// `minibox ARGS`, as the user, measured as `name`.
+    fn variant(&self, name: &'static str, args: &'static [&'static str]) -> Variant<'_> {
+        let shown = self.shown(&self.user.command(args));
+        let run = move |dir: &Path| run_measured(&mut self.user.command(args), dir, "minibox");
         Variant {
-            peer: Peer::new(report::ROOTLESS_NONE, true, Box::new(run)),
+            peer: Peer::new(name, true, Box::new(run)),
             shown,
         }
     }
