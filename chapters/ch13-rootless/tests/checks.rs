@@ -65,6 +65,8 @@ impl Tree {
         tree.program("usr/bin/newuidmap", 0o4755);
         tree.program("usr/bin/newgidmap", 0o4755);
         tree.program("usr/bin/pasta", 0o755);
+        // The TUN device, as most distributions make it (a file stands in).
+        tree.program("dev/net/tun", 0o666);
         let mut dir = PathBuf::from("sys/fs/cgroup");
         for level in std::iter::once("").chain(OWN.split('/').filter(|s| !s.is_empty())) {
             dir.push(level);
@@ -416,6 +418,18 @@ fn set_capability(path: &Path, cap: u32) {
         )
     };
     assert_eq!(result, 0, "setxattr: {}", Errno::last());
+}
+
+#[test]
+fn a_tun_device_only_root_may_open_is_named_with_its_fix() {
+    let tree = Tree::new();
+    tree.program("dev/net/tun", 0o600);
+    let check = only_fails(&tree.checks(), "user-mode network");
+    assert!(check.detail.contains("/dev/net/tun"), "{check:#?}");
+    assert!(
+        fix(&check).contains("chmod 0666 /dev/net/tun"),
+        "{check:#?}"
+    );
 }
 
 #[test]
