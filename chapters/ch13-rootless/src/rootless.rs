@@ -62,7 +62,7 @@ pub fn enter(namespace: bool) -> Result<Storage> {
 pub fn placement(root: &Path, uid: Uid) -> Placement {
     if !cgroups::is_unified(root) {
         return Placement::Undelegated(
-            "this host has cgroup v1, which delegates nothing to users; boot with systemd.unified_cgroup_hierarchy=1".into(),
+            "this host's controllers are on cgroup v1 (a hybrid or v1 layout), which delegates nothing to users; boot with systemd.unified_cgroup_hierarchy=1".into(),
         );
     }
     let own = OwnCgroups::of_this_process().unwrap_or_default();
