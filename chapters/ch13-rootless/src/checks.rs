@@ -566,20 +566,11 @@ pub fn find_program(root: &Path, search_path: &OsStr, program: &str) -> Option<P
 /// a magic word, then the low 32 permitted bits first, in every revision)
 /// permits capability `cap`.
 fn file_capability_permits(path: &Path, cap: u32) -> bool {
-    let Ok(path) = CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    let mut value = [0u8; 24];
-    // SAFETY: both names are C strings; `value` is writable for its length.
-    let len = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            c"security.capability".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    len >= 8 && u32::from_le_bytes(value[4..8].try_into().expect("4 bytes")) & (1 << cap) != 0
+    let value = xattr::get(path, "security.capability").ok().flatten();
+    value.is_some_and(|value| {
+        value.len() >= 8
+            && u32::from_le_bytes(value[4..8].try_into().expect("4 bytes")) & (1 << cap) != 0
+    })
 }
 
 /// newuidmap (or newgidmap) on `PATH`, and able to write maps: setuid root,

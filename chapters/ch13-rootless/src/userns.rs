@@ -341,14 +341,6 @@ fn set_name(name: &OsStr) {
     unsafe { libc::prctl(libc::PR_SET_NAME, bytes.as_ptr()) };
 }
 
-/// Whether this process is in a user namespace other than the host's
-/// (its `uid_map` is not the identity over every ID).
-pub fn in_user_namespace() -> bool {
-    fs::read_to_string("/proc/self/uid_map")
-        .map(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,19 +267,8 @@ fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
 }
 
 fn xattr_of(path: &Path, name: &str) -> Option<String> {
-    let c = |s: &[u8]| std::ffi::CString::new(s).unwrap();
-    let (path, name) = (c(path.as_os_str().as_encoded_bytes()), c(name.as_bytes()));
-    let mut value = [0u8; 256];
-    // SAFETY: getxattr(2) writes at most `value.len()` bytes into `value`.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    (n >= 0).then(|| String::from_utf8_lossy(&value[..n as usize]).into_owned())
+    let value = xattr::get(path, name).ok().flatten()?;
+    Some(String::from_utf8_lossy(&value).into_owned())
 }
 
 #[test]
@@ -291,7 +280,9 @@ fn a_user_builds_images_and_shares_the_hosts_network() {
     // directory removed and made again is opaque there too.
     let context = user.home().join("context");
     std::fs::create_dir(&context).unwrap();
-    let dockerfile = "FROM busybox\nRUN mkdir -p /d && touch /d/old && rm -rf /d && mkdir /d && echo built > /d/new\nCMD ls /d\n";
+    // /d comes from a layer below the step that replaces it: without the
+    // opaque mark, its old file would show through again.
+    let dockerfile = "FROM busybox\nRUN mkdir /d && touch /d/old\nRUN rm -rf /d && mkdir /d && touch /d/new\nCMD ls /d\n";
     std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
     let chown = std::process::Command::new("chown")
         .args(["-R", &format!("{0}:{0}", user.uid)])

@@ -189,17 +189,7 @@ impl TestUser {
     /// `minibox ARGS` as this user, not started yet: stdin is /dev/null,
     /// stdout and stderr are piped.
     pub fn command(&self, args: &[&str]) -> Command {
-        self.command_with(args, |_| {})
-    }
-
-    /// [`TestUser::command`], with `first` applied to the command before
-    /// it becomes this user: what the child must do while it is still
-    /// root, such as joining a network namespace (setns(2) needs
-    /// `CAP_SYS_ADMIN` over it), set up as `pre_exec` steps, which run in
-    /// the order they were added.
-    pub fn command_with(&self, args: &[&str], first: impl FnOnce(&mut Command)) -> Command {
         let mut command = Command::new(&self.bin);
-        first(&mut command);
         command
             .args(args)
             .env_clear()

@@ -198,6 +198,11 @@ impl DemoSession {
             let netns = NetNs::new().unwrap_or_else(|e| {
                 panic!("a network namespace for {}'s demos: {e}", chapter.package)
             });
+            if let Some(user) = &mut session.user {
+                // From now on its commands start there (joined while root).
+                let fd = netns.descriptor().expect("a descriptor of the namespace");
+                user.in_network_namespace(fd);
+            }
             session.netns = Some(netns);
         }
         session
@@ -240,14 +245,14 @@ impl DemoSession {
     /// `bin ARGS` (a chapter's `minibox`), not started yet, where and as
     /// whom the demos run it: in the session's network namespace, if it
     /// has one; as the session's user, with the user's environment, if it
-    /// has one ([`TestUser::command_with`]: the namespace is joined while
-    /// the child is still root), or else as this process, with the demos'
+    /// has one ([`TestUser::in_network_namespace`]: the namespace is joined
+    /// while the child is still root), or else as this process, with the demos'
     /// environment ([`DemoSession::env`]). Its standard streams are this
     /// process's, as a new [`Command`]'s are.
     pub fn minibox(&self, bin: &Path, args: &[&str]) -> Command {
         let mut command = match &self.user {
             Some(user) => {
-                let mut command = user.command_with(args, |c| self.enter(c));
+                let mut command = user.command(args);
                 command
                     .stdin(Stdio::inherit())
                     .stdout(Stdio::inherit())
