@@ -171,11 +171,15 @@ struct Container<'a> {
 impl Container<'_> {
     /// Waits (10 s at most) until PID 1 has `count` children: the shell has
     /// started the container's other processes.
+    /// Waits for `count` children that have run `exec`: a child just forked
+    /// still shows its parent's command line, and a list taken then would
+    /// not match the one `top` reads a moment later.
     fn wait_for_children(&self, count: usize) -> Vec<i32> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let parent = process(self.pid1).1;
         loop {
             let children = harness::process::children(self.pid1 as u32);
-            if children.len() >= count {
+            if children.len() >= count && children.iter().all(|&c| process(c).1 != parent) {
                 return children;
             }
             assert!(
