@@ -42,25 +42,6 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
-    // Opened again: the descriptor that was mounted on names the directory
-    // under the tmpfs; the same walk now ends in the tmpfs.
-    let dev = place("/dev")?;
-    for (name, major, minor) in DEVICES {
-        let device = makedev(*major, *minor);
-        match mknodat(&dev, *name, SFlag::S_IFCHR, Mode::empty(), device) {
-            // In a user namespace (chapter 13) only the host's root may
-            // make a device node: the host's own is bound there instead.
-            Err(Errno::EPERM) => {
-                bind_host_device(rootfs, name)?;
-                continue;
-            }
-            made => made.with_context(|| format!("mknod /dev/{name}"))?,
-        }
-        // Set the mode after mknod: the mode mknod gets is reduced by the umask.
-        let mode = Mode::from_bits_truncate(0o666);
-        fchmodat(&dev, *name, mode, FchmodatFlags::FollowSymlink)
-            .with_context(|| format!("chmod /dev/{name}"))?;
-    }
     // A private devpts instance: the container's pseudo-terminals only.
     place("/dev/pts")?.mount(
         Some("devpts"),
@@ -74,6 +55,31 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         nosuid_noexec | MsFlags::MS_NODEV,
         Some("mode=1777,size=65536k"),
     )?;
+    default_devices(rootfs)
+}
+
+/// Makes the default device nodes and links in `rootfs/dev`, leaving any
+/// that exist (chapter 14: an engine may have bound its own there).
+pub fn default_devices(rootfs: &Path) -> Result<()> {
+    // Opened here, after the mounts: the walk ends in the tmpfs.
+    let dev = open_in_root(rootfs, Path::new("/dev"), TargetKind::Dir)?;
+    for (name, major, minor) in DEVICES {
+        let device = makedev(*major, *minor);
+        match mknodat(&dev, *name, SFlag::S_IFCHR, Mode::empty(), device) {
+            Err(Errno::EEXIST) => continue,
+            // In a user namespace (chapter 13) only the host's root may
+            // make a device node: the host's own is bound there instead.
+            Err(Errno::EPERM) => {
+                bind_host_device(rootfs, name)?;
+                continue;
+            }
+            made => made.with_context(|| format!("mknod /dev/{name}"))?,
+        }
+        // Set the mode after mknod: the mode mknod gets is reduced by the umask.
+        let mode = Mode::from_bits_truncate(0o666);
+        fchmodat(&dev, *name, mode, FchmodatFlags::FollowSymlink)
+            .with_context(|| format!("chmod /dev/{name}"))?;
+    }
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -81,7 +87,10 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlinkat(target, &dev, link).with_context(|| format!("symlink /dev/{link}"))?;
+        match symlinkat(target, &dev, link) {
+            Err(Errno::EEXIST) => {}
+            made => made.with_context(|| format!("symlink /dev/{link}"))?,
+        }
     }
     Ok(())
 }

@@ -106,7 +106,7 @@ use ch09_networking::ipam::Holder;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 
 /// The container to run a process in: what its state on disk says.
 #[derive(Debug, Clone)]
@@ -244,9 +244,50 @@ pub fn exec_then(
     stdio: Stdio,
     running: impl FnOnce() -> anyhow::Result<bool>,
 ) -> Result<Exit, ExecError> {
-    let namespaces = container_namespaces(target)?;
     let confinement = hardening::confinement(&target.extra).map_err(ExecError::Other)?;
+    let program = || match process.enter_with(confinement.as_ref()) {
+        Ok(entered) => {
+            let error = process.exec(&entered);
+            (error.status(), error.to_string())
+        }
+        Err(e) => (CANNOT_INVOKE, format!("{e:#}")),
+    };
+    let ran = run_program(target, confinement.as_ref(), &program, stdio, false, running)?;
+    match ran {
+        Ran::Ended(exit) => Ok(exit),
+        Ran::Left(_) => Ok(Exit::Code(0)),
+    }
+}
+
+/// How [`run_program`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// The program ran and ended (or, detached, runs on under the joining
+    /// child): its exit.
+    Ended(Exit),
+    /// The joining child left as soon as the program ran: the program, host
+    /// PID here, is an orphan that the caller's subreaper collects.
+    Left(Pid),
+}
+
+/// The general form of [`exec_then`], for a later chapter: `confinement` is
+/// given, `program` runs in the grandchild once it is inside (after its
+/// stdio, the root and the console) and returns only why it could not exec,
+/// with the status. With `leave`, the joining child exits as soon as the
+/// program runs (chapter 14's `exec --detach`: containerd's shim and conmon
+/// must reap the program themselves, as its subreaper).
+pub fn run_program(
+    target: &Target,
+    confinement: &dyn Confinement,
+    program: &dyn Fn() -> (u8, String),
+    stdio: Stdio,
+    leave: bool,
+    running: impl FnOnce() -> anyhow::Result<bool>,
+) -> Result<Ran, ExecError> {
+    let namespaces = container_namespaces(target)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))?;
+    let (pid_read, pid_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))?;
 
     // SAFETY: the caller may have other threads. The child has one (fork
@@ -259,25 +300,37 @@ pub fn exec_then(
         Err(errno) => return Err(ExecError::Other(anyhow!("fork: {errno}"))),
         Ok(ForkResult::Child) => {
             drop(report_read);
+            drop(pid_read);
             let joining = Joining {
                 cgroups: &target.cgroups,
                 namespaces: &namespaces,
-                confinement: confinement.as_ref(),
+                confinement,
             };
-            join_and_run(&joining, process, stdio, report_write)
+            let leaving = leave.then_some(pid_write);
+            join_and_run(&joining, program, stdio, report_write, leaving)
         }
         Ok(ForkResult::Parent { child }) => child,
     };
     drop(report_write);
+    drop(pid_write);
     drop(namespaces);
     // End of file when the command has been exec'd (the pipe is
     // close-on-exec) or when both children have ended.
     let mut report = Vec::new();
     let read = File::from(report_read).read_to_end(&mut report);
+    let mut pid = Vec::new();
+    let _ = File::from(pid_read).read_to_end(&mut pid);
     if report.is_empty() && read.is_ok() {
+        if leave {
+            let _ = process::wait_for(joiner);
+            let pid = String::from_utf8_lossy(&pid).parse().map_err(|_| {
+                ExecError::Other(anyhow!("the joining child did not say the process's PID"))
+            })?;
+            return Ok(Ran::Left(Pid::from_raw(pid)));
+        }
         match running() {
             Ok(true) => {}
-            Ok(false) => return Ok(Exit::Code(0)), // detached: the joiner waits on
+            Ok(false) => return Ok(Ran::Ended(Exit::Code(0))), // detached: the joiner waits on
             Err(error) => {
                 let _ = process::wait_for(joiner);
                 return Err(ExecError::Other(error));
@@ -287,7 +340,7 @@ pub fn exec_then(
     let end = process::wait_for(joiner).map_err(ExecError::Other)?;
     read.map_err(|e| ExecError::Other(anyhow!("reading the child's report: {e}")))?;
     match report.split_first() {
-        None => Ok(end),
+        None => Ok(Ran::Ended(end)),
         Some((&status, message)) => Err(ExecError::Start {
             message: String::from_utf8_lossy(message).into_owned(),
             status,
@@ -344,9 +397,16 @@ fn errno_of(error: std::io::Error) -> Errno {
 
 // ANCHOR: join
 /// In the first child: joins the cgroups, then each namespace, forks the
-/// command into the PID namespace, waits for it and exits with its status.
-/// Any failure goes to `report` and ends the child with its status.
-fn join_and_run(joining: &Joining, process: &Process, stdio: Stdio, report: OwnedFd) -> ! {
+/// command into the PID namespace, waits for it and exits with its status
+/// (with `leaving`, says its PID there and exits at once). Any failure goes
+/// to `report` and ends the child with its status.
+fn join_and_run(
+    joining: &Joining,
+    program: &dyn Fn() -> (u8, String),
+    stdio: Stdio,
+    report: OwnedFd,
+    leaving: Option<OwnedFd>,
+) -> ! {
     if let Err(error) = joining.confinement.before_join() {
         fail(&report, CANNOT_INVOKE, format!("{error:#}"));
     }
@@ -372,11 +432,15 @@ fn join_and_run(joining: &Joining, process: &Process, stdio: Stdio, report: Owne
     // grandchild's copy of memory holds no lock a missing thread held.
     let command = match unsafe { nix::unistd::fork() } {
         Err(errno) => fail(&report, CANNOT_INVOKE, format!("fork: {}", errno.desc())),
-        Ok(ForkResult::Child) => start(process, joining.confinement, stdio, &report),
+        Ok(ForkResult::Child) => start(program, stdio, &report),
         Ok(ForkResult::Parent { child }) => child,
     };
     // Only the command keeps the pipe open, until its exec closes it.
     drop(report);
+    if let Some(pid) = leaving {
+        let _ = nix::unistd::write(&pid, command.as_raw().to_string().as_bytes());
+        process::exit_now(0);
+    }
     // SIMPLIFICATION: runc's `exec` (through the shim) passes the signals
     // sent to it on to the process; this waiting child passes none.
     match process::wait_for(command) {
@@ -389,7 +453,7 @@ fn join_and_run(joining: &Joining, process: &Process, stdio: Stdio, report: Owne
 // ANCHOR: start
 /// In the grandchild, inside the container's PID namespace: the standard
 /// streams, the root, the user and the working directory, then exec.
-fn start(process: &Process, confinement: &dyn Confinement, stdio: Stdio, report: &OwnedFd) -> ! {
+fn start(program: &dyn Fn() -> (u8, String), stdio: Stdio, report: &OwnedFd) -> ! {
     for (fd, target) in [(stdio.stdin, 0), (stdio.stdout, 1), (stdio.stderr, 2)] {
         if let Some(fd) = fd {
             // SAFETY: dup2(2) on a descriptor the caller lent us for the call;
@@ -421,12 +485,8 @@ fn start(process: &Process, confinement: &dyn Confinement, stdio: Stdio, report:
     // SIMPLIFICATION: `docker exec --privileged` widens them; minibox's
     // `exec` has no such flag. No exec FIFO either: runc's `exec` waits on
     // none (only `create`/`start` do).
-    let entered = match process.enter_with(confinement) {
-        Ok(entered) => entered,
-        Err(e) => fail(report, CANNOT_INVOKE, format!("{e:#}")),
-    };
-    let error = process.exec(&entered);
-    fail(report, error.status(), error.to_string())
+    let (status, message) = program();
+    fail(report, status, message)
 }
 // ANCHOR_END: start
 

@@ -278,6 +278,12 @@ pub fn limit_bounding(keep: CapSet) -> Result<()> {
 /// Sets the permitted and effective sets to `set`, and the inheritable set
 /// to nothing, with `capset(2)` (a process may only ever shrink them).
 pub fn set(set: CapSet) -> Result<()> {
+    set_each(set, set, CapSet(0))
+}
+
+/// Sets the effective, permitted and inheritable sets one by one: chapter
+/// 14's config.json names each (runc's order: this, then the ambient set).
+pub fn set_each(effective: CapSet, permitted: CapSet, inheritable: CapSet) -> Result<()> {
     #[repr(C)]
     struct Header {
         version: u32,
@@ -296,9 +302,9 @@ pub fn set(set: CapSet) -> Result<()> {
         pid: 0,
     };
     let half = |shift: u32| Data {
-        effective: (set.0 >> shift) as u32,
-        permitted: (set.0 >> shift) as u32,
-        inheritable: 0,
+        effective: (effective.0 >> shift) as u32,
+        permitted: (permitted.0 >> shift) as u32,
+        inheritable: (inheritable.0 >> shift) as u32,
     };
     let data = [half(0), half(32)];
     // SAFETY: capset(2) reads the header and two data structures of the
@@ -310,6 +316,32 @@ pub fn set(set: CapSet) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: set
+
+/// Raises each capability of `ambient` into the ambient set, which an exec
+/// keeps for a program without file capabilities, even a non-root one. Each
+/// must be permitted and inheritable already.
+pub fn raise_ambient(ambient: CapSet) -> Result<()> {
+    for n in 0..64 {
+        if !ambient.has(n) {
+            continue;
+        }
+        // SAFETY: prctl(2) with integer arguments only.
+        let raised = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                n as libc::c_ulong,
+                0,
+                0,
+            )
+        };
+        if raised != 0 {
+            let errno = std::io::Error::last_os_error();
+            bail!("raising {} into the ambient set: {errno}", name_of(n));
+        }
+    }
+    Ok(())
+}
 
 /// The name of capability `n`.
 fn name_of(n: u32) -> String {

@@ -91,6 +91,9 @@ pub trait Cgroup {
     fn oom_kills(&self) -> Result<u64>;
     /// Peak memory and CPU time so far.
     fn stats(&self) -> Result<Stats>;
+    /// Writes new limits into the cgroup of a running container (chapter
+    /// 14's `update`).
+    fn set_limits(&self, limits: &Limits) -> Result<()>;
     /// Kills every process still in the cgroup, waits until it is empty, and
     /// removes it (and the parent directories it created, if they are empty).
     fn destroy(&self) -> Result<()>;

@@ -23,9 +23,10 @@ pub const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
 
 /// Controllers a container joins where the host mounts them, and goes
 /// without where it does not: `devices`, whose rules (which device numbers
-/// the container may open) chapter 12 writes. This chapter writes nothing
-/// there; a new directory starts with its parent's rules.
-pub const OPTIONAL: [&str; 1] = ["devices"];
+/// the container may open) chapter 12 writes, and `freezer`, which chapter
+/// 14's `pause` uses. This chapter writes nothing there; a new directory
+/// starts with its parent's rules, and thawed.
+pub const OPTIONAL: [&str; 2] = ["devices", "freezer"];
 
 /// Where each controller's hierarchy is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +211,10 @@ impl Cgroup for V1Cgroup {
         // memory.oom_control: "oom_kill_disable 0\nunder_oom 0\noom_kill 1"
         let path = self.dir("memory").join("memory.oom_control");
         Ok(read_key(&path, "oom_kill").unwrap_or(0))
+    }
+
+    fn set_limits(&self, limits: &Limits) -> Result<()> {
+        self.write_limits(limits)
     }
 
     fn stats(&self) -> Result<Stats> {

@@ -205,6 +205,10 @@ impl Cgroup for V2Cgroup {
         Ok(read_key(&self.dir.join("memory.events"), "oom_kill").unwrap_or(0))
     }
 
+    fn set_limits(&self, limits: &Limits) -> Result<()> {
+        self.write_limits(limits)
+    }
+
     fn stats(&self) -> Result<Stats> {
         let usage_us = read_key(&self.dir.join("cpu.stat"), "usage_usec").unwrap_or(0);
         Ok(Stats {

@@ -160,7 +160,7 @@ impl fmt::Display for Rule {
 // `--device-cgroup-rule`; minibox has neither flag.
 pub fn docker_default() -> Vec<Rule> {
     let allow = |kind, major, minor| Rule::new(true, kind, Some(major), minor, "rwm");
-    vec![
+    let mut rules = vec![
         // Docker's.
         Rule::new(false, 'a', None, None, "rwm"),
         allow('c', 1, Some(5)),                            // /dev/zero
@@ -170,7 +170,16 @@ pub fn docker_default() -> Vec<Rule> {
         allow('c', 5, Some(0)),                            // /dev/tty
         allow('c', 5, Some(1)),                            // /dev/console
         Rule::new(false, 'c', Some(10), Some(229), "rwm"), // /dev/fuse
-        // runc's.
+    ];
+    rules.extend(runtime_defaults());
+    rules
+}
+
+/// What runc appends to any container's rules (chapter 14's too): creating
+/// any node, and the devices every container gets.
+pub fn runtime_defaults() -> Vec<Rule> {
+    let allow = |kind, major, minor| Rule::new(true, kind, Some(major), minor, "rwm");
+    vec![
         Rule::new(true, 'c', None, None, "m"), // mknod of any node
         Rule::new(true, 'b', None, None, "m"),
         allow('c', 1, Some(3)),    // /dev/null

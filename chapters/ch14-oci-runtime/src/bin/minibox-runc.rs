@@ -1,3 +1,19 @@
-//! Chapter 14's `minibox-runc`: runc's command line.
+//! Chapter 14's `minibox-runc`: runc's command line, so that podman,
+//! Docker and containerd can run their containers with minibox.
 
-fn main() {}
+use std::process::ExitCode;
+
+use ch14_oci_runtime::cli::Cli;
+use ch14_oci_runtime::{log, runtime};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match runtime::act(cli) {
+        Ok(exit) => ExitCode::from(exit.status()),
+        Err(error) => {
+            log::error(&format!("{error:#}"));
+            ExitCode::from(1)
+        }
+    }
+}

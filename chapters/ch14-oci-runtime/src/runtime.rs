@@ -1,0 +1,69 @@
+//! The commands of runc's command line, dispatched; errors become one line
+//! on stderr and in `--log`, and exit status 1, as runc's.
+
+use anyhow::{Result, bail};
+use ch01_fork_exec::exit::Exit;
+
+use crate::cli::{Cli, Command};
+use crate::state::Store;
+use crate::{create, exec, features, lifecycle, log};
+
+// ANCHOR: act
+/// Runs one command; the exit status for the process.
+pub fn act(cli: Cli) -> Result<Exit> {
+    log::configure(cli.log.clone(), cli.log_format, cli.debug);
+    if cli.systemd_cgroup {
+        bail!(
+            "--systemd-cgroup: minibox-runc places cgroups through cgroupfs only (it does not ask systemd for a transient scope)"
+        );
+    }
+    let store = || Store::open(&cli.root);
+    match cli.command {
+        Command::Create(args) => create::create(&store()?, &args).map(|_| Exit::Code(0)),
+        Command::Start(id) => lifecycle::start(&store()?, &id.id).map(|()| Exit::Code(0)),
+        Command::Run(args) => run(&store()?, &args),
+        Command::State(id) => lifecycle::state(&store()?, &id.id).map(|()| Exit::Code(0)),
+        Command::Kill(args) => {
+            lifecycle::kill(&store()?, &args.id, &args.signal, args.all).map(|()| Exit::Code(0))
+        }
+        Command::Delete(args) => lifecycle::delete(&store()?, &args.id, args.force).map(|()| Exit::Code(0)),
+        Command::Exec(args) => exec::exec(&store()?, &args),
+        Command::Ps(args) => {
+            lifecycle::ps(&store()?, &args.id, &args.format, &args.ps_args).map(|()| Exit::Code(0))
+        }
+        Command::List(args) => lifecycle::list(&store()?, &args.format, args.quiet).map(|()| Exit::Code(0)),
+        Command::Pause(id) => lifecycle::set_frozen(&store()?, &id.id, true).map(|()| Exit::Code(0)),
+        Command::Resume(id) => lifecycle::set_frozen(&store()?, &id.id, false).map(|()| Exit::Code(0)),
+        Command::Update(args) => lifecycle::update(&store()?, &args).map(|()| Exit::Code(0)),
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&features::features())?);
+            Ok(Exit::Code(0))
+        }
+        Command::Spec(args) => {
+            let dir = args.bundle.unwrap_or_else(|| ".".into());
+            features::spec(&dir, args.rootless).map(|()| Exit::Code(0))
+        }
+    }
+}
+// ANCHOR_END: act
+
+// ANCHOR: run
+/// `run`: `create`, `start`, and unless `--detach`, wait for the init (a
+/// child of this process: `create` made it, and with no subreaper above it
+/// is reparented to us... it is our child already) and `delete`.
+fn run(store: &Store, args: &crate::cli::RunArgs) -> Result<Exit> {
+    // Our orphans, the init among them once `create`'s work is done, come
+    // to us: the init is our child anyway, this makes it explicit.
+    nix::sys::prctl::set_child_subreaper(true)?;
+    let record = create::create(store, &args.create)?;
+    lifecycle::start(store, &record.id)?;
+    if args.detach {
+        return Ok(Exit::Code(0));
+    }
+    let exit = ch01_fork_exec::process::wait_for(nix::unistd::Pid::from_raw(record.init.pid))?;
+    if !args.keep {
+        lifecycle::delete(store, &record.id, true)?;
+    }
+    Ok(exit)
+}
+// ANCHOR_END: run
