@@ -252,7 +252,14 @@ pub fn exec_then(
         }
         Err(e) => (CANNOT_INVOKE, format!("{e:#}")),
     };
-    let ran = run_program(target, confinement.as_ref(), &program, stdio, false, running)?;
+    let ran = run_program(
+        target,
+        confinement.as_ref(),
+        &program,
+        stdio,
+        false,
+        running,
+    )?;
     match ran {
         Ran::Ended(exit) => Ok(exit),
         Ran::Left(_) => Ok(Exit::Code(0)),
@@ -285,10 +292,10 @@ pub fn run_program(
     running: impl FnOnce() -> anyhow::Result<bool>,
 ) -> Result<Ran, ExecError> {
     let namespaces = container_namespaces(target)?;
-    let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))?;
-    let (pid_read, pid_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))?;
+    let pipe = || {
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ExecError::Other(anyhow!("pipe2: {e}")))
+    };
+    let ((report_read, report_write), (pid_read, pid_write)) = (pipe()?, pipe()?);
 
     // SAFETY: the caller may have other threads. The child has one (fork
     // copies only the calling thread) and uses no lock that another thread
@@ -318,15 +325,10 @@ pub fn run_program(
     // close-on-exec) or when both children have ended.
     let mut report = Vec::new();
     let read = File::from(report_read).read_to_end(&mut report);
-    let mut pid = Vec::new();
-    let _ = File::from(pid_read).read_to_end(&mut pid);
     if report.is_empty() && read.is_ok() {
         if leave {
             let _ = process::wait_for(joiner);
-            let pid = String::from_utf8_lossy(&pid).parse().map_err(|_| {
-                ExecError::Other(anyhow!("the joining child did not say the process's PID"))
-            })?;
-            return Ok(Ran::Left(Pid::from_raw(pid)));
+            return left_pid(pid_read).map(Ran::Left);
         }
         match running() {
             Ok(true) => {}
@@ -348,6 +350,16 @@ pub fn run_program(
     }
 }
 // ANCHOR_END: exec
+
+/// The PID the joining child wrote before it left.
+fn left_pid(pid_read: OwnedFd) -> Result<Pid, ExecError> {
+    let mut pid = String::new();
+    let _ = File::from(pid_read).read_to_string(&mut pid);
+    let pid = pid.parse().map_err(|_| {
+        ExecError::Other(anyhow!("the joining child did not say the process's PID"))
+    })?;
+    Ok(Pid::from_raw(pid))
+}
 
 /// The namespaces of `target`'s PID 1 that are not ours, opened, or why
 /// not: it does not run (any more).

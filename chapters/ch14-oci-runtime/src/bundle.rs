@@ -162,8 +162,12 @@ pub fn load(bundle: &Path) -> Result<(PathBuf, Spec)> {
     let value: Value = serde_json::from_str(&text)
         .with_context(|| format!("parsing {}: not valid JSON", path.display()))?;
     check_keys(&value)?;
-    let spec: Spec = serde_json::from_value(value)
-        .with_context(|| format!("parsing {}: not the runtime specification's format", path.display()))?;
+    let spec: Spec = serde_json::from_value(value).with_context(|| {
+        format!(
+            "parsing {}: not the runtime specification's format",
+            path.display()
+        )
+    })?;
     check_values(&spec)?;
     Ok((bundle, spec))
 }
@@ -181,9 +185,9 @@ pub fn check_keys(config: &Value) -> Result<()> {
         if EMPTY_ONLY.contains(&pattern) && is_empty(value) {
             return Ok(false);
         }
-        if SUPPORTED.iter().any(|s| s.starts_with(&format!("{pattern}."))
-            || s.starts_with(&format!("{pattern}[]")))
-        {
+        if SUPPORTED.iter().any(|s| {
+            s.starts_with(&format!("{pattern}.")) || s.starts_with(&format!("{pattern}[]"))
+        }) {
             return Ok(true); // an object on the way to supported keys
         }
         bail!("config.json: {pattern} is not supported by minibox")
@@ -263,7 +267,10 @@ pub fn check_values(spec: &Spec) -> Result<()> {
         bail!("config.json: process.args must not be empty");
     }
     if !Path::new(process.cwd()).is_absolute() {
-        bail!("config.json: process.cwd {:?} is not an absolute path", process.cwd());
+        bail!(
+            "config.json: process.cwd {:?} is not an absolute path",
+            process.cwd()
+        );
     }
     Ok(())
 }
@@ -304,6 +311,9 @@ mod tests {
         let config = json!({"mounts": [{"destination": "/x", "uidMappings": []}]});
         // an empty list asks for nothing, but it is not a key minibox knows
         let error = check_keys(&config).unwrap_err();
-        assert!(error.to_string().contains("mounts[].uidMappings"), "{error}");
+        assert!(
+            error.to_string().contains("mounts[].uidMappings"),
+            "{error}"
+        );
     }
 }

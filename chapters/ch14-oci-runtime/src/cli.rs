@@ -34,7 +34,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Ignored, as runc ignores it outside rootless mode's detection.
-    #[arg(long = "rootless", id = "global_rootless", value_name = "true|false|auto")]
+    #[arg(
+        long = "rootless",
+        id = "global_rootless",
+        value_name = "true|false|auto"
+    )]
     pub rootless: Option<String>,
     /// The command.
     #[command(subcommand)]
@@ -254,6 +258,12 @@ pub struct SpecArgs {
     /// A spec for a rootless container (a user namespace with the caller's ID).
     #[arg(long)]
     pub rootless: bool,
+}
+
+/// The command line of this process, parsed (clap exits with its message
+/// on a bad one).
+pub fn parse() -> Cli {
+    Cli::parse()
 }
 
 /// `--log-format`.

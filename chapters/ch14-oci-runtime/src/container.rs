@@ -86,39 +86,25 @@ impl Blueprint {
     // ANCHOR: of
     /// Plans container `id` from `spec`, read from `bundle`.
     pub fn of(id: &str, bundle: &Path, spec: &Spec) -> Result<Blueprint> {
-        let root = spec.root().as_ref().context("config.json: root is missing")?;
+        let root = spec
+            .root()
+            .as_ref()
+            .context("config.json: root is missing")?;
         let rootfs = bundle.join(root.path());
         if !rootfs.is_dir() {
-            bail!("config.json: root.path {} is not a directory", rootfs.display());
+            bail!(
+                "config.json: root.path {} is not a directory",
+                rootfs.display()
+            );
         }
         let linux = spec.linux().clone().unwrap_or_default();
-        let mut new_namespaces = CloneFlags::empty();
-        let mut joined = Vec::new();
-        let mut pid_namespace = None;
-        for namespace in linux.namespaces().iter().flatten() {
-            let flag = flag_of(namespace.typ())?;
-            let Some(path) = namespace.path() else {
-                new_namespaces |= flag;
-                continue;
-            };
-            let file = File::open(path).with_context(|| {
-                format!("config.json: linux.namespaces: opening {}", path.display())
-            })?;
-            match flag {
-                CloneFlags::CLONE_NEWPID => pid_namespace = Some(file),
-                CloneFlags::CLONE_NEWUSER => bail!(
-                    "config.json: linux.namespaces: joining a user namespace by path is not supported by minibox"
-                ),
-                _ => joined.push((flag, file)),
-            }
-        }
-        if !new_namespaces.contains(CloneFlags::CLONE_NEWNS) {
-            bail!("config.json: linux.namespaces: a container needs a new mount namespace");
-        }
+        let (new_namespaces, joined, pid_namespace) = namespaces_of(&linux)?;
         let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
         let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
-        if new_namespaces.contains(CloneFlags::CLONE_NEWUSER) != !uid_maps.is_empty() {
-            bail!("config.json: linux.uidMappings are needed with a new user namespace, and only then");
+        if new_namespaces.contains(CloneFlags::CLONE_NEWUSER) == uid_maps.is_empty() {
+            bail!(
+                "config.json: linux.uidMappings are needed with a new user namespace, and only then"
+            );
         }
         let mounts = spec
             .mounts()
@@ -126,18 +112,15 @@ impl Blueprint {
             .flatten()
             .map(|mount| mounts::plan(mount, bundle))
             .collect::<Result<Vec<_>>>()?;
-        let process = spec.process().as_ref().context("config.json: process is missing")?;
+        let process = spec
+            .process()
+            .as_ref()
+            .context("config.json: process is missing")?;
         let process = process::Plan::of(process, linux.seccomp().as_ref())?;
         let resources = linux.resources().clone().unwrap_or_default();
         let (limits, device_rules) = resources_of(&resources)?;
         let cgroup = cgroup_of(id, linux.cgroups_path().as_deref())?;
-        let propagation = match linux.rootfs_propagation() {
-            None => None,
-            Some(word) if word.is_empty() => None,
-            Some(word) => Some(mounts::propagation(word).with_context(|| {
-                format!("config.json: linux.rootfsPropagation {word:?} is not a propagation")
-            })?),
-        };
+        let propagation = propagation_of(linux.rootfs_propagation().as_deref())?;
         Ok(Blueprint {
             bundle: bundle.to_path_buf(),
             rootfs,
@@ -151,7 +134,12 @@ impl Blueprint {
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
             devices: linux.devices().clone().unwrap_or_default(),
-            sysctl: linux.sysctl().clone().unwrap_or_default().into_iter().collect(),
+            sysctl: linux
+                .sysctl()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
             masked: linux.masked_paths().clone().unwrap_or_default(),
             readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
             propagation,
@@ -163,6 +151,48 @@ impl Blueprint {
         })
     }
     // ANCHOR_END: of
+}
+
+/// `linux.rootfsPropagation`, as mount(2) flags.
+fn propagation_of(word: Option<&str>) -> Result<Option<MsFlags>> {
+    match word {
+        None | Some("") => Ok(None),
+        Some(word) => mounts::propagation(word).map(Some).with_context(|| {
+            format!("config.json: linux.rootfsPropagation {word:?} is not a propagation")
+        }),
+    }
+}
+
+/// `linux.namespaces`: the ones to make, the ones to join (opened now), and
+/// a PID namespace to join.
+#[allow(clippy::type_complexity)]
+fn namespaces_of(
+    linux: &oci_spec::runtime::Linux,
+) -> Result<(CloneFlags, Vec<(CloneFlags, File)>, Option<File>)> {
+    let mut new_namespaces = CloneFlags::empty();
+    let mut joined = Vec::new();
+    let mut pid_namespace = None;
+    for namespace in linux.namespaces().iter().flatten() {
+        let flag = flag_of(namespace.typ())?;
+        let Some(path) = namespace.path() else {
+            new_namespaces |= flag;
+            continue;
+        };
+        let file = File::open(path).with_context(|| {
+            format!("config.json: linux.namespaces: opening {}", path.display())
+        })?;
+        match flag {
+            CloneFlags::CLONE_NEWPID => pid_namespace = Some(file),
+            CloneFlags::CLONE_NEWUSER => bail!(
+                "config.json: linux.namespaces: joining a user namespace by path is not supported by minibox"
+            ),
+            _ => joined.push((flag, file)),
+        }
+    }
+    if !new_namespaces.contains(CloneFlags::CLONE_NEWNS) {
+        bail!("config.json: linux.namespaces: a container needs a new mount namespace");
+    }
+    Ok((new_namespaces, joined, pid_namespace))
 }
 
 // ANCHOR: cgroups_path
@@ -237,7 +267,8 @@ pub fn resources_of(resources: &oci_spec::runtime::LinuxResources) -> Result<(Li
             device.minor().map(|m| m as u32),
             &access,
         );
-        rule.check().context("config.json: linux.resources.devices")?;
+        rule.check()
+            .context("config.json: linux.resources.devices")?;
         rules.push(rule);
     }
     if !rules.is_empty() {

@@ -89,6 +89,21 @@ impl Made {
         }
     }
 
+    /// Moves the init into the cgroup (the parent does it: from a new user
+    /// namespace, the init could not).
+    fn join_cgroup(&self, child: Pid) -> Result<()> {
+        let cgroup = self.cgroup.take().context("the cgroup")?;
+        let joined = cgroup.join(child);
+        self.cgroup.set(Some(cgroup));
+        joined
+    }
+
+    /// Created: nothing to undo.
+    fn keep(&self) {
+        self.init.take();
+        self.cgroup.take();
+    }
+
     fn undo(&self) {
         if let Some(pid) = self.init.take() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -111,23 +126,8 @@ fn create_in(
 ) -> Result<Record> {
     std::fs::write(dir.join("config.json"), serde_json::to_vec(spec)?)
         .context("keeping the config")?;
-    // Chapter 5's cgroup, where config.json puts it, with chapter 12's rules.
-    let (parent, name) = &blueprint.cgroup;
-    let cgroup = cgroup::create(Path::new(cgroup::ROOT), parent, name, &blueprint.limits)?;
-    let paths = cgroup.paths();
-    let created = cgroup.created();
-    let rules = devices::apply(&*cgroup, &blueprint.device_rules);
-    made.cgroup.set(Some(cgroup));
-    rules?;
-    let fifo = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("mkfifo exec.fifo")?;
-    let console = match (&args.console_socket, blueprint.process.terminal) {
-        (Some(path), true) => Some(
-            UnixStream::connect(path)
-                .with_context(|| format!("connecting to the console socket {}", path.display()))?,
-        ),
-        _ => None,
-    };
+    let (paths, created) = make_cgroup(blueprint, made)?;
+    let (fifo, console) = (make_fifo(dir)?, console_of(args, blueprint)?);
     if let Some(pid_namespace) = &blueprint.pid_namespace {
         // setns into a PID namespace moves our next child, not us.
         nix::sched::setns(pid_namespace.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
@@ -141,7 +141,10 @@ fn create_in(
         blueprint,
         dir,
         fifo: &fifo,
-        console: console.as_ref().map(|c| c.as_fd().try_clone_to_owned()).transpose()?,
+        console: console
+            .as_ref()
+            .map(|c| c.as_fd().try_clone_to_owned())
+            .transpose()?,
         cgroups: &paths,
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
@@ -151,35 +154,20 @@ fn create_in(
         None => 1,
     })?;
     made.init.set(Some(child));
-    drop(ends); // our copies of the child's ends: only the child holds them now
-    drop(init);
+    drop((ends, init)); // our copies of the child's ends: only the child's remain
     if !blueprint.uid_maps.is_empty() {
         write_maps(child, blueprint)?;
     }
-    let joined = made.cgroup.take().context("the cgroup")?;
-    let join = joined.join(child);
-    made.cgroup.set(Some(joined));
-    join?;
+    made.join_cgroup(child)?;
     parent1.release()?;
     parent1.wait_for_exec("the container's init")?;
     // ANCHOR_END: clone
     // The namespaces exist, the mounts are made: the runtime's hooks.
-    let holder = Holder::of(child.as_raw())?.context("the container's init ended during create")?;
-    let record = Record {
-        id: args.id.clone(),
-        init: holder,
-        bundle: blueprint.bundle.clone(),
-        rootfs: blueprint.rootfs.clone(),
-        created: now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        cgroups: paths,
-        cgroups_created: created,
-        owner: nix::unistd::geteuid().as_raw(),
-    };
+    let record = record_of(args, spec, blueprint, child, (paths, created))?;
     let state = serde_json::to_vec(&record.oci_state(Status::Creating))?;
     let hooks = &blueprint.hooks;
-    hooks::run("prestart", hooks.prestart().as_deref().unwrap_or_default(), &state)?;
-    hooks::run("createRuntime", hooks.create_runtime().as_deref().unwrap_or_default(), &state)?;
+    hooks::run("prestart", hooks.prestart(), &state)?;
+    hooks::run("createRuntime", hooks.create_runtime(), &state)?;
     store.save(dir, &record)?; // the createContainer hooks read it
     parent2.release()?;
     parent2.wait_for_exec("the container's init")?;
@@ -187,9 +175,61 @@ fn create_in(
         let pid_file = std::path::absolute(pid_file)?;
         state::write_atomically(&pid_file, child.as_raw().to_string().as_bytes())?;
     }
-    made.init.take();
-    made.cgroup.take();
+    made.keep();
     Ok(record)
+}
+
+/// What `create` records: the init, its bundle, its cgroup.
+fn record_of(
+    args: &CreateArgs,
+    spec: &Spec,
+    blueprint: &Blueprint,
+    child: Pid,
+    (cgroups, cgroups_created): (Vec<PathBuf>, Vec<PathBuf>),
+) -> Result<Record> {
+    let init = Holder::of(child.as_raw())?.context("the container's init ended during create")?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    Ok(Record {
+        id: args.id.clone(),
+        init,
+        bundle: blueprint.bundle.clone(),
+        rootfs: blueprint.rootfs.clone(),
+        created: now_rfc3339(),
+        annotations: annotations.into_iter().collect(),
+        cgroups,
+        cgroups_created,
+        owner: nix::unistd::geteuid().as_raw(),
+    })
+}
+
+/// The exec FIFO (chapter 2's): the init blocks opening it for writing
+/// until `start` opens it for reading.
+fn make_fifo(dir: &Path) -> Result<PathBuf> {
+    let fifo = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).context("mkfifo exec.fifo")?;
+    Ok(fifo)
+}
+
+/// `--console-socket`, connected, when the process has a terminal.
+fn console_of(args: &CreateArgs, blueprint: &Blueprint) -> Result<Option<UnixStream>> {
+    let (Some(path), true) = (&args.console_socket, blueprint.process.terminal) else {
+        return Ok(None);
+    };
+    let socket = UnixStream::connect(path)
+        .with_context(|| format!("connecting to the console socket {}", path.display()))?;
+    Ok(Some(socket))
+}
+
+/// Chapter 5's cgroup, where config.json puts it, with chapter 12's device
+/// rules: its directories, and those its creation made.
+fn make_cgroup(blueprint: &Blueprint, made: &Made) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (parent, name) = &blueprint.cgroup;
+    let cgroup = cgroup::create(Path::new(cgroup::ROOT), parent, name, &blueprint.limits)?;
+    let paths = (cgroup.paths(), cgroup.created());
+    let rules = devices::apply(&*cgroup, &blueprint.device_rules);
+    made.cgroup.set(Some(cgroup));
+    rules?;
+    Ok(paths)
 }
 
 /// uid_map and gid_map of the init's new user namespace, written as root
@@ -240,7 +280,7 @@ impl Init<'_> {
             first.setup_failed(&error);
         }
         first.report_ready();
-        let phase2 = second.wait_for_release().and_then(|()| self.into_root());
+        let phase2 = second.wait_for_release().and_then(|()| self.enter_root());
         let (fifo, state) = match phase2 {
             Ok(ready) => ready,
             Err(error) => second.setup_failed(&error),
@@ -291,21 +331,17 @@ impl Init<'_> {
     }
     // ANCHOR_END: before_pivot
 
-    // ANCHOR: into_root
+    // ANCHOR: enter_root
     /// Phase two: the createContainer hooks, the root, the hidden and
     /// read-only paths, the terminal. Returns the exec FIFO, opened before
     /// `pivot_root` takes its path away (`O_PATH`: not opened for writing
     /// yet, which would block).
-    fn into_root(&self) -> Result<(OwnedFd, Vec<u8>)> {
+    fn enter_root(&self) -> Result<(OwnedFd, Vec<u8>)> {
         let blueprint = self.blueprint;
         let hooks = &blueprint.hooks;
         let record: Record = serde_json::from_slice(&std::fs::read(self.dir.join("state.json"))?)?;
         let state = serde_json::to_vec(&record.oci_state(Status::Creating))?;
-        hooks::run(
-            "createContainer",
-            hooks.create_container().as_deref().unwrap_or_default(),
-            &state,
-        )?;
+        hooks::run("createContainer", hooks.create_container(), &state)?;
         let state = serde_json::to_vec(&record.oci_state(Status::Created))?;
         let fifo = nix::fcntl::open(self.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .context("opening exec.fifo")?;
@@ -328,24 +364,31 @@ impl Init<'_> {
         }
         blueprint.process.check_program()?;
         if let Some(console) = &self.console {
-            let size = blueprint.process.console_size.map(|(rows, cols)| WindowSize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            });
+            let size = blueprint
+                .process
+                .console_size
+                .map(|(rows, cols)| WindowSize {
+                    ws_row: rows,
+                    ws_col: cols,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                });
             terminal::open_console(console.as_fd(), size.as_ref())?;
         }
         Ok((fifo, state))
     }
-    // ANCHOR_END: into_root
+    // ANCHOR_END: enter_root
 
     // ANCHOR: wait_then_exec
     /// Blocks on the exec FIFO until `start`, then the startContainer hooks
     /// and the process. Returns only why it could not run.
     fn wait_then_exec(&self, fifo: OwnedFd, state: &[u8]) -> anyhow::Error {
         let reopen = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        let opened = nix::fcntl::open(reopen.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty());
+        let opened = nix::fcntl::open(
+            reopen.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
         let written = opened
             .map_err(|errno| anyhow!("waiting on exec.fifo: {errno}"))
             .and_then(|fd| nix::unistd::write(&fd, b"0").map_err(|e| anyhow!("exec.fifo: {e}")));
@@ -354,11 +397,7 @@ impl Init<'_> {
         }
         drop(fifo);
         let hooks = &self.blueprint.hooks;
-        if let Err(error) = hooks::run(
-            "startContainer",
-            hooks.start_container().as_deref().unwrap_or_default(),
-            state,
-        ) {
+        if let Err(error) = hooks::run("startContainer", hooks.start_container(), state) {
             return error;
         }
         if let Err(error) = keep_fds(self.preserve_fds) {
@@ -375,7 +414,12 @@ fn keep_fds(count: u32) -> Result<()> {
     // SAFETY: close_range(2) with integer arguments; CLOSE_RANGE_CLOEXEC
     // only sets the flag.
     let done = unsafe {
-        libc::syscall(libc::SYS_close_range, 3 + count, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
+        libc::syscall(
+            libc::SYS_close_range,
+            3 + count,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
     };
     if done != 0 {
         bail!("close_range: {}", std::io::Error::last_os_error());
@@ -411,8 +455,12 @@ fn set_domainname(name: &str) -> Result<()> {
 fn make_device(rootfs: &Path, device: &oci_spec::runtime::LinuxDevice) -> Result<()> {
     use ch04_mount_namespace::in_root::{TargetKind, open_in_root};
     let path = device.path();
-    let parent = path.parent().context("linux.devices: a path without a parent")?;
-    let name = path.file_name().context("linux.devices: a path without a name")?;
+    let parent = path
+        .parent()
+        .context("linux.devices: a path without a parent")?;
+    let name = path
+        .file_name()
+        .context("linux.devices: a path without a name")?;
     let dir = open_in_root(rootfs, parent, TargetKind::Dir)?;
     let kind = match device.typ().as_str() {
         "c" | "u" => SFlag::S_IFCHR,
@@ -426,11 +474,22 @@ fn make_device(rootfs: &Path, device: &oci_spec::runtime::LinuxDevice) -> Result
         Err(nix::errno::Errno::EEXIST) => {}
         made => made.with_context(|| format!("mknod {}", path.display()))?,
     }
-    nix::sys::stat::fchmodat(&dir, name, mode, nix::sys::stat::FchmodatFlags::FollowSymlink)
-        .with_context(|| format!("chmod {}", path.display()))?;
+    nix::sys::stat::fchmodat(
+        &dir,
+        name,
+        mode,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .with_context(|| format!("chmod {}", path.display()))?;
     let uid = device.uid().map(nix::unistd::Uid::from_raw);
     let gid = device.gid().map(nix::unistd::Gid::from_raw);
-    nix::unistd::fchownat(&dir, name, uid, gid, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .with_context(|| format!("chown {}", path.display()))?;
+    nix::unistd::fchownat(
+        &dir,
+        name,
+        uid,
+        gid,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .with_context(|| format!("chown {}", path.display()))?;
     Ok(())
 }

@@ -43,7 +43,9 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<Exit> {
             UnixStream::connect(path)
                 .with_context(|| format!("connecting to the console socket {}", path.display()))?,
         ),
-        (None, true) => bail!("cannot allocate tty if runc will detach without setting console socket"),
+        (None, true) => {
+            bail!("cannot allocate tty if runc will detach without setting console socket")
+        }
         _ => None,
     };
     let target = Target {
@@ -84,14 +86,16 @@ fn process_of(args: &ExecArgs, spec: &oci_spec::runtime::Spec) -> Result<Process
     if let Some(path) = &args.process {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the process {}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text).context("parsing the process")?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).context("parsing the process")?;
         crate::bundle::check_keys(&serde_json::json!({ "process": value }))?;
         return serde_json::from_value(value).context("parsing the process");
     }
     if args.command.is_empty() {
         bail!("exec: give a command, or --process");
     }
-    let mut value = serde_json::to_value(spec.process().clone().context("config.json: no process")?)?;
+    let mut value =
+        serde_json::to_value(spec.process().clone().context("config.json: no process")?)?;
     value["args"] = serde_json::to_value(&args.command)?;
     value["terminal"] = args.tty.into();
     if let Some(cwd) = &args.cwd {

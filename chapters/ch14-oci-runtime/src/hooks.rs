@@ -28,8 +28,8 @@ use oci_spec::runtime::Hook;
 /// Runs `hooks` (of `kind`, for the messages) in order, each with `state`
 /// (the container's state JSON) on its stdin; fails at the first hook that
 /// fails or outlives its timeout.
-pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
-    for hook in hooks {
+pub fn run(kind: &str, hooks: &Option<Vec<Hook>>, state: &[u8]) -> Result<()> {
+    for hook in hooks.iter().flatten() {
         run_one(hook, state).with_context(|| format!("{kind} hook {}", hook.path().display()))?;
     }
     Ok(())
@@ -38,11 +38,9 @@ pub fn run(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
 fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
     let mut command = Command::new(hook.path());
     // args[0] is the program's own name, as in execve(2).
-    if let Some(args) = hook.args() {
-        if let Some((first, rest)) = args.split_first() {
-            use std::os::unix::process::CommandExt;
-            command.arg0(first).args(rest);
-        }
+    if let Some((first, rest)) = hook.args().as_deref().and_then(<[String]>::split_first) {
+        use std::os::unix::process::CommandExt;
+        command.arg0(first).args(rest);
     }
     command.env_clear();
     for pair in hook.env().iter().flatten() {

@@ -44,7 +44,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let state = serde_json::to_vec(&record.oci_state(Status::Running))?;
     if let Some(hooks) = spec.hooks() {
         // A failing poststart hook is logged, not fatal (the specification).
-        if let Err(error) = hooks::run("poststart", hooks.poststart().as_deref().unwrap_or_default(), &state) {
+        if let Err(error) = hooks::run("poststart", hooks.poststart(), &state) {
             crate::log::warn(&format!("{error:#}"));
         }
     }
@@ -115,13 +115,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     if status != Status::Stopped && !force {
         bail!("cannot delete container {id} that is not stopped: {status}");
     }
-    if status != Status::Stopped {
-        if let Some(process) = ch10_lifecycle::Process::open(&record.init)? {
-            process.signal(Signal::SIGKILL)?;
-            // A frozen process dies only once thawed.
-            thaw(&record)?;
-            process.wait(Some(std::time::Duration::from_secs(10)))?;
-        }
+    if status != Status::Stopped
+        && let Some(process) = ch10_lifecycle::Process::open(&record.init)?
+    {
+        process.signal(Signal::SIGKILL)?;
+        // A frozen process dies only once thawed.
+        thaw(&record)?;
+        process.wait(Some(std::time::Duration::from_secs(10)))?;
     }
     destroy_cgroup(&record)?;
     let spec = spec_of(&dir);
@@ -130,7 +130,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         && let Some(hooks) = spec.hooks()
     {
         let state = serde_json::to_vec(&record.oci_state(Status::Stopped))?;
-        if let Err(error) = hooks::run("poststop", hooks.poststop().as_deref().unwrap_or_default(), &state) {
+        if let Err(error) = hooks::run("poststop", hooks.poststop(), &state) {
             crate::log::warn(&format!("{error:#}"));
         }
     }
@@ -205,7 +205,11 @@ fn thaw(record: &Record) -> Result<()> {
 /// table of them.
 pub fn ps(store: &Store, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     let (record, _) = store.load(id)?;
-    let mut pids: Vec<i32> = record.cgroups.iter().flat_map(|d| cgroup::procs(d)).collect();
+    let mut pids: Vec<i32> = record
+        .cgroups
+        .iter()
+        .flat_map(|d| cgroup::procs(d))
+        .collect();
     pids.sort();
     pids.dedup();
     match format {
@@ -225,7 +229,10 @@ pub fn ps(store: &Store, id: &str, format: &str, ps_args: &[String]) -> Result<(
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or_default();
-            let column = header.split_whitespace().position(|c| c == "PID").unwrap_or(1);
+            let column = header
+                .split_whitespace()
+                .position(|c| c == "PID")
+                .unwrap_or(1);
             println!("{header}");
             for line in lines {
                 let pid = line.split_whitespace().nth(column).unwrap_or_default();
@@ -257,7 +264,10 @@ pub fn list(store: &Store, format: &str, quiet: bool) -> Result<()> {
     match format {
         "json" => println!("{}", serde_json::to_string(&states)?),
         "table" => {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<30} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<30} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for state in &states {
                 let value = serde_json::to_value(state)?;
                 let field = |k: &str| value[k].to_string().trim_matches('"').to_string();
@@ -295,7 +305,8 @@ pub fn update(store: &Store, args: &crate::cli::UpdateArgs) -> Result<()> {
                 std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?
             };
-            let value: serde_json::Value = serde_json::from_str(&text).context("parsing the resources")?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).context("parsing the resources")?;
             let wrapped = serde_json::json!({"linux": {"resources": value}});
             crate::bundle::check_keys(&wrapped)?;
             serde_json::from_value(value).context("parsing the resources")?

@@ -22,7 +22,11 @@ static LOG: OnceLock<Log> = OnceLock::new();
 
 /// Sets where the log goes, once, from the global flags.
 pub fn configure(file: Option<PathBuf>, format: LogFormat, debug: bool) {
-    let _ = LOG.set(Log { file, format, debug });
+    let _ = LOG.set(Log {
+        file,
+        format,
+        debug,
+    });
 }
 
 // ANCHOR: write
@@ -35,10 +39,15 @@ fn write(level: &str, message: &str) {
     let Some(path) = &log.file else { return };
     let time = crate::create::now_rfc3339();
     let line = match log.format {
-        LogFormat::Json => serde_json::json!({"level": level, "msg": message, "time": time}).to_string(),
+        LogFormat::Json => {
+            serde_json::json!({"level": level, "msg": message, "time": time}).to_string()
+        }
         LogFormat::Text => format!("time=\"{time}\" level={level} msg={message:?}"),
     };
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
     if let Ok(mut file) = file {
         let _ = writeln!(file, "{line}");
     }

@@ -86,7 +86,10 @@ const PROPAGATION: &[(&str, MsFlags)] = &[
 
 /// A propagation word's flags (`rootfsPropagation` uses them too).
 pub fn propagation(word: &str) -> Option<MsFlags> {
-    PROPAGATION.iter().find(|(w, _)| *w == word).map(|(_, f)| *f)
+    PROPAGATION
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, f)| *f)
 }
 
 /// Sorts out `mount`'s options; a relative bind source is the bundle's.
@@ -174,14 +177,23 @@ fn bind(rootfs: &Path, planned: &Planned) -> Result<()> {
     if !flags.is_empty() {
         // Opened again: the path now crosses into the new mount.
         let mounted = open_in_root(rootfs, &planned.destination, kind)?;
-        mounted.mount(None, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, None)?;
+        mounted.mount(
+            None,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None,
+        )?;
     }
     set_propagation(rootfs, planned)
 }
 
 fn set_propagation(rootfs: &Path, planned: &Planned) -> Result<()> {
     if let Some(flags) = planned.propagation {
-        let kind = match planned.source.as_deref().is_some_and(|s| planned.bind && !s.is_dir()) {
+        let kind = match planned
+            .source
+            .as_deref()
+            .is_some_and(|s| planned.bind && !s.is_dir())
+        {
             true => TargetKind::File,
             false => TargetKind::Dir,
         };
@@ -263,17 +275,27 @@ mod tests {
     #[test]
     fn options_split_into_flags_propagation_and_data() {
         let planned = plan(
-            &mount("tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            &mount(
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            ),
             Path::new("/b"),
         )
         .unwrap();
         assert_eq!(planned.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(planned.data, "mode=755,size=65536k");
         assert!(!planned.bind);
-        let planned = plan(&mount("none", &["rbind", "ro", "rprivate"]), Path::new("/b")).unwrap();
+        let planned = plan(
+            &mount("none", &["rbind", "ro", "rprivate"]),
+            Path::new("/b"),
+        )
+        .unwrap();
         assert!(planned.bind);
         assert_eq!(planned.flags, MsFlags::MS_REC | MsFlags::MS_RDONLY);
-        assert_eq!(planned.propagation, Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC));
+        assert_eq!(
+            planned.propagation,
+            Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC)
+        );
         assert_eq!(planned.source.as_deref(), Some(Path::new("/b/src")));
     }
 

@@ -106,7 +106,8 @@ impl Plan {
             let name = rlimit.typ().to_string().to_ascii_lowercase();
             let name = name.trim_start_matches("rlimit_");
             let text = format!("{name}={}:{}", rlimit.soft(), rlimit.hard());
-            ulimits.push(rlimits::parse(&text).with_context(|| format!("process.rlimits: {text}"))?);
+            ulimits
+                .push(rlimits::parse(&text).with_context(|| format!("process.rlimits: {text}"))?);
         }
         let seccomp = match seccomp {
             None => None,
@@ -213,8 +214,11 @@ fn capabilities_of(caps: &LinuxCapabilities) -> Result<Capabilities> {
         Ok(set)
     };
     let names = |caps: &Option<oci_spec::runtime::Capabilities>| {
-        caps.as_ref()
-            .map(|set| set.iter().map(|c| format!("CAP_{c}")).collect::<BTreeSet<_>>())
+        caps.as_ref().map(|set| {
+            set.iter()
+                .map(|c| format!("CAP_{c}"))
+                .collect::<BTreeSet<_>>()
+        })
     };
     Ok(Capabilities {
         bounding: set("bounding", names(caps.bounding()))?,

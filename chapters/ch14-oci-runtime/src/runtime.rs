@@ -26,14 +26,22 @@ pub fn act(cli: Cli) -> Result<Exit> {
         Command::Kill(args) => {
             lifecycle::kill(&store()?, &args.id, &args.signal, args.all).map(|()| Exit::Code(0))
         }
-        Command::Delete(args) => lifecycle::delete(&store()?, &args.id, args.force).map(|()| Exit::Code(0)),
+        Command::Delete(args) => {
+            lifecycle::delete(&store()?, &args.id, args.force).map(|()| Exit::Code(0))
+        }
         Command::Exec(args) => exec::exec(&store()?, &args),
         Command::Ps(args) => {
             lifecycle::ps(&store()?, &args.id, &args.format, &args.ps_args).map(|()| Exit::Code(0))
         }
-        Command::List(args) => lifecycle::list(&store()?, &args.format, args.quiet).map(|()| Exit::Code(0)),
-        Command::Pause(id) => lifecycle::set_frozen(&store()?, &id.id, true).map(|()| Exit::Code(0)),
-        Command::Resume(id) => lifecycle::set_frozen(&store()?, &id.id, false).map(|()| Exit::Code(0)),
+        Command::List(args) => {
+            lifecycle::list(&store()?, &args.format, args.quiet).map(|()| Exit::Code(0))
+        }
+        Command::Pause(id) => {
+            lifecycle::set_frozen(&store()?, &id.id, true).map(|()| Exit::Code(0))
+        }
+        Command::Resume(id) => {
+            lifecycle::set_frozen(&store()?, &id.id, false).map(|()| Exit::Code(0))
+        }
         Command::Update(args) => lifecycle::update(&store()?, &args).map(|()| Exit::Code(0)),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::features())?);

@@ -132,7 +132,11 @@ impl Record {
         OciState {
             oci_version: OCI_VERSION,
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.init.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.init.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -200,7 +204,8 @@ impl Store {
             }
             Err(e) => return Err(e).with_context(|| format!("reading {id}'s state")),
         };
-        let record = serde_json::from_str(&text).with_context(|| format!("parsing {id}'s state"))?;
+        let record =
+            serde_json::from_str(&text).with_context(|| format!("parsing {id}'s state"))?;
         Ok((record, dir))
     }
 

@@ -3,12 +3,10 @@
 
 use std::process::ExitCode;
 
-use ch14_oci_runtime::cli::Cli;
-use ch14_oci_runtime::{log, runtime};
-use clap::Parser;
+use ch14_oci_runtime::{cli, log, runtime};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     match runtime::act(cli) {
         Ok(exit) => ExitCode::from(exit.status()),
         Err(error) => {
