@@ -14,7 +14,7 @@ use harness::process::Run;
 use harness::registry::Registry;
 use harness::rootless::TestUser;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch13-rootless");
 
 /// A user with a subordinate range, and a registry with busybox.
 struct Machine {

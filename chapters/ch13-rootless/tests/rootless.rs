@@ -11,7 +11,7 @@ use std::path::Path;
 use harness::registry::Registry;
 use harness::rootless::TestUser;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch13-rootless");
 
 fn registry() -> Registry {
     let registry = Registry::start();

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use harness::cgroups::on_v2_with_store;
 use harness::rootless::TestUser;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_minibox");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_ch13-rootless");
 
 const DD_64M: [&str; 5] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
 

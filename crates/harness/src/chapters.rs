@@ -194,7 +194,7 @@ impl Chapter {
 
     /// The name of its binary: the package's, except for the product,
     /// the last chapter, whose binary is `minibox` (`cargo install --path
-    /// chapters/ch13-rootless`).
+    /// chapters/ch14-oci-runtime`).
     pub fn binary(&self) -> &'static str {
         if self.package == PRODUCT {
             "minibox"
@@ -213,7 +213,7 @@ impl Chapter {
 }
 
 /// The chapter whose binary is the product, `minibox`.
-pub const PRODUCT: &str = "ch13-rootless";
+pub const PRODUCT: &str = "ch14-oci-runtime";
 
 /// All chapters, in story order.
 pub const CHAPTERS: &[Chapter] = &[

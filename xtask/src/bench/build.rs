@@ -87,7 +87,8 @@ pub fn build(root: &Path) -> Result<()> {
         "cargo xtask bench build needs root (namespaces, mounts, cgroups): run it with sudo"
     );
     prereqs::ensure()?;
-    let bin = build_release_bin(root, "ch13-rootless", "minibox")?
+    // The product's `minibox`, which builds as chapter 11's does.
+    let bin = build_release_bin(root, harness::chapters::PRODUCT, "minibox")?
         .context("chapter 11 does not exist yet")?;
     let context = root.join(CONTEXT);
     let load_at_start = load_average()?;
