@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use ch01_fork_exec::cli;
 use ch13_rootless::cli::Command;
-use ch13_rootless::run;
 
 fn main() -> ExitCode {
-    cli::main(|command: Command| run::act(command))
+    cli::main(|command: Command| ch13_rootless::run::act(command))
 }
