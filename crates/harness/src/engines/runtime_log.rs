@@ -105,6 +105,31 @@ impl RuntimeLog {
     }
 }
 
+/// When set to a directory, each [`RuntimeLog`] copies its log and bundles
+/// there when dropped (into a directory named after its sandbox), to read
+/// how the engines called the runtime after the tests.
+pub const KEEP: &str = "MINIBOX_TEST_KEEP_RUNTIME_CALLS";
+
+impl Drop for RuntimeLog {
+    fn drop(&mut self) {
+        let Some(keep) = std::env::var_os(KEEP) else {
+            return;
+        };
+        let sandbox = self.dir.parent().and_then(Path::file_name);
+        let to = Path::new(&keep).join(sandbox.unwrap_or_default());
+        let copied = std::fs::create_dir_all(to.join("bundles")).and_then(|()| {
+            std::fs::copy(self.dir.join("calls.log"), to.join("calls.log"))?;
+            for bundle in self.bundles() {
+                std::fs::copy(&bundle, to.join("bundles").join(bundle.file_name().unwrap_or_default()))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = copied {
+            eprintln!("keeping the runtime's calls in {}: {e}", to.display());
+        }
+    }
+}
+
 /// runc's global flags that take a value (as separate arguments).
 const VALUED: &[&str] = &["--root", "--log", "--log-format", "--criu", "--rootless"];
 
