@@ -40,8 +40,9 @@ pub const BINARIES: [&str; 3] = [
 
 /// containerd with `ctr`, in a sandbox, with a runtime under test.
 pub struct Containerd {
-    sandbox: Sandbox,
+    /// Dropped before the sandbox, whose directory holds its log.
     runtime: RuntimeLog,
+    sandbox: Sandbox,
     daemon: Option<Child>,
 }
 

@@ -36,8 +36,9 @@ pub const RUNTIME_NAME: &str = "minibox";
 
 /// dockerd and its containerd, in a sandbox, with a runtime under test.
 pub struct Docker {
-    sandbox: Sandbox,
+    /// Dropped before the sandbox, whose directory holds its log.
     runtime: RuntimeLog,
+    sandbox: Sandbox,
     dockerd: Option<Child>,
     containerd: Option<Child>,
 }

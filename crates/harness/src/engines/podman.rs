@@ -47,8 +47,9 @@ const RUNROOT: &str = "/run/podman";
 
 /// podman in a sandbox, with a runtime under test.
 pub struct Podman {
-    sandbox: Sandbox,
+    /// Dropped before the sandbox, whose directory holds its log.
     runtime: RuntimeLog,
+    sandbox: Sandbox,
 }
 
 /// Whether podman and conmon are installed.
