@@ -141,7 +141,11 @@ fn echo(engine: &dyn Engine) {
     let out = ok(engine, &mut engine.run(&run), "run echo hi");
     assert_eq!(out, "hi\n", "{}", engine.name());
     // The one container so far was created by the runtime under test.
-    let created = engine.runtime().calls().iter().any(|c| c.contains(&"create".to_string()));
+    let created = engine
+        .runtime()
+        .calls()
+        .iter()
+        .any(|c| c.contains(&"create".to_string()));
     assert!(created, "{}: {}", engine.name(), engine.runtime().text());
 }
 
@@ -154,7 +158,12 @@ fn exit_status(engine: &dyn Engine) {
         ..Run::default()
     };
     let out = engines::finish(&mut engine.run(&run), "run exit 3").unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", engines::describe(engine.name(), &out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        engines::describe(engine.name(), &out)
+    );
 }
 
 /// A container SIGKILLed from the host, by its PID, ends with 137 (128 +
@@ -224,10 +233,17 @@ fn detached(engine: &dyn Engine) {
         // The pause after the output: ctr (1.6) cancels the copy of an exec's
         // output as soon as the process has exited, and loses what was not
         // copied yet; podman and docker do not need it.
-        &mut engine.exec("sleeper", &["sh", "-c", "echo in $(hostname) $$; sleep 0.5"]),
+        &mut engine.exec(
+            "sleeper",
+            &["sh", "-c", "echo in $(hostname) $$; sleep 0.5"],
+        ),
         "exec",
     );
-    assert!(out.starts_with("in "), "{}: exec printed {out:?}", engine.name());
+    assert!(
+        out.starts_with("in "),
+        "{}: exec printed {out:?}",
+        engine.name()
+    );
     assert!(
         !engine.runtime().calls_of("exec", &id).is_empty(),
         "{}: exec did not go through the runtime:\n{}",
@@ -292,11 +308,20 @@ fn memory(engine: &dyn Engine) {
         name: "hungry",
         remove: true,
         memory: Some(limit),
-        args: &["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' x); echo survived"],
+        args: &[
+            "sh",
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' x); echo survived",
+        ],
         ..Run::default()
     };
     let out = engines::finish(&mut engine.run(&run), "run --memory hungry").unwrap();
-    assert_eq!(out.status.code(), Some(137), "{}", engines::describe(engine.name(), &out));
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        engines::describe(engine.name(), &out)
+    );
 }
 
 /// The memory limit of process `pid`'s cgroup, from the host's cgroup
@@ -310,7 +335,9 @@ fn memory_limit(pid: i32) -> String {
             let mut fields = line.splitn(3, ':');
             let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
             if controllers.split(',').any(|c| c == "memory") {
-                let h = hierarchies.iter().find(|h| h.controllers.iter().any(|c| c == "memory"))?;
+                let h = hierarchies
+                    .iter()
+                    .find(|h| h.controllers.iter().any(|c| c == "memory"))?;
                 Some((h.mount.clone(), path.to_string(), "memory.limit_in_bytes"))
             } else if controllers.is_empty() && harness::cgroups::pure_v2() {
                 Some(("/sys/fs/cgroup".into(), path.to_string(), "memory.max"))
@@ -346,9 +373,15 @@ fn monitor_killed(engine: &dyn Engine) {
         .runtime()
         .global_flags(&id)
         .unwrap_or_else(|| panic!("no create of {id}:\n{}", engine.runtime().text()));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitor), nix::sys::signal::SIGKILL)
-        .unwrap();
-    wait_for(|| start_time(monitor).is_none().then_some(()), "the monitor to die");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for(
+        || start_time(monitor).is_none().then_some(()),
+        "the monitor to die",
+    );
     let mut delete = engine.sandbox().command(engine.runtime().path());
     delete.args(&flags).args(["delete", "--force", &id]);
     let out = engines::finish(&mut delete, "runtime delete --force").unwrap();
@@ -464,7 +497,10 @@ impl Screen {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = String::from_utf8_lossy(&self.shown).into_owned();
-            if text.lines().any(|line| line.trim_end_matches('\r') == wanted) {
+            if text
+                .lines()
+                .any(|line| line.trim_end_matches('\r') == wanted)
+            {
                 return;
             }
             assert!(

@@ -68,7 +68,13 @@ impl Containerd {
         output(
             engine
                 .ctr()
-                .args(["image", "pull", "--plain-http", "--snapshotter", "overlayfs"])
+                .args([
+                    "image",
+                    "pull",
+                    "--plain-http",
+                    "--snapshotter",
+                    "overlayfs",
+                ])
                 .arg(engine.sandbox.busybox())
                 .stdout(Stdio::null()),
             "ctr image pull",
@@ -236,12 +242,19 @@ impl Engine for Containerd {
 
     fn remove(&self, name: &str) -> Result<(), String> {
         output(self.ctr().args(["task", "rm", name]), "ctr task rm")?;
-        output(self.ctr().args(["container", "rm", name]), "ctr container rm").map(drop)
+        output(
+            self.ctr().args(["container", "rm", name]),
+            "ctr container rm",
+        )
+        .map(drop)
     }
 
     fn remove_force(&self, name: &str) {
         let _ = output(self.ctr().args(["task", "rm", "-f", name]), "ctr task rm");
-        let _ = output(self.ctr().args(["container", "rm", name]), "ctr container rm");
+        let _ = output(
+            self.ctr().args(["container", "rm", name]),
+            "ctr container rm",
+        );
     }
 
     fn ps(&self) -> Result<Vec<String>, String> {

@@ -11,7 +11,8 @@
 //! - `--containerd SOCKET`: the test's own containerd, configured as the
 //!   containerd engine's is (otherwise dockerd starts one whose
 //!   configuration it writes itself, and which makes /opt/containerd); the
-//!   shim calls the runtime with `--root EXEC_ROOT/runtime-minibox/moby`;
+//!   the shim calls the runtime with `--root EXEC_ROOT/runtime-runc/moby`
+//!   (dockerd names that directory so whatever the runtime is called);
 //! - `--bridge=none --iptables=false --ip6tables=false`: no docker0
 //!   bridge, no NAT rules (the containers run with `--network none`);
 //! - `--exec-opt native.cgroupdriver=cgroupfs`: there is no systemd;
@@ -223,7 +224,8 @@ impl Engine for Docker {
 
     fn pid(&self, name: &str) -> Result<i32, String> {
         let pid = self.inspect(name, "{{.State.Pid}}")?;
-        pid.parse().map_err(|_| format!("docker inspect: pid {pid}"))
+        pid.parse()
+            .map_err(|_| format!("docker inspect: pid {pid}"))
     }
 
     fn monitor_pid(&self, name: &str) -> Result<i32, String> {

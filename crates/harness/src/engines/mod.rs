@@ -117,7 +117,11 @@ pub fn finish(command: &mut Command, what: &str) -> Result<Output, String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("{what}: {e}"))?;
-    Ok(crate::process::wait_with_deadline(child, what, COMMAND_LIMIT))
+    Ok(crate::process::wait_with_deadline(
+        child,
+        what,
+        COMMAND_LIMIT,
+    ))
 }
 
 /// `what` failed: its status and outputs.
@@ -153,8 +157,11 @@ pub(crate) fn shim_of(sandbox: &Sandbox, id: &str) -> Result<i32, String> {
         .find(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.first().is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
-                && args.windows(2).any(|w| w[0] == b"-id" && w[1] == id.as_bytes())
+            args.first()
+                .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == b"-id" && w[1] == id.as_bytes())
         })
         .ok_or_else(|| format!("no shim for container {id}"))
 }

@@ -214,7 +214,8 @@ impl Engine for Podman {
 
     fn pid(&self, name: &str) -> Result<i32, String> {
         let pid = self.inspect(name, "{{.State.Pid}}")?;
-        pid.parse().map_err(|_| format!("podman inspect: pid {pid}"))
+        pid.parse()
+            .map_err(|_| format!("podman inspect: pid {pid}"))
     }
 
     fn monitor_pid(&self, name: &str) -> Result<i32, String> {

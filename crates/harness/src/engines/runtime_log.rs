@@ -120,7 +120,11 @@ impl Drop for RuntimeLog {
         let copied = std::fs::create_dir_all(to.join("bundles")).and_then(|()| {
             std::fs::copy(self.dir.join("calls.log"), to.join("calls.log"))?;
             for bundle in self.bundles() {
-                std::fs::copy(&bundle, to.join("bundles").join(bundle.file_name().unwrap_or_default()))?;
+                std::fs::copy(
+                    &bundle,
+                    to.join("bundles")
+                        .join(bundle.file_name().unwrap_or_default()),
+                )?;
             }
             Ok(())
         });
@@ -153,9 +157,16 @@ mod tests {
 
     #[test]
     fn the_subcommand_follows_global_flags_and_their_values() {
-        let args: Vec<String> = ["--root", "/run/x", "--log-format", "json", "--debug", "create"]
-            .map(String::from)
-            .to_vec();
+        let args: Vec<String> = [
+            "--root",
+            "/run/x",
+            "--log-format",
+            "json",
+            "--debug",
+            "create",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(subcommand_at(&args), Some(5));
         assert_eq!(subcommand_at(&args[..5]), None);
     }

@@ -111,7 +111,9 @@ impl Sandbox {
     /// makes `/` of that namespace the working directory).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new(program);
-        self.netns.enter(&mut command).expect("a descriptor of the netns");
+        self.netns
+            .enter(&mut command)
+            .expect("a descriptor of the netns");
         let mnt = self.mnt.try_clone().expect("a descriptor of the mount ns");
         // SAFETY: the closure runs in the child between fork and exec; the
         // child is single-threaded, as setns(CLONE_NEWNS) requires, and the
