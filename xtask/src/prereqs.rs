@@ -100,6 +100,31 @@ const PREREQS: &[Prereq] = &[
         why: "chapter 13's rootless containers reach the network through slirp4netns where pasta is not installed",
     },
     Prereq {
+        package: "podman",
+        provides: harness::engines::podman::BINARIES[0],
+        why: "chapter 14's engine tests run containers through podman and conmon",
+    },
+    Prereq {
+        package: "conmon",
+        provides: harness::engines::podman::BINARIES[1],
+        why: "podman's container monitor, which calls chapter 14's runtime",
+    },
+    Prereq {
+        package: "docker.io",
+        provides: harness::engines::docker::BINARIES[0],
+        why: "chapter 14's engine tests run containers through dockerd",
+    },
+    Prereq {
+        package: "containerd",
+        provides: harness::engines::containerd::BINARIES[0],
+        why: "chapter 14's engine tests run containers through containerd (ctr and containerd-shim-runc-v2)",
+    },
+    Prereq {
+        package: "runc",
+        provides: "/usr/sbin/runc",
+        why: "the reference OCI runtime chapter 14's engine tests are proven with",
+    },
+    Prereq {
         package: "util-linux",
         provides: "/usr/bin/nsenter",
         why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",

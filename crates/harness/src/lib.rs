@@ -7,6 +7,8 @@
 //! - [`privilege`]: the privilege probe, and the one way to skip a test. Root-only
 //!   tests print `SKIP` without root, and fail instead under
 //!   `MINIBOX_REQUIRE_PRIVILEGED=1` (set by CI); so does every other skip.
+//! - [`engines`]: podman, Docker and containerd run by a test with the OCI
+//!   runtime of its choice (chapter 14), each in a sandbox of its own.
 //! - [`fixtures`]: the busybox root filesystem and the static fixture programs,
 //!   built from what the host has.
 //! - [`images`]: fixture images in the OCI format, built from what the host has.
@@ -46,6 +48,7 @@
 pub mod cgroups;
 pub mod chapters;
 pub mod dynamic;
+pub mod engines;
 pub mod env;
 pub mod filters;
 pub mod fixtures;

@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use harness::engines::podman::MACHINE_CONF;
 use harness::rootless::TestUser;
 
 use crate::shell;
@@ -150,15 +151,6 @@ impl Podman {
         Ok(command)
     }
 }
-
-/// What podman needs in its `containers.conf` to run containers on this
-/// machine at all, root or rootless: cgroupfs (there is no systemd), events
-/// in a file (no journald), and `default_ulimits` within the hard limits
-/// (podman's default asks for more than this machine allows). It ends in the
-/// `[engine]` table, so more of that table's keys may follow.
-const MACHINE_CONF: &str = "[containers]\n\
-    default_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n\
-    [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n";
 
 /// Rootless podman: podman run by a user of the benchmark's own (see
 /// [`TestUser`]), with that user's configuration and nothing of root's.
