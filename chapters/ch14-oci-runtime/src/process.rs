@@ -220,13 +220,34 @@ fn capabilities_of(caps: &LinuxCapabilities) -> Result<Capabilities> {
                 .collect::<BTreeSet<_>>()
         })
     };
-    Ok(Capabilities {
+    let sets = Capabilities {
         bounding: set("bounding", names(caps.bounding()))?,
         effective: set("effective", names(caps.effective()))?,
         permitted: set("permitted", names(caps.permitted()))?,
         inheritable: set("inheritable", names(caps.inheritable()))?,
         ambient: set("ambient", names(caps.ambient()))?,
-    })
+    };
+    // A process can only give what it has: a capability minibox-runc
+    // lacks (this machine's root has no CAP_SYS_RESOURCE) makes capset(2)
+    // fail with EPERM in the container, as runc's "unable to apply caps".
+    // Said here, by name, before anything is made.
+    let own = CapSet::all();
+    for (field, wanted) in [
+        ("effective", sets.effective),
+        ("permitted", sets.permitted),
+        ("inheritable", sets.inheritable),
+        ("ambient", sets.ambient),
+    ] {
+        let missing = CapSet(wanted.0 & !own.0);
+        if missing != CapSet(0) {
+            let names: Vec<String> = missing.names().into_iter().collect();
+            bail!(
+                "process.capabilities.{field}: {} not in minibox-runc's own bounding set, so it cannot give them",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(sets)
 }
 
 // ANCHOR: seccomp
