@@ -198,6 +198,8 @@ impl Chapter {
     pub fn binary(&self) -> &'static str {
         if self.package == PRODUCT {
             "minibox"
+        } else if self.package == OCI_RUNTIME {
+            "minibox-runc"
         } else {
             self.package
         }
@@ -208,12 +210,17 @@ impl Chapter {
     /// containers earlier demos left ([`LATEST`]), and the session removes
     /// whatever still runs when it ends.
     pub fn keeps_containers(&self) -> bool {
-        self.number() >= 10
+        self.number() >= 10 && self.package != OCI_RUNTIME
     }
 }
 
 /// The chapter whose binary is the product, `minibox`.
 pub const PRODUCT: &str = "ch13-rootless";
+
+/// The chapter whose binary is `minibox-runc`, the product as an OCI
+/// runtime: runc's command line, with no `ps -a` of its own to list what
+/// a session left (an engine keeps that list, and deletes what it made).
+pub const OCI_RUNTIME: &str = "ch14-oci-runtime";
 
 /// All chapters, in story order.
 pub const CHAPTERS: &[Chapter] = &[
@@ -1822,6 +1829,35 @@ pub const CHAPTERS: &[Chapter] = &[
                 "$nobody unshare --user --map-root-user ip link add v0 type veth peer name v1; echo \"exit status $?\"",
             ],
             cleanup: "",
+        },
+    },
+    Chapter {
+        package: "ch14-oci-runtime",
+        title: "the OCI runtime interface",
+        shows: "minibox-runc, a second binary with runc's command line: a bundle (a root filesystem and config.json) is created, its init waiting on the exec FIFO, then started, killed and deleted, as podman, Docker and containerd drive a runtime",
+        needs_root: true,
+        needs_registry: false,
+        runs_as: RunsAs::Root,
+        network: Network::Machine,
+        demos: &[],
+        by_hand: ByHand {
+            commands: &[
+                "mkdir -p bundle/rootfs && cp -a $ROOTFS/. bundle/rootfs",
+                "cd bundle && runc spec && ls",
+                "sed -i -e 's/\"terminal\": true/\"terminal\": false/' \\\n  -e 's/^\\(\\s*\\)\"sh\"$/\\1\"sleep\", \"600\"/' \\\n  -e 's/\"linux\": {/&\\n\\t\\t\"cgroupsPath\": \"runc-by-hand\",/' config.json",
+                "grep -E '\"terminal\"|\"sleep\"|\"cgroupsPath\"' config.json",
+                "runc --root ../state create demo",
+                "runc --root ../state state demo; echo",
+                "stat -c '%F: %n' ../state/demo/*",
+                "PID=$(runc --root ../state state demo | sed -n 's/.*\"pid\": \\([0-9]*\\),/\\1/p')",
+                "echo \"PID $PID runs $(xargs -0 < /proc/$PID/cmdline) and sleeps in the kernel's $(cat /proc/$PID/wchan)\"",
+                "runc --root ../state start demo",
+                "runc --root ../state state demo | grep status; ls ../state/demo",
+                "echo \"PID $PID runs $(xargs -0 < /proc/$PID/cmdline)\"",
+                "runc --root ../state kill demo KILL; sleep 0.2; runc --root ../state state demo | grep status",
+                "runc --root ../state delete demo; runc --root ../state list",
+            ],
+            cleanup: "runc --root \"$WORKDIR/state\" delete --force demo > /dev/null 2>&1; true",
         },
     },
 ];
