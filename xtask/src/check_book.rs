@@ -275,17 +275,27 @@ fn table_rows(text: &str, heading: &str) -> Vec<Vec<String>> {
 }
 
 /// The help texts recorded by `tests/help.rs`, per chapter, in story order:
-/// (chapter number, `run --help`, top-level help).
-fn help_texts(root: &Path) -> Result<Vec<(u32, String, String)>> {
+/// (chapter number, `run --help`, top-level help, the program whose commands
+/// they are: `minibox`, or chapter 14's `minibox-runc`).
+fn help_texts(root: &Path) -> Result<Vec<(u32, String, String, &'static str)>> {
     let mut texts = Vec::new();
     for chapter in harness::CHAPTERS {
+        let program = match chapter.binary() {
+            "minibox-runc" => "minibox-runc",
+            _ => "minibox",
+        };
         let snapshot = |name: &str| {
             fs::read_to_string(
                 root.join(format!("tests/snapshots/{}-{name}.snap", chapter.package)),
             )
             .unwrap_or_default()
         };
-        texts.push((chapter.number(), snapshot("run-help"), snapshot("help")));
+        texts.push((
+            chapter.number(),
+            snapshot("run-help"),
+            snapshot("help"),
+            program,
+        ));
     }
     Ok(texts)
 }
@@ -379,7 +389,7 @@ fn appendix_problems(root: &Path) -> Result<Vec<String>> {
             let listed = Regex::new(&format!(r"(?m)^\s+(-\w, )?{}\b", regex::escape(flag)))?;
             let first = helps
                 .iter()
-                .find(|(_, run, _)| listed.is_match(run))
+                .find(|(_, run, _, _)| listed.is_match(run))
                 .map(|h| h.0);
             if first != Some(chapter) {
                 problems.push(format!(
@@ -389,30 +399,36 @@ fn appendix_problems(root: &Path) -> Result<Vec<String>> {
             }
         }
     }
-    for row in table_rows(&text, "Commands") {
-        let command = row[0]
-            .trim_matches('`')
-            .trim_start_matches("minibox ")
-            .to_string();
+    // minibox's commands, then chapter 14's minibox-runc's (runc's).
+    let rows = table_rows(&text, "Commands")
+        .into_iter()
+        .chain(table_rows(&text, "`minibox-runc` commands"));
+    for row in rows {
+        let name = row[0].trim_matches('`');
+        let (program, command) = match name.strip_prefix("minibox-runc ") {
+            Some(command) => ("minibox-runc", command.to_string()),
+            None => ("minibox", name.trim_start_matches("minibox ").to_string()),
+        };
         let Some(chapter) = check_module(&row, std::slice::from_ref(&command)) else {
             continue;
         };
         let listed = Regex::new(&format!(r"(?m)^  {}\s", regex::escape(&command)))?;
         let first = helps
             .iter()
-            .find(|(_, _, top)| listed.is_match(top))
+            .filter(|h| h.3 == program)
+            .find(|(_, _, top, _)| listed.is_match(top))
             .map(|h| h.0);
         // Chapters 1 to 5 have only `run`, and no top-level help of their own.
         if first != Some(chapter) && !(command == "run" && chapter == 1) {
             problems.push(format!(
-                "appendix: `minibox {command}` is said to arrive in chapter {chapter}, but the help texts first list it in chapter {}",
+                "appendix: `{program} {command}` is said to arrive in chapter {chapter}, but the help texts first list it in chapter {}",
                 first.map_or("none".to_string(), |n| n.to_string())
             ));
         }
     }
     // Every flag and command the help texts list is somewhere in the appendix.
     let command_line = Regex::new(r"(?m)^  ([a-z]+)  ")?;
-    for (chapter, run, top) in &helps {
+    for (chapter, run, top, program) in &helps {
         for flag in long_flag.find_iter(run).map(|m| m.as_str()) {
             if flag != "--help" && !text.contains(&format!("`{flag}`")) {
                 problems.push(format!(
@@ -421,9 +437,9 @@ fn appendix_problems(root: &Path) -> Result<Vec<String>> {
             }
         }
         for cap in command_line.captures_iter(top) {
-            if &cap[1] != "help" && !text.contains(&format!("`minibox {}`", &cap[1])) {
+            if &cap[1] != "help" && !text.contains(&format!("`{program} {}`", &cap[1])) {
                 problems.push(format!(
-                    "appendix: `minibox {}` (chapter {chapter}'s help) is not in the Commands table",
+                    "appendix: `{program} {}` (chapter {chapter}'s help) is not in a Commands table",
                     &cap[1]
                 ));
             }

@@ -129,6 +129,11 @@ const PREREQS: &[Prereq] = &[
         provides: "/usr/bin/nsenter",
         why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",
     },
+    Prereq {
+        package: "runc",
+        provides: "/usr/sbin/runc",
+        why: "chapter 14's by-hand section runs a bundle's lifecycle with runc",
+    },
 ];
 
 /// Installs what is missing, or fails with one line saying what to install.

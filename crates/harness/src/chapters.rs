@@ -1824,6 +1824,35 @@ pub const CHAPTERS: &[Chapter] = &[
             cleanup: "",
         },
     },
+    Chapter {
+        package: "ch14-oci-runtime",
+        title: "the OCI runtime interface",
+        shows: "minibox-runc, a second binary with runc's command line: a bundle (a root filesystem and config.json) is created, its init waiting on the exec FIFO, then started, killed and deleted, as podman, Docker and containerd drive a runtime",
+        needs_root: true,
+        needs_registry: false,
+        runs_as: RunsAs::Root,
+        network: Network::Machine,
+        demos: &[],
+        by_hand: ByHand {
+            commands: &[
+                "mkdir -p bundle/rootfs && cp -a $ROOTFS/. bundle/rootfs",
+                "cd bundle && runc spec && ls",
+                "sed -i -e 's/\"terminal\": true/\"terminal\": false/' \\\n  -e 's/^\\(\\s*\\)\"sh\"$/\\1\"sleep\", \"600\"/' \\\n  -e 's/\"linux\": {/&\\n\\t\\t\"cgroupsPath\": \"runc-by-hand\",/' config.json",
+                "grep -E '\"terminal\"|\"sleep\"|\"cgroupsPath\"' config.json",
+                "runc --root ../state create demo",
+                "runc --root ../state state demo; echo",
+                "stat -c '%F: %n' ../state/demo/*",
+                "PID=$(runc --root ../state state demo | sed -n 's/.*\"pid\": \\([0-9]*\\),/\\1/p')",
+                "echo \"PID $PID runs $(xargs -0 < /proc/$PID/cmdline) and sleeps in the kernel's $(cat /proc/$PID/wchan)\"",
+                "runc --root ../state start demo",
+                "runc --root ../state state demo | grep status; ls ../state/demo",
+                "echo \"PID $PID runs $(xargs -0 < /proc/$PID/cmdline)\"",
+                "runc --root ../state kill demo KILL; sleep 0.2; runc --root ../state state demo | grep status",
+                "runc --root ../state delete demo; runc --root ../state list",
+            ],
+            cleanup: "runc --root \"$WORKDIR/state\" delete --force demo > /dev/null 2>&1; true",
+        },
+    },
 ];
 
 #[cfg(test)]

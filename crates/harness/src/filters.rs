@@ -15,6 +15,13 @@ pub const FILTERS: &[(&str, &str)] = &[
     // Host PIDs. Narration writes every host PID as `PID n`; real hosts have
     // thousands of processes, so a PID of two digits or more is the host's.
     (r"\bPID [0-9]{2,}\b", "PID [PID]"),
+    // The same in a runtime's `state` JSON (chapter 14): `"pid": 4711`.
+    (r#""pid": [0-9]{2,}\b"#, r#""pid": [PID]"#),
+    // An RFC 3339 time (`"created": "2025-01-31T09:28:49.496368357Z"`).
+    (
+        r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})",
+        "[TIME]",
+    ),
     // Container IDs: random, 64 hex digits, or 12 when shortened (also the
     // default hostname).
     (r"\b[0-9a-f]{64}\b", "[ID]"),
@@ -194,6 +201,21 @@ mod tests {
             child (host PID [PID], PID 1 inside) in [TMP]/x
             container [ID] is called box
             "
+            );
+        });
+    }
+
+    #[test]
+    fn a_runtimes_state_has_its_pid_and_time_redacted() {
+        let settings = settings();
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "\"pid\": 5328,\n\"created\": \"2025-01-31T09:28:49.496368357Z\",\n\"pid\": 1,",
+                @r#"
+            "pid": [PID],
+            "created": "[TIME]",
+            "pid": 1,
+            "#
             );
         });
     }
