@@ -203,6 +203,12 @@ impl Chapter {
         }
     }
 
+    /// Its second program, beside [`Chapter::binary`]: chapter 14's
+    /// `minibox-runc`, runc's command line.
+    pub fn second_binary(&self) -> Option<&'static str> {
+        (self.package == "ch14-oci-runtime").then_some("minibox-runc")
+    }
+
     /// Whether its containers outlive the command that started them (chapter
     /// 10 on: `run -d`, then `ps`, `stop`, `rm`). Its demos then act on the
     /// containers earlier demos left ([`LATEST`]), and the session removes

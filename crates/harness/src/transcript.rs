@@ -40,11 +40,18 @@ pub fn bin_dir() -> PathBuf {
 /// minibox-e2e` does not rebuild other packages' binaries by itself, so without
 /// this a test could run a stale one.
 pub fn chapter_bin(chapter: &Chapter) -> PathBuf {
+    chapter_bin_named(chapter, chapter.binary())
+}
+
+/// [`chapter_bin`] for another of the chapter's binaries
+/// ([`Chapter::second_binary`]).
+pub fn chapter_bin_named(chapter: &Chapter, binary: &str) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let dir = bin_dir();
-    let (package, binary) = (chapter.package, chapter.binary());
-    if !built.iter().any(|p| p == package) {
+    let package = chapter.package;
+    let key = format!("{package}/{binary}");
+    if !built.iter().any(|p| *p == key) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.current_dir(workspace_root()).args([
@@ -60,7 +67,7 @@ pub fn chapter_bin(chapter: &Chapter) -> PathBuf {
         }
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "cargo build -p {package} failed");
-        built.push(package.to_string());
+        built.push(key);
     }
     dir.join(binary)
 }
