@@ -386,7 +386,10 @@ impl Container<'_> {
         let early = || {
             match own {
                 // Chapter 13: mapped, and moved into its cgroup, by the monitor.
-                Some(own) => own.mapped.wait_for_release().and_then(|()| own.userns.become_root())?,
+                Some(own) => own
+                    .mapped
+                    .wait_for_release()
+                    .and_then(|()| own.userns.become_root())?,
                 // A process with one thread moves itself, which spares the
                 // kernel a global lock that costs 5 to 20 ms (`join_self`).
                 None => cgroup.join_self()?,

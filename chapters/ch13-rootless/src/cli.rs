@@ -112,8 +112,14 @@ mod tests {
             Command::Earlier { userns, .. } => userns.userns,
         };
         assert_eq!(userns(&["run", "busybox"]), None);
-        assert_eq!(userns(&["run", "--userns", "auto", "busybox"]).unwrap(), "auto");
-        assert_eq!(userns(&["create", "--userns=host", "busybox"]).unwrap(), "host");
+        assert_eq!(
+            userns(&["run", "--userns", "auto", "busybox"]).unwrap(),
+            "auto"
+        );
+        assert_eq!(
+            userns(&["create", "--userns=host", "busybox"]).unwrap(),
+            "host"
+        );
         let ps = Cli::try_parse_from(["minibox", "ps", "--userns", "auto"]);
         assert!(ps.is_err(), "only run and create take it");
     }

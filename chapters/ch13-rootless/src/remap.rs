@@ -199,7 +199,11 @@ pub fn pool(etc: &Path) -> Result<Vec<Remap>> {
     };
     let (uids, gids) = (cut(granted("subuid")?), cut(granted("subgid")?));
     if !uids.is_empty() && !gids.is_empty() {
-        return Ok(uids.into_iter().zip(gids).map(|(u, g)| Remap::of(u, g)).collect());
+        return Ok(uids
+            .into_iter()
+            .zip(gids)
+            .map(|(u, g)| Remap::of(u, g))
+            .collect());
     }
     let mut taken = Vec::new();
     for file in ["subuid", "subgid"] {
@@ -211,9 +215,9 @@ pub fn pool(etc: &Path) -> Result<Vec<Remap>> {
         .map(|k| POOL_BASE + k * SIZE)
         .filter(|&base| {
             let end = u64::from(base) + u64::from(SIZE);
-            !taken
-                .iter()
-                .any(|&(start, count)| u64::from(start) < end && u64::from(base) < start as u64 + count as u64)
+            !taken.iter().any(|&(start, count)| {
+                u64::from(start) < end && u64::from(base) < start as u64 + count as u64
+            })
         })
         .map(|base| Remap::of(base, base))
         .collect())
@@ -328,7 +332,8 @@ impl UserNamespace for Remap {
         // makes is owned by the range's first IDs on the host.
         nix::unistd::setgroups(&[]).context("setgroups in the user namespace")?;
         let root = (Gid::from_raw(0), Uid::from_raw(0));
-        nix::unistd::setresgid(root.0, root.0, root.0).context("setresgid(0) in the user namespace")?;
+        nix::unistd::setresgid(root.0, root.0, root.0)
+            .context("setresgid(0) in the user namespace")?;
         nix::unistd::setresuid(root.1, root.1, root.1).context("setresuid(0) in the user namespace")
     }
 
@@ -347,8 +352,9 @@ impl UserNamespace for Remap {
             )
         };
         if moved != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("move_mount of the idmapped root onto {}", rootfs.display()));
+            return Err(std::io::Error::last_os_error()).with_context(|| {
+                format!("move_mount of the idmapped root onto {}", rootfs.display())
+            });
         }
         Ok(())
     }
@@ -468,12 +474,14 @@ pub fn idmapped_root(snapshot: &Snapshot, remap: &Remap) -> Result<OwnedFd> {
 /// namespace, so the container's own (made later, with the same maps) and
 /// this one are interchangeable.
 fn maps_namespace(remap: &Remap) -> Result<File> {
-    let child = namespace::clone_child(CloneFlags::CLONE_NEWUSER, || loop {
-        nix::unistd::pause(); // until the parent kills it
+    let child = namespace::clone_child(CloneFlags::CLONE_NEWUSER, || {
+        loop {
+            nix::unistd::pause(); // until the parent kills it
+        }
     })?;
-    let opened = remap
-        .write_maps(child)
-        .and_then(|()| File::open(format!("/proc/{child}/ns/user")).context("opening the namespace"));
+    let opened = remap.write_maps(child).and_then(|()| {
+        File::open(format!("/proc/{child}/ns/user")).context("opening the namespace")
+    });
     let _ = kill(child, Signal::SIGKILL);
     ch01_fork_exec::process::wait_for(child)?;
     opened.context("making a user namespace with the container's maps")
@@ -572,7 +580,8 @@ fn new_mount(fstype: &str, options: &[(&str, String)]) -> Result<OwnedFd> {
         return Err(last()).context("fsconfig(FSCONFIG_CMD_CREATE)");
     }
     // SAFETY: as above.
-    let mount = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, 0) };
+    let mount =
+        unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, 0) };
     if mount < 0 {
         return Err(last()).context("fsmount");
     }
@@ -667,7 +676,11 @@ mod tests {
         );
         assert_eq!(Remap::from_word(&word).unwrap().unwrap(), remap);
         assert!(Remap::from_word("--cap-add=NET_ADMIN").is_none());
-        assert!(Remap::from_word("--userns=auto:uidmapping=0:1").unwrap().is_err());
+        assert!(
+            Remap::from_word("--userns=auto:uidmapping=0:1")
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[test]
@@ -679,7 +692,11 @@ mod tests {
         write("subgid", "alice:165536:65536\n");
         let pool = pool(etc.path()).unwrap();
         assert_eq!(pool[0], Remap::of(100000, 100000));
-        assert_eq!(pool[1], Remap::of(231072, 231072), "alice's range is skipped");
+        assert_eq!(
+            pool[1],
+            Remap::of(231072, 231072),
+            "alice's range is skipped"
+        );
         assert_eq!(pool.len() as u32, POOL_SIZE - 1);
         // With one: its ranges, cut in ranges of 65536 (a rest is dropped).
         write("subuid", "alice:165536:65536\nminibox:1000000:140000\n");

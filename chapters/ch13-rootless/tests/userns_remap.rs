@@ -21,7 +21,9 @@ fn env(test: &str) -> Option<(Registry, Env)> {
     }
     let registry = Registry::start();
     registry.push_fixtures().expect("fixtures");
-    let env = Env::builder(MINIBOX, "ch13", test).mirror(&registry).build();
+    let env = Env::builder(MINIBOX, "ch13", test)
+        .mirror(&registry)
+        .build();
     Some((registry, env))
 }
 
@@ -94,14 +96,29 @@ fn root_in_the_container_is_a_range_of_the_host() {
     );
     // A container in the background: its range, seen from both sides.
     let started = env.minibox(&[
-        "run", "-d", "--network", "none", "--userns", "auto", "--name", "ranged", "busybox",
-        "sleep", "300",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--userns",
+        "auto",
+        "--name",
+        "ranged",
+        "busybox",
+        "sleep",
+        "300",
     ]);
     started.expect(0);
     let (uid, gid) = range_of(&env, "ranged");
     assert!(uid >= 100000, "a range above the host's users: {uid}");
     let map = env
-        .minibox(&["exec", "ranged", "cat", "/proc/self/uid_map", "/proc/self/gid_map"])
+        .minibox(&[
+            "exec",
+            "ranged",
+            "cat",
+            "/proc/self/uid_map",
+            "/proc/self/gid_map",
+        ])
         .expect(0);
     let lines: Vec<Vec<String>> = map
         .stdout
@@ -127,17 +144,32 @@ fn root_in_the_container_is_a_range_of_the_host() {
 
     // A second container gets another range.
     env.minibox(&[
-        "run", "-d", "--network", "none", "--userns", "auto", "--name", "other", "busybox",
-        "sleep", "300",
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--userns",
+        "auto",
+        "--name",
+        "other",
+        "busybox",
+        "sleep",
+        "300",
     ])
     .expect(0);
     let (other, _) = range_of(&env, "other");
     assert_ne!(other, uid, "two containers share a range");
 
-    env.minibox(&["stop", "-t", "1", "ranged", "other"]).expect(0);
+    env.minibox(&["stop", "-t", "1", "ranged", "other"])
+        .expect(0);
     env.minibox(&["rm", "ranged", "other"]).expect(0);
     assert_eq!(env.minibox(&["ps", "-a", "-q"]).expect(0).stdout, "");
-    assert!(fs::read_dir(env.root().join("containers")).unwrap().next().is_none());
+    assert!(
+        fs::read_dir(env.root().join("containers"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
     assert_no_mounts(&env);
 }
 
@@ -207,8 +239,17 @@ fn volumes_belong_to_the_range_and_the_hosts_root_files_stay_shut() {
     let out = run_auto(
         &env,
         &[
-            "-v", &bind, "-v", &secret_bind, "-v", "named:/named", "--name", "vols", "busybox",
-            "sh", "-c",
+            "-v",
+            &bind,
+            "-v",
+            &secret_bind,
+            "-v",
+            "named:/named",
+            "--name",
+            "vols",
+            "busybox",
+            "sh",
+            "-c",
             "touch /data/made /named/made && id -u && cat /secret && (echo x >> /secret) 2>&1; echo $?",
         ],
     );
@@ -222,10 +263,18 @@ fn volumes_belong_to_the_range_and_the_hosts_root_files_stay_shut() {
 
     // What it made belongs to the range on the host, not to root.
     let made = fs::metadata(shared.join("made")).unwrap();
-    assert!(made.uid() >= 100000 && made.gid() >= 100000, "{}", made.uid());
+    assert!(
+        made.uid() >= 100000 && made.gid() >= 100000,
+        "{}",
+        made.uid()
+    );
     let named = env.root().join("volumes/named/_data");
     let data = fs::metadata(&named).unwrap();
-    assert_eq!(data.uid(), made.uid(), "the new volume is the container's root's");
+    assert_eq!(
+        data.uid(),
+        made.uid(),
+        "the new volume is the container's root's"
+    );
     assert_eq!(fs::metadata(named.join("made")).unwrap().uid(), made.uid());
     env.minibox(&["volume", "rm", "named"]).expect(0);
     assert_no_mounts(&env);
@@ -237,8 +286,25 @@ fn host_is_the_default_and_bad_values_are_one_line() {
         return;
     };
     for args in [
-        &["run", "--rm", "--network", "none", "busybox", "cat", "/proc/self/uid_map"][..],
-        &["run", "--rm", "--network", "none", "--userns=host", "busybox", "cat", "/proc/self/uid_map"],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "cat",
+            "/proc/self/uid_map",
+        ][..],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--userns=host",
+            "busybox",
+            "cat",
+            "/proc/self/uid_map",
+        ],
     ] {
         let out = env.minibox(args).expect(0);
         let map: Vec<&str> = out.stdout.split_whitespace().collect();
@@ -251,5 +317,28 @@ fn host_is_the_default_and_bad_values_are_one_line() {
         "minibox: invalid --userns \"bogus\": use host or auto"
     );
     assert_eq!(env.minibox(&["ps", "-a", "-q"]).expect(0).stdout, "");
-    assert!(!env.root().join("containers").exists() || fs::read_dir(env.root().join("containers")).unwrap().next().is_none());
+    assert!(
+        !env.root().join("containers").exists()
+            || fs::read_dir(env.root().join("containers"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn rootless_refuses_auto_in_one_line() {
+    if !harness::privilege::require_root("rootless_refuses_auto_in_one_line") {
+        return;
+    }
+    // The test is root; the user it makes is not.
+    let user = harness::rootless::TestUser::new(Path::new(MINIBOX), false);
+    let refused = user
+        .minibox(&["run", "--rm", "--userns", "auto", "busybox", "true"])
+        .expect(125);
+    assert_eq!(
+        refused.stderr.trim_end(),
+        "minibox: --userns auto needs root: a rootless container is in your own user namespace already, its root is you on the host; leave --userns out"
+    );
+    assert!(!user.store().join("containers").exists(), "nothing made");
 }

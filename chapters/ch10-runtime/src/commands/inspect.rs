@@ -115,7 +115,10 @@ fn user_namespace(spec: &Spec) -> (String, Value) {
         return (String::new(), Value::Null);
     };
     let colons = |lines: Vec<String>| -> Vec<String> {
-        lines.iter().map(|line| line.split_whitespace().collect::<Vec<_>>().join(":")).collect()
+        lines
+            .iter()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(":"))
+            .collect()
     };
     let (uids, gids) = userns.maps();
     let maps = json!({ "UidMap": colons(uids), "GidMap": colons(gids) });
