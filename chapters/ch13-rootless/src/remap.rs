@@ -400,6 +400,11 @@ fn reachable(dir: &Path, uid: Uid) -> Result<()> {
     Ok(())
 }
 
+// SIMPLIFICATION: the container's `/etc/hostname`, `hosts` and
+// `resolv.conf` (chapter 9's, written by the monitor) stay the host root's:
+// the container's root reads them but cannot change them. Docker gives them
+// to the remapped root.
+
 /// A volume's `_data` (`ROOT/volumes/NAME/_data`), as minibox made it (the
 /// host's root's, empty) becomes the container's root's, and reachable, as
 /// Docker's volumes are the remapped root's. One that has files already
