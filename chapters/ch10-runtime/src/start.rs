@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow};
 use ch01_fork_exec::exit::{Exit, FailsWith, StartError};
 use ch01_fork_exec::narrate::Narrator;
 use ch01_fork_exec::process::{self, Command};
-use ch02_pid_namespace::sync::ChildEnd;
+use ch02_pid_namespace::sync::{ChildEnd, ParentEnd};
 use ch02_pid_namespace::{namespace, sync};
 use ch03_uts_namespace::{id, uts};
 use ch04_mount_namespace::mount::{self, Isolation};
@@ -30,6 +30,7 @@ use ch08_command_override::exec::{self, Process};
 use ch09_networking::network::{self, NetworkConfig};
 use ch09_networking::publish::Protocol;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use time::OffsetDateTime;
@@ -37,7 +38,7 @@ use time::OffsetDateTime;
 use crate::attach::{self, Attach, Outcome};
 use crate::cli::InitArgs;
 use crate::container::{Paths, Published, Spec};
-use crate::hardening::{self, Confinement};
+use crate::hardening::{self, Confinement, UserNamespace};
 use crate::init;
 use crate::lifecycle;
 use crate::monitor::{self, ContainerStdio, Ended, Holder};
@@ -231,6 +232,16 @@ struct Container<'a> {
     running: RefCell<Option<Running>>,
 }
 
+/// A start in a user namespace of the container's own (chapter 13's
+/// `--userns auto`), what it has besides, in the child: its root
+/// filesystem, mounted for it, and a second pipe, on which it waits until
+/// the monitor has written its maps.
+struct OwnUserNamespace<'a> {
+    userns: &'a dyn UserNamespace,
+    root: OwnedFd,
+    mapped: ChildEnd,
+}
+
 /// A started container's cgroup and network.
 struct Running {
     cgroup: Box<dyn Cgroup>,
@@ -270,17 +281,24 @@ impl Container<'_> {
         // New in chapter 12: its device rules (none before).
         let confine = self.launch.confinement.on_cgroup(&*cgroup);
         confine.inspect_err(|_| drop(cgroup.destroy()))?;
-        let namespaces = mount::NAMESPACES | self.launch.network.mode.namespaces();
+        // New in chapter 13: maybe a user namespace of its own.
+        let own = self.own_user_namespace();
+        let (own, mapped) = own.inspect_err(|_| drop(cgroup.destroy()))?;
+        let mut namespaces = mount::NAMESPACES | self.launch.network.mode.namespaces();
+        if own.is_some() {
+            namespaces |= CloneFlags::CLONE_NEWUSER;
+        }
         let (mut parent, child_end) = sync::channel()?;
         namespace::say_clone(&narrator, namespaces);
-        let clone = || self.child(&stdio, &child_end, &*cgroup);
+        let clone = || self.child(&stdio, &child_end, &*cgroup, own.as_ref());
         let child = namespace::clone_child(namespaces, clone);
         let child = child.inspect_err(|_| drop(cgroup.destroy()))?;
-        drop(child_end);
+        drop((child_end, own)); // the child's, and its copy of the root
         // While the child joins its cgroup and mounts its root (new, see
-        // `child`), then waits: its network, its state.
-        let joined = prepared
-            .attach(child, self.id, hostname, &snapshot.dir)
+        // `child`), then waits: its maps (chapter 13), its network, its state.
+        let joined = self
+            .map(child, &*cgroup, mapped)
+            .and_then(|()| prepared.attach(child, self.id, hostname, &snapshot.dir))
             .and_then(|network| {
                 self.record_start(child, &*cgroup, &*network, published)?;
                 Ok(network)
@@ -314,6 +332,41 @@ impl Container<'_> {
     }
     // ANCHOR_END: start
 
+    // ANCHOR: own_user_namespace
+    /// Chapter 13's `--userns auto`, if the container has it: in the
+    /// monitor, before the clone, its root filesystem mounted for its user
+    /// namespace, and the pipe its child waits on until it is mapped.
+    fn own_user_namespace(&self) -> Result<(Option<OwnUserNamespace<'_>>, Option<ParentEnd>)> {
+        let Some(userns) = self.launch.confinement.user_namespace() else {
+            return Ok((None, None));
+        };
+        let root = userns.prepare(self.snapshot, &self.spec.mounts)?;
+        let (parent, mapped) = sync::channel()?;
+        Ok((
+            Some(OwnUserNamespace {
+                userns,
+                root,
+                mapped,
+            }),
+            Some(parent),
+        ))
+    }
+
+    /// Then, once `child` exists and waits: its maps, and its cgroup, which
+    /// the monitor joins it to (its own writes to the host's cgroup files
+    /// would be refused), then it goes on. Without a user namespace of its
+    /// own, nothing: the child joins its cgroup itself.
+    fn map(&self, child: Pid, cgroup: &dyn Cgroup, mapped: Option<ParentEnd>) -> Result<()> {
+        let (Some(userns), Some(mut mapped)) = (self.launch.confinement.user_namespace(), mapped)
+        else {
+            return Ok(());
+        };
+        userns.write_maps(child)?;
+        cgroup.join(child)?;
+        mapped.release()
+    }
+    // ANCHOR_END: own_user_namespace
+
     // ANCHOR: child
     /// In the container's first process: chapter 9's setup with the
     /// monitor's stdio, the volumes and the console, then the command; with
@@ -321,17 +374,33 @@ impl Container<'_> {
     /// nothing from the monitor comes before the release, so that it overlaps
     /// the monitor's part (the network, the state), and the cgroup is joined
     /// from inside.
-    fn child(&self, stdio: &ContainerStdio, child_end: &ChildEnd, cgroup: &dyn Cgroup) -> ! {
+    fn child(
+        &self,
+        stdio: &ContainerStdio,
+        child_end: &ChildEnd,
+        cgroup: &dyn Cgroup,
+        own: Option<&OwnUserNamespace>,
+    ) -> ! {
         let (snapshot, process) = (self.snapshot, &self.launch.process);
         let rootfs = snapshot.rootfs();
         let early = || {
-            // A process with one thread moves itself, which spares the
-            // kernel a global lock that costs 5 to 20 ms (`join_self`).
-            cgroup.join_self()?;
+            match own {
+                // Chapter 13: mapped, and moved into its cgroup, by the monitor.
+                Some(own) => own
+                    .mapped
+                    .wait_for_release()
+                    .and_then(|()| own.userns.become_root())?,
+                // A process with one thread moves itself, which spares the
+                // kernel a global lock that costs 5 to 20 ms (`join_self`).
+                None => cgroup.join_self()?,
+            }
             stdio.install()?; // new: the monitor's pipes as 0, 1, 2
             uts::set_hostname(&self.spec.hostname)?;
             mount::make_private()?;
-            snapshot.mount()?;
+            match own {
+                Some(own) => own.userns.mount_root(&own.root, &rootfs)?, // chapter 13
+                None => snapshot.mount()?,
+            }
             self.mount_volumes(&rootfs) // new: -v and --tmpfs
         };
         // After the release, the files the monitor wrote while attaching

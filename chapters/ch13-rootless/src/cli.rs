@@ -1,4 +1,5 @@
-//! The command line of chapter 13: chapter 12's, whole. Rootless is not a
+//! The command line of chapter 13: chapter 12's, with one flag more on
+//! `run` and `create`, `--userns` ([`UsernsArgs`]). Rootless is not a
 //! flag: minibox is rootless when an ordinary user runs it.
 //!
 //! One thing is checked here, where clap still knows it: whether `--network`
@@ -9,14 +10,28 @@
 use ch01_fork_exec::cli::Minibox;
 use ch12_security::cli as ch12;
 use clap::parser::ValueSource;
-use clap::{ArgMatches, FromArgMatches, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
 
 /// Chapter 13's command line.
 pub type Cli = Minibox<Command>;
 
+// ANCHOR: userns_args
+/// The flag this chapter adds to `run` and `create`.
+#[derive(Debug, Clone, Default, Args, PartialEq)]
+pub struct UsernsArgs {
+    /// User namespace to use: host (the default), or auto (as root: a namespace of the container's own, its root an unprivileged range of 65536 host IDs)
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+}
+// ANCHOR_END: userns_args
+
+/// The subcommands that take [`UsernsArgs`].
+const REMAPPED: [&str; 2] = ["run", "create"];
+
 // ANCHOR: command
-/// Chapter 13's subcommands: chapter 12's (this chapter adds none of its
-/// own; its first exercise does).
+/// Chapter 13's subcommands: chapter 12's, with `--userns` on `run` and
+/// `create` (this chapter adds no command of its own; its first exercise
+/// does).
 #[derive(Debug)]
 pub enum Command {
     /// A command of chapter 12's.
@@ -26,14 +41,30 @@ pub enum Command {
         /// `run` or `create` had `--network` on the command line (not its
         /// default).
         network_given: bool,
+        /// `run`'s and `create`'s `--userns` (empty otherwise).
+        userns: UsernsArgs,
     },
 }
 
 impl Subcommand for Command {
     fn augment_subcommands(command: clap::Command) -> clap::Command {
-        ch12::Command::augment_subcommands(command).about(
+        let mut command = ch12::Command::augment_subcommands(command).about(
             "minibox, chapter 13: Docker's containers, daemonless, hardened, with or without root",
-        )
+        );
+        // clap's derive makes an argument struct's doc comment the about of
+        // the command it joins, as chapter 12's did ("The flags this chapter
+        // adds..."): `run` and `create` get chapter 11's about back.
+        let before = ch11_build::cli::Command::augment_subcommands(clap::Command::new("minibox"));
+        for name in REMAPPED {
+            let about = before
+                .find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .cloned();
+            command = command.mut_subcommand(name, |sub| {
+                UsernsArgs::augment_args(sub).about(about.unwrap_or_default())
+            });
+        }
+        command
     }
     fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
         Self::augment_subcommands(command)
@@ -45,15 +76,17 @@ impl Subcommand for Command {
 
 impl FromArgMatches for Command {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let network_given = match matches.subcommand() {
-            Some(("run" | "create", sub)) => {
-                sub.value_source("network") == Some(ValueSource::CommandLine)
-            }
-            _ => false,
+        let (network_given, userns) = match matches.subcommand() {
+            Some((name, sub)) if REMAPPED.contains(&name) => (
+                sub.value_source("network") == Some(ValueSource::CommandLine),
+                UsernsArgs::from_arg_matches(sub)?,
+            ),
+            _ => (false, UsernsArgs::default()),
         };
         Ok(Command::Earlier {
             command: ch12::Command::from_arg_matches(matches)?,
             network_given,
+            userns,
         })
     }
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -81,5 +114,23 @@ mod tests {
         assert!(given(&["run", "--network", "bridge", "busybox"]));
         assert!(given(&["create", "--network=none", "busybox"]));
         assert!(!given(&["ps", "-a"]));
+    }
+
+    #[test]
+    fn run_and_create_take_userns_in_both_spellings() {
+        let userns = |args: &[&str]| match parse(args).command {
+            Command::Earlier { userns, .. } => userns.userns,
+        };
+        assert_eq!(userns(&["run", "busybox"]), None);
+        assert_eq!(
+            userns(&["run", "--userns", "auto", "busybox"]).unwrap(),
+            "auto"
+        );
+        assert_eq!(
+            userns(&["create", "--userns=host", "busybox"]).unwrap(),
+            "host"
+        );
+        let ps = Cli::try_parse_from(["minibox", "ps", "--userns", "auto"]);
+        assert!(ps.is_err(), "only run and create take it");
     }
 }

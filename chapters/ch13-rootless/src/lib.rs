@@ -18,11 +18,16 @@
 //! - [`checks`]: whether rootless works here, and what is missing, each
 //!   with its fix (`minibox info`).
 //! - [`rootless`]: all of them, around chapter 12's `minibox`.
+//! - [`remap`]: the other way round, for the host's root: `--userns auto`
+//!   gives a container a user namespace of its own, whose root is an
+//!   unprivileged range of host IDs (Docker's `userns-remap`), with an
+//!   idmapped root filesystem.
 
 pub mod cgroups;
 pub mod checks;
 pub mod cli;
 pub mod network;
+pub mod remap;
 pub mod rootless;
 pub mod run;
 pub mod storage;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::commands::for_each;
 use crate::container::{Paths, Spec};
+use crate::hardening;
 use crate::log::rfc3339_nano;
 use crate::state::{Container, Status, Store, timestamp};
 
@@ -50,6 +51,7 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             )
         })
         .collect();
+    let userns = user_namespace(spec);
     let ip = state
         .ip_address
         .map(|ip| ip.to_string())
@@ -82,6 +84,8 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "AutoRemove": spec.auto_remove,
             "Init": spec.init,
             "RestartPolicy": restart_policy(spec.restart),
+            "UsernsMode": userns.0,
+            "IDMappings": userns.1,
         },
         "Config": {
             "Hostname": spec.hostname,
@@ -97,6 +101,28 @@ fn to_json(store: &Store, container: &Container<Spec>) -> Value {
             "IPAddress": ip,
         },
     })
+}
+
+/// Docker's `HostConfig.UsernsMode` ("" for the host's user namespace),
+/// and the maps of the container's own, if a later chapter gave it one
+/// ([`hardening::UserNamespace`]), as `CONTAINER:HOST:SIZE` (podman's
+/// `IDMappings`); `null` without.
+fn user_namespace(spec: &Spec) -> (String, Value) {
+    let Ok(confinement) = hardening::confinement(&spec.flags.extra) else {
+        return (String::new(), Value::Null); // flags this minibox does not know
+    };
+    let Some(userns) = confinement.user_namespace() else {
+        return (String::new(), Value::Null);
+    };
+    let colons = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(":"))
+            .collect()
+    };
+    let (uids, gids) = userns.maps();
+    let maps = json!({ "UidMap": colons(uids), "GidMap": colons(gids) });
+    (userns.mode(), maps)
 }
 
 /// Docker's `HostConfig.RestartPolicy`.
