@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 /// Runs `create` on the sandbox's bundle, which must fail: one line on
 /// stderr, the same message as the last JSON line of `--log`, nothing left.
-/// Returns the message.
+/// Returns the message, the sandbox's directory in it as `<tmp>` (its name
+/// holds the test's, which must not satisfy a check of the message).
 fn create_fails(sandbox: &Sandbox, id: &str) -> String {
     let bundle = sandbox.bundle.to_str().unwrap();
     let line = sandbox
@@ -38,7 +39,7 @@ fn create_fails(sandbox: &Sandbox, id: &str) -> String {
         "expected an RFC 3339 time in the log entry, but it is {entry}"
     );
     sandbox.assert_clean();
-    message.to_string()
+    message.replace(&*sandbox.dir.path().to_string_lossy(), "<tmp>")
 }
 
 /// A sandbox whose config.json is the working one changed by `change`; the
@@ -107,7 +108,7 @@ fn an_unknown_namespace_type() {
     if !harness::require_root("an_unknown_namespace_type") {
         return;
     }
-    refused_bundle("unknown-namespace", "namespace", |_, config| {
+    refused_bundle("unknown-namespace", "bogus", |_, config| {
         config["linux"]["namespaces"]
             .as_array_mut()
             .unwrap()
@@ -120,7 +121,7 @@ fn a_time_namespace_minibox_does_not_make() {
     if !harness::require_root("a_time_namespace_minibox_does_not_make") {
         return;
     }
-    refused_bundle("time-namespace", "namespace", |_, config| {
+    refused_bundle("time-namespace", "linux.namespaces", |_, config| {
         config["linux"]["namespaces"]
             .as_array_mut()
             .unwrap()
@@ -180,7 +181,7 @@ fn a_mount_of_an_unknown_filesystem_fails_in_the_init() {
     if !harness::require_root("a_mount_of_an_unknown_filesystem_fails_in_the_init") {
         return;
     }
-    refused_bundle("unknown-fs", "/mnt", |_, config| {
+    refused_bundle("unknown-fs", "nosuchfs", |_, config| {
         config["mounts"]
             .as_array_mut()
             .unwrap()

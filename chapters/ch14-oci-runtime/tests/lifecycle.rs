@@ -235,13 +235,14 @@ fn the_pid_file_holds_the_init_pid() {
     sandbox.assert_clean();
 }
 
-/// A hook that appends its kind to `order` and saves its stdin as
-/// `KIND.json`, both in `dir`, with `sh` at `sh`.
-fn recording_hook(sh: &str, dir: &Path, kind: &str) -> Value {
+/// A hook that saves its stdin as `KIND.json` and appends its kind to
+/// `order`, both in `dir`, with `sh` at `sh`; `before` runs first (a pause
+/// that makes a race show).
+fn recording_hook(sh: &str, dir: &Path, kind: &str, before: &str) -> Value {
     let dir = dir.display();
     json!({
         "path": sh,
-        "args": ["sh", "-c", format!("cat > {dir}/{kind}.json && echo {kind} >> {dir}/order")],
+        "args": ["sh", "-c", format!("{before} cat > {dir}/{kind}.json && echo {kind} >> {dir}/order")],
         "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
         "timeout": 10
     })
@@ -259,12 +260,14 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     // startContainer runs in the container, after pivot_root: its sh is
     // busybox's, and it writes into the shared directory's inside path.
     config["hooks"] = json!({
-        "prestart": [recording_hook("/bin/sh", host, "prestart")],
-        "createRuntime": [recording_hook("/bin/sh", host, "createRuntime")],
-        "createContainer": [recording_hook("/bin/sh", host, "createContainer")],
-        "startContainer": [recording_hook("/bin/sh", Path::new("/shared"), "startContainer")],
-        "poststart": [recording_hook("/bin/sh", host, "poststart")],
-        "poststop": [recording_hook("/bin/sh", host, "poststop")]
+        "prestart": [recording_hook("/bin/sh", host, "prestart", "")],
+        "createRuntime": [recording_hook("/bin/sh", host, "createRuntime", "")],
+        "createContainer": [recording_hook("/bin/sh", host, "createContainer", "")],
+        // It takes its time: poststart must still come after it, since
+        // `start` returns only once the program runs.
+        "startContainer": [recording_hook("/bin/sh", Path::new("/shared"), "startContainer", "sleep 0.5;")],
+        "poststart": [recording_hook("/bin/sh", host, "poststart", "")],
+        "poststop": [recording_hook("/bin/sh", host, "poststop", "")]
     });
     sandbox.write_config(&config);
 
@@ -323,7 +326,7 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let mut config = sandbox.config(id, &["sleep", "1000"]);
     config["hooks"] = json!({
         // prestart runs first and records the init's PID, to check it is gone.
-        "prestart": [recording_hook("/bin/sh", &sandbox.shared, "prestart")],
+        "prestart": [recording_hook("/bin/sh", &sandbox.shared, "prestart", "")],
         "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]
     });
     sandbox.write_config(&config);
@@ -691,5 +694,85 @@ fn preserve_fds_passes_descriptor_3_to_the_program() {
         "expected fd 4 closed in the program (only one descriptor preserved), but it read {got4:?}"
     );
     sandbox.runc(&["delete", id]).ok();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn the_default_devices_are_usable_and_no_others() {
+    if !harness::require_root("the_default_devices_are_usable_and_no_others") {
+        return;
+    }
+    // The config names no linux.resources.devices: the container still gets
+    // the devices every container has, and only those.
+    let sandbox = Sandbox::new("devices");
+    let id = "dev";
+    sandbox.write_config(&sandbox.config(id, &["sleep", "1000"]));
+    sandbox.create_and_start(id);
+
+    let ran = sandbox.runc(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | wc -c",
+    ]);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str()),
+        (Some(0), "3\n3\n"),
+        "expected /dev/null, /dev/zero and /dev/urandom usable in the container, but exec exited {:?} with stdout {:?} and stderr {:?}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+    // A disk's node can be made (mknod is allowed, as runc allows it) but
+    // not opened: the devices cgroup refuses before any driver is asked.
+    let ran = sandbox.runc(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk",
+    ]);
+    assert!(
+        ran.code != Some(0) && ran.stderr.contains("Operation not permitted"),
+        "expected opening block device 8:0 to be refused with EPERM, but exec exited {:?} with stderr {:?}",
+        ran.code,
+        ran.stderr
+    );
+    sandbox.runc(&["delete", "--force", id]).ok();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn ps_and_list_report_json() {
+    if !harness::require_root("ps_and_list_report_json") {
+        return;
+    }
+    let sandbox = Sandbox::new("ps-list");
+    let id = "listed";
+    sandbox.write_config(&sandbox.config(id, &["sleep", "1000"]));
+    let init = sandbox.create_and_start(id);
+
+    let ran = sandbox.runc(&["ps", "--format", "json", id]).ok();
+    let pids: Vec<i32> = serde_json::from_str(&ran.stdout).unwrap_or_else(|e| {
+        panic!(
+            "expected `ps --format json` to print a JSON list of PIDs, but ({e}) it printed {:?}",
+            ran.stdout
+        )
+    });
+    assert_eq!(pids, [init], "expected `ps` to list the init {init} only");
+    let ran = sandbox.runc(&["list", "--format", "json"]).ok();
+    let list: Value = serde_json::from_str(&ran.stdout).unwrap_or_else(|e| {
+        panic!(
+            "expected `list --format json` to print JSON, but ({e}) it printed {:?}",
+            ran.stdout
+        )
+    });
+    let entries = list.as_array().cloned().unwrap_or_default();
+    assert!(
+        entries.len() == 1 && entries[0]["id"] == id && entries[0]["status"] == "running",
+        "expected `list` to show {id} running, and nothing else, but it printed {list}"
+    );
+    sandbox.runc(&["delete", "--force", id]).ok();
     sandbox.assert_clean();
 }
