@@ -212,6 +212,7 @@ fn features_prints_json_with_the_versions() {
         hooks.contains(&json!("createContainer")) && hooks.contains(&json!("poststop")),
         "expected the hooks of the specification in {features}"
     );
+    sandbox.assert_clean();
 }
 
 #[test]
@@ -272,4 +273,5 @@ fn spec_without_bundle_writes_into_the_working_directory() {
         serde_json::from_str::<Value>(&text).is_ok_and(|c| c["ociVersion"] == "1.2.0"),
         "expected `spec` to write config.json into its working directory, but it holds {text:?}"
     );
+    sandbox.assert_clean();
 }

@@ -426,6 +426,12 @@ fn exec_detached_joins_the_pid_namespace_and_the_cgroup() {
         namespace(init),
         "expected the exec'd process in the init's PID namespace"
     );
+    let cgroups = |p: i32| fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+    assert_eq!(
+        cgroups(pid),
+        cgroups(init),
+        "expected the exec'd process {pid} in the init's cgroups, in every hierarchy"
+    );
     let procs = sandbox.cgroup_procs(id);
     assert!(
         procs.contains(&pid) && procs.contains(&init),
@@ -448,7 +454,14 @@ fn kill_all_signals_every_process_of_the_cgroup() {
     }
     let sandbox = Sandbox::new("kill-all");
     let id = "many";
-    sandbox.write_config(&sandbox.config(id, &["sh", "-c", "sleep 1000 & sleep 1000 & wait"]));
+    // No PID namespace of its own: the init's death would not take the
+    // other processes with it, so only a signal to each of them kills them.
+    let mut config = sandbox.config(id, &["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    sandbox.write_config(&config);
     let init = sandbox.create_and_start(id);
     let mut procs = Vec::new();
     assert!(
