@@ -789,3 +789,34 @@ fn ps_and_list_report_json() {
     sandbox.runc(&["delete", "--force", id]).ok();
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_console_socket_nobody_listens_on_fails_create_and_leaves_nothing() {
+    if !harness::require_root("a_console_socket_nobody_listens_on_fails_create_and_leaves_nothing")
+    {
+        return;
+    }
+    // The failure comes after the state directory and the cgroup are made:
+    // create must take them apart.
+    let sandbox = Sandbox::new("dead-console");
+    let id = "deadtty";
+    let mut config = sandbox.config(id, &["sh"]);
+    config["process"]["terminal"] = json!(true);
+    sandbox.write_config(&config);
+    let socket = sandbox.dir.path().join("nobody.sock");
+    let line = sandbox
+        .runc(&[
+            "create",
+            "--bundle",
+            sandbox.bundle.to_str().unwrap(),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            id,
+        ])
+        .one_line_failure();
+    assert!(
+        line.contains("console socket"),
+        "expected the error to name the console socket, but it said {line:?}"
+    );
+    sandbox.assert_clean();
+}
