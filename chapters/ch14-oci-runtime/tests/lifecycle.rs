@@ -682,11 +682,17 @@ fn preserve_fds_passes_descriptor_3_to_the_program() {
         "1",
         id,
     ]);
-    // SAFETY: between fork and exec, dup2(2) only: async-signal-safe. Fd 3
-    // is the file, fd 4 another open file that --preserve-fds 1 must not pass.
+    // SAFETY: between fork and exec, fcntl(2) and dup2(2) only:
+    // async-signal-safe. Each file is first copied above 10, so that dup2
+    // makes a new descriptor (without FD_CLOEXEC) even when the file's own
+    // number is 3 or 4. Fd 3 is the file, fd 4 another open file that
+    // --preserve-fds 1 must not pass.
     unsafe {
         create.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 || libc::dup2(also_fd, 4) < 0 {
+            let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+            let also_high = libc::fcntl(also_fd, libc::F_DUPFD_CLOEXEC, 10);
+            if high < 0 || also_high < 0 || libc::dup2(high, 3) < 0 || libc::dup2(also_high, 4) < 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
