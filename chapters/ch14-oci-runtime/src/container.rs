@@ -118,7 +118,13 @@ impl Blueprint {
             .context("config.json: process is missing")?;
         let process = process::Plan::of(process, linux.seccomp().as_ref())?;
         let resources = linux.resources().clone().unwrap_or_default();
-        let (limits, device_rules) = resources_of(&resources)?;
+        let (limits, mut device_rules) = resources_of(&resources)?;
+        if device_rules.is_empty() {
+            // No linux.resources.devices still means the devices every
+            // container has (runc appends them to any list): without them
+            // the cgroup denies every device, /dev/null included.
+            device_rules = ch12_security::devices::runtime_defaults();
+        }
         let cgroup = cgroup_of(id, linux.cgroups_path().as_deref())?;
         let propagation = propagation_of(linux.rootfs_propagation().as_deref())?;
         Ok(Blueprint {

@@ -391,10 +391,18 @@ impl Init<'_> {
         );
         let written = opened
             .map_err(|errno| anyhow!("waiting on exec.fifo: {errno}"))
-            .and_then(|fd| nix::unistd::write(&fd, b"0").map_err(|e| anyhow!("exec.fifo: {e}")));
-        if let Err(error) = written {
-            return error;
-        }
+            .and_then(|fd| {
+                nix::unistd::write(&fd, b"0").map_err(|e| anyhow!("exec.fifo: {e}"))?;
+                Ok(fd)
+            });
+        // The write end stays open until execve closes it (O_CLOEXEC): `start`
+        // reads to end-of-file, so it returns, and runs the poststart hooks,
+        // only once the startContainer hooks have run and the program is
+        // executing (runc's order).
+        let _open_until_exec = match written {
+            Ok(fd) => fd,
+            Err(error) => return error,
+        };
         drop(fifo);
         let hooks = &self.blueprint.hooks;
         if let Err(error) = hooks::run("startContainer", hooks.start_container(), state) {
