@@ -78,7 +78,10 @@ fn flag_of(kind: LinuxNamespaceType) -> Result<CloneFlags> {
         LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
         LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
         LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        other => bail!("config.json: linux.namespaces: type {other:?} is not supported by minibox"),
+        other => bail!(
+            "config.json: linux.namespaces: type {} is not supported by minibox",
+            format!("{other:?}").to_lowercase()
+        ),
     })
 }
 
@@ -86,10 +89,7 @@ impl Blueprint {
     // ANCHOR: of
     /// Plans container `id` from `spec`, read from `bundle`.
     pub fn of(id: &str, bundle: &Path, spec: &Spec) -> Result<Blueprint> {
-        let root = spec
-            .root()
-            .as_ref()
-            .context("config.json: root is missing")?;
+        let root = spec.root().as_ref().context("config.json: root")?;
         let rootfs = bundle.join(root.path());
         if !rootfs.is_dir() {
             bail!(
@@ -118,13 +118,7 @@ impl Blueprint {
             .context("config.json: process is missing")?;
         let process = process::Plan::of(process, linux.seccomp().as_ref())?;
         let resources = linux.resources().clone().unwrap_or_default();
-        let (limits, mut device_rules) = resources_of(&resources)?;
-        if device_rules.is_empty() {
-            // No linux.resources.devices still means the devices every
-            // container has (runc appends them to any list): without them
-            // the cgroup denies every device, /dev/null included.
-            device_rules = ch12_security::devices::runtime_defaults();
-        }
+        let (limits, device_rules) = resources_of(&resources)?;
         let cgroup = cgroup_of(id, linux.cgroups_path().as_deref())?;
         let propagation = propagation_of(linux.rootfs_propagation().as_deref())?;
         Ok(Blueprint {
@@ -277,10 +271,10 @@ pub fn resources_of(resources: &oci_spec::runtime::LinuxResources) -> Result<(Li
             .context("config.json: linux.resources.devices")?;
         rules.push(rule);
     }
-    if !rules.is_empty() {
-        // As runc: the devices every container has stay usable.
-        rules.extend(ch12_security::devices::runtime_defaults());
-    }
+    // As runc, after any list, none included: the devices every container
+    // has stay usable (without them a cgroup that starts by denying all
+    // would refuse even /dev/null).
+    rules.extend(ch12_security::devices::runtime_defaults());
     Ok((limits, rules))
 }
 // ANCHOR_END: resources

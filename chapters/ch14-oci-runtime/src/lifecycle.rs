@@ -329,8 +329,8 @@ pub fn update(store: &Store, args: &crate::cli::UpdateArgs) -> Result<()> {
         value["cpu"]["shares"] = shares.into();
     }
     resources = serde_json::from_value(value)?;
-    let (limits, rules) = crate::container::resources_of(&resources)?;
-    if !rules.is_empty() {
+    let (limits, _) = crate::container::resources_of(&resources)?;
+    if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         bail!("update: device rules cannot be changed by minibox");
     }
     let spec = spec_of(&dir)?;

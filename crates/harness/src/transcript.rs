@@ -51,7 +51,7 @@ pub fn chapter_bin_named(chapter: &Chapter, binary: &str) -> PathBuf {
     let dir = bin_dir();
     let package = chapter.package;
     let key = format!("{package}/{binary}");
-    if !built.iter().any(|p| *p == key) {
+    if !built.contains(&key) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.current_dir(workspace_root()).args([

@@ -384,13 +384,12 @@ impl Drop for Sandbox {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            if let Ok(mut child) = command.spawn() {
-                if harness::process::wait_until(&mut child, Instant::now() + COMMAND_LIMIT)
+            if let Ok(mut child) = command.spawn()
+                && harness::process::wait_until(&mut child, Instant::now() + COMMAND_LIMIT)
                     .is_none()
-                {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
+            {
+                let _ = child.kill();
+                let _ = child.wait();
             }
         }
         harness::cgroups::remove_leftovers(&self.cgroup_parent);
