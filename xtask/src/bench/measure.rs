@@ -24,6 +24,15 @@ pub(super) struct Sample {
     pub(super) rss: Option<u64>,
 }
 
+/// Two runs' times added up, and the larger peak RSS: one sample of a
+/// sequence of commands.
+pub(super) fn sum(a: Sample, b: Sample) -> Sample {
+    Sample {
+        time: a.time + b.time,
+        rss: a.rss.max(b.rss),
+    }
+}
+
 /// Runs the tool once, with the directory given (fresh and empty) for
 /// everything the run writes.
 pub(super) type RunOnce<'a> = Box<dyn Fn(&Path) -> Result<Sample> + 'a>;
