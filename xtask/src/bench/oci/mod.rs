@@ -7,10 +7,10 @@
 //! background load hits them all alike; see [`measure::rounds`]):
 //!
 //! - **The bundle** ([`BUNDLE_RUNS`] rounds): minibox-runc, crun and runc on
-//!   an OCI bundle of the busybox root filesystem running `true`, each with
-//!   its own default configuration (`RUNTIME spec`, which includes a network
-//!   namespace), a cgroup of the benchmark's and a state directory of the
-//!   benchmark's: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
+//!   the same OCI bundle, the busybox root filesystem running `true` with
+//!   runc's default configuration (`runc spec`, which includes a network
+//!   namespace; crun's is the same), each run's own cgroup of the
+//!   benchmark's, and a state directory of the benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
 //!   --force` timed together as one sample (see
 //!   [`crate::bench::start::oci`]). Started in a network namespace of the
 //!   benchmark's, with `lo` up.
@@ -126,7 +126,13 @@ fn runtimes<'a>(
             Err(err) => println!("{name}: cannot run here, left out: {err:#}"),
         }
     }
-    Ok(runtimes)
+    // One bundle for all: runc's default configuration (crun's is the
+    // same), or, where runc is not installed, crun's, or minibox-runc's.
+    let reference = runtimes.last().expect("minibox-runc").clone();
+    Ok(runtimes
+        .into_iter()
+        .map(|runtime| runtime.with_config_of(&reference))
+        .collect())
 }
 
 /// Each runtime's `run`, and its `create` + `start` + `delete --force`;
@@ -135,7 +141,7 @@ fn bundle_variants<'a>(runtimes: &'a [Runtime<'a>]) -> Result<Vec<Peer<'a>>> {
     println!();
     println!(
         "the bundle's commands (in a network namespace of the benchmark's, with lo up; RUN is the \
-         run's own directory, the bundle, with the runtime's default config.json running `true`):"
+         run's own directory, the bundle, with runc's default config.json running `true`):"
     );
     let mut peers = Vec::new();
     for runtime in runtimes {

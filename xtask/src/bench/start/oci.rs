@@ -77,6 +77,15 @@ impl<'a> Runtime<'a> {
         })
     }
 
+    /// This runtime with `other`'s configuration instead of its own
+    /// default, so that every runtime runs the same bundle.
+    pub(in crate::bench) fn with_config_of(self, other: &Runtime) -> Runtime<'a> {
+        Runtime {
+            config: other.config.clone(),
+            ..self
+        }
+    }
+
     /// The container ID of the run whose directory is `dir` (the directory's
     /// name is unique per run).
     pub(in crate::bench) fn id(&self, dir: &Path) -> String {
