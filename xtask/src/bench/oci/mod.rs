@@ -8,9 +8,10 @@
 //!
 //! - **The bundle** ([`BUNDLE_RUNS`] rounds): minibox-runc, crun and runc on
 //!   the same OCI bundle, the busybox root filesystem running `true` with
-//!   runc's default configuration (`runc spec`, which includes a network
-//!   namespace; crun's is the same), each run's own cgroup of the
-//!   benchmark's, and a state directory of the benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
+//!   minibox-runc's default configuration (`minibox-runc spec`: Docker's
+//!   capabilities, masked and read-only paths, and a network namespace),
+//!   each run's own cgroup of the benchmark's, and a state directory of the
+//!   benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
 //!   --force` timed together as one sample (see
 //!   [`crate::bench::start::oci`]). Started in a network namespace of the
 //!   benchmark's, with `lo` up.
@@ -126,9 +127,11 @@ fn runtimes<'a>(
             Err(err) => println!("{name}: cannot run here, left out: {err:#}"),
         }
     }
-    // One bundle for all: runc's default configuration (crun's is the
-    // same), or, where runc is not installed, crun's, or minibox-runc's.
-    let reference = runtimes.last().expect("minibox-runc").clone();
+    // One bundle for all: minibox-runc's default configuration, which
+    // crun and runc run as it is. Not runc's: it lists ambient capabilities
+    // but no inheritable ones, so the kernel refuses to raise them; runc
+    // and crun then start the process without them, minibox-runc fails.
+    let reference = runtimes[0].clone();
     Ok(runtimes
         .into_iter()
         .map(|runtime| runtime.with_config_of(&reference))
@@ -141,7 +144,7 @@ fn bundle_variants<'a>(runtimes: &'a [Runtime<'a>]) -> Result<Vec<Peer<'a>>> {
     println!();
     println!(
         "the bundle's commands (in a network namespace of the benchmark's, with lo up; RUN is the \
-         run's own directory, the bundle, with runc's default config.json running `true`):"
+         run's own directory, the bundle, with minibox-runc's default config.json running `true`):"
     );
     let mut peers = Vec::new();
     for runtime in runtimes {
