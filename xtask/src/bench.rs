@@ -27,7 +27,7 @@
 //!   (`run`, and `create` + `start` + `delete`), 30 runs each, and through
 //!   the engines (`podman run --rm`, `docker run --rm`, `ctr run --rm` of
 //!   busybox running `true`), with each engine's default runtime and with
-//!   minibox-runc, 10 runs each. Targets: minibox-runc ≤ 1.0× crun on the
+//!   minibox-runc, 20 runs each. Targets: minibox-runc ≤ 1.0× crun on the
 //!   bundle, and through each engine ≤ 1.0× its default runtime. See
 //!   [`oci`].
 //!

@@ -8,10 +8,9 @@
 //!
 //! - **The bundle** ([`BUNDLE_RUNS`] rounds): minibox-runc, crun and runc on
 //!   the same OCI bundle, the busybox root filesystem running `true` with
-//!   minibox-runc's default configuration (`minibox-runc spec`: Docker's
-//!   capabilities, masked and read-only paths, and a network namespace),
-//!   each run's own cgroup of the benchmark's, and a state directory of the
-//!   benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
+//!   crun's default configuration (`crun spec`, which includes a network
+//!   namespace), each run's own cgroup of the benchmark's, and a state
+//!   directory of the benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
 //!   --force` timed together as one sample (see
 //!   [`crate::bench::start::oci`]). Started in a network namespace of the
 //!   benchmark's, with `lo` up.
@@ -62,7 +61,7 @@ mod report;
 /// Measured rounds of the bundle's variants.
 const BUNDLE_RUNS: usize = 30;
 /// Measured rounds of the engines' variants (each run is 100 to 350 ms).
-const ENGINE_RUNS: usize = 10;
+const ENGINE_RUNS: usize = 20;
 
 /// Runs the benchmark and prints the commands, the tables and the targets.
 pub fn oci(root: &Path) -> Result<()> {
@@ -127,11 +126,17 @@ fn runtimes<'a>(
             Err(err) => println!("{name}: cannot run here, left out: {err:#}"),
         }
     }
-    // One bundle for all: minibox-runc's default configuration, which
-    // crun and runc run as it is. Not runc's: it lists ambient capabilities
-    // but no inheritable ones, so the kernel refuses to raise them; runc
-    // and crun then start the process without them, minibox-runc fails.
-    let reference = runtimes[0].clone();
+    // One bundle for all: crun's default configuration, the baseline's,
+    // which the others run as it is (minibox-runc's where crun is not
+    // here). Not runc's: it lists ambient capabilities but no inheritable
+    // ones, so the kernel refuses to raise them; runc and crun then start
+    // the process without them, minibox-runc fails. Nor minibox-runc's:
+    // crun 1.8 refuses its `ociVersion`, 1.2.0 ("unknown version").
+    let reference = runtimes
+        .iter()
+        .find(|runtime| runtime.name == "crun")
+        .unwrap_or(&runtimes[0])
+        .clone();
     Ok(runtimes
         .into_iter()
         .map(|runtime| runtime.with_config_of(&reference))
@@ -144,7 +149,7 @@ fn bundle_variants<'a>(runtimes: &'a [Runtime<'a>]) -> Result<Vec<Peer<'a>>> {
     println!();
     println!(
         "the bundle's commands (in a network namespace of the benchmark's, with lo up; RUN is the \
-         run's own directory, the bundle, with minibox-runc's default config.json running `true`):"
+         run's own directory, the bundle, with crun's default config.json running `true`):"
     );
     let mut peers = Vec::new();
     for runtime in runtimes {

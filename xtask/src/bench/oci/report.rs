@@ -124,9 +124,10 @@ pub(super) fn engines(peers: &[Peer], runs: usize) {
 fn table(peers: &[Peer], group: &Group) {
     let baseline = baseline(peers, group);
     println!();
+    println!("{}", group.title);
     println!(
         "{:<42} {:>9} {:>19} {:>19} {:>9}",
-        group.title, "median", "p10 – p90", "min – max", group.against
+        "", "median", "p10 – p90", "min – max", group.against
     );
     for name in group.rows {
         let Some(peer) = peers.iter().find(|p| p.name == *name) else {
