@@ -9,7 +9,8 @@
 //! - **The bundle** ([`BUNDLE_RUNS`] rounds): minibox-runc, crun and runc on
 //!   the same OCI bundle, the busybox root filesystem running `true` with
 //!   crun's default configuration (`crun spec`, which includes a network
-//!   namespace), each run's own cgroup of the benchmark's, and a state
+//!   namespace) less its ambient capabilities (see [`runtimes`]), each
+//!   run's own cgroup of the benchmark's, and a state
 //!   directory of the benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
 //!   --force` timed together as one sample (see
 //!   [`crate::bench::start::oci`]). Started in a network namespace of the
@@ -126,20 +127,26 @@ fn runtimes<'a>(
             Err(err) => println!("{name}: cannot run here, left out: {err:#}"),
         }
     }
-    // One bundle for all: crun's default configuration, the baseline's,
-    // which the others run as it is (minibox-runc's where crun is not
-    // here). Not runc's: it lists ambient capabilities but no inheritable
-    // ones, so the kernel refuses to raise them; runc and crun then start
-    // the process without them, minibox-runc fails. Nor minibox-runc's:
+    // One bundle for all: crun's default configuration, the baseline's
+    // (minibox-runc's where crun is not here), without its ambient
+    // capabilities. crun's and runc's defaults list ambient capabilities
+    // but no inheritable ones, so the kernel refuses to raise them: crun
+    // and runc then start the process without them, minibox-runc fails
+    // ("raising CAP_KILL into the ambient set"). Without the list, all
+    // three start the same process. Nor minibox-runc's default for all:
     // crun 1.8 refuses its `ociVersion`, 1.2.0 ("unknown version").
-    let reference = runtimes
+    let mut config = runtimes
         .iter()
         .find(|runtime| runtime.name == "crun")
         .unwrap_or(&runtimes[0])
+        .config()
         .clone();
+    if let Some(caps) = config["process"]["capabilities"].as_object_mut() {
+        caps.remove("ambient");
+    }
     Ok(runtimes
         .into_iter()
-        .map(|runtime| runtime.with_config_of(&reference))
+        .map(|runtime| runtime.with_config(config.clone()))
         .collect())
 }
 
@@ -149,7 +156,7 @@ fn bundle_variants<'a>(runtimes: &'a [Runtime<'a>]) -> Result<Vec<Peer<'a>>> {
     println!();
     println!(
         "the bundle's commands (in a network namespace of the benchmark's, with lo up; RUN is the \
-         run's own directory, the bundle, with crun's default config.json running `true`):"
+         run's own directory, the bundle, with crun's default config.json, less its ambient capabilities, running `true`):"
     );
     let mut peers = Vec::new();
     for runtime in runtimes {

@@ -77,13 +77,15 @@ impl<'a> Runtime<'a> {
         })
     }
 
-    /// This runtime with `other`'s configuration instead of its own
-    /// default, so that every runtime runs the same bundle.
-    pub(in crate::bench) fn with_config_of(self, other: &Runtime) -> Runtime<'a> {
-        Runtime {
-            config: other.config.clone(),
-            ..self
-        }
+    /// The configuration its containers run with.
+    pub(in crate::bench) fn config(&self) -> &serde_json::Value {
+        &self.config
+    }
+
+    /// This runtime with `config` instead of its own default, so that
+    /// every runtime runs the same bundle.
+    pub(in crate::bench) fn with_config(self, config: serde_json::Value) -> Runtime<'a> {
+        Runtime { config, ..self }
     }
 
     /// The container ID of the run whose directory is `dir` (the directory's
