@@ -77,6 +77,11 @@ impl Peer<'_> {
     }
 }
 
+/// The median of the peer called `name` among `peers`, if it ran.
+pub(super) fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
+    peers.iter().find(|p| p.name == name).map(Peer::median)
+}
+
 /// The warm-up round and `runs` measured ones: each peer once per round, each
 /// in a fresh directory below `work`, in an order shuffled each round (see
 /// [`order`]). Peers that cannot run here are dropped after the warm-up,

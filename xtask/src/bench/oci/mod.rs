@@ -44,6 +44,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, ensure};
 use ch09_networking::netlink::Netlink;
@@ -75,6 +76,7 @@ pub fn oci(root: &Path) -> Result<()> {
         .context("chapter 14 does not exist yet (no chapters/ch14-oci-runtime/Cargo.toml)")?;
     let load_at_start = load_average()?;
     println!("load average at the start: {load_at_start}");
+    versions();
 
     // Dropped in the reverse order: the network namespace closed, the
     // cgroups removed, hugetlb unmounted, the working directory removed.
@@ -103,6 +105,24 @@ pub fn oci(root: &Path) -> Result<()> {
     drop(through_engines);
     sandboxes.shutdown();
     Ok(())
+}
+
+/// Prints the peers' versions (the first line of `PROGRAM --version`), for
+/// whoever compares the numbers with another machine's.
+fn versions() {
+    println!("versions:");
+    for program in ["crun", "runc", "podman", "dockerd", "containerd"] {
+        let Ok(out) = Command::new(program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        if let Some(line) = String::from_utf8_lossy(&out.stdout).lines().next() {
+            println!("  {line}");
+        }
+    }
 }
 
 /// minibox-runc, crun and runc, ready to run the bundle's containers, but

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::bench::measure::Peer;
+use crate::bench::measure::{Peer, median_of};
 use crate::bench::report::{at_most, ms, ratio, ratio_cell};
 
 /// Chapter 14's runtime, as its rows and its `Runtime` are named.
@@ -165,9 +165,4 @@ fn baseline(peers: &[Peer], group: &Group) -> Option<(&'static str, Duration)> {
         .baselines
         .iter()
         .find_map(|name| median_of(peers, name).map(|median| (*name, median)))
-}
-
-/// The median of the variant called `name`, if it ran.
-fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
-    peers.iter().find(|p| p.name == name).map(Peer::median)
 }

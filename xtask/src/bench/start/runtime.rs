@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use super::RUNS;
 use super::oci::Runtime;
-use crate::bench::measure::{self, Peer, Sample, WorkDir, run_measured, sum};
+use crate::bench::measure::{self, Peer, Sample, WorkDir, median_of, run_measured, sum};
 use crate::bench::minibox::Minibox;
 use crate::bench::report::{at_most, ms, ratio, ratio_cell, verdict};
 use crate::shell;
@@ -188,11 +188,6 @@ fn ps(minibox: &Minibox, ch10: &Path, work: &WorkDir) -> Result<serde_json::Valu
         shell::run(minibox.command(ch10, &rm)?.stdout(Stdio::null()))?;
     }
     result
-}
-
-/// The median of the peer called `name`, if it ran.
-fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
-    peers.iter().find(|p| p.name == name).map(Peer::median)
 }
 
 /// A phase's table: median, spread and the ratio to `baseline`'s median,
