@@ -23,6 +23,13 @@
 //!   cached, beside `podman build` doing the same, interleaved, 10 runs
 //!   each. Targets: cold ≤ 0.5× podman's cold build, and a fully cached
 //!   rebuild under 100 ms. See [`build`].
+//! - `oci` (chapter 14): minibox-runc beside crun and runc on an OCI bundle
+//!   (`run`, and `create` + `start` + `delete`), 30 runs each, and through
+//!   the engines (`podman run --rm`, `docker run --rm`, `ctr run --rm` of
+//!   busybox running `true`), with each engine's default runtime and with
+//!   minibox-runc, 20 runs each. Targets: minibox-runc ≤ 1.0× crun on the
+//!   bundle, and through each engine ≤ 1.0× its default runtime. See
+//!   [`oci`].
 //!
 //! The pieces the benchmarks share: [`measure`] (rounds of runs, timed and
 //! checked, in a working directory that leaves nothing behind), [`report`]
@@ -47,6 +54,7 @@ mod busybox;
 mod cgroups;
 mod measure;
 mod minibox;
+mod oci;
 mod podman;
 mod pull;
 mod report;
@@ -65,7 +73,10 @@ pub fn bench(root: &Path, which: &str, record: bool) -> Result<()> {
         "pull" => pull::pull(root),
         "start" => start::start(root, record),
         "build" => build::build(root),
-        other => bail!("no benchmark called {other:?} (there are: snapshot, pull, start, build)"),
+        "oci" => oci::oci(root),
+        other => {
+            bail!("no benchmark called {other:?} (there are: snapshot, pull, start, build, oci)")
+        }
     }
 }
 

@@ -77,9 +77,9 @@ enum Task {
         #[command(subcommand)]
         action: RegistryAction,
     },
-    /// Run a benchmark (snapshot, pull, start, build) and print ratios
+    /// Run a benchmark (snapshot, pull, start, build, oci) and print ratios
     Bench {
-        /// Which one: snapshot (chapter 6), pull (chapter 7), start (chapter 9), build (chapter 11)
+        /// Which one: snapshot (chapter 6), pull (chapter 7), start (chapter 9), build (chapter 11), oci (chapter 14)
         which: String,
         /// Write the medians to book/src/data/bench-WHICH.json (start only)
         #[arg(long)]

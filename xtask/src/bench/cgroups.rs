@@ -1,4 +1,4 @@
-//! The benchmarks' cgroups (`start` and `build`): where each tool puts its
+//! The benchmarks' cgroups (`start`, `build` and `oci`): where each tool puts its
 //! containers' cgroups (below this process's own cgroup, never beside it),
 //! removing every directory the benchmark made at the end; and the hugetlb
 //! hierarchy crun needs on this machine's hybrid layout, mounted only when

@@ -24,6 +24,15 @@ pub(super) struct Sample {
     pub(super) rss: Option<u64>,
 }
 
+/// Two runs' times added up, and the larger peak RSS: one sample of a
+/// sequence of commands.
+pub(super) fn sum(a: Sample, b: Sample) -> Sample {
+    Sample {
+        time: a.time + b.time,
+        rss: a.rss.max(b.rss),
+    }
+}
+
 /// Runs the tool once, with the directory given (fresh and empty) for
 /// everything the run writes.
 pub(super) type RunOnce<'a> = Box<dyn Fn(&Path) -> Result<Sample> + 'a>;
@@ -66,6 +75,11 @@ impl Peer<'_> {
             .copied()
             .unwrap_or_default()
     }
+}
+
+/// The median of the peer called `name` among `peers`, if it ran.
+pub(super) fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
+    peers.iter().find(|p| p.name == name).map(Peer::median)
 }
 
 /// The warm-up round and `runs` measured ones: each peer once per round, each

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Engine, Run, RuntimeLog, Sandbox, output};
+use super::{Engine, Logging, Run, RuntimeLog, Sandbox, output};
 
 /// The containerd namespace the tests' containers live in (Docker's is
 /// `moby`).
@@ -56,9 +56,13 @@ impl Containerd {
     /// [`RuntimeLog`]) as the runtime of the containers `run` makes, and
     /// pulls busybox.
     pub fn start(runtime: &Path) -> Result<Containerd, String> {
+        Self::start_with(runtime, Logging::On)
+    }
+
+    /// [`Containerd::start`], with the runtime logged or not (see [`Logging`]).
+    pub fn start_with(runtime: &Path, logging: Logging) -> Result<Containerd, String> {
         let sandbox = Sandbox::new("containerd")?;
-        let runtime = RuntimeLog::new(&sandbox.path("runtime"), runtime)
-            .map_err(|e| format!("writing the runtime wrapper: {e}"))?;
+        let runtime = logging.runtime(&sandbox, runtime)?;
         let daemon = start_daemon(&sandbox)?;
         let engine = Containerd {
             sandbox,

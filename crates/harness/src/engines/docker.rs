@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Engine, Run, RuntimeLog, Sandbox, output};
+use super::{Engine, Logging, Run, RuntimeLog, Sandbox, output};
 
 /// Where the binaries are (Debian's `docker.io` package).
 pub const BINARIES: [&str; 2] = ["/usr/sbin/dockerd", "/usr/bin/docker"];
@@ -54,9 +54,13 @@ impl Docker {
     /// (wrapped in a [`RuntimeLog`]) added as runtime `minibox`, and pulls
     /// busybox.
     pub fn start(runtime: &Path) -> Result<Docker, String> {
+        Self::start_with(runtime, Logging::On)
+    }
+
+    /// [`Docker::start`], with the runtime logged or not (see [`Logging`]).
+    pub fn start_with(runtime: &Path, logging: Logging) -> Result<Docker, String> {
         let sandbox = Sandbox::new("docker")?;
-        let runtime = RuntimeLog::new(&sandbox.path("runtime"), runtime)
-            .map_err(|e| format!("writing the runtime wrapper: {e}"))?;
+        let runtime = logging.runtime(&sandbox, runtime)?;
         let containerd = super::containerd::start_daemon(&sandbox)?;
         let mut engine = Docker {
             sandbox,

@@ -42,6 +42,32 @@ pub use podman::Podman;
 pub use runtime_log::RuntimeLog;
 pub use sandbox::Sandbox;
 
+/// Whether an engine is given its runtime through a [`RuntimeLog`] wrapper
+/// (tests, which check how it was called) or directly (benchmarks, which
+/// time it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logging {
+    /// Through the wrapper, every call logged.
+    On,
+    /// The runtime itself; [`RuntimeLog::calls`] stays empty.
+    Off,
+}
+
+impl Logging {
+    /// The runtime as an engine in `sandbox` is given it.
+    pub(crate) fn runtime(
+        self,
+        sandbox: &Sandbox,
+        runtime: &std::path::Path,
+    ) -> Result<RuntimeLog, String> {
+        match self {
+            Logging::On => RuntimeLog::new(&sandbox.path("runtime"), runtime)
+                .map_err(|e| format!("writing the runtime wrapper: {e}")),
+            Logging::Off => Ok(RuntimeLog::unlogged(&sandbox.path("runtime"), runtime)),
+        }
+    }
+}
+
 /// What a test asks an engine to run: the flags of `docker run` that the
 /// engine tests use.
 #[derive(Debug, Clone, Default)]

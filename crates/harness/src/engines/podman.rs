@@ -28,7 +28,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{Engine, Run, RuntimeLog, Sandbox, output};
+use super::{Engine, Logging, Run, RuntimeLog, Sandbox, output};
 
 /// What podman needs in its `containers.conf` to run containers on this
 /// machine at all, root or rootless: cgroupfs (there is no systemd), events
@@ -61,9 +61,13 @@ impl Podman {
     /// Writes podman's configuration into a new sandbox, with `runtime`
     /// (wrapped in a [`RuntimeLog`]) as its OCI runtime, and pulls busybox.
     pub fn start(runtime: &Path) -> Result<Podman, String> {
+        Self::start_with(runtime, Logging::On)
+    }
+
+    /// [`Podman::start`], with the runtime logged or not (see [`Logging`]).
+    pub fn start_with(runtime: &Path, logging: Logging) -> Result<Podman, String> {
         let sandbox = Sandbox::new("podman")?;
-        let runtime = RuntimeLog::new(&sandbox.path("runtime"), runtime)
-            .map_err(|e| format!("writing the runtime wrapper: {e}"))?;
+        let runtime = logging.runtime(&sandbox, runtime)?;
         let dir = sandbox.path("podman");
         for sub in ["root", "copy", "networks"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("podman dirs: {e}"))?;
@@ -115,6 +119,13 @@ impl Podman {
 
     /// `podman` with its global flags and configuration, in the sandbox.
     pub fn podman(&self) -> Command {
+        self.podman_with(self.runtime.path().as_os_str())
+    }
+
+    /// [`Podman::podman`] with another `--runtime`: a path, or a name
+    /// podman knows (`crun`, `runc`). A benchmark compares the runtime it
+    /// was started with against podman's default this way, in one sandbox.
+    pub fn podman_with(&self, runtime: &std::ffi::OsStr) -> Command {
         let dir = self.sandbox.path("podman");
         let mut podman = self.sandbox.command(BINARIES[0]);
         podman
@@ -122,7 +133,7 @@ impl Podman {
             .arg(dir.join("root"))
             .args(["--runroot", RUNROOT, "--storage-driver", "overlay"])
             .arg("--runtime")
-            .arg(self.runtime.path())
+            .arg(runtime)
             .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             .env("CONTAINERS_CONF", dir.join("containers.conf"))
             .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf"))

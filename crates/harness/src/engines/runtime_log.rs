@@ -12,9 +12,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// A logging wrapper around a runtime binary, in a directory of its own.
+/// A logging wrapper around a runtime binary, in a directory of its own;
+/// or, for a benchmark ([`RuntimeLog::unlogged`]), the runtime itself.
 pub struct RuntimeLog {
     dir: PathBuf,
+    /// What the engine is given: the wrapper, or the runtime itself.
+    program: PathBuf,
 }
 
 impl RuntimeLog {
@@ -48,12 +51,30 @@ impl RuntimeLog {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         Ok(RuntimeLog {
             dir: dir.to_path_buf(),
+            program: path,
         })
     }
 
-    /// The wrapper, to give the engine as its runtime.
+    /// No wrapper: the engine is given `runtime` itself, and the log stays
+    /// empty. For a benchmark, where the wrapper's shell (a fork, a `cat`,
+    /// a `cp` per call, several calls per container) would be timed too.
+    pub fn unlogged(dir: &Path, runtime: &Path) -> RuntimeLog {
+        RuntimeLog {
+            dir: dir.to_path_buf(),
+            program: runtime.to_path_buf(),
+        }
+    }
+
+    /// Whether the engine's calls are logged (a wrapper, not the runtime
+    /// itself).
+    pub fn logged(&self) -> bool {
+        self.program == self.dir.join("runtime")
+    }
+
+    /// What to give the engine as its runtime: the wrapper, or the runtime
+    /// itself when unlogged.
     pub fn path(&self) -> PathBuf {
-        self.dir.join("runtime")
+        self.program.clone()
     }
 
     /// Every call so far: the caller's command name, then the arguments.
@@ -112,7 +133,7 @@ pub const KEEP: &str = "MINIBOX_TEST_KEEP_RUNTIME_CALLS";
 
 impl Drop for RuntimeLog {
     fn drop(&mut self) {
-        let Some(keep) = std::env::var_os(KEEP) else {
+        let Some(keep) = std::env::var_os(KEEP).filter(|_| self.logged()) else {
             return;
         };
         let sandbox = self.dir.parent().and_then(Path::file_name);

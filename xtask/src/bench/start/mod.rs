@@ -73,7 +73,7 @@ use super::report::load_average;
 use super::{build_release, installed};
 use crate::{prereqs, shell};
 
-mod oci;
+pub(super) mod oci;
 mod report;
 mod rootless;
 mod runtime;
@@ -262,7 +262,14 @@ fn oci_runtimes<'a>(
         if !installed(&[name]) {
             continue;
         }
-        match Runtime::new(name, work, &rootfs, &parents.absolute, netns) {
+        match Runtime::new(
+            name,
+            Path::new(name),
+            work,
+            &rootfs,
+            &parents.absolute,
+            netns,
+        ) {
             Ok(runtime) => runtimes.push(runtime),
             Err(err) => println!("{name}: cannot run here, left out: {err:#}"),
         }

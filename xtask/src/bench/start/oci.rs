@@ -1,5 +1,6 @@
-//! crun and runc, the OCI runtimes, started as `RUNTIME run` on a bundle: the
-//! runtime's own default configuration (`RUNTIME spec`, which includes a
+//! crun and runc (and, in `bench oci`, chapter 14's minibox-runc), the OCI
+//! runtimes, started as `RUNTIME run` on a bundle: the runtime's own default
+//! configuration (`RUNTIME spec`, which includes a
 //! network namespace) running `true` in the busybox root filesystem, with a
 //! cgroup of the benchmark's, a container ID of its own per run and a state
 //! directory of the benchmark's (`--root`).
@@ -9,17 +10,20 @@ use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::bench::measure::{Sample, run_measured};
+use crate::bench::measure::{Sample, run_measured, sum};
 use crate::shell;
 
 /// An OCI runtime, ready to run the benchmark's container.
 #[derive(Clone)]
-pub(super) struct Runtime<'a> {
-    /// `crun` or `runc`.
-    pub(super) name: &'static str,
+pub(in crate::bench) struct Runtime<'a> {
+    /// `crun`, `runc` or `minibox-runc`.
+    pub(in crate::bench) name: &'static str,
+    /// The program: its name, found on `PATH`, or a path (minibox-runc's
+    /// release build).
+    program: PathBuf,
     /// Its state directory (`--root`).
     state: PathBuf,
     /// Its default `config.json`, with our process, root and no terminal.
@@ -31,11 +35,13 @@ pub(super) struct Runtime<'a> {
 }
 
 impl<'a> Runtime<'a> {
-    /// Asks runtime `name` for its default configuration (in a directory of
-    /// its own below `work`), and makes it run `true` in `rootfs` without a
-    /// terminal; containers get cgroups below `cgroups`.
-    pub(super) fn new(
+    /// Asks runtime `name` (the program `program`) for its default
+    /// configuration (in a directory of its own below `work`), and makes it
+    /// run `true` in `rootfs` without a terminal; containers get cgroups
+    /// below `cgroups`.
+    pub(in crate::bench) fn new(
         name: &'static str,
+        program: &Path,
         work: &Path,
         rootfs: &Path,
         cgroups: &str,
@@ -47,7 +53,7 @@ impl<'a> Runtime<'a> {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         shell::run(
-            Command::new(name)
+            Command::new(program)
                 .arg("spec")
                 .current_dir(&spec)
                 .stdin(Stdio::null()),
@@ -63,6 +69,7 @@ impl<'a> Runtime<'a> {
         config["root"]["path"] = json!(rootfs);
         Ok(Runtime {
             name,
+            program: program.to_path_buf(),
             state,
             config,
             cgroups: cgroups.to_string(),
@@ -70,27 +77,36 @@ impl<'a> Runtime<'a> {
         })
     }
 
+    /// The configuration its containers run with.
+    pub(in crate::bench) fn config(&self) -> &serde_json::Value {
+        &self.config
+    }
+
+    /// This runtime with `config` instead of its own default, so that
+    /// every runtime runs the same bundle.
+    pub(in crate::bench) fn with_config(self, config: serde_json::Value) -> Runtime<'a> {
+        Runtime { config, ..self }
+    }
+
     /// The container ID of the run whose directory is `dir` (the directory's
     /// name is unique per run).
-    pub(super) fn id(&self, dir: &Path) -> String {
+    pub(in crate::bench) fn id(&self, dir: &Path) -> String {
         let run = dir.file_name().unwrap_or_default().to_string_lossy();
         format!("minibox-bench-{}-{run}", std::process::id())
     }
 
     /// `RUNTIME --root STATE run --bundle DIR ID`, started in the
     /// benchmark's network namespace.
-    pub(super) fn command(&self, dir: &Path) -> Result<Command> {
+    pub(in crate::bench) fn command(&self, dir: &Path) -> Result<Command> {
         self.command_for(dir, &["run"])
     }
 
     /// `RUNTIME --root STATE SUBCOMMAND --bundle DIR ID` (`run`, `run -d`),
     /// started in the benchmark's network namespace.
-    pub(super) fn command_for(&self, dir: &Path, subcommand: &[&str]) -> Result<Command> {
-        let mut command = Command::new(self.name);
+    pub(in crate::bench) fn command_for(&self, dir: &Path, subcommand: &[&str]) -> Result<Command> {
+        let mut command = self.state_command();
         ch09_networking::netns::enter_before_exec(&mut command, self.netns)?;
         command
-            .arg("--root")
-            .arg(&self.state)
             .args(subcommand)
             .arg("--bundle")
             .arg(dir)
@@ -99,13 +115,13 @@ impl<'a> Runtime<'a> {
     }
 
     /// The runtime's state directory (`--root`).
-    pub(super) fn state_dir(&self) -> &Path {
+    pub(in crate::bench) fn state_dir(&self) -> &Path {
         &self.state
     }
 
     /// Writes `dir/config.json`: the default configuration running `args`,
     /// with container `id`'s own cgroup.
-    pub(super) fn write_config(&self, dir: &Path, id: &str, args: &[&str]) -> Result<()> {
+    pub(in crate::bench) fn write_config(&self, dir: &Path, id: &str, args: &[&str]) -> Result<()> {
         let mut config = self.config.clone();
         config["process"]["args"] = json!(args);
         config["linux"]["cgroupsPath"] = json!(format!("{}/{}-{id}", self.cgroups, self.name));
@@ -117,22 +133,50 @@ impl<'a> Runtime<'a> {
     /// run's own cgroup) is written first, untimed. `RUNTIME run` deletes the
     /// container when it exits; should a container be left (a failed run),
     /// it is deleted by force, also untimed.
-    pub(super) fn run_once(&self, dir: &Path) -> Result<Sample> {
+    pub(in crate::bench) fn run_once(&self, dir: &Path) -> Result<Sample> {
         let id = self.id(dir);
         self.write_config(dir, &id, &["true"])?;
         let sample = run_measured(&mut self.command(dir)?, dir, self.name);
         if self.state.join(&id).exists() {
-            let deleted = Command::new(self.name)
-                .arg("--root")
-                .arg(&self.state)
-                .args(["delete", "--force", &id])
-                .stdin(Stdio::null())
-                .status()
-                .with_context(|| format!("cannot start `{} delete`", self.name))?;
-            if !deleted.success() {
-                bail!("`{} delete --force {id}` failed ({deleted})", self.name);
-            }
+            self.delete(&id)?;
         }
         sample
+    }
+
+    /// One `RUNTIME create` + `start` + `delete --force` of a container
+    /// running `true`, in `dir` (the bundle), timed together: the three
+    /// commands' times added up, the config written first, untimed.
+    /// `delete` is forced because `true` may not have exited yet when
+    /// `start` returns (a plain `delete` of a running container fails):
+    /// the same for every runtime. A container left by a failed step is
+    /// deleted, untimed.
+    pub(in crate::bench) fn lifecycle_once(&self, dir: &Path) -> Result<Sample> {
+        let id = self.id(dir);
+        self.write_config(dir, &id, &["true"])?;
+        let mut start = self.state_command();
+        start.args(["start", &id]);
+        let mut delete = self.state_command();
+        delete.args(["delete", "--force", &id]);
+        let sample = run_measured(&mut self.command_for(dir, &["create"])?, dir, "create")
+            .and_then(|created| Ok(sum(created, run_measured(&mut start, dir, "start")?)))
+            .and_then(|started| Ok(sum(started, run_measured(&mut delete, dir, "delete")?)));
+        if sample.is_err() && self.state.join(&id).exists() {
+            self.delete(&id)?;
+        }
+        sample
+    }
+
+    /// `RUNTIME delete --force ID`.
+    pub(in crate::bench) fn delete(&self, id: &str) -> Result<()> {
+        let mut delete = self.state_command();
+        delete.args(["delete", "--force", id]).stdin(Stdio::null());
+        shell::run(&mut delete)
+    }
+
+    /// `RUNTIME --root STATE`.
+    pub(in crate::bench) fn state_command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.arg("--root").arg(&self.state);
+        command
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::bench::measure::Peer;
+use crate::bench::measure::{Peer, median_of};
 use crate::bench::report::{at_most, ms, ratio, ratio_cell, verdict};
 
 /// The variant every ratio is taken against.
@@ -146,11 +146,6 @@ fn relative_targets(peers: &[Peer]) {
 /// How many times faster `a` is than `b`, when `b` was measured.
 fn ratio_inverse(a: Duration, b: Option<Duration>) -> Option<f64> {
     ratio(a, b).map(|r| 1.0 / r)
-}
-
-/// The median of the variant called `name`, if it ran.
-fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
-    peers.iter().find(|p| p.name == name).map(Peer::median)
 }
 
 /// Writes the medians (and the 10th and 90th percentiles) to

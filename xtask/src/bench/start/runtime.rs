@@ -17,14 +17,14 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use super::RUNS;
 use super::oci::Runtime;
-use crate::bench::measure::{self, Peer, Sample, WorkDir, run_measured};
+use crate::bench::measure::{self, Peer, Sample, WorkDir, median_of, run_measured, sum};
 use crate::bench::minibox::Minibox;
 use crate::bench::report::{at_most, ms, ratio, ratio_cell, verdict};
 use crate::shell;
@@ -190,19 +190,6 @@ fn ps(minibox: &Minibox, ch10: &Path, work: &WorkDir) -> Result<serde_json::Valu
     result
 }
 
-/// Two runs' times added up, and the larger peak RSS.
-fn sum(a: Sample, b: Sample) -> Sample {
-    Sample {
-        time: a.time + b.time,
-        rss: a.rss.max(b.rss),
-    }
-}
-
-/// The median of the peer called `name`, if it ran.
-fn median_of(peers: &[Peer], name: &str) -> Option<Duration> {
-    peers.iter().find(|p| p.name == name).map(Peer::median)
-}
-
 /// A phase's table: median, spread and the ratio to `baseline`'s median,
 /// printed, and returned as `--record` keeps it.
 pub(super) fn table(what: &str, peers: &[Peer], baseline: &str) -> serde_json::Value {
@@ -270,19 +257,5 @@ impl Runtime<'_> {
         let mut exec = self.state_command();
         exec.args(["exec", id, "true"]);
         run_measured(&mut exec, dir, "exec")
-    }
-
-    /// `RUNTIME delete --force ID`.
-    pub(super) fn delete(&self, id: &str) -> Result<()> {
-        let mut delete = self.state_command();
-        delete.args(["delete", "--force", id]).stdin(Stdio::null());
-        shell::run(&mut delete)
-    }
-
-    /// `RUNTIME --root STATE` in the benchmark's network namespace.
-    fn state_command(&self) -> Command {
-        let mut command = Command::new(self.name);
-        command.arg("--root").arg(self.state_dir());
-        command
     }
 }
