@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::state::OCI_VERSION;
+use crate::state::{OCI_VERSION, SPEC_VERSION};
 
 /// `features`' JSON (the specification's `features.md`).
 pub fn features() -> serde_json::Value {
@@ -59,7 +59,7 @@ pub fn spec(dir: &Path, rootless: bool) -> Result<()> {
         json!({"type": "mount"}),
     ];
     let mut config = json!({
-        "ociVersion": OCI_VERSION,
+        "ociVersion": SPEC_VERSION,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},

@@ -220,13 +220,27 @@ fn capabilities_of(caps: &LinuxCapabilities) -> Result<Capabilities> {
                 .collect::<BTreeSet<_>>()
         })
     };
-    let sets = Capabilities {
+    let mut sets = Capabilities {
         bounding: set("bounding", names(caps.bounding()))?,
         effective: set("effective", names(caps.effective()))?,
         permitted: set("permitted", names(caps.permitted()))?,
         inheritable: set("inheritable", names(caps.inheritable()))?,
         ambient: set("ambient", names(caps.ambient()))?,
     };
+    // The kernel raises an ambient capability only if it is permitted and
+    // inheritable. runc's and crun's own default specs list ambient ones
+    // with no inheritable set; both go on without them, warning. So does
+    // minibox-runc, warning here, at create, not in the container's output.
+    let raisable = CapSet(sets.ambient.0 & sets.inheritable.0 & sets.permitted.0);
+    let dropped = CapSet(sets.ambient.0 & !raisable.0);
+    if dropped != CapSet(0) {
+        let names: Vec<String> = dropped.names().into_iter().collect();
+        crate::log::warn(&format!(
+            "process.capabilities.ambient: {} left out: an ambient capability must be permitted and inheritable",
+            names.join(", ")
+        ));
+        sets.ambient = raisable;
+    }
     // A process can only give what it has: a capability minibox-runc
     // lacks (this machine's root has no CAP_SYS_RESOURCE) makes capset(2)
     // fail with EPERM in the container, as runc's "unable to apply caps".

@@ -98,6 +98,11 @@ pub struct OciState {
 /// The specification's version minibox implements.
 pub const OCI_VERSION: &str = "1.2.0";
 
+/// The version `spec` writes into a new config.json: the oldest that has
+/// every field it uses, so that other runtimes accept the bundle too (crun
+/// 1.8 refuses a config.json newer than it knows).
+pub const SPEC_VERSION: &str = "1.0.2";
+
 impl Record {
     // ANCHOR: status
     /// The container's status now: stopped once its init has ended (a

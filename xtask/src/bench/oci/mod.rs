@@ -9,7 +9,7 @@
 //! - **The bundle** ([`BUNDLE_RUNS`] rounds): minibox-runc, crun and runc on
 //!   the same OCI bundle, the busybox root filesystem running `true` with
 //!   crun's default configuration (`crun spec`, which includes a network
-//!   namespace) less its ambient capabilities (see [`runtimes`]), each
+//!   namespace), each
 //!   run's own cgroup of the benchmark's, and a state
 //!   directory of the benchmark's per runtime: `RUNTIME run`, and `RUNTIME create` + `start` + `delete
 //!   --force` timed together as one sample (see
@@ -148,22 +148,15 @@ fn runtimes<'a>(
         }
     }
     // One bundle for all: crun's default configuration, the baseline's
-    // (minibox-runc's where crun is not here), without its ambient
-    // capabilities. crun's and runc's defaults list ambient capabilities
-    // but no inheritable ones, so the kernel refuses to raise them: crun
-    // and runc then start the process without them, minibox-runc fails
-    // ("raising CAP_KILL into the ambient set"). Without the list, all
-    // three start the same process. Nor minibox-runc's default for all:
-    // crun 1.8 refuses its `ociVersion`, 1.2.0 ("unknown version").
-    let mut config = runtimes
+    // (minibox-runc's where crun is not here). Its ambient capabilities,
+    // without inheritable ones, cannot be raised: crun, runc and
+    // minibox-runc all start the process without them, warning.
+    let config = runtimes
         .iter()
         .find(|runtime| runtime.name == "crun")
         .unwrap_or(&runtimes[0])
         .config()
         .clone();
-    if let Some(caps) = config["process"]["capabilities"].as_object_mut() {
-        caps.remove("ambient");
-    }
     Ok(runtimes
         .into_iter()
         .map(|runtime| runtime.with_config(config.clone()))
