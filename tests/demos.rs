@@ -16,6 +16,19 @@ fn every_chapter_demo_transcript() {
         if chapter.needs_root && !harness::require_root(&format!("{} demos", chapter.package)) {
             continue;
         }
+        if let Some(second) = chapter.second_binary() {
+            // Chapter 14: podman, with the chapter's runtime as its own.
+            let runtime = transcript::chapter_bin_named(chapter, second);
+            for demo in harness::engines::demo::PODMAN_DEMOS {
+                let recorded = harness::engines::demo::run(&runtime, demo)
+                    .unwrap_or_else(|e| panic!("{} demo {}: {e}", chapter.package, demo.name));
+                let name = format!("{}-{}", chapter.package, demo.name);
+                assert_eq!(recorded.status, 0, "{name}:\n{}", recorded.transcript);
+                harness::filters::settings().bind(|| {
+                    insta::assert_snapshot!(name, recorded.transcript);
+                });
+            }
+        }
         let session = transcript::DemoSession::start(chapter);
         for demo in chapter.demos {
             let recorded = transcript::record(chapter, demo, &session);

@@ -93,6 +93,15 @@ fn generate(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
                 snapshot_body(root, &snapshot)?,
             );
         }
+        if chapter.second_binary().is_some() {
+            for demo in harness::engines::demo::PODMAN_DEMOS {
+                let snapshot = format!("{}-{}.snap", chapter.package, demo.name);
+                files.insert(
+                    dir.join(format!("{}.txt", demo.name)),
+                    snapshot_body(root, &snapshot)?,
+                );
+            }
+        }
         let by_hand = format!("{}-by-hand.snap", chapter.package);
         files.insert(dir.join("by-hand.txt"), snapshot_body(root, &by_hand)?);
         let help = format!("{}-run-help.snap", chapter.package);

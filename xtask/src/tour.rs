@@ -61,6 +61,24 @@ pub fn tour(root: &Path) -> Result<()> {
                 "(the host here is a network namespace made for the tour, with only lo in it)"
             );
         }
+        if let Some(second) = chapter.second_binary() {
+            let runtime = harness::transcript::bin_dir().join(second);
+            for demo in harness::engines::demo::PODMAN_DEMOS {
+                println!("\n# {}", demo.about);
+                match harness::engines::demo::run(&runtime, demo) {
+                    Ok(recorded) => {
+                        print!("{}", recorded.transcript);
+                        if recorded.status != 0 {
+                            wrong.push(format!(
+                                "{}: podman exited {}",
+                                chapter.package, recorded.status
+                            ));
+                        }
+                    }
+                    Err(error) => wrong.push(format!("{}: podman: {error}", chapter.package)),
+                }
+            }
+        }
         for demo in chapter.demos {
             println!("\n# {}", demo.about);
             let args = session.args(demo); // a container's ID for `LATEST`

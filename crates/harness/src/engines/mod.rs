@@ -26,8 +26,10 @@
 //!   the bundles' `config.json`.
 //! - [`podman`], [`docker`], [`containerd`]: each engine, and why each of
 //!   its flags is there.
+//! - [`demo`]: chapter 14's demo through podman, for the tour and the book.
 
 pub mod containerd;
+pub mod demo;
 pub mod docker;
 pub mod podman;
 pub mod runtime_log;
