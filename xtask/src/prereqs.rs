@@ -122,17 +122,12 @@ const PREREQS: &[Prereq] = &[
     Prereq {
         package: "runc",
         provides: "/usr/sbin/runc",
-        why: "the reference OCI runtime chapter 14's engine tests are proven with",
+        why: "chapter 14's by-hand section runs a bundle's lifecycle with runc, the reference OCI runtime its engine tests are proven with",
     },
     Prereq {
         package: "util-linux",
         provides: "/usr/bin/nsenter",
         why: "the by-hand sections use unshare, nsenter, findmnt and ipcmk",
-    },
-    Prereq {
-        package: "runc",
-        provides: "/usr/sbin/runc",
-        why: "chapter 14's by-hand section runs a bundle's lifecycle with runc",
     },
 ];
 
