@@ -91,7 +91,12 @@ impl Subcommand for Command {
         let mut command = ch11::Command::augment_subcommands(command)
             .about("minibox, chapter 12: containers hardened as Docker's: capabilities, seccomp, masked paths, device rules");
         for name in HARDENED {
-            command = command.mut_subcommand(name, SecurityArgs::augment_args);
+            // clap's derive would make SecurityArgs' doc comment the about
+            // of the command it joins: `run` and `create` keep their own.
+            command = command.mut_subcommand(name, |sub| {
+                let about = sub.get_about().cloned().unwrap_or_default();
+                SecurityArgs::augment_args(sub).about(about)
+            });
         }
         command
     }

@@ -51,17 +51,12 @@ impl Subcommand for Command {
         let mut command = ch12::Command::augment_subcommands(command).about(
             "minibox, chapter 13: Docker's containers, daemonless, hardened, with or without root",
         );
-        // clap's derive makes an argument struct's doc comment the about of
-        // the command it joins, as chapter 12's did ("The flags this chapter
-        // adds..."): `run` and `create` get chapter 11's about back.
-        let before = ch11_build::cli::Command::augment_subcommands(clap::Command::new("minibox"));
+        // clap's derive would make UsernsArgs' doc comment the about of the
+        // command it joins: `run` and `create` keep their own.
         for name in REMAPPED {
-            let about = before
-                .find_subcommand(name)
-                .and_then(|c| c.get_about())
-                .cloned();
             command = command.mut_subcommand(name, |sub| {
-                UsernsArgs::augment_args(sub).about(about.unwrap_or_default())
+                let about = sub.get_about().cloned().unwrap_or_default();
+                UsernsArgs::augment_args(sub).about(about)
             });
         }
         command
