@@ -20,6 +20,32 @@ pub(super) fn ms(time: Duration) -> String {
     }
 }
 
+/// One row of a table of runs: the peer's name in `name_width` columns, its
+/// median, its spreads (p10 – p90, min – max) and `ratio` to the baseline in
+/// `ratio_width`.
+pub(super) fn timing_row(
+    peer: &crate::bench::measure::Peer,
+    name_width: usize,
+    ratio: Option<f64>,
+    ratio_width: usize,
+) -> String {
+    let spread = |low, high| {
+        format!(
+            "{} – {}",
+            ms(peer.percentile(low)),
+            ms(peer.percentile(high))
+        )
+    };
+    format!(
+        "{:<name_width$} {:>9} {:>19} {:>19} {:>ratio_width$}",
+        peer.name,
+        ms(peer.median()),
+        spread(10, 90),
+        spread(0, 100),
+        ratio_cell(ratio)
+    )
+}
+
 /// `a / b`, when `b` was measured.
 pub(super) fn ratio(a: Duration, b: Option<Duration>) -> Option<f64> {
     b.map(|b| a.as_secs_f64() / b.as_secs_f64())

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::bench::measure::{Peer, median_of};
-use crate::bench::report::{at_most, ms, ratio, ratio_cell};
+use crate::bench::report::{at_most, ratio, timing_row};
 
 /// Chapter 14's runtime, as its rows and its `Runtime` are named.
 pub(super) const MINIBOX_RUNC: &str = "minibox-runc";
@@ -133,21 +133,8 @@ fn table(peers: &[Peer], group: &Group) {
         let Some(peer) = peers.iter().find(|p| p.name == *name) else {
             continue;
         };
-        let spread = |low, high| {
-            format!(
-                "{} – {}",
-                ms(peer.percentile(low)),
-                ms(peer.percentile(high))
-            )
-        };
-        println!(
-            "{:<42} {:>9} {:>19} {:>19} {:>9}",
-            peer.name,
-            ms(peer.median()),
-            spread(10, 90),
-            spread(0, 100),
-            ratio_cell(baseline.and_then(|(_, b)| ratio(peer.median(), Some(b))))
-        );
+        let against = baseline.and_then(|(_, b)| ratio(peer.median(), Some(b)));
+        println!("{}", timing_row(peer, 42, against, 9));
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::bench::measure::{Peer, median_of};
-use crate::bench::report::{at_most, ms, ratio, ratio_cell, verdict};
+use crate::bench::report::{at_most, ratio, timing_row, verdict};
 
 /// The variant every ratio is taken against.
 pub(super) const BASELINE: &str = "crun run";
@@ -74,20 +74,9 @@ pub(super) fn report(peers: &[Peer], runs: usize) {
         "", "median", "p10 – p90", "min – max", "× crun"
     );
     for peer in peers {
-        let spread = |low, high| {
-            format!(
-                "{} – {}",
-                ms(peer.percentile(low)),
-                ms(peer.percentile(high))
-            )
-        };
         println!(
-            "{:<40} {:>9} {:>19} {:>19} {:>7}",
-            peer.name,
-            ms(peer.median()),
-            spread(10, 90),
-            spread(0, 100),
-            ratio_cell(ratio(peer.median(), baseline))
+            "{}",
+            timing_row(peer, 40, ratio(peer.median(), baseline), 7)
         );
     }
     println!();
