@@ -1,5 +1,6 @@
 //! Chapter 14's demo: podman running a container with `minibox-runc` as its
-//! OCI runtime, and the runtime's command lines conmon used, as the tour
+//! OCI runtime, and the runtime's command lines podman and conmon used
+//! (conmon runs `create`, podman the rest itself), as the tour
 //! shows them and `tests/demos.rs` records them for the book. The podman is
 //! a [`Podman`] sandbox's: its own directories, namespaces and registry.
 
@@ -8,7 +9,7 @@ use std::path::Path;
 use super::{Engine, Podman, Run};
 
 /// One demo through podman: `podman --runtime minibox-runc run --rm busybox
-/// ARGS...`, then what conmon asked of the runtime.
+/// ARGS...`, then who asked what of the runtime.
 #[derive(Debug)]
 pub struct EngineDemo {
     /// Short name; the snapshot is `<package>-<name>`.
@@ -22,7 +23,7 @@ pub struct EngineDemo {
 /// Chapter 14's demos through podman.
 pub const PODMAN_DEMOS: &[EngineDemo] = &[EngineDemo {
     name: "podman",
-    about: "podman runs busybox with minibox-runc as its OCI runtime: conmon calls create, start, delete",
+    about: "podman runs busybox with minibox-runc as its OCI runtime: conmon calls create, podman start and delete",
     args: &["echo", "hello from podman, through minibox-runc"],
 }];
 
@@ -58,7 +59,7 @@ pub fn run(runtime: &Path, demo: &EngineDemo) -> Result<Recorded, String> {
     );
     transcript.push_str(&String::from_utf8_lossy(&out.stdout));
     transcript.push_str(&String::from_utf8_lossy(&out.stderr));
-    transcript.push_str("$ cat runtime-calls.log  # what conmon asked of minibox-runc\n");
+    transcript.push_str("$ cat runtime-calls.log  # who called minibox-runc, and how\n");
     for call in podman.runtime().calls() {
         transcript.push_str(&shown_call(&call));
         transcript.push('\n');
@@ -68,10 +69,11 @@ pub fn run(runtime: &Path, demo: &EngineDemo) -> Result<Recorded, String> {
     Ok(Recorded { transcript, status })
 }
 
-/// One runtime call as a reader can follow it: the program as
+/// One runtime call as a reader can follow it: the caller, the program as
 /// `minibox-runc`, and each path named by the flag before it.
 fn shown_call(call: &[String]) -> String {
-    let mut shown = vec!["minibox-runc".to_string()];
+    let caller = call.first().map_or("?", String::as_str);
+    let mut shown = vec![format!("{caller}: minibox-runc")];
     let mut previous = "";
     for arg in call.iter().skip(1) {
         let word = match previous {
@@ -97,7 +99,7 @@ mod tests {
     #[test]
     fn calls_show_the_flags_and_hide_the_paths() {
         let call: Vec<String> = [
-            "/tmp/x/runtime",
+            "conmon",
             "create",
             "--bundle",
             "/a/b",
@@ -109,7 +111,7 @@ mod tests {
         .into();
         assert_eq!(
             shown_call(&call),
-            "minibox-runc create --bundle [BUNDLE] --pid-file [PID_FILE] abc"
+            "conmon: minibox-runc create --bundle [BUNDLE] --pid-file [PID_FILE] abc"
         );
     }
 }
