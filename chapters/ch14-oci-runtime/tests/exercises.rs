@@ -48,7 +48,10 @@ fn machine_with(persona: libc::c_ulong) -> String {
         });
     }
     let out = uname.output().expect("run busybox uname -m on the host");
-    assert!(out.status.success(), "busybox uname -m on the host: {out:?}");
+    assert!(
+        out.status.success(),
+        "busybox uname -m on the host: {out:?}"
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
