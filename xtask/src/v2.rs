@@ -50,7 +50,7 @@ const SUITES: [Suite; 4] = [
     },
     Suite {
         package: "ch13-rootless",
-        bin: "minibox",
+        bin: "ch13-rootless",
     },
 ];
 
