@@ -101,7 +101,7 @@ pub struct CreateArgs {
     /// Enter the root with chroot-like MS_MOVE instead of pivot_root.
     #[arg(long)]
     pub no_pivot: bool,
-    /// Do not make a new session keyring (minibox never makes one).
+    /// Keep the caller's session keyring instead of making the container one.
     #[arg(long)]
     pub no_new_keyring: bool,
     /// Pass N descriptors after stdio (3 .. 3+N-1) to the process.

@@ -148,6 +148,7 @@ fn create_in(
         cgroups: &paths,
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
+        new_keyring: !args.no_new_keyring,
     };
     let child = namespace::clone_child(blueprint.new_namespaces, || match ends.take() {
         Some((first, second)) => init.run(first, second),
@@ -267,6 +268,7 @@ struct Init<'a> {
     cgroups: &'a [PathBuf],
     preserve_fds: u32,
     no_pivot: bool,
+    new_keyring: bool,
 }
 
 impl Init<'_> {
@@ -302,6 +304,9 @@ impl Init<'_> {
     /// by path, sets the names, makes the mounts, `/dev` and the sysctls.
     fn before_pivot(&self) -> Result<()> {
         let blueprint = self.blueprint;
+        if self.new_keyring {
+            join_new_session_keyring()?;
+        }
         for (flag, file) in &blueprint.joined {
             nix::sched::setns(file.as_fd(), *flag)
                 .with_context(|| format!("joining {}", namespace::flag_names(*flag)))?;
@@ -414,6 +419,27 @@ impl Init<'_> {
         self.blueprint.process.enter_and_exec()
     }
     // ANCHOR_END: wait_then_exec
+}
+
+/// A session keyring of the container's own, as runc makes one: otherwise
+/// the container would share the keys of the session that created it (the
+/// engine's). `keyctl(2)` `KEYCTL_JOIN_SESSION_KEYRING` with no name makes a
+/// new, anonymous one and joins it. A kernel without keyrings (`ENOSYS`)
+/// has none to share. `--no-new-keyring` keeps the caller's.
+fn join_new_session_keyring() -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(2) with an integer and a null name: nothing is read.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    match nix::errno::Errno::result(done) {
+        Ok(_) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
+        Err(errno) => bail!("keyctl(KEYCTL_JOIN_SESSION_KEYRING): {errno}"),
+    }
 }
 
 /// `--preserve-fds N`: descriptors 3 to 3+N-1 pass to the program; every
