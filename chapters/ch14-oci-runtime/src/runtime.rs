@@ -56,12 +56,13 @@ pub fn act(cli: Cli) -> Result<Exit> {
 // ANCHOR_END: act
 
 // ANCHOR: run
-/// `run`: `create`, `start`, and unless `--detach`, wait for the init (a
-/// child of this process: `create` made it, and with no subreaper above it
-/// is reparented to us... it is our child already) and `delete`.
+/// `run`: `create`, `start`, and unless `--detach`, wait for the init and
+/// `delete`. The init is this process's child (`create` cloned it from
+/// here), so it waits for it directly.
 fn run(store: &Store, args: &crate::cli::RunArgs) -> Result<Exit> {
-    // Our orphans, the init among them once `create`'s work is done, come
-    // to us: the init is our child anyway, this makes it explicit.
+    // And, as conmon and the shim are, a subreaper: a container that shares
+    // our PID namespace (no `pid` in linux.namespaces) leaves its orphans to
+    // us, not to the host's init.
     nix::sys::prctl::set_child_subreaper(true)?;
     let record = create::create(store, &args.create)?;
     lifecycle::start(store, &record.id)?;
