@@ -146,6 +146,33 @@ fn a_mount_with_a_relative_destination() {
     );
 }
 
+/// `--systemd-cgroup` is refused before anything is made, in one line that
+/// fits the host: these machines run no systemd.
+#[test]
+fn systemd_cgroups_are_refused_in_one_line() {
+    if !harness::require_root("systemd_cgroups_are_refused_in_one_line") {
+        return;
+    }
+    let sandbox = Sandbox::new("systemd-cgroup");
+    let id = "systemd";
+    sandbox.write_config(&sandbox.config(id, &["sleep", "1000"]));
+    let bundle = sandbox.bundle.to_str().unwrap();
+    let line = sandbox
+        .runc(&["--systemd-cgroup", "create", "--bundle", bundle, id])
+        .one_line_failure();
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir();
+    let expected = if systemd {
+        "set the engine's cgroup driver to cgroupfs"
+    } else {
+        "this host does not run systemd"
+    };
+    assert!(
+        line.contains("--systemd-cgroup") && line.contains(expected),
+        "expected the refusal to name the flag and say {expected:?}, but it is {line:?}"
+    );
+    sandbox.assert_clean();
+}
+
 #[test]
 fn intel_rdt_is_not_supported() {
     if !harness::require_root("intel_rdt_is_not_supported") {
