@@ -317,13 +317,12 @@ impl UserNamespace for Remap {
     }
 
     fn write_maps(&self, child: Pid) -> Result<()> {
-        // The host's root may write any map for its child: no newuidmap,
-        // no setgroups to deny.
-        let proc = PathBuf::from(format!("/proc/{child}"));
-        fs::write(proc.join("uid_map"), userns::map_text(&[self.uids]))
-            .context("writing the container's uid_map")?;
-        fs::write(proc.join("gid_map"), userns::map_text(&[self.gids]))
-            .context("writing the container's gid_map")
+        let maps = userns::IdMaps {
+            uids: vec![self.uids],
+            gids: vec![self.gids],
+            writer: userns::Writer::Root,
+        };
+        userns::write_maps(child, &maps).context("the container's maps")
     }
 
     fn become_root(&self) -> Result<()> {

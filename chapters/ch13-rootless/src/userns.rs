@@ -55,6 +55,10 @@ pub enum Writer {
     /// `newuidmap` and `newgidmap` write them, from `/etc/subuid` and
     /// `/etc/subgid`.
     Helpers,
+    /// The host's root writes them, for a container of its own (`--userns
+    /// auto`, chapter 14's `linux.uidMappings`): any ranges, and setgroups
+    /// stays allowed.
+    Root,
 }
 
 /// A user namespace's two maps.
@@ -150,7 +154,8 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 // ANCHOR: write_maps
 /// Writes `maps` for process `pid`, which has just made its user namespace
 /// and waits: through the setuid helpers, or, for the user's own IDs alone,
-/// by minibox itself, which must first deny `setgroups(2)` there.
+/// by minibox itself, which must first deny `setgroups(2)` there; as the
+/// host's root, directly.
 pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     match maps.writer {
@@ -164,10 +169,16 @@ pub fn write_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
             // file of group `staff`): the kernel refuses an unprivileged
             // gid_map until setgroups is denied.
             fs::write(proc.join("setgroups"), "deny").context("denying setgroups")?;
-            fs::write(proc.join("uid_map"), map_text(&maps.uids)).context("writing uid_map")?;
-            fs::write(proc.join("gid_map"), map_text(&maps.gids)).context("writing gid_map")
+            write_both(&proc, maps)
         }
+        Writer::Root => write_both(&proc, maps),
     }
+}
+
+/// `uid_map`, then `gid_map`, of the process at `proc`.
+fn write_both(proc: &Path, maps: &IdMaps) -> Result<()> {
+    fs::write(proc.join("uid_map"), map_text(&maps.uids)).context("writing uid_map")?;
+    fs::write(proc.join("gid_map"), map_text(&maps.gids)).context("writing gid_map")
 }
 // ANCHOR_END: write_maps
 

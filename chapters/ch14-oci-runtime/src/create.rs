@@ -233,23 +233,25 @@ fn make_cgroup(blueprint: &Blueprint, made: &Made) -> Result<(Vec<PathBuf>, Vec<
     Ok(paths)
 }
 
-/// uid_map and gid_map of the init's new user namespace, written as root
-/// (chapter 13's format).
+/// uid_map and gid_map of the init's new user namespace, written as the
+/// host's root (chapter 13's writer).
 fn write_maps(child: Pid, blueprint: &Blueprint) -> Result<()> {
-    let text = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
-        let ranges: Vec<ch13_rootless::userns::Range> = maps
-            .iter()
-            .map(|m| ch13_rootless::userns::Range {
+    use ch13_rootless::userns::{self, IdMaps, Range, Writer};
+    let ranges = |maps: &[oci_spec::runtime::LinuxIdMapping]| -> Vec<Range> {
+        maps.iter()
+            .map(|m| Range {
                 inside: m.container_id(),
                 outside: m.host_id(),
                 count: m.size(),
             })
-            .collect();
-        ch13_rootless::userns::map_text(&ranges)
+            .collect()
     };
-    let proc = PathBuf::from(format!("/proc/{child}"));
-    std::fs::write(proc.join("uid_map"), text(&blueprint.uid_maps)).context("writing uid_map")?;
-    std::fs::write(proc.join("gid_map"), text(&blueprint.gid_maps)).context("writing gid_map")
+    let maps = IdMaps {
+        uids: ranges(&blueprint.uid_maps),
+        gids: ranges(&blueprint.gid_maps),
+        writer: Writer::Root,
+    };
+    userns::write_maps(child, &maps)
 }
 
 /// Now, as RFC 3339 (runc's `created`).

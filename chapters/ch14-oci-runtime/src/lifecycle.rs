@@ -142,22 +142,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 /// directories its `create` made (chapter 5's).
 fn destroy_cgroup(record: &Record) -> Result<()> {
     thaw(record)?;
-    for dir in &record.cgroups {
-        for pid in cgroup::procs(dir) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while record.cgroups.iter().any(|d| !cgroup::procs(d).is_empty()) {
-        if std::time::Instant::now() > deadline {
-            bail!("the container's processes did not end after SIGKILL");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    for dir in &record.cgroups {
-        cgroup::remove_dirs(dir, &record.cgroups_created)?;
-    }
-    Ok(())
+    cgroup::kill_all(&record.cgroups);
+    cgroup::remove_all(&record.cgroups, &record.cgroups_created)
 }
 
 // ANCHOR: freeze

@@ -383,6 +383,41 @@ fn try_create_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(missing)
 }
 
+/// SIGKILLs every process in the cgroup directories `dirs` until they stay
+/// empty: v1 has no "kill the whole cgroup" file, and a process may fork
+/// while we kill. For a cgroup known by its directories only, in a process
+/// that did not create it (chapter 14's `delete`), too.
+pub fn kill_all(dirs: &[PathBuf]) {
+    for _ in 0..200 {
+        let mut pids: Vec<i32> = dirs.iter().flat_map(|d| procs(d)).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Removes the (empty) cgroup directories `dirs`, each with the parents in
+/// `created` that contain it, as [`Cgroup::created`] recorded them: for a
+/// process that did not create the cgroup (chapter 10's `rm` after a monitor
+/// died, chapter 14's `delete`).
+pub fn remove_all(dirs: &[PathBuf], created: &[PathBuf]) -> Result<()> {
+    for dir in dirs {
+        let made: Vec<PathBuf> = created
+            .iter()
+            .filter(|c| dir.starts_with(c))
+            .cloned()
+            .collect();
+        remove_dirs(dir, &made)?;
+    }
+    Ok(())
+}
+
 /// Removes `dir`, then the parents in `created` (deepest first) that are empty
 /// now. A parent another container still uses is left alone (EBUSY/ENOTEMPTY),
 /// for that container to remove.

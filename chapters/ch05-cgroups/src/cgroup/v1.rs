@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{
-    Cgroup, OwnCgroups, Stats, cgroup_base, cgroup_dir, create_dirs, procs, read_key, read_number,
-    remove_dirs, write,
+    Cgroup, OwnCgroups, Stats, cgroup_base, cgroup_dir, create_dirs, kill_all, read_key,
+    read_number, remove_dirs, write,
 };
 use crate::limits::Limits;
 
@@ -236,20 +235,8 @@ impl Cgroup for V1Cgroup {
 
     // ANCHOR: v1_destroy
     fn destroy(&self) -> Result<()> {
-        // v1 has no "kill the whole cgroup" file: SIGKILL every listed process
-        // until the lists stay empty (a process may fork while we kill).
-        for _ in 0..200 {
-            let mut pids: Vec<i32> = self.dirs.iter().flat_map(|d| procs(&d.path)).collect();
-            pids.sort_unstable();
-            pids.dedup();
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let paths: Vec<PathBuf> = self.dirs.iter().map(|d| d.path.clone()).collect();
+        kill_all(&paths);
         for dir in &self.dirs {
             remove_dirs(&dir.path, &dir.created)?;
         }

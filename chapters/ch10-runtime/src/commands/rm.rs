@@ -2,7 +2,6 @@
 //! snapshot and log removed, by [`Store::remove`], after whatever of it
 //! still runs.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -106,15 +105,7 @@ fn remove(store: &Store, container: &Container<Spec>, force: bool) -> Result<Rem
     };
     // With the parents its start made, once empty (chapter 5's
     // `remove_dirs`); a parent that was there before stays.
-    for dir in &state.cgroups {
-        let made: Vec<PathBuf> = state
-            .cgroups_created
-            .iter()
-            .filter(|created| dir.starts_with(created))
-            .cloned()
-            .collect();
-        cgroup::remove_dirs(dir, &made)?;
-    }
+    cgroup::remove_all(&state.cgroups, &state.cgroups_created)?;
     store.remove(&record.id)
 }
 // ANCHOR_END: rm
