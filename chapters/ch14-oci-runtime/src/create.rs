@@ -51,7 +51,7 @@ use crate::bundle;
 use crate::cli::CreateArgs;
 use crate::container::Blueprint;
 use crate::hooks;
-use crate::state::{self, EXEC_FIFO, Record, Status, Store};
+use crate::state::{EXEC_FIFO, Record, Status, Store};
 
 // ANCHOR: create
 /// `create`: makes container `args.id` from its bundle. On any failure,
@@ -174,7 +174,7 @@ fn create_in(
     parent2.wait_for_exec("the container's init")?;
     if let Some(pid_file) = &args.pid_file {
         let pid_file = std::path::absolute(pid_file)?;
-        state::write_atomically(&pid_file, child.as_raw().to_string().as_bytes())?;
+        ch07_image_pull::store::write_atomically(&pid_file, child.as_raw().to_string().as_bytes())?;
     }
     made.keep();
     Ok(record)
@@ -254,11 +254,10 @@ fn write_maps(child: Pid, blueprint: &Blueprint) -> Result<()> {
     userns::write_maps(child, &maps)
 }
 
-/// Now, as RFC 3339 (runc's `created`).
+/// Now, as runc's `created` and its log's `time` show it (chapter 10's
+/// RFC 3339 with nanoseconds).
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    ch10_runtime::log::rfc3339_nano(time::OffsetDateTime::now_utc())
 }
 
 /// What the container's init needs, borrowed from `create`.

@@ -24,7 +24,7 @@ use oci_spec::runtime::Process;
 use crate::cli::ExecArgs;
 use crate::lifecycle::spec_of;
 use crate::process::Plan;
-use crate::state::{self, Status, Store};
+use crate::state::{Status, Store};
 
 // ANCHOR: exec
 /// `exec`: runs the process in container `args.id`; returns its exit (or,
@@ -71,7 +71,10 @@ pub fn exec(store: &Store, args: &ExecArgs) -> Result<Exit> {
         Ran::Left(pid) => {
             if let Some(path) = &args.pid_file {
                 let path = std::path::absolute(path)?;
-                state::write_atomically(&path, pid.as_raw().to_string().as_bytes())?;
+                ch07_image_pull::store::write_atomically(
+                    &path,
+                    pid.as_raw().to_string().as_bytes(),
+                )?;
             }
             Ok(Exit::Code(0))
         }

@@ -217,7 +217,7 @@ impl Store {
     /// Writes `record` into `dir` atomically (a temporary file renamed).
     pub fn save(&self, dir: &Path, record: &Record) -> Result<()> {
         let json = serde_json::to_vec(record)?;
-        write_atomically(&dir.join("state.json"), &json)
+        ch07_image_pull::store::write_atomically(&dir.join("state.json"), &json)
     }
 
     /// Every container's ID, sorted.
@@ -232,15 +232,6 @@ impl Store {
         ids.sort();
         Ok(ids)
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename: a reader sees the old file or the new one, never half.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().context("a path without a file name")?;
-    let temporary = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-    fs::rename(&temporary, path).with_context(|| format!("renaming into {}", path.display()))
 }
 
 #[cfg(test)]
