@@ -204,29 +204,8 @@ pub fn ps(store: &Store, id: &str, format: &str, ps_args: &[String]) -> Result<(
             Ok(())
         }
         "table" => {
-            let list: Vec<String> = pids.iter().map(i32::to_string).collect();
-            let mut command = std::process::Command::new("ps");
-            if ps_args.is_empty() {
-                command.arg("-ef");
-            } else {
-                command.args(ps_args);
-            }
-            let out = command.output().context("running ps")?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut lines = text.lines();
-            let header = lines.next().unwrap_or_default();
-            let column = header
-                .split_whitespace()
-                .position(|c| c == "PID")
-                .unwrap_or(1);
-            println!("{header}");
-            for line in lines {
-                let pid = line.split_whitespace().nth(column).unwrap_or_default();
-                if list.iter().any(|p| p == pid) {
-                    println!("{line}");
-                }
-            }
-            Ok(())
+            let pids = pids.into_iter().collect();
+            ch10_runtime::commands::top::print_processes(&pids, ps_args)
         }
         other => bail!("invalid format option: {other}"),
     }

@@ -40,6 +40,14 @@ pub fn top(store: &Store, reference: &str, ps_options: &[String]) -> Result<Exit
         // subtree): its processes are those of its PID namespace.
         pids = in_pid_namespace_of(first.pid);
     }
+    print_processes(&pids, ps_options)?;
+    Ok(Exit::Code(0))
+}
+// ANCHOR_END: top
+
+/// Prints the host's `ps` (`-ef` unless options are given) kept to the
+/// rows of `pids`, in Docker's table (chapter 14's `ps` prints it too).
+pub fn print_processes(pids: &BTreeSet<i32>, ps_options: &[String]) -> Result<()> {
     let options = match ps_options {
         [] => vec!["-ef".to_string()],
         given => given.to_vec(),
@@ -56,14 +64,12 @@ pub fn top(store: &Store, reference: &str, ps_options: &[String]) -> Result<Exit
             why.lines().next().unwrap_or("")
         );
     }
-    let table = processes(&String::from_utf8_lossy(&output.stdout), &pids)?;
+    let table = processes(&String::from_utf8_lossy(&output.stdout), pids)?;
     match write_table(&table, io::stdout().lock()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        result => result?,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
     }
-    Ok(Exit::Code(0))
 }
-// ANCHOR_END: top
 
 /// The host PIDs of the processes in the PID namespace of process `pid`.
 fn in_pid_namespace_of(pid: i32) -> BTreeSet<i32> {
