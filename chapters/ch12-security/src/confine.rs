@@ -293,8 +293,9 @@ fn check_working_directory() -> Result<()> {
 }
 
 /// Marks every descriptor from `first` on close-on-exec, so that none of
-/// minibox's reaches the container's program, whatever opened it.
-fn close_on_exec_from(first: u32) -> Result<()> {
+/// minibox's reaches the container's program, whatever opened it (chapter
+/// 14's `--preserve-fds` keeps a few below `first`).
+pub fn close_on_exec_from(first: u32) -> Result<()> {
     // SAFETY: close_range(2) with integer arguments; with CLOSE_RANGE_CLOEXEC
     // it closes nothing now, it only sets the flag.
     let done = unsafe {

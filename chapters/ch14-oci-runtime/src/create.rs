@@ -444,21 +444,10 @@ fn join_new_session_keyring() -> Result<()> {
 }
 
 /// `--preserve-fds N`: descriptors 3 to 3+N-1 pass to the program; every
-/// other descriptor from 3 on closes at exec.
+/// other descriptor from 3 on closes at exec (chapter 12's `close_range`
+/// with `CLOSE_RANGE_CLOEXEC`, from 3+N on).
 fn keep_fds(count: u32) -> Result<()> {
-    // SAFETY: close_range(2) with integer arguments; CLOSE_RANGE_CLOEXEC
-    // only sets the flag.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 + count,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if done != 0 {
-        bail!("close_range: {}", std::io::Error::last_os_error());
-    }
+    ch12_security::confine::close_on_exec_from(3 + count)?;
     for fd in 3..3 + count as i32 {
         // SAFETY: fcntl(2) on a number; a closed one fails with EBADF.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
