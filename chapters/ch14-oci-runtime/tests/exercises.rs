@@ -11,9 +11,8 @@ mod common;
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{BUSYBOX, Ran, Sandbox, wait_for};
+use common::{BUSYBOX, Ran, Sandbox};
 use serde_json::{Value, json};
 
 /// What a run printed, for a checker's message.
@@ -145,17 +144,7 @@ fn exercise_events_stats() {
     let id = "counted";
     sandbox.write_config(&sandbox.config(id, &["sh", "-c", "sleep 100 & sleep 100 & wait"]));
     sandbox.create_and_start(id);
-    let mut procs = Vec::new();
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            procs = sandbox.cgroup_procs(id);
-            procs.len() == 3
-        }),
-        "expected three processes in the cgroup (sh and two sleeps), but it holds {procs:?}"
-    );
-    for &pid in &procs {
-        sandbox.remember(pid);
-    }
+    sandbox.wait_for_procs(id, 3);
     let before = memory_usage(&sandbox, id);
     let ran = sandbox.runc(&["events", "--stats", id]);
     let after = memory_usage(&sandbox, id);

@@ -463,17 +463,7 @@ fn kill_all_signals_every_process_of_the_cgroup() {
         .retain(|n| n["type"] != "pid");
     sandbox.write_config(&config);
     let init = sandbox.create_and_start(id);
-    let mut procs = Vec::new();
-    assert!(
-        wait_for(Duration::from_secs(5), || {
-            procs = sandbox.cgroup_procs(id);
-            procs.len() == 3
-        }),
-        "expected three processes in the cgroup (sh and two sleeps), but it holds {procs:?}"
-    );
-    for &pid in &procs {
-        sandbox.remember(pid);
-    }
+    let procs = sandbox.wait_for_procs(id, 3);
     sandbox.runc(&["kill", "--all", id, "KILL"]).ok();
     for &pid in &procs {
         assert!(

@@ -302,6 +302,24 @@ impl Sandbox {
         chosen.parent_dir(&self.cgroup_parent).join(id)
     }
 
+    /// Waits (at most 5 s) until container `id`'s cgroup holds `count`
+    /// processes (a shell and what it started), remembers them for
+    /// [`Sandbox::assert_clean`], and returns them.
+    pub fn wait_for_procs(&self, id: &str, count: usize) -> Vec<i32> {
+        let mut procs = Vec::new();
+        assert!(
+            wait_for(Duration::from_secs(5), || {
+                procs = self.cgroup_procs(id);
+                procs.len() == count
+            }),
+            "expected {count} processes in the cgroup of {id}, but it holds {procs:?}"
+        );
+        for &pid in &procs {
+            self.remember(pid);
+        }
+        procs
+    }
+
     /// The PIDs in container `id`'s cgroup (host PIDs).
     pub fn cgroup_procs(&self, id: &str) -> Vec<i32> {
         let path = self.cgroup_dir(id).join("cgroup.procs");
