@@ -202,23 +202,32 @@ pub fn look_path(program: &CStr, path: Option<&str>) -> Result<CString, Errno> {
 /// `PATH` of `env` (the container's environment), which becomes the
 /// program's whole environment. Returns only why it failed.
 pub fn exec(command: &Command, env: &[CString]) -> StartError {
-    let failed = |errno| StartError {
-        program: command.program_name(),
-        errno,
+    let file = match program_file(command, env) {
+        Ok(file) => file,
+        Err(error) => return error,
     };
+    process::restore_sigpipe(); // as in chapter 1
+    match nix::unistd::execve(&file, command.argv(), env) {
+        Err(errno) => StartError {
+            program: command.program_name(),
+            errno,
+        },
+        Ok(never) => match never {},
+    }
+}
+
+/// The file `command`'s program is, looked up on the `PATH` of `env` (see
+/// [`look_path`]), or why there is none. Chapter 14 asks before the exec,
+/// to fail `create` rather than the start.
+pub fn program_file(command: &Command, env: &[CString]) -> Result<CString, StartError> {
     let path = env
         .iter()
         .find_map(|entry| entry.to_bytes().strip_prefix(b"PATH="))
         .map(|value| String::from_utf8_lossy(value).into_owned());
-    let file = match look_path(command.program(), path.as_deref()) {
-        Ok(file) => file,
-        Err(errno) => return failed(errno),
-    };
-    process::restore_sigpipe(); // as in chapter 1
-    match nix::unistd::execve(&file, command.argv(), env) {
-        Err(errno) => failed(errno),
-        Ok(never) => match never {},
-    }
+    look_path(command.program(), path.as_deref()).map_err(|errno| StartError {
+        program: command.program_name(),
+        errno,
+    })
 }
 // ANCHOR_END: exec
 

@@ -137,19 +137,8 @@ impl Plan {
     /// `pivot_root`) on the environment's PATH, as runc does before `create`
     /// returns: `docker run busybox nosuch` fails at create, not later.
     pub fn check_program(&self) -> Result<()> {
-        let path = self
-            .env
-            .iter()
-            .find_map(|entry| entry.to_bytes().strip_prefix(b"PATH="))
-            .map(|value| String::from_utf8_lossy(value).into_owned());
-        match exec::look_path(self.command.program(), path.as_deref()) {
-            Ok(_) => Ok(()),
-            Err(errno) => Err(StartError {
-                program: self.command.program_name(),
-                errno,
-            }
-            .into()),
-        }
+        exec::program_file(&self.command, &self.env)?;
+        Ok(())
     }
 
     // ANCHOR: enter
