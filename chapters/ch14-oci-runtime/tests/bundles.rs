@@ -146,6 +146,20 @@ fn a_mount_with_a_relative_destination() {
     );
 }
 
+/// A program the root filesystem does not have fails `create`, as runc's
+/// does (Docker: "OCI runtime create failed"), not the start.
+#[test]
+fn a_missing_program_fails_create() {
+    if !harness::require_root("a_missing_program_fails_create") {
+        return;
+    }
+    refused_bundle(
+        "missing-program",
+        "exec: \"no-such-program\": executable file not found in $PATH",
+        |_, config| config["process"]["args"] = json!(["no-such-program"]),
+    );
+}
+
 /// `--systemd-cgroup` is refused before anything is made, in one line that
 /// fits the host: these machines run no systemd.
 #[test]
